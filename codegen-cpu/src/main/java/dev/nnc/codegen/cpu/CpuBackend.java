@@ -1,0 +1,70 @@
+package dev.nnc.codegen.cpu;
+
+import static org.bytedeco.llvm.global.LLVM.*;
+
+import dev.nnc.ir.kernel.Kernel;
+import dev.nnc.passes.backend.Backend;
+import dev.nnc.passes.backend.Compiled;
+import dev.nnc.passes.backend.NativeCall;
+import dev.nnc.passes.backend.PlannedProgram;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.llvm.LLVM.LLVMContextRef;
+import org.bytedeco.llvm.LLVM.LLVMModuleRef;
+import org.bytedeco.llvm.LLVM.LLVMOrcThreadSafeContextRef;
+import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
+
+/**
+ * The x86-64 back end: kernel IR → LLVM IR for the host's vector width, optimised at -O3, then
+ * either loaded by ORC LLJIT or written as an object and linked into a shared library by lld.
+ */
+public final class CpuBackend implements Backend {
+  @Override
+  public String name() {
+    return "cpu";
+  }
+
+  @Override
+  public Compiled compile(String model, List<PlannedProgram> programs) {
+    Llvm.Host host = Llvm.host();
+    LLVMTargetMachineRef tm = Llvm.targetMachine(host);
+    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
+    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(model, ctx);
+    LLVMSetTarget(mod, host.triple());
+    LLVMSetModuleDataLayout(mod, LLVMCreateTargetDataLayout(tm));
+    Map<String, List<NativeCall>> schedules = new LinkedHashMap<>();
+    for (PlannedProgram pp : programs) {
+      KernelEmitter e = new KernelEmitter(ctx, mod, pp.plan().offsets());
+      GemmEmitter gemm = new GemmEmitter(e, host.vectorWidth());
+      List<NativeCall> calls = new ArrayList<>();
+      for (Kernel k : pp.program().kernels()) {
+        switch (k) {
+          case Kernel.Loops l -> {
+            e.emitLoops(l);
+            long extent = l.parallel() ? l.root().extent() : 1;
+            calls.add(new NativeCall(l.name(), l.parallel() ? extent : l.root().extent(),
+                l.flops() / Math.max(1, l.root().extent())));
+            if (!l.parallel()) {
+              calls.set(calls.size() - 1, new NativeCall(l.name(), l.root().extent(), Double.POSITIVE_INFINITY));
+            }
+          }
+          case Kernel.Gemm g -> calls.addAll(gemm.emit(g));
+        }
+      }
+      LLVMDisposeBuilder(e.b);
+      schedules.put(pp.program().name(), calls);
+    }
+    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
+    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, err) != 0) {
+      String msg = err.getString();
+      LLVMDisposeMessage(err);
+      throw new Llvm.LlvmException("generated LLVM IR does not verify: " + msg);
+    }
+    Llvm.check(LLVMRunPasses(mod, "default<O3>", tm, LLVMCreatePassBuilderOptions()), "LLVM optimisation");
+    return new CpuCompiled(host, tm, tsc, mod, schedules);
+  }
+}

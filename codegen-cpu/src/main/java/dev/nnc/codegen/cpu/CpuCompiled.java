@@ -1,0 +1,138 @@
+package dev.nnc.codegen.cpu;
+
+import static org.bytedeco.llvm.global.LLVM.*;
+
+import dev.nnc.passes.backend.Compiled;
+import dev.nnc.passes.backend.NativeCall;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.ToLongFunction;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.llvm.LLVM.LLVMModuleRef;
+import org.bytedeco.llvm.LLVM.LLVMOrcDefinitionGeneratorRef;
+import org.bytedeco.llvm.LLVM.LLVMOrcJITDylibRef;
+import org.bytedeco.llvm.LLVM.LLVMOrcLLJITBuilderRef;
+import org.bytedeco.llvm.LLVM.LLVMOrcLLJITRef;
+import org.bytedeco.llvm.LLVM.LLVMOrcThreadSafeContextRef;
+import org.bytedeco.llvm.LLVM.LLVMOrcThreadSafeModuleRef;
+import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
+
+/** An optimised LLVM module: printable, loadable into the JIT, or linkable into a shared library. */
+final class CpuCompiled implements Compiled {
+  private final Llvm.Host host;
+  private final LLVMTargetMachineRef tm;
+  private final LLVMOrcThreadSafeContextRef tsc;
+  private LLVMModuleRef mod;
+  private final Map<String, List<NativeCall>> schedules;
+  private final String text;
+  private LLVMOrcLLJITRef jit;
+
+  CpuCompiled(Llvm.Host host, LLVMTargetMachineRef tm, LLVMOrcThreadSafeContextRef tsc, LLVMModuleRef mod,
+      Map<String, List<NativeCall>> schedules) {
+    this.host = host;
+    this.tm = tm;
+    this.tsc = tsc;
+    this.mod = mod;
+    this.schedules = schedules;
+    BytePointer t = LLVMPrintModuleToString(mod);
+    this.text = t.getString();
+    LLVMDisposeMessage(t);
+  }
+
+  @Override
+  public Map<String, List<NativeCall>> schedules() {
+    return schedules;
+  }
+
+  @Override
+  public String text() {
+    return text;
+  }
+
+  @Override
+  public synchronized ToLongFunction<String> jit() {
+    if (jit == null) {
+      if (mod == null) {
+        throw new IllegalStateException("module already consumed");
+      }
+      LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+      LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
+          LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(Llvm.targetMachine(host)));
+      LLVMOrcLLJITRef j = new LLVMOrcLLJITRef();
+      Llvm.check(LLVMOrcCreateLLJIT(j, builder), "creating the JIT");
+      LLVMOrcJITDylibRef dylib = LLVMOrcLLJITGetMainJITDylib(j);
+      // Math functions (tanhf, erff, …) resolve against the libm already in this process.
+      LLVMOrcDefinitionGeneratorRef gen = new LLVMOrcDefinitionGeneratorRef();
+      Llvm.check(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(gen, LLVMOrcLLJITGetGlobalPrefix(j), null, null),
+          "process symbol search");
+      LLVMOrcJITDylibAddGenerator(dylib, gen);
+      LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
+      mod = null;
+      Llvm.check(LLVMOrcLLJITAddLLVMIRModule(j, dylib, tsm), "adding the module to the JIT");
+      jit = j;
+    }
+    LLVMOrcLLJITRef j = jit;
+    return name -> {
+      long[] addr = new long[1];
+      Llvm.check(LLVMOrcLLJITLookup(j, addr, name), "looking up " + name);
+      return addr[0];
+    };
+  }
+
+  @Override
+  public synchronized void writeLibrary(Path file) throws IOException {
+    if (mod == null) {
+      throw new IllegalStateException("the module was loaded into the JIT; compile again to write a library");
+    }
+    Path dir = Files.createTempDirectory("nnc-link");
+    try {
+      Path obj = dir.resolve("model.o");
+      BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
+      if (LLVMTargetMachineEmitToFile(tm, mod, new BytePointer(obj.toString()), LLVMObjectFile, err) != 0) {
+        throw new IOException("LLVM could not write an object file: " + err.getString());
+      }
+      List<String> cmd = new ArrayList<>(List.of(lld().toString(), "-flavor", "gnu", "-shared", "--as-needed",
+          "-o", file.toString(), obj.toString()));
+      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes());
+      try {
+        if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
+          throw new IOException("lld failed to link " + file + ":\n" + out);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted while linking", e);
+      }
+    } finally {
+      try (var s = Files.walk(dir)) {
+        s.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+      }
+    }
+  }
+
+  /** The lld executable shipped in the bytedeco LLVM artifact, extracted to JavaCPP's cache. */
+  static synchronized Path lld() throws IOException {
+    Loader.load(org.bytedeco.llvm.global.LLVM.class);
+    File f = Loader.cacheResource(org.bytedeco.llvm.global.LLVM.class,
+        "/org/bytedeco/llvm/" + Loader.getPlatform() + "/lld");
+    if (f == null) {
+      throw new IOException("lld is missing from the LLVM artifact for " + Loader.getPlatform());
+    }
+    if (!f.canExecute() && !f.setExecutable(true)) {
+      throw new IOException("cannot make " + f + " executable");
+    }
+    return f.toPath();
+  }
+
+  @Override
+  public void close() {
+    // The JIT and its memory live as long as the model; the process reclaims them at exit.
+  }
+}

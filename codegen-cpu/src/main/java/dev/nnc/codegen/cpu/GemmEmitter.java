@@ -1,0 +1,309 @@
+package dev.nnc.codegen.cpu;
+
+import static dev.nnc.codegen.cpu.Llvm.pp;
+import static org.bytedeco.llvm.global.LLVM.*;
+
+import dev.nnc.ir.kernel.Kernel;
+import dev.nnc.passes.backend.NativeCall;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.llvm.LLVM.LLVMBasicBlockRef;
+import org.bytedeco.llvm.LLVM.LLVMBuilderRef;
+import org.bytedeco.llvm.LLVM.LLVMTypeRef;
+import org.bytedeco.llvm.LLVM.LLVMValueRef;
+
+/**
+ * A BLIS-style GEMM for the host, generated per call site with its shapes as constants:
+ * <ul>
+ *   <li>{@code <name>_packb} copies B into column panels of NR = 2·W floats (W = vector lanes),
+ *       K rows each, zero-padded: the micro-kernel then reads B with unit stride;
+ *   <li>{@code <name>} takes work items (a block of MC rows × a chunk of columns), packs its A
+ *       block (MC × KC, on the stack, MR-row slivers), and runs an MR × NR register-blocked
+ *       micro-kernel over each KC-slice: 2·MR vector accumulators, one {@code llvm.fma} per
+ *       accumulator per k. Edge tiles go through a stack tile. The epilogue (bias, activation,
+ *       residual) runs over the block once its K loop is done, while it is still in cache.
+ * </ul>
+ * With W = 8 (AVX2): MR = 6, NR = 16, 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16
+ * ymm registers. KC = 256 keeps a B sliver (16 KiB) in L1 and the A block (96 KiB) in L2.
+ */
+final class GemmEmitter {
+  static final int MR = 6;
+  static final int KC = 256;
+  static final int MC = 96;
+
+  private final KernelEmitter e;
+  private final int w;
+  private final int nr;
+  private final LLVMTypeRef vec;
+  private final LLVMBuilderRef b;
+
+  GemmEmitter(KernelEmitter e, int vectorWidth) {
+    this.e = e;
+    this.w = Math.min(vectorWidth, 8);
+    this.nr = 2 * w;
+    this.vec = LLVMVectorType(e.f32, w);
+    this.b = e.b;
+  }
+
+  /** Column chunking of the work: enough items for the threads even when M is small. */
+  record Split(int itemsM, int chunkCols, int chunks) {
+    int items() {
+      return itemsM * chunks;
+    }
+  }
+
+  Split split(Kernel.Gemm g) {
+    int itemsM = (g.m() + MC - 1) / MC;
+    int panels = (g.n() + nr - 1) / nr;
+    int want = Math.max(1, Math.min(panels, (8 + itemsM - 1) / itemsM));
+    int panelsPerChunk = (panels + want - 1) / want;
+    int chunks = (panels + panelsPerChunk - 1) / panelsPerChunk;
+    return new Split(itemsM, panelsPerChunk * nr, chunks);
+  }
+
+  /** Emits both functions; returns their native calls in order. */
+  List<NativeCall> emit(Kernel.Gemm g) {
+    List<NativeCall> calls = new ArrayList<>();
+    int panels = (g.n() + nr - 1) / nr;
+    emitPackB(g);
+    calls.add(new NativeCall(g.name() + "_packb", panels, (double) g.k() * nr));
+    Split s = split(g);
+    emitCompute(g, s);
+    calls.add(new NativeCall(g.name(), s.items(), 2.0 * g.m() * g.n() * g.k() / s.items()));
+    return calls;
+  }
+
+  private LLVMValueRef aAt(Kernel.Gemm g, LLVMValueRef i, LLVMValueRef k) {
+    // A(i,k) = transA ? a[k·M + i] : a[i·K + k]
+    LLVMValueRef off = g.transA()
+        ? LLVMBuildAdd(b, LLVMBuildMul(b, k, e.c64(g.m()), ""), i, "")
+        : LLVMBuildAdd(b, LLVMBuildMul(b, i, e.c64(g.k()), ""), k, "");
+    return LLVMBuildAdd(b, off, e.c64(e.offsets[g.a()] + g.aBase()), "");
+  }
+
+  private LLVMValueRef bAt(Kernel.Gemm g, LLVMValueRef k, LLVMValueRef j) {
+    // B(k,j) = transB ? b[j·K + k] : b[k·N + j]
+    LLVMValueRef off = g.transB()
+        ? LLVMBuildAdd(b, LLVMBuildMul(b, j, e.c64(g.k()), ""), k, "")
+        : LLVMBuildAdd(b, LLVMBuildMul(b, k, e.c64(g.n()), ""), j, "");
+    return LLVMBuildAdd(b, off, e.c64(e.offsets[g.b()] + g.bBase()), "");
+  }
+
+  private LLVMValueRef min(LLVMValueRef x, LLVMValueRef y) {
+    return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, x, y, ""), x, y, "");
+  }
+
+  private LLVMValueRef lt(LLVMValueRef x, LLVMValueRef y) {
+    return LLVMBuildICmp(b, LLVMIntSLT, x, y, "");
+  }
+
+  /** A zero-padded element: {@code inRange ? arena[index] : 0}, never reading out of bounds. */
+  private LLVMValueRef guardedLoad(LLVMValueRef inRange, LLVMValueRef index, LLVMValueRef safeIndex) {
+    LLVMValueRef idx = LLVMBuildSelect(b, inRange, index, safeIndex, "");
+    LLVMValueRef v = LLVMBuildLoad2(b, e.f32, e.at(idx), "");
+    return LLVMBuildSelect(b, inRange, v, e.cf(0), "");
+  }
+
+  private void emitPackB(Kernel.Gemm g) {
+    e.beginFunction(g.name() + "_packb");
+    LLVMValueRef jp = e.slot(e.i64, "jp");
+    LLVMValueRef k = e.slot(e.i64, "k");
+    LLVMValueRef jj = e.slot(e.i64, "jj");
+    long ws = e.offsets[g.workspace()];
+    LLVMValueRef safe = bAt0(g);
+    e.loop(jp, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () ->
+        e.loop(k, e.c64(0), e.c64(g.k()), 1, () ->
+            e.loop(jj, e.c64(0), e.c64(nr), 1, () -> {
+              LLVMValueRef jpv = e.load64(jp);
+              LLVMValueRef kv = e.load64(k);
+              LLVMValueRef jjv = e.load64(jj);
+              LLVMValueRef j = LLVMBuildAdd(b, LLVMBuildMul(b, jpv, e.c64(nr), ""), jjv, "");
+              LLVMValueRef v = guardedLoad(lt(j, e.c64(g.n())), bAt(g, kv, j), safe);
+              // ws[(jp·K + k)·NR + jj]
+              LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
+                  LLVMBuildAdd(b, LLVMBuildMul(b, jpv, e.c64(g.k()), ""), kv, ""), e.c64(nr), ""), jjv, "");
+              LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, e.c64(ws), "")));
+            })));
+    LLVMBuildRetVoid(b);
+  }
+
+  private LLVMValueRef bAt0(Kernel.Gemm g) {
+    return e.c64(e.offsets[g.b()] + g.bBase());
+  }
+
+  private void emitCompute(Kernel.Gemm g, Split s) {
+    e.beginFunction(g.name());
+    LLVMValueRef item = e.slot(e.i64, "item");
+    LLVMValueRef k0 = e.slot(e.i64, "k0");
+    LLVMValueRef ir = e.slot(e.i64, "ir");
+    LLVMValueRef k = e.slot(e.i64, "k");
+    LLVMValueRef r = e.slot(e.i64, "r");
+    LLVMValueRef j0 = e.slot(e.i64, "j0");
+    LLVMValueRef ei = e.slot(e.i64, "ei");
+    LLVMValueRef ej = e.slot(e.i64, "ej");
+    LLVMValueRef rr = e.slot(e.i64, "rr");
+    LLVMValueRef cc = e.slot(e.i64, "cc");
+    LLVMTypeRef apType = LLVMArrayType2(e.f32, (long) MC * KC);
+    LLVMValueRef apArr = e.slot(apType, "apack");
+    LLVMSetAlignment(apArr, 64);
+    LLVMValueRef tileArr = e.slot(LLVMArrayType2(e.f32, (long) MR * nr), "tile");
+    LLVMSetAlignment(tileArr, 64);
+    long cOff = e.offsets[g.c()];
+    long ws = e.offsets[g.workspace()];
+    LLVMValueRef safeA = e.c64(e.offsets[g.a()] + g.aBase());
+
+    e.loop(item, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
+      LLVMValueRef it = e.load64(item);
+      LLVMValueRef rb = LLVMBuildSDiv(b, it, e.c64(s.chunks()), "");
+      LLVMValueRef cb = LLVMBuildSRem(b, it, e.c64(s.chunks()), "");
+      LLVMValueRef i0 = LLVMBuildMul(b, rb, e.c64(MC), "");
+      LLVMValueRef mc = min(e.c64(MC), LLVMBuildSub(b, e.c64(g.m()), i0, ""));
+      LLVMValueRef jStart = LLVMBuildMul(b, cb, e.c64(s.chunkCols()), "");
+      LLVMValueRef jEnd = min(e.c64(g.n()), LLVMBuildAdd(b, jStart, e.c64(s.chunkCols()), ""));
+      LLVMValueRef tiles = LLVMBuildSDiv(b, LLVMBuildAdd(b, mc, e.c64(MR - 1), ""), e.c64(MR), "");
+
+      e.loop(k0, e.c64(0), e.c64(g.k()), KC, () -> {
+        LLVMValueRef k0v = e.load64(k0);
+        LLVMValueRef kc = min(e.c64(KC), LLVMBuildSub(b, e.c64(g.k()), k0v, ""));
+        // Pack A: ap[(ir·kc + k)·MR + r] = A(i0 + ir·MR + r, k0 + k), zero past M.
+        e.loop(ir, e.c64(0), tiles, 1, () ->
+            e.loop(k, e.c64(0), kc, 1, () ->
+                e.loop(r, e.c64(0), e.c64(MR), 1, () -> {
+                  LLVMValueRef irv = e.load64(ir);
+                  LLVMValueRef kv = e.load64(k);
+                  LLVMValueRef rv = e.load64(r);
+                  LLVMValueRef i = LLVMBuildAdd(b, i0, LLVMBuildAdd(b, LLVMBuildMul(b, irv, e.c64(MR), ""), rv, ""), "");
+                  LLVMValueRef v = guardedLoad(lt(i, e.c64(g.m())), aAt(g, i, LLVMBuildAdd(b, k0v, kv, "")), safeA);
+                  LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
+                      LLVMBuildAdd(b, LLVMBuildMul(b, irv, kc, ""), kv, ""), e.c64(MR), ""), rv, "");
+                  LLVMBuildStore(b, v, e.gep(e.f32, apArr, dst));
+                })));
+        e.loop(j0, jStart, jEnd, nr, () -> {
+          LLVMValueRef j0v = e.load64(j0);
+          // B sliver: ws + ((j0/NR)·K + k0)·NR
+          LLVMValueRef bOff = LLVMBuildAdd(b, e.c64(ws), LLVMBuildMul(b, LLVMBuildAdd(b,
+              LLVMBuildMul(b, LLVMBuildSDiv(b, j0v, e.c64(nr), ""), e.c64(g.k()), ""), k0v, ""), e.c64(nr), ""), "");
+          LLVMValueRef bPtr = e.at(bOff);
+          e.loop(ir, e.c64(0), tiles, 1, () -> {
+            LLVMValueRef irv = e.load64(ir);
+            LLVMValueRef aPtr = e.gep(e.f32, apArr, LLVMBuildMul(b, LLVMBuildMul(b, irv, kc, ""), e.c64(MR), ""));
+            LLVMValueRef[] accs = micro(aPtr, bPtr, kc);
+            LLVMValueRef iTile = LLVMBuildAdd(b, i0, LLVMBuildMul(b, irv, e.c64(MR), ""), "");
+            LLVMValueRef first = LLVMBuildICmp(b, LLVMIntEQ, k0v, e.c64(0), "");
+            LLVMValueRef full = LLVMBuildAnd(b,
+                LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, iTile, e.c64(MR), ""), e.c64(g.m()), ""),
+                LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, j0v, e.c64(nr), ""), e.c64(g.n()), ""), "");
+            e.ifElse(full,
+                () -> storeFull(accs, cOff, g.n(), iTile, j0v, first),
+                () -> storeEdge(accs, tileArr, cOff, g, iTile, j0v, first, rr, cc));
+          });
+        });
+      });
+      if (g.epilogue() != null) {
+        // C[i,j] = epilogue(C[i,j]) over this item's block, while it is hot in cache.
+        LLVMValueRef iEnd = LLVMBuildAdd(b, i0, mc, "");
+        e.loop(ei, i0, iEnd, 1, () -> e.loop(ej, jStart, jEnd, 1, () -> {
+          LLVMValueRef idx = LLVMBuildAdd(b, e.c64(cOff), LLVMBuildAdd(b,
+              LLVMBuildMul(b, e.load64(ei), e.c64(g.n()), ""), e.load64(ej), ""), "");
+          LLVMValueRef p = e.at(idx);
+          LLVMValueRef accv = LLVMBuildLoad2(b, e.f32, p, "");
+          LLVMValueRef v = e.exprWith(g.epilogue(), new LLVMValueRef[] {ei, ej}, accv);
+          LLVMBuildStore(b, v, p);
+        }));
+      }
+    });
+    LLVMBuildRetVoid(b);
+  }
+
+  private LLVMValueRef splat(LLVMValueRef x) {
+    LLVMValueRef v = LLVMBuildInsertElement(b, LLVMGetPoison(vec), x, e.c32(0), "");
+    return LLVMBuildShuffleVector(b, v, LLVMGetPoison(vec), LLVMConstNull(LLVMVectorType(e.i32, w)), "");
+  }
+
+  private LLVMValueRef loadVec(LLVMValueRef p) {
+    LLVMValueRef v = LLVMBuildLoad2(b, vec, p, "");
+    LLVMSetAlignment(v, 4);
+    return v;
+  }
+
+  private void storeVec(LLVMValueRef v, LLVMValueRef p) {
+    LLVMValueRef s = LLVMBuildStore(b, v, p);
+    LLVMSetAlignment(s, 4);
+  }
+
+  /**
+   * The register-blocked kernel: acc[r][h] += a[k·MR + r] · b[k·NR + h·W .. +W] for k < kc, with
+   * the 2·MR accumulators carried in phi nodes (registers) through the k loop.
+   */
+  private LLVMValueRef[] micro(LLVMValueRef aPtr, LLVMValueRef bPtr, LLVMValueRef kc) {
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(b);
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(e.ctx, e.fn, "micro");
+    LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(e.ctx, e.fn, "micro_end");
+    LLVMBuildBr(b, body);
+    LLVMPositionBuilderAtEnd(b, body);
+    LLVMValueRef kPhi = LLVMBuildPhi(b, e.i64, "k");
+    int n = MR * 2;
+    LLVMValueRef[] phis = new LLVMValueRef[n];
+    for (int q = 0; q < n; q++) {
+      phis[q] = LLVMBuildPhi(b, vec, "acc");
+    }
+    LLVMValueRef bRow = e.gep(e.f32, bPtr, LLVMBuildMul(b, kPhi, e.c64(nr), ""));
+    LLVMValueRef b0 = loadVec(bRow);
+    LLVMValueRef b1 = loadVec(e.gep(e.f32, bRow, e.c64(w)));
+    LLVMValueRef aRow = e.gep(e.f32, aPtr, LLVMBuildMul(b, kPhi, e.c64(MR), ""));
+    LLVMValueRef[] next = new LLVMValueRef[n];
+    for (int r = 0; r < MR; r++) {
+      LLVMValueRef a = splat(LLVMBuildLoad2(b, e.f32, e.gep(e.f32, aRow, e.c64(r)), ""));
+      next[2 * r] = e.call("llvm.fma", vec, a, b0, phis[2 * r]);
+      next[2 * r + 1] = e.call("llvm.fma", vec, a, b1, phis[2 * r + 1]);
+    }
+    LLVMValueRef kNext = LLVMBuildAdd(b, kPhi, e.c64(1), "");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, kNext, kc, ""), body, after);
+    LLVMAddIncoming(kPhi, pp(e.c64(0), kNext), pp(pre, body), 2);
+    LLVMValueRef zero = LLVMConstNull(vec);
+    for (int q = 0; q < n; q++) {
+      LLVMAddIncoming(phis[q], pp(zero, next[q]), pp(pre, body), 2);
+    }
+    LLVMPositionBuilderAtEnd(b, after);
+    return next;
+  }
+
+  private void storeFull(LLVMValueRef[] accs, long cOff, int n, LLVMValueRef iTile, LLVMValueRef j0, LLVMValueRef first) {
+    LLVMValueRef[] ptrs = new LLVMValueRef[accs.length];
+    for (int r = 0; r < MR; r++) {
+      LLVMValueRef row = LLVMBuildAdd(b, LLVMBuildMul(b, LLVMBuildAdd(b, iTile, e.c64(r), ""), e.c64(n), ""), j0, "");
+      LLVMValueRef p = e.at(LLVMBuildAdd(b, row, e.c64(cOff), ""));
+      ptrs[2 * r] = p;
+      ptrs[2 * r + 1] = e.gep(e.f32, p, e.c64(w));
+    }
+    e.ifElse(first, () -> {
+      for (int q = 0; q < accs.length; q++) {
+        storeVec(accs[q], ptrs[q]);
+      }
+    }, () -> {
+      for (int q = 0; q < accs.length; q++) {
+        storeVec(LLVMBuildFAdd(b, loadVec(ptrs[q]), accs[q], ""), ptrs[q]);
+      }
+    });
+  }
+
+  private void storeEdge(LLVMValueRef[] accs, LLVMValueRef tile, long cOff, Kernel.Gemm g, LLVMValueRef iTile,
+      LLVMValueRef j0, LLVMValueRef first, LLVMValueRef rr, LLVMValueRef cc) {
+    for (int q = 0; q < accs.length; q++) {
+      storeVec(accs[q], e.gep(e.f32, tile, e.c64((long) q * w)));
+    }
+    LLVMValueRef rows = min(e.c64(MR), LLVMBuildSub(b, e.c64(g.m()), iTile, ""));
+    LLVMValueRef cols = min(e.c64(nr), LLVMBuildSub(b, e.c64(g.n()), j0, ""));
+    e.loop(rr, e.c64(0), rows, 1, () -> e.loop(cc, e.c64(0), cols, 1, () -> {
+      LLVMValueRef rv = e.load64(rr);
+      LLVMValueRef cv = e.load64(cc);
+      LLVMValueRef t = LLVMBuildLoad2(b, e.f32, e.gep(e.f32, tile,
+          LLVMBuildAdd(b, LLVMBuildMul(b, rv, e.c64(nr), ""), cv, "")), "");
+      LLVMValueRef idx = LLVMBuildAdd(b, e.c64(cOff), LLVMBuildAdd(b, LLVMBuildMul(b,
+          LLVMBuildAdd(b, iTile, rv, ""), e.c64(g.n()), ""), LLVMBuildAdd(b, j0, cv, ""), ""), "");
+      LLVMValueRef p = e.at(idx);
+      LLVMValueRef old = LLVMBuildLoad2(b, e.f32, p, "");
+      LLVMBuildStore(b, LLVMBuildSelect(b, first, t, LLVMBuildFAdd(b, old, t, ""), ""), p);
+    }));
+  }
+}

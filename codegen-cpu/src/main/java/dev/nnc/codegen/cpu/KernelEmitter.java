@@ -1,0 +1,318 @@
+package dev.nnc.codegen.cpu;
+
+import static dev.nnc.codegen.cpu.Llvm.pp;
+import static org.bytedeco.llvm.global.LLVM.*;
+
+import dev.nnc.ir.kernel.KExpr;
+import dev.nnc.ir.kernel.KStmt;
+import dev.nnc.ir.kernel.Kernel;
+import java.util.HashMap;
+import java.util.Map;
+import org.bytedeco.llvm.LLVM.LLVMBasicBlockRef;
+import org.bytedeco.llvm.LLVM.LLVMBuilderRef;
+import org.bytedeco.llvm.LLVM.LLVMContextRef;
+import org.bytedeco.llvm.LLVM.LLVMModuleRef;
+import org.bytedeco.llvm.LLVM.LLVMTypeRef;
+import org.bytedeco.llvm.LLVM.LLVMValueRef;
+
+/**
+ * Kernel IR → LLVM IR. Every kernel becomes {@code void name(float* arena, i64 lo, i64 hi)}: the
+ * outermost loop runs over {@code [lo, hi)}, so the runtime can hand slices to threads. Loop
+ * variables and locals start as stack slots that LLVM's mem2reg turns into registers; the -O3
+ * pipeline then vectorises the inner loops for the host.
+ */
+final class KernelEmitter {
+  final LLVMContextRef ctx;
+  final LLVMModuleRef mod;
+  final LLVMBuilderRef b;
+  final LLVMTypeRef f32;
+  final LLVMTypeRef i32;
+  final LLVMTypeRef i64;
+  final LLVMTypeRef i1;
+  final LLVMTypeRef ptr;
+  final LLVMTypeRef voidT;
+  final LLVMTypeRef kernelType;
+  final long[] offsets;
+  private final Map<String, LLVMValueRef> functions = new HashMap<>();
+  private LLVMTypeRef unaryF32;
+
+  // Per-function state.
+  LLVMValueRef fn;
+  LLVMValueRef arena;
+  private LLVMValueRef[] varSlots;
+  private LLVMValueRef[] localSlots;
+  private LLVMValueRef acc;
+  private LLVMValueRef entryTerminatorAnchor;
+
+  KernelEmitter(LLVMContextRef ctx, LLVMModuleRef mod, long[] offsets) {
+    this.ctx = ctx;
+    this.mod = mod;
+    this.b = LLVMCreateBuilderInContext(ctx);
+    this.f32 = LLVMFloatTypeInContext(ctx);
+    this.i32 = LLVMInt32TypeInContext(ctx);
+    this.i64 = LLVMInt64TypeInContext(ctx);
+    this.i1 = LLVMInt1TypeInContext(ctx);
+    this.ptr = LLVMPointerTypeInContext(ctx, 0);
+    this.voidT = LLVMVoidTypeInContext(ctx);
+    this.kernelType = LLVMFunctionType(voidT, pp(ptr, i64, i64), 3, 0);
+    this.offsets = offsets;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  LLVMValueRef c64(long v) {
+    return LLVMConstInt(i64, v, 1);
+  }
+
+  LLVMValueRef c32(int v) {
+    return LLVMConstInt(i32, v & 0xffffffffL, 0);
+  }
+
+  LLVMValueRef cf(double v) {
+    return LLVMConstReal(f32, (float) v);
+  }
+
+  /** Starts {@code void name(ptr arena, i64 lo, i64 hi)} with an entry block for stack slots. */
+  void beginFunction(String name) {
+    fn = LLVMAddFunction(mod, name, kernelType);
+    LLVMSetLinkage(fn, LLVMExternalLinkage);
+    arena = LLVMGetParam(fn, 0);
+    LLVMAddAttributeAtIndex(fn, 1, enumAttr("noalias"));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enumAttr("nounwind"));
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(b, entry);
+  }
+
+  private org.bytedeco.llvm.LLVM.LLVMAttributeRef enumAttr(String name) {
+    int kind = LLVMGetEnumAttributeKindForName(name, name.length());
+    return LLVMCreateEnumAttribute(ctx, kind, 0);
+  }
+
+  /** A stack slot in the entry block (so mem2reg can promote it). */
+  LLVMValueRef slot(LLVMTypeRef t, String name) {
+    LLVMBasicBlockRef cur = LLVMGetInsertBlock(b);
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(fn);
+    LLVMValueRef first = LLVMGetFirstInstruction(entry);
+    if (first != null && !first.isNull()) {
+      LLVMPositionBuilderBefore(b, first);
+    } else {
+      LLVMPositionBuilderAtEnd(b, entry);
+    }
+    LLVMValueRef s = LLVMBuildAlloca(b, t, name);
+    LLVMPositionBuilderAtEnd(b, cur);
+    return s;
+  }
+
+  LLVMValueRef gep(LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef index) {
+    return LLVMBuildGEP2(b, elem, base, pp(index), 1, "");
+  }
+
+  /** Pointer to element {@code index} (i64, in floats) of the arena. */
+  LLVMValueRef at(LLVMValueRef index) {
+    return gep(f32, arena, index);
+  }
+
+  LLVMValueRef call(String intrinsic, LLVMTypeRef overload, LLVMValueRef... args) {
+    int id = LLVMLookupIntrinsicID(intrinsic, intrinsic.length());
+    if (id == 0) {
+      throw new Llvm.LlvmException("unknown intrinsic " + intrinsic);
+    }
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(mod, id, pp(overload), 1);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(ctx, id, pp(overload), 1);
+    return LLVMBuildCall2(b, ft, f, pp(args), args.length, "");
+  }
+
+  /** A call of a C math function ({@code tanhf}): from libm, in the JIT process or the shared library. */
+  LLVMValueRef libm(String name, LLVMValueRef x) {
+    if (unaryF32 == null) {
+      unaryF32 = LLVMFunctionType(f32, pp(f32), 1, 0);
+    }
+    LLVMValueRef f = functions.computeIfAbsent(name, n -> {
+      LLVMValueRef decl = LLVMGetNamedFunction(mod, n);
+      return decl == null || decl.isNull() ? LLVMAddFunction(mod, n, unaryF32) : decl;
+    });
+    return LLVMBuildCall2(b, unaryF32, f, pp(x), 1, "");
+  }
+
+  // ---------------------------------------------------------------- loops
+
+  /** Emits {@code for (v = from; v < to; v += step) body}; the slot holds v. */
+  void loop(LLVMValueRef slot, LLVMValueRef from, LLVMValueRef to, long step, Runnable body) {
+    LLVMBuildStore(b, from, slot);
+    LLVMBasicBlockRef cond = LLVMAppendBasicBlockInContext(ctx, fn, "cond");
+    LLVMBasicBlockRef bodyBb = LLVMAppendBasicBlockInContext(ctx, fn, "body");
+    LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(ctx, fn, "exit");
+    LLVMBuildBr(b, cond);
+    LLVMPositionBuilderAtEnd(b, cond);
+    LLVMValueRef v = LLVMBuildLoad2(b, i64, slot, "");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, v, to, ""), bodyBb, exit);
+    LLVMPositionBuilderAtEnd(b, bodyBb);
+    body.run();
+    LLVMValueRef v2 = LLVMBuildLoad2(b, i64, slot, "");
+    LLVMBuildStore(b, LLVMBuildAdd(b, v2, c64(step), ""), slot);
+    LLVMBuildBr(b, cond);
+    LLVMPositionBuilderAtEnd(b, exit);
+  }
+
+  /** {@code if (cond) then}. */
+  void when(LLVMValueRef cond, Runnable then) {
+    LLVMBasicBlockRef t = LLVMAppendBasicBlockInContext(ctx, fn, "then");
+    LLVMBasicBlockRef e = LLVMAppendBasicBlockInContext(ctx, fn, "endif");
+    LLVMBuildCondBr(b, cond, t, e);
+    LLVMPositionBuilderAtEnd(b, t);
+    then.run();
+    LLVMBuildBr(b, e);
+    LLVMPositionBuilderAtEnd(b, e);
+  }
+
+  /** {@code if (cond) then else otherwise}. */
+  void ifElse(LLVMValueRef cond, Runnable then, Runnable otherwise) {
+    LLVMBasicBlockRef t = LLVMAppendBasicBlockInContext(ctx, fn, "then");
+    LLVMBasicBlockRef o = LLVMAppendBasicBlockInContext(ctx, fn, "else");
+    LLVMBasicBlockRef e = LLVMAppendBasicBlockInContext(ctx, fn, "endif");
+    LLVMBuildCondBr(b, cond, t, o);
+    LLVMPositionBuilderAtEnd(b, t);
+    then.run();
+    LLVMBuildBr(b, e);
+    LLVMPositionBuilderAtEnd(b, o);
+    otherwise.run();
+    LLVMBuildBr(b, e);
+    LLVMPositionBuilderAtEnd(b, e);
+  }
+
+  LLVMValueRef load64(LLVMValueRef slot) {
+    return LLVMBuildLoad2(b, i64, slot, "");
+  }
+
+  // ---------------------------------------------------------------- loop kernels
+
+  void emitLoops(Kernel.Loops k) {
+    beginFunction(k.name());
+    varSlots = new LLVMValueRef[Math.max(1, k.vars())];
+    for (int v = 0; v < varSlots.length; v++) {
+      varSlots[v] = slot(i64, "i" + v);
+    }
+    localSlots = new LLVMValueRef[Math.max(1, k.locals())];
+    for (int l = 0; l < localSlots.length; l++) {
+      localSlots[l] = slot(f32, "l" + l);
+    }
+    KStmt.Loop root = k.root();
+    // The outermost loop runs over the slice [lo, hi) the runtime hands this call.
+    loop(varSlots[root.var()], LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> body(root));
+    LLVMBuildRetVoid(b);
+  }
+
+  private void body(KStmt.Loop l) {
+    for (KStmt s : l.body()) {
+      stmt(s);
+    }
+  }
+
+  private void stmt(KStmt s) {
+    switch (s) {
+      case KStmt.Loop l -> loop(varSlots[l.var()], c64(0), c64(l.extent()), 1, () -> body(l));
+      case KStmt.Store st -> {
+        LLVMValueRef v = expr(st.value());
+        LLVMBuildStore(b, v, at(index(st.buf(), st.index())));
+      }
+      case KStmt.Assign a -> LLVMBuildStore(b, expr(a.value()), localSlots[a.local()]);
+    }
+  }
+
+  /** Arena index of {@code buf[affine]}. */
+  LLVMValueRef index(int buf, KExpr.Affine a) {
+    return affine(offsets[buf], a);
+  }
+
+  /** {@code start + a} as an i64 value of the current loop variables. */
+  LLVMValueRef affine(long start, KExpr.Affine a) {
+    LLVMValueRef idx = c64(start + a.base());
+    for (int v = 0; v < a.strides().length; v++) {
+      long s = a.strides()[v];
+      if (s != 0) {
+        LLVMValueRef var = load64(varSlots[v]);
+        idx = LLVMBuildAdd(b, idx, s == 1 ? var : LLVMBuildMul(b, var, c64(s), ""), "");
+      }
+    }
+    return idx;
+  }
+
+  /** Emits an expression with loop variables in {@code vars} and {@code acc} as {@link KExpr.Acc}. */
+  LLVMValueRef exprWith(KExpr e, LLVMValueRef[] vars, LLVMValueRef accValue) {
+    LLVMValueRef[] savedVars = varSlots;
+    LLVMValueRef savedAcc = acc;
+    varSlots = vars;
+    acc = accValue;
+    try {
+      return expr(e);
+    } finally {
+      varSlots = savedVars;
+      acc = savedAcc;
+    }
+  }
+
+  private LLVMValueRef expr(KExpr e) {
+    return switch (e) {
+      case KExpr.Lit l -> cf(l.value());
+      case KExpr.Load l -> LLVMBuildLoad2(b, f32, at(index(l.buf(), l.index())), "");
+      case KExpr.Local l -> LLVMBuildLoad2(b, f32, localSlots[l.id()], "");
+      case KExpr.IndexValue iv -> LLVMBuildSIToFP(b, load64(varSlots[iv.var()]), f32, "");
+      case KExpr.Acc a -> acc;
+      case KExpr.Un u -> {
+        LLVMValueRef x = expr(u.x());
+        yield switch (u.op()) {
+          case NEG -> LLVMBuildFNeg(b, x, "");
+          case ABS -> call("llvm.fabs", f32, x);
+          case EXP -> call("llvm.exp", f32, x);
+          case LOG -> call("llvm.log", f32, x);
+          case SQRT -> call("llvm.sqrt", f32, x);
+          case TANH -> libm("tanhf", x);
+          case ERF -> libm("erff", x);
+          case LOG1P -> libm("log1pf", x);
+        };
+      }
+      case KExpr.Bin bin -> {
+        LLVMValueRef x = expr(bin.x());
+        LLVMValueRef y = expr(bin.y());
+        yield switch (bin.op()) {
+          case ADD -> LLVMBuildFAdd(b, x, y, "");
+          case SUB -> LLVMBuildFSub(b, x, y, "");
+          case MUL -> LLVMBuildFMul(b, x, y, "");
+          case DIV -> LLVMBuildFDiv(b, x, y, "");
+          case MAX -> call("llvm.maxnum", f32, x, y);
+          case MIN -> call("llvm.minnum", f32, x, y);
+        };
+      }
+      case KExpr.Select s -> {
+        LLVMValueRef x = expr(s.x());
+        LLVMValueRef y = expr(s.y());
+        int pred = switch (s.cmp()) {
+          case GT -> LLVMRealOGT;
+          case GE -> LLVMRealOGE;
+          case LT -> LLVMRealOLT;
+          case EQ -> LLVMRealOEQ;
+        };
+        LLVMValueRef c = LLVMBuildFCmp(b, pred, x, y, "");
+        yield LLVMBuildSelect(b, c, expr(s.a()), expr(s.b()), "");
+      }
+      case KExpr.Rand r -> rand(r);
+    };
+  }
+
+  /** The dropout hash of {@link dev.nnc.ir.ops.DropoutMask#hash}, in 32-bit integer arithmetic. */
+  private LLVMValueRef rand(KExpr.Rand r) {
+    LLVMValueRef idx = LLVMBuildTrunc(b, affine(0, r.index()), i32, "");
+    LLVMValueRef step = LLVMBuildFPToSI(b, expr(r.step()), i32, "");
+    LLVMValueRef x = LLVMBuildXor(b, idx, LLVMBuildMul(b, step, c32(0x9E3779B9), ""), "");
+    x = LLVMBuildXor(b, x, c32(r.salt() * 0x85EBCA6B), "");
+    x = LLVMBuildXor(b, x, LLVMBuildLShr(b, x, c32(16), ""), "");
+    x = LLVMBuildMul(b, x, c32(0x7feb352d), "");
+    x = LLVMBuildXor(b, x, LLVMBuildLShr(b, x, c32(15), ""), "");
+    x = LLVMBuildMul(b, x, c32(0x846ca68b), "");
+    x = LLVMBuildXor(b, x, LLVMBuildLShr(b, x, c32(16), ""), "");
+    LLVMValueRef u = LLVMBuildFMul(b, LLVMBuildUIToFP(b, LLVMBuildLShr(b, x, c32(8), ""), f32, ""),
+        cf(1.0 / (1 << 24)), "");
+    LLVMValueRef drop = LLVMBuildFCmp(b, LLVMRealOLT, u, cf(r.rate()), "");
+    return LLVMBuildSelect(b, drop, cf(0), cf(1 / (1 - r.rate())), "");
+  }
+}

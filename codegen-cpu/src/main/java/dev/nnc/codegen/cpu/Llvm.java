@@ -1,0 +1,82 @@
+package dev.nnc.codegen.cpu;
+
+import static org.bytedeco.llvm.global.LLVM.*;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.llvm.LLVM.LLVMErrorRef;
+import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
+import org.bytedeco.llvm.LLVM.LLVMTargetRef;
+
+/** Process-wide LLVM set-up and the host's target machine. */
+public final class Llvm {
+  private static boolean initialised;
+
+  private Llvm() {}
+
+  public static synchronized void init() {
+    if (initialised) {
+      return;
+    }
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    LLVMInitializeNativeAsmParser();
+    initialised = true;
+  }
+
+  /** Thrown when LLVM reports an error; the message is LLVM's. */
+  public static final class LlvmException extends RuntimeException {
+    public LlvmException(String message) {
+      super(message);
+    }
+  }
+
+  static void check(LLVMErrorRef err, String what) {
+    if (err != null && !err.isNull()) {
+      BytePointer msg = LLVMGetErrorMessage(err);
+      String s = msg.getString();
+      LLVMDisposeErrorMessage(msg);
+      throw new LlvmException(what + ": " + s);
+    }
+  }
+
+  /** The host: its triple, CPU name and features (AVX2, AVX-512… as the machine has them). */
+  public record Host(String triple, String cpu, String features) {
+    public boolean has(String feature) {
+      return features.contains("+" + feature + ",") || features.endsWith("+" + feature);
+    }
+
+    /** f32 lanes of the widest vector register the generated code uses. */
+    public int vectorWidth() {
+      return has("avx512f") ? 16 : has("avx") ? 8 : 4;
+    }
+  }
+
+  public static Host host() {
+    init();
+    BytePointer triple = LLVMGetDefaultTargetTriple();
+    BytePointer cpu = LLVMGetHostCPUName();
+    BytePointer feats = LLVMGetHostCPUFeatures();
+    Host h = new Host(triple.getString(), cpu.getString(), feats.getString());
+    LLVMDisposeMessage(triple);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(feats);
+    return h;
+  }
+
+  /** A target machine for the host at -O3, position-independent (for shared libraries too). */
+  public static LLVMTargetMachineRef targetMachine(Host h) {
+    init();
+    LLVMTargetRef target = new LLVMTargetRef();
+    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
+    if (LLVMGetTargetFromTriple(new BytePointer(h.triple()), target, err) != 0) {
+      throw new LlvmException("no LLVM target for " + h.triple() + ": " + err.getString());
+    }
+    return LLVMCreateTargetMachine(target, h.triple(), h.cpu(), h.features(), LLVMCodeGenLevelAggressive,
+        LLVMRelocPIC, LLVMCodeModelDefault);
+  }
+
+  static PointerPointer<?> pp(org.bytedeco.javacpp.Pointer... ps) {
+    return new PointerPointer<>(ps);
+  }
+}

@@ -1,0 +1,45 @@
+package dev.nnc.frontend;
+
+import dev.nnc.ir.DType;
+import dev.nnc.ir.Shape;
+import dev.nnc.ir.TensorType;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A data source named in a recipe and the fields it binds, per example:
+ * <ul>
+ *   <li>{@code fashion_mnist} / {@code fashion_mnist(flatten=true)}: {@code image f32[1,28,28]}
+ *       (or {@code [784]}), scaled to [0, 1], and {@code label i32[]};
+ *   <li>{@code csv("file.csv", label="y")}: the other columns as the model's input, {@code label}
+ *       as integer classes;
+ *   <li>{@code csv("file.csv", target=["y"])}: the other columns as the model's input, the named
+ *       columns as {@code target f32[k]}.
+ * </ul>
+ */
+public record DataSpec(String kind, String path, boolean flatten, String labelColumn, List<String> targetColumns,
+    List<String> featureColumns, Map<String, TensorType> fields, String featureField) {
+
+  public static final Shape MNIST_IMAGE = Shape.of(1, 28, 28);
+
+  static DataSpec fashionMnist(boolean flatten) {
+    Map<String, TensorType> f = new LinkedHashMap<>();
+    f.put("image", TensorType.f32(flatten ? Shape.of(784) : MNIST_IMAGE));
+    f.put("label", new TensorType(Shape.SCALAR, DType.I32));
+    return new DataSpec("fashion_mnist", null, flatten, null, List.of(), List.of(), f, "image");
+  }
+
+  static DataSpec csv(String path, String featureField, List<String> header, String label, List<String> targets) {
+    List<String> features = header.stream().filter(c -> !c.equals(label) && !targets.contains(c)).toList();
+    Map<String, TensorType> f = new LinkedHashMap<>();
+    f.put(featureField, TensorType.f32(Shape.of(features.size())));
+    if (label != null) {
+      f.put("label", new TensorType(Shape.SCALAR, DType.I32));
+    }
+    if (!targets.isEmpty()) {
+      f.put("target", TensorType.f32(Shape.of(targets.size())));
+    }
+    return new DataSpec("csv", path, false, label, targets, features, f, featureField);
+  }
+}

@@ -1,0 +1,22 @@
+package dev.nnc.frontend;
+
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.Node;
+import dev.nnc.ir.Shape;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A model elaborated into a graph at a fixed batch size: its inputs, outputs, the per-example
+ * loss when a recipe was given, and one row per layer application for {@code nnc summary}.
+ */
+public record Elaborated(String model, Graph graph, Map<String, Node> inputs, Map<String, Node> outputs,
+    Node lossPerExample, List<LayerInfo> layers, int batch) {
+
+  /** One applied layer: its path ({@code block1.dense2}), kind, per-example output shape, parameters. */
+  public record LayerInfo(String path, String kind, Shape output, List<Node> params) {
+    public long paramCount() {
+      return params.stream().mapToLong(p -> p.shape().size()).sum();
+    }
+  }
+}

@@ -1,0 +1,974 @@
+package dev.nnc.frontend;
+
+import dev.nnc.frontend.Val.CallV;
+import dev.nnc.frontend.Val.ErrV;
+import dev.nnc.frontend.Val.FromV;
+import dev.nnc.frontend.Val.ListV;
+import dev.nnc.frontend.Val.NumV;
+import dev.nnc.frontend.Val.StrV;
+import dev.nnc.frontend.Val.SymV;
+import dev.nnc.frontend.Val.TensorV;
+import dev.nnc.grammar.NnParser;
+import dev.nnc.grammar.NnParser.ExprContext;
+import dev.nnc.ir.DType;
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.Node;
+import dev.nnc.ir.Shape;
+import dev.nnc.ir.ShapeException;
+import dev.nnc.ir.TensorType;
+import dev.nnc.ir.ops.Binary;
+import dev.nnc.ir.ops.BinaryFn;
+import dev.nnc.ir.ops.Init;
+import dev.nnc.ir.ops.Input;
+import dev.nnc.ir.ops.Ops;
+import dev.nnc.ir.ops.Param;
+import dev.nnc.ir.ops.UnaryFn;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.antlr.v4.runtime.ParserRuleContext;
+import org.antlr.v4.runtime.Token;
+
+/**
+ * Elaboration: expands blocks and {@code repeat}, binds parameters, applies layers (each layer's
+ * shape rule runs here, so shapes are inferred as the graph is built) and reports every problem
+ * with its position. The parse tree serves as the AST: the language is small enough that a
+ * separate tree would only copy it.
+ */
+public final class Elaborator {
+  /** Ops of the language that later issues implement; rejected with "not supported yet". */
+  static final Set<String> NOT_YET = Set.of("conv1d", "conv2d", "conv_transpose2d", "maxpool", "avgpool",
+      "maxpool1d", "avgpool1d", "maxpool2d", "avgpool2d", "global_avgpool", "global_maxpool", "upsample", "concat",
+      "batchnorm", "layernorm", "embedding", "embedding_bag", "rnn", "lstm", "gru", "prelu", "maxout",
+      "sample_normal", "project", "kl_normal", "dice", "attention");
+
+  private static final Map<String, Layer> LAYERS = new LinkedHashMap<>();
+
+  static {
+    List<Layer> all = new ArrayList<>();
+    all.add(new Dense());
+    all.addAll(Activation.all());
+    all.addAll(Structural.all());
+    all.addAll(Losses.all());
+    for (Layer l : all) {
+      LAYERS.put(l.name(), l);
+    }
+  }
+
+  private static final Set<String> RECIPE_KEYS = Set.of("data", "loss", "optimizer", "schedule", "batch", "epochs",
+      "metrics", "l1", "l2", "clip_value", "clip_norm", "shuffle", "validation_split", "early_stopping", "seed",
+      "freeze");
+
+  /** Names usable in recipes and arguments as plain words. */
+  private static final Set<String> WORDS = Set.of("true", "false", "same", "valid", "accuracy", "loss",
+      "val_loss", "val_accuracy", "fashion_mnist");
+
+  public static Set<String> layerNames() {
+    return LAYERS.keySet();
+  }
+
+  private final Program program;
+  private final Diagnostics diag;
+  private final Graph.Builder graph;
+  private final LayerContext.Mode mode;
+  private final int batch;
+  private final Set<String> frozen;
+  private final List<Elaborated.LayerInfo> infos = new ArrayList<>();
+  private final Deque<String> activeBlocks = new ArrayDeque<>();
+  private final Set<String> usedPaths = new HashSet<>();
+  private Node step;
+  private int salt;
+
+  private Elaborator(Program program, Diagnostics diag, String name, LayerContext.Mode mode, int batch,
+      Set<String> frozen) {
+    this.program = program;
+    this.diag = diag;
+    this.graph = Graph.builder(name);
+    this.mode = mode;
+    this.batch = batch;
+    this.frozen = frozen;
+  }
+
+  /** A lexical scope: model body or one block instantiation. */
+  private static final class Scope {
+    final String prefix;
+    final Map<String, Val> vars = new LinkedHashMap<>();
+    final Map<String, Integer> counters = new HashMap<>();
+
+    Scope(String prefix) {
+      this.prefix = prefix;
+    }
+
+    String fresh(String kind) {
+      int n = counters.merge(kind, 1, Integer::sum);
+      return prefix + kind + n;
+    }
+  }
+
+  // ---------------------------------------------------------------- entry points
+
+  /**
+   * Builds the graph of {@code modelName} (null: the first model) for {@code batch} examples. With
+   * a recipe, also binds the data fields and elaborates the loss.
+   */
+  public static Elaborated elaborate(Program program, String modelName, int batch, LayerContext.Mode mode,
+      Recipe recipe) throws CompileException {
+    Diagnostics diag = new Diagnostics(program.source());
+    NnParser.ModelDeclContext model = program.model(modelName);
+    if (model == null) {
+      diag.error(1, 1, "no model named `" + modelName + "` in " + program.source().name(),
+          Diagnostics.suggest(modelName, program.models().keySet()));
+      diag.throwIfAny();
+    }
+    String name = model.name.getText();
+    Set<String> frozen = recipe == null ? Set.of() : new HashSet<>(recipe.freeze());
+    Elaborator e = new Elaborator(program, diag, name, mode, batch, frozen);
+    Scope scope = new Scope("");
+    Map<String, Node> inputs = new LinkedHashMap<>();
+    Map<String, Node> outputs = new LinkedHashMap<>();
+    for (NnParser.StmtContext s : model.stmt()) {
+      e.modelStmt(s, scope, inputs, outputs);
+    }
+    if (outputs.isEmpty() && !diag.hasErrors()) {
+      diag.error(model.name, "model `" + name + "` has no output", "add `output NAME` after the layers");
+    }
+    Node loss = null;
+    if (recipe != null && !diag.hasErrors()) {
+      loss = e.loss(recipe, scope, inputs);
+    }
+    for (String f : frozen) {
+      if (e.infos.stream().noneMatch(i -> i.path().equals(f) || i.path().startsWith(f + "."))) {
+        diag.error(program.trains().get(name), "`freeze` names `" + f + "`, which is no layer of " + name,
+            Diagnostics.suggest(f, e.infos.stream().map(Elaborated.LayerInfo::path).toList()));
+      }
+    }
+    diag.throwIfAny();
+    outputs.forEach(e.graph::output);
+    if (loss != null) {
+      e.graph.output("loss_per_example", loss);
+    }
+    return new Elaborated(name, e.graph.build(), inputs, outputs, loss, List.copyOf(e.infos), batch);
+  }
+
+  /** Checks the {@code train} block of {@code modelName}; null when the file has none. */
+  public static Recipe recipe(Program program, String modelName) throws CompileException {
+    NnParser.ModelDeclContext model = program.model(modelName);
+    if (model == null) {
+      return null;
+    }
+    NnParser.TrainDeclContext t = program.trains().get(model.name.getText());
+    if (t == null) {
+      return null;
+    }
+    Diagnostics diag = new Diagnostics(program.source());
+    Elaborator e = new Elaborator(program, diag, "recipe", LayerContext.Mode.INFER, 1, Set.of());
+    Recipe r = e.readRecipe(t, model);
+    diag.throwIfAny();
+    return r;
+  }
+
+  // ---------------------------------------------------------------- model statements
+
+  private void modelStmt(NnParser.StmtContext s, Scope scope, Map<String, Node> inputs, Map<String, Node> outputs) {
+    if (s.inputStmt() != null) {
+      NnParser.InputStmtContext in = s.inputStmt();
+      String name = in.name.getText();
+      DType dtype = DType.F32;
+      if (in.dtype != null) {
+        switch (in.dtype.getText()) {
+          case "float", "f32" -> dtype = DType.F32;
+          case "int", "i32" -> dtype = DType.I32;
+          default -> diag.error(in.dtype, "unknown element type `" + in.dtype.getText() + "`",
+              "use `int` (token ids, labels) or `float` (the default)");
+        }
+      }
+      List<Integer> dims = new ArrayList<>();
+      for (var tok : in.shape().INT()) {
+        int d = Integer.parseInt(tok.getText());
+        if (d <= 0) {
+          diag.error(tok.getSymbol(), "dimensions must be positive, got " + d, null);
+        }
+        dims.add(d);
+      }
+      if (defined(scope, name, in.name)) {
+        return;
+      }
+      Shape shape = new Shape(dims.stream().mapToInt(Integer::intValue).toArray()).prepend(batch);
+      Node n = graph.addTyped(new Input(name), List.of(), new TensorType(shape, dtype));
+      inputs.put(name, n);
+      scope.vars.put(name, new TensorV(n));
+    } else if (s.outputStmt() instanceof NnParser.OutputAssignContext oa) {
+      Val v = eval(oa.expr(), scope);
+      String name = oa.ID().getText();
+      if (outputs.containsKey(name)) {
+        diag.error(oa.ID().getSymbol(), "output `" + name + "` is declared twice", null);
+      }
+      Node n = tensor(v, oa.expr(), "an output");
+      if (n != null) {
+        outputs.put(name, n);
+      }
+      scope.vars.put(name, v);
+    } else if (s.outputStmt() instanceof NnParser.OutputNamesContext on) {
+      for (var id : on.idList().ID()) {
+        String name = id.getText();
+        Val v = scope.vars.get(name);
+        if (v == null) {
+          undefined(id.getSymbol(), name, scope);
+        } else if (outputs.containsKey(name)) {
+          diag.error(id.getSymbol(), "output `" + name + "` is declared twice", null);
+        } else if (v instanceof TensorV t) {
+          outputs.put(name, t.node());
+        }
+      }
+    } else {
+      assign(s.assignStmt(), scope);
+    }
+  }
+
+  private boolean defined(Scope scope, String name, Token at) {
+    if (scope.vars.containsKey(name)) {
+      diag.error(at, "`" + name + "` is already defined", "choose another name");
+      return true;
+    }
+    return false;
+  }
+
+  private void assign(NnParser.AssignStmtContext a, Scope scope) {
+    Val v = eval(a.expr(), scope);
+    List<org.antlr.v4.runtime.tree.TerminalNode> ids = a.idList().ID();
+    if (ids.size() == 1) {
+      scope.vars.put(ids.get(0).getText(), v);
+      return;
+    }
+    if (v instanceof ListV l && l.items().size() == ids.size()) {
+      for (int i = 0; i < ids.size(); i++) {
+        scope.vars.put(ids.get(i).getText(), l.items().get(i));
+      }
+      return;
+    }
+    if (!(v instanceof ErrV)) {
+      diag.error(a.expr(), "cannot unpack " + Val.describe(v) + " into " + ids.size() + " names",
+          "a block that returns " + ids.size() + " values can be unpacked this way");
+    }
+    for (var id : ids) {
+      scope.vars.put(id.getText(), new ErrV());
+    }
+  }
+
+  // ---------------------------------------------------------------- expressions
+
+  private Val eval(ExprContext e, Scope scope) {
+    return switch (e) {
+      case NnParser.PrimaryExprContext p -> primary(p.primary(), scope);
+      case NnParser.NegExprContext n -> negate(eval(n.expr(), scope), n);
+      case NnParser.MulExprContext m -> arith(m.op.getText(), eval(m.expr(0), scope), eval(m.expr(1), scope), m);
+      case NnParser.AddExprContext a -> arith(a.op.getText(), eval(a.expr(0), scope), eval(a.expr(1), scope), a);
+      case NnParser.PipeExprContext p -> stage(p.stage(), eval(p.expr(), scope), p.expr(), scope);
+      default -> throw new IllegalStateException("unknown expression " + e.getClass());
+    };
+  }
+
+  private Val primary(NnParser.PrimaryContext p, Scope scope) {
+    return switch (p) {
+      case NnParser.NumberLitContext n -> new NumV(Double.parseDouble(n.getText()), false);
+      case NnParser.IntLitContext n -> new NumV(Double.parseDouble(n.getText()), true);
+      case NnParser.StringLitContext s -> new StrV(unquote(s.getText()));
+      case NnParser.FromLitContext f -> new FromV(unquote(f.STRING().getText()));
+      case NnParser.ParenExprContext pe -> eval(pe.expr(), scope);
+      case NnParser.ListExprContext l -> {
+        List<Val> items = new ArrayList<>();
+        for (ExprContext x : l.expr()) {
+          items.add(eval(x, scope));
+        }
+        yield new ListV(items);
+      }
+      case NnParser.NameRefContext n -> {
+        Val v = scope.vars.get(n.ID().getText());
+        yield v != null ? v : new SymV(n.ID().getText());
+      }
+      case NnParser.CallExprContext c -> call(c.call(), null, scope);
+      default -> throw new IllegalStateException("unknown primary " + p.getClass());
+    };
+  }
+
+  private static String unquote(String s) {
+    return s.substring(1, s.length() - 1).replace("\\\"", "\"").replace("\\\\", "\\");
+  }
+
+  private Val negate(Val v, ParserRuleContext at) {
+    return switch (v) {
+      case NumV n -> new NumV(-n.value(), n.integral());
+      case TensorV t -> new TensorV(Ops.neg(graph, t.node()));
+      case ErrV err -> err;
+      default -> {
+        diag.error(at, "cannot negate " + Val.describe(v));
+        yield new ErrV();
+      }
+    };
+  }
+
+  private Val arith(String op, Val x, Val y, ParserRuleContext at) {
+    if (x instanceof ErrV || y instanceof ErrV) {
+      return new ErrV();
+    }
+    if (x instanceof NumV a && y instanceof NumV b) {
+      double r = switch (op) {
+        case "+" -> a.value() + b.value();
+        case "-" -> a.value() - b.value();
+        case "*" -> a.value() * b.value();
+        default -> a.value() / b.value();
+      };
+      boolean integral = a.integral() && b.integral() && !op.equals("/");
+      return new NumV(r, integral);
+    }
+    Node l = operand(x, ((ParserRuleContext) at.getChild(0)));
+    Node r = operand(y, ((ParserRuleContext) at.getChild(2)));
+    if (l == null || r == null) {
+      return new ErrV();
+    }
+    BinaryFn fn = switch (op) {
+      case "+" -> BinaryFn.ADD;
+      case "-" -> BinaryFn.SUB;
+      case "*" -> BinaryFn.MUL;
+      default -> BinaryFn.DIV;
+    };
+    try {
+      return new TensorV(graph.add(new Binary(fn), l, r));
+    } catch (ShapeException ex) {
+      diag.error(at.getChild(1) instanceof org.antlr.v4.runtime.tree.TerminalNode t ? t.getSymbol() : at.getStart(),
+          "`" + op + "` needs tensors of the same shape, got " + Layer.perExample(l) + " and " + Layer.perExample(r),
+          "shapes must match, or one side must be a scalar");
+      return new ErrV();
+    }
+  }
+
+  /** A tensor or number as a graph operand; numbers become constants. */
+  private Node operand(Val v, ParserRuleContext at) {
+    if (v instanceof NumV n) {
+      return Ops.constant(graph, n.value());
+    }
+    return tensor(v, at, "an operand");
+  }
+
+  /** Requires a tensor; reports otherwise (once) and returns null. */
+  private Node tensor(Val v, ParserRuleContext at, String role) {
+    switch (v) {
+      case TensorV t -> {
+        return t.node();
+      }
+      case ErrV err -> {
+        return null;
+      }
+      case SymV s -> {
+        if (LAYERS.containsKey(s.name()) || program.blocks().containsKey(s.name())) {
+          diag.error(at, "`" + s.name() + "` is a layer, not a tensor", "apply it with `x -> " + s.name() + "`");
+        } else {
+          undefined(at.getStart(), s.name(), null);
+        }
+        return null;
+      }
+      default -> {
+        diag.error(at, "expected a tensor as " + role + ", got " + Val.describe(v));
+        return null;
+      }
+    }
+  }
+
+  private void undefined(Token at, String name, Scope scope) {
+    if (NOT_YET.contains(name)) {
+      diag.error(at, "`" + name + "` is not supported yet", "see docs/language.md for the layers implemented");
+      return;
+    }
+    List<String> candidates = new ArrayList<>(currentNames);
+    String hint = Diagnostics.suggest(name, candidates);
+    diag.error(at, "`" + name + "` is not defined", hint != null ? hint : "define it before this line");
+  }
+
+  /** Names visible where the last error happened, for suggestions. */
+  private final List<String> currentNames = new ArrayList<>();
+
+  private Val stage(NnParser.StageContext st, Val lhs, ExprContext lhsCtx, Scope scope) {
+    currentNames.clear();
+    currentNames.addAll(scope.vars.keySet());
+    if (lhs instanceof ErrV) {
+      return lhs;
+    }
+    return switch (st) {
+      case NnParser.RepeatStageContext r -> {
+        Val count = eval(r.count, scope);
+        if (!(count instanceof NumV n) || !n.integral() || n.value() < 0) {
+          if (!(count instanceof ErrV)) {
+            diag.error(r.count, "repeat needs a non-negative integer count, got " + Val.describe(count));
+          }
+          yield new ErrV();
+        }
+        Val cur = lhs;
+        for (int i = 0; i < (int) n.value() && !(cur instanceof ErrV); i++) {
+          for (NnParser.StageContext inner : r.stage()) {
+            cur = stage(inner, cur, lhsCtx, scope);
+          }
+        }
+        yield cur;
+      }
+      case NnParser.CallStageContext c -> call(c.call(), lhs, scope);
+      case NnParser.NameStageContext n -> apply(n.ID().getSymbol(), n, lhs, List.of(), new LinkedHashMap<>(),
+          scope);
+      default -> throw new IllegalStateException("unknown stage " + st.getClass());
+    };
+  }
+
+  /** A call; {@code piped} is the left side of {@code ->}, or null for a plain call. */
+  private Val call(NnParser.CallContext c, Val piped, Scope scope) {
+    List<ExprContext> positional = new ArrayList<>();
+    Map<String, ExprContext> named = new LinkedHashMap<>();
+    for (NnParser.ArgContext a : c.arg()) {
+      if (a.ID() != null) {
+        if (named.containsKey(a.ID().getText())) {
+          diag.error(a.ID().getSymbol(), "argument `" + a.ID().getText() + "` is given twice", null);
+        }
+        named.put(a.ID().getText(), a.expr());
+      } else {
+        if (!named.isEmpty()) {
+          diag.error(a, "positional argument after named ones", "put positional arguments first");
+        }
+        positional.add(a.expr());
+      }
+    }
+    List<Val> pos = new ArrayList<>();
+    if (piped != null) {
+      pos.add(piped);
+    }
+    for (ExprContext x : positional) {
+      pos.add(eval(x, scope));
+    }
+    Map<String, Val> nam = new LinkedHashMap<>();
+    named.forEach((k, v) -> nam.put(k, eval(v, scope)));
+    return apply(c.ID().getSymbol(), c, null, pos, nam, scope);
+  }
+
+  /**
+   * Applies a layer or block by name. {@code single} is a piped operand for the no-argument stage
+   * form ({@code -> relu}); otherwise the operands lead {@code pos}.
+   */
+  private Val apply(Token nameTok, ParserRuleContext at, Val single, List<Val> pos, Map<String, Val> named,
+      Scope scope) {
+    String name = nameTok.getText();
+    List<Val> args = new ArrayList<>(pos);
+    if (single != null) {
+      args.add(0, single);
+    }
+    if (args.stream().anyMatch(v -> v instanceof ErrV) || named.values().stream().anyMatch(v -> v instanceof ErrV)) {
+      return new ErrV();
+    }
+    if (program.blocks().containsKey(name)) {
+      return block(nameTok, program.blocks().get(name), args, named, scope);
+    }
+    Layer layer = LAYERS.get(name);
+    if (layer == null) {
+      if (NOT_YET.contains(name)) {
+        diag.error(nameTok, "`" + name + "` is not supported yet",
+            "see docs/language.md for the layers implemented so far");
+        return new ErrV();
+      }
+      if (scope.vars.get(name) instanceof TensorV) {
+        diag.error(nameTok, "`" + name + "` is a tensor, not a layer", "use it as `" + name + " -> layer`");
+        return new ErrV();
+      }
+      List<String> known = new ArrayList<>(LAYERS.keySet());
+      known.addAll(program.blocks().keySet());
+      String hint = Diagnostics.suggest(name, known);
+      diag.error(nameTok, "unknown layer `" + name + "`", hint != null ? hint : "see docs/language.md for the layers");
+      return new ErrV();
+    }
+    int needed = layer.operands();
+    if (args.size() < needed || args.subList(0, needed).stream().anyMatch(v -> !(v instanceof TensorV))) {
+      diag.error(nameTok, name + " takes " + needed + " tensor operand" + (needed == 1 ? "" : "s") + ", got "
+          + args.stream().filter(v -> v instanceof TensorV).count(),
+          needed == 1 ? "write `x -> " + name + "(...)`" : "write `" + name + "(a, b)`");
+      return new ErrV();
+    }
+    List<Node> operands = args.subList(0, needed).stream().map(v -> ((TensorV) v).node()).toList();
+    List<Val> config = args.subList(needed, args.size());
+    Map<String, Val> cfg = new LinkedHashMap<>(named);
+    Val explicitName = cfg.remove("name");
+    try {
+      Args bound = Args.bind(name, layer.specs(), config, cfg);
+      String path = explicitName instanceof SymV s ? scope.prefix + s.name()
+          : explicitName instanceof StrV s ? scope.prefix + s.value() : scope.fresh(name);
+      if (!usedPaths.add(path)) {
+        throw new LayerException("layer name `" + path + "` is used twice", "give each layer its own name");
+      }
+      List<Node> params = new ArrayList<>();
+      Node out = layer.apply(context(path, params), operands, bound);
+      infos.add(new Elaborated.LayerInfo(path, name, Layer.perExample(out), params));
+      return new TensorV(out);
+    } catch (LayerException ex) {
+      diag.error(nameTok, ex.getMessage(), ex.hint());
+    } catch (ShapeException ex) {
+      diag.error(nameTok, name + ": " + ex.getMessage(), null);
+    }
+    return new ErrV();
+  }
+
+  private LayerContext context(String path, List<Node> params) {
+    return new LayerContext() {
+      @Override
+      public Graph.Builder graph() {
+        return graph;
+      }
+
+      @Override
+      public Mode mode() {
+        return mode;
+      }
+
+      @Override
+      public Node param(String local, Shape shape, Init init) {
+        boolean isFrozen = frozen.stream().anyMatch(f -> path.equals(f) || path.startsWith(f + "."));
+        Node p = graph.addTyped(new Param(path + "." + local, isFrozen ? Param.Role.FROZEN : Param.Role.WEIGHT, init),
+            List.of(), TensorType.f32(shape));
+        params.add(p);
+        return p;
+      }
+
+      @Override
+      public Node step() {
+        return Elaborator.this.step();
+      }
+
+      @Override
+      public int nextSalt() {
+        return ++salt;
+      }
+    };
+  }
+
+  private Node step() {
+    if (step == null) {
+      step = graph.param("step");
+      if (step == null) {
+        step = graph.addTyped(new Param("step", Param.Role.STATE, Init.ZEROS), List.of(), TensorType.f32(Shape.SCALAR));
+      }
+    }
+    return step;
+  }
+
+  // ---------------------------------------------------------------- blocks
+
+  private Val block(Token at, NnParser.BlockDeclContext decl, List<Val> args, Map<String, Val> named, Scope caller) {
+    String name = decl.name.getText();
+    if (activeBlocks.contains(name)) {
+      diag.error(at, "block `" + name + "` calls itself", "blocks cannot be recursive; use `repeat`");
+      return new ErrV();
+    }
+    List<org.antlr.v4.runtime.tree.TerminalNode> inputIds = decl.inputs.ID();
+    int nIn = inputIds.size();
+    if (args.size() < nIn || args.subList(0, nIn).stream().anyMatch(v -> !(v instanceof TensorV))) {
+      diag.error(at, "block `" + name + "` takes " + nIn + " tensor input" + (nIn == 1 ? "" : "s"),
+          "write `x -> " + name + "(...)`");
+      return new ErrV();
+    }
+    List<NnParser.ParamContext> params = decl.params() == null ? List.of() : decl.params().param();
+    List<Val> config = args.subList(nIn, args.size());
+    if (config.size() > params.size()) {
+      diag.error(at, "block `" + name + "` takes " + params.size() + " parameter(s), got " + config.size(), null);
+      return new ErrV();
+    }
+    Val explicitName = named.remove("name");
+    String inst = explicitName instanceof SymV s ? caller.prefix + s.name() : caller.fresh(name);
+    Scope scope = new Scope(inst + ".");
+    for (int i = 0; i < nIn; i++) {
+      scope.vars.put(inputIds.get(i).getText(), args.get(i));
+    }
+    Set<String> paramNames = new HashSet<>();
+    for (int i = 0; i < params.size(); i++) {
+      NnParser.ParamContext p = params.get(i);
+      String pn = p.ID().getText();
+      paramNames.add(pn);
+      Val v;
+      if (i < config.size()) {
+        v = config.get(i);
+      } else if (named.containsKey(pn)) {
+        v = named.get(pn);
+      } else if (p.expr() != null) {
+        v = eval(p.expr(), scope);
+      } else {
+        diag.error(at, "block `" + name + "` needs parameter `" + pn + "`", null);
+        return new ErrV();
+      }
+      scope.vars.put(pn, v);
+    }
+    for (String k : named.keySet()) {
+      if (!paramNames.contains(k)) {
+        diag.error(at, "block `" + name + "` has no parameter `" + k + "`", Diagnostics.suggest(k, paramNames));
+        return new ErrV();
+      }
+    }
+    activeBlocks.push(name);
+    try {
+      for (NnParser.StmtContext s : decl.stmt()) {
+        if (s.assignStmt() == null) {
+          diag.error(s, "blocks contain assignments only; inputs and outputs belong to models");
+          continue;
+        }
+        assign(s.assignStmt(), scope);
+      }
+      List<Val> results = new ArrayList<>();
+      for (ExprContext r : decl.ret.expr()) {
+        Val v = eval(r, scope);
+        if (!(v instanceof TensorV) && !(v instanceof ErrV)) {
+          tensor(v, r, "a block result");
+          v = new ErrV();
+        }
+        results.add(v);
+      }
+      return results.size() == 1 ? results.get(0) : new ListV(results);
+    } finally {
+      activeBlocks.pop();
+    }
+  }
+
+  // ---------------------------------------------------------------- training recipes
+
+  private Node loss(Recipe recipe, Scope scope, Map<String, Node> inputs) {
+    NnParser.TrainDeclContext decl = program.trains().get(graph.name());
+    // Bind data fields the model does not take as inputs (labels, targets).
+    for (Map.Entry<String, TensorType> f : recipe.data().fields().entrySet()) {
+      String field = f.getKey();
+      TensorType t = f.getValue();
+      if (field.equals(recipe.data().featureField())) {
+        checkFeatureField(recipe, inputs, decl);
+        continue;
+      }
+      if (scope.vars.containsKey(field)) {
+        continue;
+      }
+      Node n = graph.addTyped(new Input(field), List.of(), new TensorType(t.shape().prepend(batch), t.dtype()));
+      scope.vars.put(field, new TensorV(n));
+      inputs.put(field, n);
+    }
+    if (recipe.loss() == null) {
+      diag.error(decl.name, "train recipe needs a `loss`", "e.g. `loss = cross_entropy(logits, label)`");
+      return null;
+    }
+    currentNames.clear();
+    currentNames.addAll(scope.vars.keySet());
+    Val v = eval(recipe.loss(), scope);
+    Node n = tensor(v, recipe.loss(), "the loss");
+    if (n == null) {
+      return null;
+    }
+    if (!n.shape().equals(Shape.of(batch))) {
+      diag.error(recipe.loss(), "the loss must give one value per example, got " + Layer.perExample(n),
+          "use a loss function such as cross_entropy(logits, label) or mse(y, target)");
+      return null;
+    }
+    return n;
+  }
+
+  private void checkFeatureField(Recipe recipe, Map<String, Node> inputs, NnParser.TrainDeclContext decl) {
+    DataSpec d = recipe.data();
+    TensorType want = d.fields().get(d.featureField());
+    Node in = inputs.get(d.featureField());
+    if (in == null) {
+      diag.error(decl.name, d.kind() + " gives `" + d.featureField() + "`, which is no input of the model",
+          "name the model's input `" + d.featureField() + "`");
+      return;
+    }
+    if (!in.shape().dropFirst().equals(want.shape())) {
+      String hint = d.kind().equals("fashion_mnist")
+          ? (want.shape().rank() == 3 ? "use `data = fashion_mnist(flatten=true)` for a [784] input"
+              : "use `data = fashion_mnist` for a [1,28,28] input")
+          : "the data has " + want.shape() + " per example";
+      diag.error(decl.name, "input `" + d.featureField() + "` is declared " + in.shape().dropFirst() + " but "
+          + d.kind() + " gives " + want.shape(), hint);
+    }
+  }
+
+  private Recipe readRecipe(NnParser.TrainDeclContext t, NnParser.ModelDeclContext model) {
+    Scope scope = new Scope("");
+    Map<String, NnParser.SettingContext> settings = new LinkedHashMap<>();
+    for (NnParser.SettingContext s : t.setting()) {
+      String key = s.ID().getText();
+      if (!RECIPE_KEYS.contains(key)) {
+        String hint = Diagnostics.suggest(key, RECIPE_KEYS);
+        diag.error(s.ID().getSymbol(), "unknown training setting `" + key + "`",
+            hint != null ? hint : "settings are " + String.join(", ", new java.util.TreeSet<>(RECIPE_KEYS)));
+        continue;
+      }
+      if (settings.containsKey(key)) {
+        diag.error(s.ID().getSymbol(), "`" + key + "` is set twice", null);
+      }
+      settings.put(key, s);
+    }
+    Map<String, Val> v = new LinkedHashMap<>();
+    settings.forEach((k, s) -> {
+      if (!k.equals("loss")) {
+        v.put(k, constant(s.expr(), scope));
+      }
+    });
+    String firstInput = model.stmt().stream().filter(s -> s.inputStmt() != null)
+        .map(s -> s.inputStmt().name.getText()).findFirst().orElse("x");
+    DataSpec data = data(settings.get("data"), v.get("data"), firstInput, t);
+    OptimizerSpecParse opt = optimizer(settings.get("optimizer"), v.get("optimizer"));
+    Recipe.Schedule schedule = null;
+    if (v.get("schedule") instanceof CallV c) {
+      schedule = schedule(settings.get("schedule"), c);
+    } else if (v.containsKey("schedule")) {
+      diag.error(settings.get("schedule").expr(), "schedule must be step(...), exponential(...) or cosine(...)");
+    }
+    Recipe.EarlyStopping es = null;
+    if (v.get("early_stopping") instanceof CallV c) {
+      es = earlyStopping(settings.get("early_stopping"), c);
+    } else if (v.get("early_stopping") instanceof NumV n) {
+      es = new Recipe.EarlyStopping("val_loss", (int) n.value(), 0);
+    }
+    List<String> metrics = new ArrayList<>();
+    if (v.get("metrics") instanceof ListV l) {
+      for (Val m : l.items()) {
+        String name = m instanceof SymV s ? s.name() : String.valueOf(m);
+        if (!Set.of("accuracy", "loss").contains(name)) {
+          diag.error(settings.get("metrics").expr(), "unknown metric `" + name + "`",
+              "metrics are accuracy and loss; nnc eval prints precision, recall, F1 and the confusion matrix");
+        }
+        metrics.add(name);
+      }
+    } else if (v.containsKey("metrics")) {
+      diag.error(settings.get("metrics").expr(), "metrics must be a list like [accuracy]");
+    } else {
+      metrics.add("accuracy");
+    }
+    List<String> freeze = new ArrayList<>();
+    if (v.get("freeze") instanceof ListV l) {
+      for (Val f : l.items()) {
+        freeze.add(f instanceof SymV s ? s.name() : f instanceof StrV s ? s.value() : String.valueOf(f));
+      }
+    }
+    int batchSize = positiveInt(settings, v, "batch", 32);
+    int epochs = positiveInt(settings, v, "epochs", 10);
+    double vs = number(settings, v, "validation_split", 0);
+    if (vs < 0 || vs >= 1) {
+      diag.error(settings.get("validation_split").expr(), "validation_split must be in [0, 1), got " + vs);
+    }
+    return new Recipe(model.name.getText(), data, settings.containsKey("loss") ? settings.get("loss").expr() : null,
+        opt.spec, schedule, batchSize, epochs, metrics, number(settings, v, "l1", 0), number(settings, v, "l2", 0),
+        number(settings, v, "clip_value", 0), number(settings, v, "clip_norm", 0), bool(settings, v, "shuffle", true),
+        vs, es, (long) number(settings, v, "seed", 42), freeze);
+  }
+
+  private record OptimizerSpecParse(dev.nnc.ir.train.OptimizerSpec spec) {}
+
+  /** Evaluates a recipe value: numbers, words, strings, lists and calls stay symbolic. */
+  private Val constant(ExprContext e, Scope scope) {
+    return switch (e) {
+      case NnParser.PrimaryExprContext p when p.primary() instanceof NnParser.CallExprContext c -> {
+        Map<String, Val> named = new LinkedHashMap<>();
+        List<Val> pos = new ArrayList<>();
+        for (NnParser.ArgContext a : c.call().arg()) {
+          if (a.ID() != null) {
+            named.put(a.ID().getText(), constant(a.expr(), scope));
+          } else {
+            pos.add(constant(a.expr(), scope));
+          }
+        }
+        yield new CallV(c.call().ID().getText(), pos, named);
+      }
+      case NnParser.PrimaryExprContext p when p.primary() instanceof NnParser.ListExprContext l -> {
+        List<Val> items = new ArrayList<>();
+        for (ExprContext x : l.expr()) {
+          items.add(constant(x, scope));
+        }
+        yield new ListV(items);
+      }
+      default -> {
+        Val v = eval(e, scope);
+        if (v instanceof TensorV) {
+          diag.error(e, "a training setting must be a constant");
+          yield new ErrV();
+        }
+        yield v;
+      }
+    };
+  }
+
+  private DataSpec data(NnParser.SettingContext s, Val v, String firstInput, NnParser.TrainDeclContext t) {
+    if (v == null) {
+      diag.error(t.name, "train recipe needs `data`", "e.g. `data = fashion_mnist` or `data = csv(\"f.csv\", label=\"y\")`");
+      return DataSpec.fashionMnist(false);
+    }
+    String kind = v instanceof SymV sym ? sym.name() : v instanceof CallV c ? c.name() : null;
+    Map<String, Val> named = v instanceof CallV c ? c.named() : Map.of();
+    List<Val> pos = v instanceof CallV c ? c.args() : List.of();
+    if ("fashion_mnist".equals(kind)) {
+      boolean flatten = named.get("flatten") instanceof SymV f && f.name().equals("true");
+      for (String k : named.keySet()) {
+        if (!k.equals("flatten")) {
+          diag.error(s.expr(), "fashion_mnist has no option `" + k + "`", "its option is flatten=true|false");
+        }
+      }
+      return DataSpec.fashionMnist(flatten);
+    }
+    if ("csv".equals(kind)) {
+      if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
+        diag.error(s.expr(), "csv needs a file name", "e.g. csv(\"data/xor.csv\", label=\"y\")");
+        return DataSpec.fashionMnist(false);
+      }
+      String label = named.get("label") instanceof StrV l ? l.value() : named.get("label") instanceof SymV l ? l.name() : null;
+      List<String> targets = new ArrayList<>();
+      if (named.get("target") instanceof ListV l) {
+        for (Val x : l.items()) {
+          targets.add(x instanceof StrV sv ? sv.value() : x instanceof SymV sy ? sy.name() : String.valueOf(x));
+        }
+      } else if (named.get("target") instanceof StrV sv) {
+        targets.add(sv.value());
+      }
+      if ((label == null) == targets.isEmpty()) {
+        diag.error(s.expr(), "csv needs either label=\"column\" (classes) or target=[\"column\", ...] (values)", null);
+        return DataSpec.fashionMnist(false);
+      }
+      java.nio.file.Path file = program.source().resolve(path.value());
+      List<String> header;
+      try (var lines = java.nio.file.Files.lines(file)) {
+        String first = lines.findFirst().orElse("");
+        header = java.util.Arrays.stream(first.split(",")).map(String::strip).toList();
+      } catch (java.io.IOException | java.io.UncheckedIOException ex) {
+        diag.error(s.expr(), "cannot read " + file + ": " + ex.getMessage(), "the path is relative to the .nn file");
+        return DataSpec.fashionMnist(false);
+      }
+      for (String c : label != null ? List.of(label) : targets) {
+        if (!header.contains(c)) {
+          diag.error(s.expr(), file.getFileName() + " has no column `" + c + "`", "its columns are " + header);
+        }
+      }
+      return DataSpec.csv(file.toString(), firstInput, header, label, targets);
+    }
+    diag.error(s.expr(), "unknown data source " + Val.describe(v),
+        "use fashion_mnist, fashion_mnist(flatten=true) or csv(\"file.csv\", label=\"y\")");
+    return DataSpec.fashionMnist(false);
+  }
+
+  private OptimizerSpecParse optimizer(NnParser.SettingContext s, Val v) {
+    if (v == null) {
+      return new OptimizerSpecParse(dev.nnc.ir.train.OptimizerSpec.of("adam", Map.of()));
+    }
+    String name = v instanceof SymV sym ? sym.name() : v instanceof CallV c ? c.name() : null;
+    Map<String, Double> defaults = name == null ? null : dev.nnc.ir.train.OptimizerSpec.defaults(name);
+    if (defaults == null) {
+      String hint = name == null ? null : Diagnostics.suggest(name, dev.nnc.ir.train.OptimizerSpec.names());
+      diag.error(s.expr(), "unknown optimizer " + Val.describe(v),
+          hint != null ? hint : "use one of " + dev.nnc.ir.train.OptimizerSpec.names());
+      return new OptimizerSpecParse(dev.nnc.ir.train.OptimizerSpec.of("adam", Map.of()));
+    }
+    Map<String, Double> given = new LinkedHashMap<>();
+    if (v instanceof CallV c) {
+      List<String> keys = new ArrayList<>(defaults.keySet());
+      for (int i = 0; i < c.args().size(); i++) {
+        if (i < keys.size()) {
+          given.put(keys.get(i), hyper(s, c.args().get(i), keys.get(i)));
+        }
+      }
+      for (Map.Entry<String, Val> e : c.named().entrySet()) {
+        if (!defaults.containsKey(e.getKey())) {
+          String hint = Diagnostics.suggest(e.getKey(), defaults.keySet());
+          diag.error(s.expr(), name + " has no hyper-parameter `" + e.getKey() + "`",
+              hint != null ? hint : "its hyper-parameters are " + defaults.keySet());
+          continue;
+        }
+        given.put(e.getKey(), hyper(s, e.getValue(), e.getKey()));
+      }
+    }
+    return new OptimizerSpecParse(dev.nnc.ir.train.OptimizerSpec.of(name, given));
+  }
+
+  private double hyper(NnParser.SettingContext s, Val v, String key) {
+    if (v instanceof NumV n) {
+      return n.value();
+    }
+    if (v instanceof SymV b && (b.name().equals("true") || b.name().equals("false"))) {
+      return b.name().equals("true") ? 1 : 0;
+    }
+    diag.error(s.expr(), "`" + key + "` must be a number, got " + Val.describe(v));
+    return 0;
+  }
+
+  private Recipe.Schedule schedule(NnParser.SettingContext s, CallV c) {
+    Map<String, List<String>> keys = Map.of("step", List.of("every", "gamma"), "exponential", List.of("gamma"),
+        "cosine", List.of("epochs", "min_lr"));
+    if (!keys.containsKey(c.name())) {
+      diag.error(s.expr(), "unknown schedule `" + c.name() + "`", "use step(every=, gamma=), exponential(gamma=) or cosine(epochs=)");
+      return null;
+    }
+    Map<String, Double> args = new LinkedHashMap<>();
+    for (Map.Entry<String, Val> e : c.named().entrySet()) {
+      if (!keys.get(c.name()).contains(e.getKey())) {
+        diag.error(s.expr(), c.name() + " has no parameter `" + e.getKey() + "`", "its parameters are " + keys.get(c.name()));
+      } else {
+        args.put(e.getKey(), hyper(s, e.getValue(), e.getKey()));
+      }
+    }
+    return new Recipe.Schedule(c.name(), args);
+  }
+
+  private Recipe.EarlyStopping earlyStopping(NnParser.SettingContext s, CallV c) {
+    String monitor = "val_loss";
+    int patience = 3;
+    double minDelta = 0;
+    for (Map.Entry<String, Val> e : c.named().entrySet()) {
+      switch (e.getKey()) {
+        case "monitor" -> monitor = e.getValue() instanceof SymV m ? m.name() : e.getValue() instanceof StrV m ? m.value() : "";
+        case "patience" -> patience = (int) hyper(s, e.getValue(), "patience");
+        case "min_delta" -> minDelta = hyper(s, e.getValue(), "min_delta");
+        default -> diag.error(s.expr(), "early_stopping has no parameter `" + e.getKey() + "`",
+            "its parameters are monitor, patience, min_delta");
+      }
+    }
+    if (!Set.of("loss", "accuracy", "val_loss", "val_accuracy").contains(monitor)) {
+      diag.error(s.expr(), "early_stopping cannot monitor `" + monitor + "`", "monitor loss, accuracy, val_loss or val_accuracy");
+    }
+    return new Recipe.EarlyStopping(monitor, patience, minDelta);
+  }
+
+  private double number(Map<String, NnParser.SettingContext> s, Map<String, Val> v, String key, double fallback) {
+    Val x = v.get(key);
+    if (x == null || x instanceof ErrV) {
+      return fallback;
+    }
+    if (x instanceof NumV n) {
+      return n.value();
+    }
+    diag.error(s.get(key).expr(), "`" + key + "` must be a number, got " + Val.describe(x));
+    return fallback;
+  }
+
+  private int positiveInt(Map<String, NnParser.SettingContext> s, Map<String, Val> v, String key, int fallback) {
+    double d = number(s, v, key, fallback);
+    if (d != Math.rint(d) || d < 1) {
+      diag.error(s.get(key).expr(), "`" + key + "` must be a positive integer, got " + d);
+      return fallback;
+    }
+    return (int) d;
+  }
+
+  private boolean bool(Map<String, NnParser.SettingContext> s, Map<String, Val> v, String key, boolean fallback) {
+    Val x = v.get(key);
+    if (x == null) {
+      return fallback;
+    }
+    if (x instanceof SymV b && (b.name().equals("true") || b.name().equals("false"))) {
+      return b.name().equals("true");
+    }
+    diag.error(s.get(key).expr(), "`" + key + "` must be true or false");
+    return fallback;
+  }
+
+  static {
+    // Keep UnaryFn referenced for javadoc links of activations.
+    UnaryFn.values();
+  }
+}

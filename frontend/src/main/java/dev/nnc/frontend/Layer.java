@@ -1,0 +1,29 @@
+package dev.nnc.frontend;
+
+import dev.nnc.ir.Node;
+import java.util.List;
+
+/** A layer of the language: a named, parameterised builder of graph ops. */
+public interface Layer {
+  String name();
+
+  /** Tensor operands the layer takes (1 for most, 2 for add). */
+  default int operands() {
+    return 1;
+  }
+
+  List<Args.Spec> specs();
+
+  /** Whether the layer owns parameters (and so appears with a path in weight files). */
+  default boolean hasParams() {
+    return false;
+  }
+
+  Node apply(LayerContext ctx, List<Node> in, Args args);
+
+  /** The per-example shape for messages: {@code [784]} for a {@code [64,784]} tensor. */
+  static dev.nnc.ir.Shape perExample(Node n) {
+    return n.shape().rank() == 0 ? n.shape() : n.shape().dropFirst();
+  }
+
+}

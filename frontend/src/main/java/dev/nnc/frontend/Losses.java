@@ -1,0 +1,125 @@
+package dev.nnc.frontend;
+
+import dev.nnc.ir.DType;
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.Node;
+import dev.nnc.ir.Shape;
+import dev.nnc.ir.ops.Binary;
+import dev.nnc.ir.ops.BinaryFn;
+import dev.nnc.ir.ops.LogSoftmax;
+import dev.nnc.ir.ops.OneHot;
+import dev.nnc.ir.ops.Ops;
+import dev.nnc.ir.ops.Reduce;
+import dev.nnc.ir.ops.ReduceFn;
+import dev.nnc.ir.ops.UnaryFn;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Losses, each giving one value per example ({@code [N]}); the training graph averages them over
+ * the batch, which matches PyTorch's {@code reduction='mean'}. Keeping the per-example vector lets
+ * evaluation ignore the padding of a last, partial batch.
+ */
+final class Losses {
+  private Losses() {}
+
+  static List<Layer> all() {
+    return List.of(new Loss("cross_entropy"), new Loss("bce"), new Loss("bce_logits"), new Loss("mse"),
+        new Loss("mae"));
+  }
+
+  static final class Loss implements Layer {
+    private final String name;
+
+    Loss(String name) {
+      this.name = name;
+    }
+
+    @Override
+    public String name() {
+      return name;
+    }
+
+    @Override
+    public int operands() {
+      return 2;
+    }
+
+    @Override
+    public List<Args.Spec> specs() {
+      return List.of();
+    }
+
+    @Override
+    public Node apply(LayerContext ctx, List<Node> in, Args a) {
+      Graph.Builder b = ctx.graph();
+      Node x = in.get(0);
+      Node t = in.get(1);
+      if (name.equals("cross_entropy")) {
+        return crossEntropy(b, x, t);
+      }
+      if (t.dtype() == DType.I32) {
+        throw new LayerException(name + " needs float targets of the prediction's shape, got integer labels",
+            "use cross_entropy for class labels, or csv(..., target=[...]) for float targets");
+      }
+      if (!x.shape().equals(t.shape())) {
+        throw new LayerException(name + " needs prediction and target of the same shape, got "
+            + Layer.perExample(x) + " and " + Layer.perExample(t));
+      }
+      Node elem = switch (name) {
+        case "mse" -> Ops.unary(b, UnaryFn.SQUARE, Ops.sub(b, x, t));
+        case "mae" -> Ops.unary(b, UnaryFn.ABS, Ops.sub(b, x, t));
+        // −[t·log p + (1−t)·log(1−p)], each log clamped at −100 as PyTorch's BCELoss does.
+        case "bce" -> {
+          Node one = Ops.constant(b, 1);
+          Node floor = Ops.constant(b, -100);
+          Node logP = b.add(new Binary(BinaryFn.MAX), Ops.unary(b, UnaryFn.LOG, x), floor);
+          Node log1mP = b.add(new Binary(BinaryFn.MAX), Ops.unary(b, UnaryFn.LOG, Ops.sub(b, one, x)), floor);
+          yield Ops.neg(b, Ops.add(b, Ops.mul(b, t, logP), Ops.mul(b, Ops.sub(b, one, t), log1mP)));
+        }
+        // log(1 + eˣ) − x·t, with softplus computed stably.
+        case "bce_logits" -> Ops.sub(b, Ops.unary(b, UnaryFn.SOFTPLUS, x), Ops.mul(b, x, t));
+        default -> throw new AssertionError(name);
+      };
+      return perExampleMean(b, elem);
+    }
+
+    private Node crossEntropy(Graph.Builder b, Node logits, Node t) {
+      if (logits.shape().rank() != 2) {
+        throw new LayerException("cross_entropy expects [classes] logits, got " + Layer.perExample(logits));
+      }
+      int classes = logits.shape().dim(1);
+      Node target;
+      if (t.dtype() == DType.I32) {
+        if (t.shape().rank() != 1) {
+          throw new LayerException("cross_entropy expects one integer label per example, got "
+              + Layer.perExample(t));
+        }
+        target = b.add(new OneHot(classes), t);
+      } else {
+        if (!t.shape().equals(logits.shape())) {
+          throw new LayerException("cross_entropy with one-hot targets needs targets shaped like the logits, got "
+              + Layer.perExample(t) + " for logits " + Layer.perExample(logits));
+        }
+        target = t;
+      }
+      // −Σ_c t_c · log_softmax(x)_c per example.
+      Node logp = b.add(new LogSoftmax(), logits);
+      Node prod = Ops.mul(b, target, logp);
+      return Ops.neg(b, b.add(new Reduce(ReduceFn.SUM, List.of(1), false), prod));
+    }
+  }
+
+  /** Mean over all but the batch axis: {@code [N, ...] → [N]}. */
+  static Node perExampleMean(Graph.Builder b, Node x) {
+    Shape s = x.shape();
+    if (s.rank() == 1) {
+      return x;
+    }
+    List<Integer> axes = new ArrayList<>();
+    for (int i = 1; i < s.rank(); i++) {
+      axes.add(i);
+    }
+    return b.add(new Reduce(ReduceFn.MEAN, axes, false), x);
+  }
+}

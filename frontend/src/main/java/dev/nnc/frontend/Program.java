@@ -1,0 +1,124 @@
+package dev.nnc.frontend;
+
+import dev.nnc.grammar.NnLexer;
+import dev.nnc.grammar.NnParser;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.antlr.v4.runtime.BaseErrorListener;
+import org.antlr.v4.runtime.CharStreams;
+import org.antlr.v4.runtime.CommonTokenStream;
+import org.antlr.v4.runtime.RecognitionException;
+import org.antlr.v4.runtime.Recognizer;
+import org.antlr.v4.runtime.Token;
+
+/** A parsed {@code .nn} file: its models, blocks and training recipes by name. */
+public final class Program {
+  private final SourceFile source;
+  private final Map<String, NnParser.ModelDeclContext> models = new LinkedHashMap<>();
+  private final Map<String, NnParser.BlockDeclContext> blocks = new LinkedHashMap<>();
+  private final Map<String, NnParser.TrainDeclContext> trains = new LinkedHashMap<>();
+
+  private Program(SourceFile source) {
+    this.source = source;
+  }
+
+  public SourceFile source() {
+    return source;
+  }
+
+  public Map<String, NnParser.ModelDeclContext> models() {
+    return models;
+  }
+
+  public Map<String, NnParser.BlockDeclContext> blocks() {
+    return blocks;
+  }
+
+  public Map<String, NnParser.TrainDeclContext> trains() {
+    return trains;
+  }
+
+  /** Parses and indexes a file; syntax errors and duplicate declarations are all reported. */
+  public static Program parse(SourceFile src) throws CompileException {
+    Diagnostics diag = new Diagnostics(src);
+    NnLexer lexer = new NnLexer(CharStreams.fromString(src.text(), src.name()));
+    NnParser parser = new NnParser(new CommonTokenStream(lexer));
+    BaseErrorListener listener = new BaseErrorListener() {
+      @Override
+      public void syntaxError(Recognizer<?, ?> recognizer, Object offending, int line, int col, String msg,
+          RecognitionException e) {
+        diag.error(line, col + 1, "syntax error: " + friendly(msg, offending), null);
+      }
+    };
+    lexer.removeErrorListeners();
+    lexer.addErrorListener(listener);
+    parser.removeErrorListeners();
+    parser.addErrorListener(listener);
+    NnParser.FileContext file = parser.file();
+    diag.throwIfAny();
+    Program p = new Program(src);
+    Map<String, Token> seen = new LinkedHashMap<>();
+    for (NnParser.DeclContext d : file.decl()) {
+      if (d.modelDecl() != null) {
+        p.declare(diag, seen, d.modelDecl().name, p.models, d.modelDecl(), "model");
+      } else if (d.blockDecl() != null) {
+        p.declare(diag, seen, d.blockDecl().name, p.blocks, d.blockDecl(), "block");
+      } else {
+        NnParser.TrainDeclContext t = d.trainDecl();
+        if (p.trains.containsKey(t.name.getText())) {
+          diag.error(t.name, "a train recipe for `" + t.name.getText() + "` is already defined", null);
+        }
+        p.trains.put(t.name.getText(), t);
+      }
+    }
+    for (NnParser.TrainDeclContext t : p.trains.values()) {
+      if (!p.models.containsKey(t.name.getText())) {
+        diag.error(t.name, "train recipe for unknown model `" + t.name.getText() + "`",
+            Diagnostics.suggest(t.name.getText(), p.models.keySet()));
+      }
+    }
+    if (p.models.isEmpty()) {
+      diag.error(1, 1, "the file defines no model", "add `model Name { input x: [4]  output y = x -> dense(1) }`");
+    }
+    diag.throwIfAny();
+    return p;
+  }
+
+  private <T> void declare(Diagnostics diag, Map<String, Token> seen, Token name, Map<String, T> into, T decl,
+      String kind) {
+    Token prev = seen.get(name.getText());
+    if (prev != null) {
+      diag.error(name, "`" + name.getText() + "` is already defined at line " + prev.getLine(),
+          "rename one of them");
+      return;
+    }
+    seen.put(name.getText(), name);
+    into.put(name.getText(), decl);
+  }
+
+  static String friendly(String antlrMessage, Object offending) {
+    String m = antlrMessage;
+    if (offending instanceof Token t) {
+      String text = t.getType() == Token.EOF ? "end of file" : "`" + t.getText() + "`";
+      if (m.startsWith("mismatched input") || m.startsWith("extraneous input")) {
+        int exp = m.indexOf("expecting");
+        return "unexpected " + text + (exp >= 0 ? ", " + m.substring(exp).replace("'", "`") : "");
+      }
+      if (m.startsWith("no viable alternative")) {
+        return "unexpected " + text;
+      }
+      if (m.startsWith("missing")) {
+        return m.replace("'", "`") ;
+      }
+    }
+    return m.replace("'", "`");
+  }
+
+  /** The model to use: the named one, or the only/first one. */
+  public NnParser.ModelDeclContext model(String name) {
+    if (name == null) {
+      return models.values().iterator().next();
+    }
+    return models.get(name);
+  }
+}

@@ -1,0 +1,102 @@
+package dev.nnc.ir.kernel;
+
+import java.util.Arrays;
+
+/**
+ * A scalar f32 expression inside a kernel. Loads address buffers affinely in the loop variables;
+ * everything else is arithmetic on a few primitives that every back end maps to hardware or its
+ * math library ({@code exp}, {@code log}, {@code tanh}, {@code erf}, {@code log1p}).
+ */
+public sealed interface KExpr {
+  /** Unary primitives. */
+  enum UnOp {
+    NEG,
+    ABS,
+    EXP,
+    LOG,
+    SQRT,
+    TANH,
+    ERF,
+    LOG1P
+  }
+
+  /** Binary primitives. */
+  enum BinOp {
+    ADD,
+    SUB,
+    MUL,
+    DIV,
+    MAX,
+    MIN
+  }
+
+  /** Comparisons for {@link Select}. */
+  enum Cmp {
+    GT,
+    GE,
+    LT,
+    EQ
+  }
+
+  record Lit(double value) implements KExpr {}
+
+  /** {@code buf[index]}. */
+  record Load(int buf, Affine index) implements KExpr {}
+
+  /** The value of a local scalar (accumulators). */
+  record Local(int id) implements KExpr {}
+
+  /** A loop variable's value as a float (one-hot: {@code label == c}). */
+  record IndexValue(int var) implements KExpr {}
+
+  /** In a GEMM epilogue: the accumulated {@code (A·B)[i, j]}. */
+  record Acc() implements KExpr {}
+
+  record Un(UnOp op, KExpr x) implements KExpr {}
+
+  record Bin(BinOp op, KExpr x, KExpr y) implements KExpr {}
+
+  /** {@code x cmp y ? a : b}. */
+  record Select(Cmp cmp, KExpr x, KExpr y, KExpr a, KExpr b) implements KExpr {}
+
+  /**
+   * Inverted-dropout mask element: 0 with probability {@code rate}, else {@code 1/(1-rate)},
+   * from a hash of the element's linear {@code index}, the step (an f32 expression) and a salt —
+   * the same bits as {@link dev.nnc.ir.ops.DropoutMask#uniform}.
+   */
+  record Rand(Affine index, KExpr step, int salt, double rate) implements KExpr {}
+
+  /** {@code base + Σ strides[v]·var_v}, in elements. */
+  record Affine(long base, long[] strides) {
+    public static Affine zero(int vars) {
+      return new Affine(0, new long[vars]);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Affine a && a.base == base && Arrays.equals(a.strides, strides);
+    }
+
+    @Override
+    public int hashCode() {
+      return Long.hashCode(base) * 31 + Arrays.hashCode(strides);
+    }
+
+    @Override
+    public String toString() {
+      StringBuilder sb = new StringBuilder();
+      if (base != 0) {
+        sb.append(base);
+      }
+      for (int v = 0; v < strides.length; v++) {
+        if (strides[v] != 0) {
+          if (!sb.isEmpty()) {
+            sb.append(" + ");
+          }
+          sb.append(strides[v] == 1 ? "" : strides[v] + "*").append("i").append(v);
+        }
+      }
+      return sb.isEmpty() ? "0" : sb.toString();
+    }
+  }
+}

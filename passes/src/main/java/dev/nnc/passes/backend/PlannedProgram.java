@@ -1,0 +1,7 @@
+package dev.nnc.passes.backend;
+
+import dev.nnc.ir.kernel.KernelProgram;
+import dev.nnc.passes.lower.MemoryPlan;
+
+/** A program's kernels with their arena offsets. */
+public record PlannedProgram(KernelProgram program, MemoryPlan plan) {}

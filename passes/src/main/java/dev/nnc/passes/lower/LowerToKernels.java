@@ -1,0 +1,488 @@
+package dev.nnc.passes.lower;
+
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.Node;
+import dev.nnc.ir.Shape;
+import dev.nnc.ir.kernel.Buffer;
+import dev.nnc.ir.kernel.KExpr;
+import dev.nnc.ir.kernel.KExpr.Affine;
+import dev.nnc.ir.kernel.KStmt;
+import dev.nnc.ir.kernel.Kernel;
+import dev.nnc.ir.kernel.KernelProgram;
+import dev.nnc.ir.ops.Binary;
+import dev.nnc.ir.ops.Broadcast;
+import dev.nnc.ir.ops.Constant;
+import dev.nnc.ir.ops.DropoutMask;
+import dev.nnc.ir.ops.Input;
+import dev.nnc.ir.ops.LogSoftmax;
+import dev.nnc.ir.ops.MatMul;
+import dev.nnc.ir.ops.OneHot;
+import dev.nnc.ir.ops.Param;
+import dev.nnc.ir.ops.Reduce;
+import dev.nnc.ir.ops.ReduceFn;
+import dev.nnc.ir.ops.Reshape;
+import dev.nnc.ir.ops.Softmax;
+import dev.nnc.ir.ops.SumTo;
+import dev.nnc.ir.ops.Unary;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code lower}: graph → kernels. Decides what is materialised in a buffer and what is fused:
+ * <ul>
+ *   <li>an element-wise node with one element-wise (or reduction) user of the same shape is
+ *       inlined into it, so chains like {@code dy · step(x)} become one loop;
+ *   <li>a matmul whose one user is element-wise of its shape becomes a GEMM with that user as
+ *       its epilogue ({@code relu(x·Wᵀ + b)} is one kernel);
+ *   <li>reductions and softmax read their (possibly inlined) operand in their own loop nests;
+ *   <li>state updates run last and write their parameter's buffer in place when no later kernel
+ *       reads the old value; otherwise through a copy;
+ *   <li>adjacent element-wise kernels over the same shape merge into one loop (an optimizer's
+ *       update of a weight and its moments is one pass over memory).
+ * </ul>
+ */
+public final class LowerToKernels {
+  private final Graph g;
+  private final String program;
+  private final Map<Node, List<Node>> users;
+  private final Set<Node> forced = new HashSet<>();
+  private final Set<Node> fusedMatmul = new HashSet<>();
+  private final Map<Node, Integer> bufOf = new HashMap<>();
+  private final List<Buffer> buffers = new ArrayList<>();
+  private int kernelCount;
+
+  private LowerToKernels(Graph g, String program) {
+    this.g = g;
+    this.program = program;
+    this.users = g.users();
+  }
+
+  public static KernelProgram lower(Graph g, String program) {
+    return new LowerToKernels(g, program).run();
+  }
+
+  private static boolean elementwise(Node n) {
+    return n.op() instanceof Unary || n.op() instanceof Binary || n.op() instanceof Broadcast
+        || n.op() instanceof OneHot || n.op() instanceof DropoutMask;
+  }
+
+  private boolean isBoundary(Node n) {
+    return g.outputs().containsValue(n) || g.updates().containsValue(n);
+  }
+
+  /** Whether {@code n}'s value needs a buffer of its own (or is a parameter/input/view). */
+  private boolean materialized(Node n) {
+    if (n.op() instanceof Constant) {
+      return false;
+    }
+    if (n.op() instanceof MatMul) {
+      return !fusedMatmul.contains(n);
+    }
+    if (!elementwise(n)) {
+      return true;
+    }
+    if (forced.contains(n) || isBoundary(n)) {
+      return true;
+    }
+    List<Node> us = users.get(n);
+    if (us.size() != 1) {
+      return !us.isEmpty();
+    }
+    Node u = us.get(0);
+    if (elementwise(u) && !(u.op() instanceof Broadcast)) {
+      return !u.shape().equals(n.shape());
+    }
+    return !(u.op() instanceof Reduce || u.op() instanceof SumTo);
+  }
+
+  private KernelProgram run() {
+    // Operands that kernels read from memory must be materialised.
+    for (Node n : g.nodes()) {
+      switch (n.op()) {
+        case MatMul mm -> n.inputs().forEach(this::force);
+        case Softmax s -> force(n.input(0));
+        case LogSoftmax s -> force(n.input(0));
+        case Reshape r -> force(n.input(0));
+        default -> { }
+      }
+    }
+    for (Node n : g.nodes()) {
+      if (n.op() instanceof MatMul && !isBoundary(n)) {
+        List<Node> us = users.get(n);
+        if (us.size() == 1 && elementwise(us.get(0)) && !(us.get(0).op() instanceof Broadcast)
+            && us.get(0).shape().equals(n.shape()) && !(us.get(0).op() instanceof DropoutMask)) {
+          fusedMatmul.add(n);
+          forced.add(us.get(0));
+        }
+      }
+    }
+    // Buffers: parameters and inputs first, then one per materialised value; reshapes are views.
+    Map<String, Integer> inputs = new LinkedHashMap<>();
+    Map<String, Integer> params = new LinkedHashMap<>();
+    List<Node> roots = new ArrayList<>();
+    for (Node n : g.nodes()) {
+      switch (n.op()) {
+        case Input in -> inputs.put(in.name(), bufOf.computeIfAbsent(n, k -> newBuffer(in.name(), Buffer.Kind.INPUT, n.shape())));
+        case Param p -> params.put(p.name(), bufOf.computeIfAbsent(n, k -> newBuffer(p.name(), Buffer.Kind.PARAM, n.shape())));
+        case Reshape r -> bufOf.put(n, bufOf.get(n.input(0)));
+        default -> {
+          if (materialized(n)) {
+            bufOf.put(n, newBuffer("t" + n.id(), Buffer.Kind.TEMP, n.shape()));
+            roots.add(n);
+          }
+        }
+      }
+    }
+    // Updates and everything computed from them run after all other kernels, so that no kernel
+    // reads a parameter after its new value has been written.
+    Set<Node> late = new HashSet<>(g.updates().values());
+    for (Node n : g.nodes()) {
+      if (n.inputs().stream().anyMatch(late::contains)) {
+        late.add(n);
+      }
+    }
+    List<Node> order = new ArrayList<>();
+    roots.stream().filter(n -> !late.contains(n)).forEach(order::add);
+    roots.stream().filter(late::contains).forEach(order::add);
+
+    List<Kernel> kernels = new ArrayList<>();
+    for (Node n : order) {
+      kernels.add(kernelFor(n));
+    }
+    kernels = Merge.adjacentLoops(kernels);
+    kernels = kernels.stream().map(Collapse::apply).toList();
+    kernels = placeUpdates(kernels, params);
+
+    Map<String, KernelProgram.View> outputs = new LinkedHashMap<>();
+    g.outputs().forEach((name, n) -> outputs.put(name, new KernelProgram.View(bufOf.get(n), n.shape())));
+    return new KernelProgram(program, buffers, kernels, inputs, outputs, params);
+  }
+
+  private void force(Node n) {
+    if (n.op() instanceof Reshape) {
+      force(n.input(0));
+    } else {
+      forced.add(n);
+    }
+  }
+
+  private int newBuffer(String name, Buffer.Kind kind, Shape shape) {
+    int id = buffers.size();
+    buffers.add(new Buffer(id, name, kind, Math.max(1, shape.size()), shape));
+    return id;
+  }
+
+  private String kernelName(Node n) {
+    return program + "_k" + (kernelCount++) + "_" + n.op().mnemonic();
+  }
+
+  // ------------------------------------------------------------------ kernels per root
+
+  private Kernel kernelFor(Node n) {
+    return switch (n.op()) {
+      case MatMul mm -> gemm(n, mm, null, n);
+      case Reduce r -> reduction(n, n.input(0), r.fn(), r.reducedShape(n.input(0).shape(), true));
+      case SumTo s -> reduction(n, n.input(0), ReduceFn.SUM, keepShape(s.target(), n.input(0).shape()));
+      case Softmax s -> softmax(n, false);
+      case LogSoftmax s -> softmax(n, true);
+      default -> elementwiseKernel(n);
+    };
+  }
+
+  /** {@code target} right-aligned to {@code full}'s rank with 1s in front. */
+  private static Shape keepShape(Shape target, Shape full) {
+    int[] d = new int[full.rank()];
+    int off = full.rank() - target.rank();
+    for (int i = 0; i < d.length; i++) {
+      d[i] = i < off ? 1 : target.dim(i - off);
+    }
+    return new Shape(d);
+  }
+
+  /** Builds expressions over an iteration space: one loop variable per dimension. */
+  private final class ExprBuilder {
+    final Shape space;
+    final int[] varOfDim;
+    final int vars;
+    Node matmul;
+
+    ExprBuilder(Shape space, int[] varOfDim, int vars) {
+      this.space = space;
+      this.varOfDim = varOfDim;
+      this.vars = vars;
+    }
+
+    /** The affine index of a row-major tensor of shape {@code t}, broadcast into the space. */
+    Affine broadcastIndex(Shape t, long base) {
+      long[] strides = new long[vars];
+      long[] ts = t.strides();
+      int off = space.rank() - t.rank();
+      for (int d = 0; d < space.rank(); d++) {
+        int td = d - off;
+        if (td >= 0 && t.dim(td) != 1) {
+          strides[varOfDim[d]] += ts[td];
+        }
+      }
+      return new Affine(base, strides);
+    }
+
+    Affine contiguous() {
+      return broadcastIndex(space, 0);
+    }
+
+    /** The expression of a kernel's root: its own op, even though it is materialised. */
+    KExpr of0(Node n) {
+      if (n.op() instanceof Input || n.op() instanceof Param || n.op() instanceof Reshape) {
+        return of(n);
+      }
+      return expand(n);
+    }
+
+    KExpr of(Node n) {
+      if (n.op() instanceof Input || n.op() instanceof Param || n.op() instanceof Reshape
+          || (bufOf.containsKey(n) && materialized(n))) {
+        Integer buf = bufOf.get(n);
+        if (buf == null) {
+          throw new IllegalStateException("no buffer for " + n);
+        }
+        return new KExpr.Load(buf, broadcastIndex(n.shape(), 0));
+      }
+      return expand(n);
+    }
+
+    private KExpr expand(Node n) {
+      return switch (n.op()) {
+        case Constant c -> new KExpr.Lit(c.value());
+        case Unary u -> Expand.unary(u.fn(), u.alpha(), of(n.input(0)));
+        case Binary b -> Expand.binary(b.fn(), of(n.input(0)), of(n.input(1)));
+        case Broadcast b -> of(n.input(0));
+        case OneHot oh -> {
+          // labels[N…] align with the leading dimensions; the class index is the last variable.
+          Node labels = n.input(0);
+          long[] strides = new long[vars];
+          long[] ls = labels.shape().strides();
+          for (int d = 0; d < labels.shape().rank(); d++) {
+            strides[varOfDim[d]] += ls[d];
+          }
+          KExpr label = new KExpr.Load(bufOf.get(labels), new Affine(0, strides));
+          yield new KExpr.Select(KExpr.Cmp.EQ, label, new KExpr.IndexValue(varOfDim[space.rank() - 1]),
+              new KExpr.Lit(1), new KExpr.Lit(0));
+        }
+        case DropoutMask dm -> new KExpr.Rand(contiguous(), of(n.input(0)), dm.salt(), dm.rate());
+        case MatMul mm -> {
+          if (matmul != null && matmul != n) {
+            throw new IllegalStateException("two matmuls fused into one epilogue");
+          }
+          matmul = n;
+          yield new KExpr.Acc();
+        }
+        default -> throw new IllegalStateException("cannot inline " + n);
+      };
+    }
+  }
+
+  private static int[] identityVars(int rank) {
+    int[] v = new int[rank];
+    for (int i = 0; i < rank; i++) {
+      v[i] = i;
+    }
+    return v;
+  }
+
+  /** Loop nest over {@code shape} (a single iteration for scalars) around {@code body}. */
+  private static KStmt.Loop nest(Shape shape, List<KStmt> body) {
+    if (shape.rank() == 0) {
+      return new KStmt.Loop(0, 1, body);
+    }
+    List<KStmt> inner = body;
+    KStmt.Loop loop = null;
+    for (int d = shape.rank() - 1; d >= 0; d--) {
+      loop = new KStmt.Loop(d, shape.dim(d), inner);
+      inner = List.of(loop);
+    }
+    return loop;
+  }
+
+  private Kernel elementwiseKernel(Node n) {
+    Shape s = n.shape();
+    int vars = Math.max(1, s.rank());
+    ExprBuilder eb = new ExprBuilder(s, identityVars(s.rank()), vars);
+    KExpr value = eb.of0(n);
+    if (eb.matmul != null) {
+      return gemm(eb.matmul, (MatMul) eb.matmul.op(), value, n);
+    }
+    KStmt.Store store = new KStmt.Store(bufOf.get(n), eb.contiguous(), value);
+    return new Kernel.Loops(kernelName(n), nest(s, List.of(store)), vars, 0, s.rank() > 0 && s.dim(0) > 1, s.size());
+  }
+
+  private Kernel gemm(Node mmNode, MatMul mm, KExpr epilogue, Node out) {
+    Node a = mmNode.input(0);
+    Node b = mmNode.input(1);
+    int m = mmNode.shape().dim(0);
+    int nn = mmNode.shape().dim(1);
+    int k = mm.transA() ? a.shape().dim(0) : a.shape().dim(1);
+    int ws = newBuffer("ws" + out.id(), Buffer.Kind.TEMP, Shape.of((int) Kernel.Gemm.workspaceFloats(nn, k)));
+    return new Kernel.Gemm(kernelName(out), bufOf.get(a), 0, bufOf.get(b), 0, bufOf.get(out), m, nn, k, mm.transA(),
+        mm.transB(), epilogue, ws);
+  }
+
+  /**
+   * {@code out[kept] = fold over reduced axes of x}: loops over the kept dimensions (outer,
+   * parallel), then an accumulator loop over the reduced ones.
+   */
+  private Kernel reduction(Node out, Node x, ReduceFn fn, Shape keep) {
+    Shape xs = x.shape();
+    List<Integer> kept = new ArrayList<>();
+    List<Integer> reduced = new ArrayList<>();
+    for (int d = 0; d < xs.rank(); d++) {
+      if (keep.dim(d) == 1 && xs.dim(d) != 1) {
+        reduced.add(d);
+      } else {
+        kept.add(d);
+      }
+    }
+    int[] varOfDim = new int[xs.rank()];
+    int v = 0;
+    boolean outerDummy = kept.isEmpty();
+    if (outerDummy) {
+      v = 1; // var 0: a single outer iteration
+    }
+    for (int d : kept) {
+      varOfDim[d] = v++;
+    }
+    for (int d : reduced) {
+      varOfDim[d] = v++;
+    }
+    int vars = Math.max(v, 1);
+    ExprBuilder eb = new ExprBuilder(xs, varOfDim, vars);
+    KExpr val = eb.of(x);
+    KExpr acc = new KExpr.Local(0);
+    KExpr step = switch (fn) {
+      case SUM, MEAN -> new KExpr.Bin(KExpr.BinOp.ADD, acc, val);
+      case MAX -> new KExpr.Bin(KExpr.BinOp.MAX, acc, val);
+    };
+    KStmt inner = new KStmt.Assign(0, step);
+    for (int i = reduced.size() - 1; i >= 0; i--) {
+      int d = reduced.get(i);
+      inner = new KStmt.Loop(varOfDim[d], xs.dim(d), List.of(inner));
+    }
+    long count = 1;
+    for (int d : reduced) {
+      count *= xs.dim(d);
+    }
+    KExpr result = fn == ReduceFn.MEAN ? new KExpr.Bin(KExpr.BinOp.DIV, acc, new KExpr.Lit(count)) : acc;
+    // The output is row-major over the kept shape.
+    long[] ostr = new long[vars];
+    long[] ks = keep.strides();
+    for (int d : kept) {
+      ostr[varOfDim[d]] = ks[d];
+    }
+    double init = fn == ReduceFn.MAX ? Double.NEGATIVE_INFINITY : 0;
+    List<KStmt> body = new ArrayList<>();
+    body.add(new KStmt.Assign(0, new KExpr.Lit(init)));
+    if (reduced.isEmpty()) {
+      body.add(new KStmt.Assign(0, step));
+    } else {
+      body.add(inner);
+    }
+    body.add(new KStmt.Store(bufOf.get(out), new Affine(0, ostr), result));
+    KStmt.Loop root;
+    if (outerDummy) {
+      root = new KStmt.Loop(0, 1, body);
+    } else {
+      List<KStmt> cur = body;
+      KStmt.Loop loop = null;
+      for (int i = kept.size() - 1; i >= 0; i--) {
+        int d = kept.get(i);
+        loop = new KStmt.Loop(varOfDim[d], xs.dim(d), cur);
+        cur = List.of(loop);
+      }
+      root = loop;
+    }
+    boolean parallel = !outerDummy && root.extent() > 1;
+    return new Kernel.Loops(kernelName(out), root, vars, 1, parallel, xs.size());
+  }
+
+  /** Row-wise (log-)softmax over the last axis: max, Σexp, then write, with two accumulators. */
+  private Kernel softmax(Node out, boolean log) {
+    Node x = out.input(0);
+    Shape s = x.shape();
+    int cols = s.dim(-1);
+    long rows = s.size() / cols;
+    int xb = bufOf.get(x);
+    Affine at = new Affine(0, new long[] {cols, 1});
+    KExpr xv = new KExpr.Load(xb, at);
+    KExpr max = new KExpr.Local(0);
+    KExpr sum = new KExpr.Local(1);
+    KExpr shifted = new KExpr.Bin(KExpr.BinOp.SUB, xv, max);
+    KExpr value = log
+        ? new KExpr.Bin(KExpr.BinOp.SUB, shifted, new KExpr.Un(KExpr.UnOp.LOG, sum))
+        : new KExpr.Bin(KExpr.BinOp.DIV, new KExpr.Un(KExpr.UnOp.EXP, shifted), sum);
+    List<KStmt> body = List.of(
+        new KStmt.Assign(0, new KExpr.Lit(Double.NEGATIVE_INFINITY)),
+        new KStmt.Loop(1, cols, List.of(new KStmt.Assign(0, new KExpr.Bin(KExpr.BinOp.MAX, max, xv)))),
+        new KStmt.Assign(1, new KExpr.Lit(0)),
+        new KStmt.Loop(1, cols, List.of(new KStmt.Assign(1,
+            new KExpr.Bin(KExpr.BinOp.ADD, sum, new KExpr.Un(KExpr.UnOp.EXP, shifted))))),
+        new KStmt.Loop(1, cols, List.of(new KStmt.Store(bufOf.get(out), at, value))));
+    return new Kernel.Loops(kernelName(out), new KStmt.Loop(0, rows, body), 2, 2, rows > 1, s.size() * 4.0);
+  }
+
+  // ------------------------------------------------------------------ state updates
+
+  /**
+   * Points each update at its parameter's buffer when that is safe (no kernel after the writer
+   * reads the old value; the writer itself reads it only at the element it writes); otherwise
+   * appends a copy kernel at the end.
+   */
+  private List<Kernel> placeUpdates(List<Kernel> kernels, Map<String, Integer> params) {
+    List<Kernel> out = new ArrayList<>(kernels);
+    Map<Integer, Integer> remap = new HashMap<>();
+    List<Kernel> copies = new ArrayList<>();
+    for (Map.Entry<Node, Node> u : g.updates().entrySet()) {
+      int p = bufOf.get(u.getKey());
+      Node value = u.getValue();
+      Integer vb = bufOf.get(value);
+      int writer = vb == null ? -1 : writerOf(out, vb);
+      boolean ok = writer >= 0 && !(value.op() instanceof Input) && !(value.op() instanceof Param)
+          && !(value.op() instanceof Reshape) && !remap.containsValue(p) && !remap.containsKey(vb);
+      if (ok) {
+        ok = Reads.safeInPlace(out.get(writer), p, vb);
+        for (int k = writer + 1; k < out.size() && ok; k++) {
+          ok = !Reads.reads(out.get(k), p);
+        }
+      }
+      if (ok) {
+        remap.put(vb, p);
+      } else {
+        Shape s = value.shape();
+        int vars = Math.max(1, s.rank());
+        ExprBuilder eb = new ExprBuilder(s, identityVars(s.rank()), vars);
+        KStmt.Store st = new KStmt.Store(p, eb.contiguous(), new KExpr.Load(bufOf.get(value), eb.contiguous()));
+        copies.add(Collapse.apply(new Kernel.Loops(program + "_k" + (kernelCount++) + "_update", nest(s, List.of(st)),
+            vars, 0, s.rank() > 0 && s.dim(0) > 1, s.size())));
+      }
+    }
+    List<Kernel> result = new ArrayList<>();
+    for (Kernel k : out) {
+      result.add(Reads.remap(k, remap));
+    }
+    result.addAll(copies);
+    bufOf.replaceAll((n, b) -> remap.getOrDefault(b, b));
+    return result;
+  }
+
+  private static int writerOf(List<Kernel> kernels, int buf) {
+    for (int i = 0; i < kernels.size(); i++) {
+      if (Reads.writes(kernels.get(i), buf)) {
+        return i;
+      }
+    }
+    return -1;
+  }
+}

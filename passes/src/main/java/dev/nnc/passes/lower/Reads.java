@@ -1,0 +1,138 @@
+package dev.nnc.passes.lower;
+
+import dev.nnc.ir.kernel.KExpr;
+import dev.nnc.ir.kernel.KStmt;
+import dev.nnc.ir.kernel.Kernel;
+import dev.nnc.ir.kernel.KernelWalk;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/** Which buffers kernels read and write; buffer renaming. */
+final class Reads {
+  private Reads() {}
+
+  static boolean writes(Kernel k, int buf) {
+    return switch (k) {
+      case Kernel.Gemm gm -> gm.c() == buf;
+      case Kernel.Loops l -> {
+        boolean[] w = {false};
+        KernelWalk.forEachStmt(l.root(), s -> {
+          if (s instanceof KStmt.Store st && st.buf() == buf) {
+            w[0] = true;
+          }
+        });
+        yield w[0];
+      }
+    };
+  }
+
+  private static boolean exprReads(KExpr e, int buf) {
+    boolean[] r = {false};
+    KernelWalk.forEach(e, x -> {
+      if (x instanceof KExpr.Load l && l.buf() == buf) {
+        r[0] = true;
+      }
+    });
+    return r[0];
+  }
+
+  static boolean reads(Kernel k, int buf) {
+    return switch (k) {
+      case Kernel.Gemm gm -> gm.a() == buf || gm.b() == buf || (gm.epilogue() != null && exprReads(gm.epilogue(), buf));
+      case Kernel.Loops l -> {
+        boolean[] r = {false};
+        KernelWalk.forEachExpr(l.root(), e -> r[0] |= exprReads(e, buf));
+        yield r[0];
+      }
+    };
+  }
+
+  /**
+   * Whether the writer kernel of {@code value} may store it straight into {@code param}: it is a
+   * perfect element-wise nest, and every read of the parameter is at the element being written
+   * and happens no later than the statement that writes it.
+   */
+  static boolean safeInPlace(Kernel writer, int param, int value) {
+    if (!(writer instanceof Kernel.Loops l) || l.locals() != 0) {
+      return false;
+    }
+    List<KStmt> body = innermost(l.root());
+    if (body == null) {
+      return false;
+    }
+    KExpr.Affine target = null;
+    for (KStmt s : body) {
+      if (s instanceof KStmt.Store st && st.buf() == value) {
+        target = st.index();
+      }
+    }
+    if (target == null) {
+      return false;
+    }
+    boolean written = false;
+    for (KStmt s : body) {
+      if (!(s instanceof KStmt.Store st)) {
+        return false;
+      }
+      if (st.buf() == param) {
+        return false;
+      }
+      final KExpr.Affine t = target;
+      boolean[] bad = {false};
+      boolean after = written;
+      KernelWalk.forEach(st.value(), x -> {
+        if (x instanceof KExpr.Load ld && ld.buf() == param && (after || !ld.index().equals(t))) {
+          bad[0] = true;
+        }
+      });
+      if (bad[0]) {
+        return false;
+      }
+      if (st.buf() == value) {
+        written = true;
+      }
+    }
+    return true;
+  }
+
+  /** The statements of a perfect loop nest's innermost loop, or null when the nest is not perfect. */
+  static List<KStmt> innermost(KStmt.Loop root) {
+    KStmt.Loop cur = root;
+    while (cur.body().size() == 1 && cur.body().get(0) instanceof KStmt.Loop inner) {
+      cur = inner;
+    }
+    for (KStmt s : cur.body()) {
+      if (s instanceof KStmt.Loop) {
+        return null;
+      }
+    }
+    return cur.body();
+  }
+
+  static Kernel remap(Kernel k, Map<Integer, Integer> m) {
+    if (m.isEmpty()) {
+      return k;
+    }
+    java.util.function.UnaryOperator<KExpr> fe = e -> e instanceof KExpr.Load l && m.containsKey(l.buf())
+        ? new KExpr.Load(m.get(l.buf()), l.index()) : e;
+    return switch (k) {
+      case Kernel.Gemm g -> new Kernel.Gemm(g.name(), m.getOrDefault(g.a(), g.a()), g.aBase(), m.getOrDefault(g.b(), g.b()),
+          g.bBase(), m.getOrDefault(g.c(), g.c()), g.m(), g.n(), g.k(), g.transA(), g.transB(),
+          g.epilogue() == null ? null : KernelWalk.map(g.epilogue(), fe), g.workspace());
+      case Kernel.Loops l -> new Kernel.Loops(l.name(), (KStmt.Loop) KernelWalk.map(l.root(), fe,
+          st -> m.containsKey(st.buf()) ? new KStmt.Store(m.get(st.buf()), st.index(), st.value()) : st),
+          l.vars(), l.locals(), l.parallel(), l.flops());
+    };
+  }
+
+  static List<Integer> stores(Kernel.Loops l) {
+    List<Integer> out = new ArrayList<>();
+    KernelWalk.forEachStmt(l.root(), s -> {
+      if (s instanceof KStmt.Store st) {
+        out.add(st.buf());
+      }
+    });
+    return out;
+  }
+}

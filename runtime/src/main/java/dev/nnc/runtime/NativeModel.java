@@ -1,0 +1,195 @@
+package dev.nnc.runtime;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * A compiled model in memory: one arena (weights, optimizer state, inputs, activations), the
+ * native kernels, and per program the schedule of calls. Not thread-safe: one program runs at a
+ * time, its kernels split across the worker pool.
+ */
+public final class NativeModel implements AutoCloseable {
+  /** Work below this many flops per call runs on the calling thread alone. */
+  static final double PARALLEL_THRESHOLD = 200_000;
+
+  private record Bound(String symbol, MethodHandle handle, long extent, double cost) {}
+
+  private final Manifest manifest;
+  private final Arena arena;
+  private final MemorySegment mem;
+  private final Map<String, List<Bound>> schedules = new LinkedHashMap<>();
+  private final WorkerPool pool;
+
+  public NativeModel(Manifest manifest, KernelLibrary library, int threads) {
+    this.manifest = manifest;
+    this.arena = Arena.ofShared();
+    this.mem = arena.allocate(manifest.arenaFloats() * 4, 64);
+    this.pool = new WorkerPool(threads);
+    Linker linker = Linker.nativeLinker();
+    FunctionDescriptor fd = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+    for (Map.Entry<String, Manifest.Program> p : manifest.programs().entrySet()) {
+      List<Bound> calls = new ArrayList<>();
+      for (Manifest.Call c : p.getValue().calls()) {
+        MethodHandle h = linker.downcallHandle(library.symbol(c.symbol()), fd);
+        calls.add(new Bound(c.symbol(), h, c.extent(), c.cost()));
+      }
+      schedules.put(p.getKey(), calls);
+    }
+  }
+
+  public Manifest manifest() {
+    return manifest;
+  }
+
+  public int threads() {
+    return pool.threads();
+  }
+
+  /** Runs one program (its inputs must be set). */
+  public void run(String program) {
+    List<Bound> calls = schedules.get(program);
+    if (calls == null) {
+      throw new IllegalArgumentException("model " + manifest.model() + " has no program '" + program + "'");
+    }
+    for (Bound b : calls) {
+      try {
+        boolean parallel = b.extent() > 1 && b.extent() * b.cost() >= PARALLEL_THRESHOLD;
+        if (parallel) {
+          pool.parallelFor(b.extent(), pool.threads(), (lo, hi) -> b.handle().invokeExact(mem, lo, hi));
+        } else {
+          b.handle().invokeExact(mem, 0L, b.extent());
+        }
+      } catch (Error | RuntimeException e) {
+        throw e;
+      } catch (Throwable t) {
+        throw new IllegalStateException("kernel " + b.symbol() + " failed", t);
+      }
+    }
+  }
+
+  private MemorySegment slice(long offsetFloats, long sizeFloats) {
+    return mem.asSlice(offsetFloats * 4, sizeFloats * 4);
+  }
+
+  /** Copies {@code data} into an input of {@code program}; its length must match the slot. */
+  public void setInput(String program, String name, float[] data) {
+    Manifest.Slot s = slot(manifest.program(program).inputs(), name, program, "input");
+    if (data.length != s.size()) {
+      throw new IllegalArgumentException("input " + name + " of " + program + " needs " + s.size()
+          + " floats (shape " + java.util.Arrays.toString(s.shape()) + "), got " + data.length);
+    }
+    MemorySegment.copy(data, 0, slice(s.offset(), s.size()), ValueLayout.JAVA_FLOAT, 0, data.length);
+  }
+
+  public float[] output(String program, String name) {
+    Manifest.Slot s = slot(manifest.program(program).outputs(), name, program, "output");
+    return slice(s.offset(), s.size()).toArray(ValueLayout.JAVA_FLOAT);
+  }
+
+  /** Reads an output's first {@code count} floats without copying the rest. */
+  public void output(String program, String name, float[] into) {
+    Manifest.Slot s = slot(manifest.program(program).outputs(), name, program, "output");
+    MemorySegment.copy(slice(s.offset(), s.size()), ValueLayout.JAVA_FLOAT, 0, into, 0, Math.min(into.length, (int) s.size()));
+  }
+
+  private static Manifest.Slot slot(List<Manifest.Slot> slots, String name, String program, String what) {
+    for (Manifest.Slot s : slots) {
+      if (s.name().equals(name)) {
+        return s;
+      }
+    }
+    throw new IllegalArgumentException(program + " has no " + what + " '" + name + "' (it has "
+        + slots.stream().map(Manifest.Slot::name).toList() + ")");
+  }
+
+  public float[] param(String name) {
+    Manifest.ParamSlot p = paramSlot(name);
+    return slice(p.offset(), p.size()).toArray(ValueLayout.JAVA_FLOAT);
+  }
+
+  public void setParam(String name, float[] v) {
+    Manifest.ParamSlot p = paramSlot(name);
+    if (v.length != p.size()) {
+      throw new IllegalArgumentException("parameter " + name + " has " + p.size() + " elements, got " + v.length);
+    }
+    MemorySegment.copy(v, 0, slice(p.offset(), p.size()), ValueLayout.JAVA_FLOAT, 0, v.length);
+  }
+
+  public boolean hasParam(String name) {
+    return manifest.param(name) != null;
+  }
+
+  private Manifest.ParamSlot paramSlot(String name) {
+    Manifest.ParamSlot p = manifest.param(name);
+    if (p == null) {
+      throw new IllegalArgumentException("model " + manifest.model() + " has no parameter '" + name + "'");
+    }
+    return p;
+  }
+
+  /** Initialises every parameter from its initialiser, reproducibly from {@code seed}. */
+  public void initParams(long seed) {
+    for (Manifest.ParamSlot p : manifest.params()) {
+      setParam(p.name(), Initializers.values(p, seed));
+    }
+  }
+
+  @Override
+  public void close() {
+    pool.close();
+    arena.close();
+  }
+
+  /** Fills parameters per their initialiser. */
+  public static final class Initializers {
+    private Initializers() {}
+
+    public static float[] values(Manifest.ParamSlot p, long seed) {
+      int n = Math.toIntExact(p.size());
+      float[] v = new float[n];
+      int[] s = p.shape();
+      long receptive = 1;
+      for (int i = 2; i < s.length; i++) {
+        receptive *= s[i];
+      }
+      double fanIn = s.length >= 2 ? (double) s[1] * receptive : Math.max(1, n);
+      double fanOut = s.length >= 2 ? (double) s[0] * receptive : Math.max(1, n);
+      SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L ^ p.name().hashCode());
+      switch (p.init()) {
+        case "zeros" -> { }
+        case "ones" -> java.util.Arrays.fill(v, 1f);
+        case "constant" -> java.util.Arrays.fill(v, (float) p.initValue());
+        case "glorot_uniform" -> uniform(v, rnd, Math.sqrt(6 / (fanIn + fanOut)));
+        case "glorot_normal" -> normal(v, rnd, Math.sqrt(2 / (fanIn + fanOut)));
+        case "he_uniform" -> uniform(v, rnd, Math.sqrt(6 / fanIn));
+        case "he_normal" -> normal(v, rnd, Math.sqrt(2 / fanIn));
+        case "fan_in_uniform" -> uniform(v, rnd, 1 / Math.sqrt(fanIn));
+        default -> throw new IllegalArgumentException("unknown initialiser " + p.init() + " for " + p.name());
+      }
+      return v;
+    }
+
+    private static void uniform(float[] v, SplittableRandom r, double limit) {
+      for (int i = 0; i < v.length; i++) {
+        v[i] = (float) ((r.nextDouble() * 2 - 1) * limit);
+      }
+    }
+
+    private static void normal(float[] v, SplittableRandom r, double std) {
+      for (int i = 0; i < v.length; i++) {
+        double u1 = 1 - r.nextDouble();
+        double u2 = r.nextDouble();
+        v[i] = (float) (std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
+      }
+    }
+  }
+}

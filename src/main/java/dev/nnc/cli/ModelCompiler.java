@@ -1,0 +1,131 @@
+package dev.nnc.cli;
+
+import dev.nnc.frontend.CompileException;
+import dev.nnc.frontend.Elaborated;
+import dev.nnc.frontend.Elaborator;
+import dev.nnc.frontend.LayerContext;
+import dev.nnc.frontend.Program;
+import dev.nnc.frontend.Recipe;
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.Node;
+import dev.nnc.ir.kernel.Buffer;
+import dev.nnc.ir.kernel.KernelProgram;
+import dev.nnc.ir.ops.Init;
+import dev.nnc.ir.ops.Param;
+import dev.nnc.passes.Pipeline;
+import dev.nnc.passes.TrainingGraph;
+import dev.nnc.passes.backend.Backend;
+import dev.nnc.passes.backend.Compiled;
+import dev.nnc.passes.backend.NativeCall;
+import dev.nnc.passes.backend.PlannedProgram;
+import dev.nnc.passes.lower.LowerToKernels;
+import dev.nnc.passes.lower.MemoryPlan;
+import dev.nnc.runtime.Manifest;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+
+/**
+ * The whole compiler for one model: elaborates its programs (train step, eval, predict), runs
+ * the pass pipeline, lowers to kernels, lays out one arena shared by all programs (parameters
+ * first, then the largest program's working space), and compiles with a back end.
+ */
+public final class ModelCompiler {
+  public static final String TRAIN = "train";
+  public static final String EVAL = "eval";
+  public static final String PREDICT = "predict";
+
+  /** The compiled model and what was built on the way. */
+  public record Result(Manifest manifest, Compiled compiled, Map<String, Graph> graphs,
+      Map<String, KernelProgram> kernels, Elaborated forward) {}
+
+  private ModelCompiler() {}
+
+  /** The graphs of each program after the pipeline (no code generation). */
+  public static Map<String, Graph> graphs(Program prog, String model, Recipe recipe, int batch,
+      BiConsumer<String, Graph> after) throws CompileException {
+    Map<String, Graph> graphs = new LinkedHashMap<>();
+    if (recipe != null) {
+      Elaborated train = Elaborator.elaborate(prog, model, batch, LayerContext.Mode.TRAIN, recipe);
+      notify(after, TRAIN, "elaborate", train.graph());
+      Graph tg = TrainingGraph.build(train.graph(), recipe.trainSpec());
+      notify(after, TRAIN, "differentiate", tg);
+      graphs.put(TRAIN, Pipeline.canonical().run(tg, (p, g) -> notify(after, TRAIN, p, g)));
+      Elaborated eval = Elaborator.elaborate(prog, model, batch, LayerContext.Mode.INFER, recipe);
+      notify(after, EVAL, "elaborate", eval.graph());
+      graphs.put(EVAL, Pipeline.canonical().run(eval.graph(), (p, g) -> notify(after, EVAL, p, g)));
+    }
+    Elaborated pred = Elaborator.elaborate(prog, model, batch, LayerContext.Mode.INFER, null);
+    notify(after, PREDICT, "elaborate", pred.graph());
+    graphs.put(PREDICT, Pipeline.canonical().run(pred.graph(), (p, g) -> notify(after, PREDICT, p, g)));
+    return graphs;
+  }
+
+  private static void notify(BiConsumer<String, Graph> after, String program, String pass, Graph g) {
+    if (after != null) {
+      after.accept(program + ":" + pass, g);
+    }
+  }
+
+  public static Result compile(Program prog, String model, Recipe recipe, int batch, Backend backend)
+      throws CompileException {
+    Map<String, Graph> graphs = graphs(prog, model, recipe, batch, null);
+    Elaborated forward = Elaborator.elaborate(prog, model, batch, LayerContext.Mode.INFER, null);
+    Map<String, KernelProgram> kernels = new LinkedHashMap<>();
+    graphs.forEach((name, g) -> kernels.put(name, LowerToKernels.lower(g, name)));
+
+    // Parameters of all programs, by name, each once: weights in model order, then state.
+    Map<String, Node> params = new LinkedHashMap<>();
+    for (Graph g : graphs.values()) {
+      for (Node n : g.params()) {
+        params.putIfAbsent(((Param) n.op()).name(), n);
+      }
+    }
+    List<Manifest.ParamSlot> slots = new ArrayList<>();
+    Map<String, Long> offsets = new LinkedHashMap<>();
+    long cursor = 0;
+    for (Node n : params.values()) {
+      Param p = (Param) n.op();
+      offsets.put(p.name(), cursor);
+      Init init = p.init();
+      slots.add(new Manifest.ParamSlot(p.name(), cursor, n.shape().dims(), p.role().text(), init.kind().text(),
+          init.value()));
+      cursor = (cursor + Math.max(1, n.shape().size()) + 15) / 16 * 16;
+    }
+    long paramEnd = cursor;
+    long arena = paramEnd;
+    List<PlannedProgram> planned = new ArrayList<>();
+    for (KernelProgram kp : kernels.values()) {
+      MemoryPlan plan = MemoryPlan.plan(kp, offsets, paramEnd);
+      planned.add(new PlannedProgram(kp, plan));
+      arena = Math.max(arena, plan.regionEnd());
+    }
+    Compiled compiled = backend.compile(graphs.values().iterator().next().name(), planned);
+    Map<String, Manifest.Program> programs = new LinkedHashMap<>();
+    for (PlannedProgram pp : planned) {
+      KernelProgram kp = pp.program();
+      List<Manifest.Slot> ins = new ArrayList<>();
+      kp.inputs().forEach((name, buf) -> {
+        Buffer b = kp.buffers().get(buf);
+        Graph g = graphs.get(kp.name());
+        String dtype = g.input(name).dtype().text();
+        ins.add(new Manifest.Slot(name, pp.plan().offset(buf), b.shape().dims(), dtype));
+      });
+      List<Manifest.Slot> outs = new ArrayList<>();
+      kp.outputs().forEach((name, view) ->
+          outs.add(new Manifest.Slot(name, pp.plan().offset(view.buffer()), view.shape().dims(), "f32")));
+      List<Manifest.Call> calls = new ArrayList<>();
+      for (NativeCall c : compiled.schedules().get(kp.name())) {
+        calls.add(new Manifest.Call(c.symbol(), c.extent(), Double.isInfinite(c.costPerItem()) ? 0 : c.costPerItem()));
+      }
+      programs.put(kp.name(), new Manifest.Program(ins, outs, calls));
+    }
+    Map<String, Object> info = new LinkedHashMap<>();
+    info.put("backend", backend.name());
+    info.put("source", prog.source().name());
+    Manifest manifest = new Manifest(forward.model(), Manifest.FORMAT, batch, arena, slots, programs, info);
+    return new Result(manifest, compiled, graphs, kernels, forward);
+  }
+}
