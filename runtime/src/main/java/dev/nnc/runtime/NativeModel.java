@@ -64,7 +64,9 @@ public final class NativeModel implements AutoCloseable {
       try {
         boolean parallel = b.extent() > 1 && b.extent() * b.cost() >= PARALLEL_THRESHOLD;
         if (parallel) {
-          pool.parallelFor(b.extent(), pool.threads(), (lo, hi) -> b.handle().invokeExact(mem, lo, hi));
+          pool.parallelFor(b.extent(), pool.threads(), (lo, hi) -> {
+            b.handle().invokeExact(mem, lo, hi);
+          });
         } else {
           b.handle().invokeExact(mem, 0L, b.extent());
         }

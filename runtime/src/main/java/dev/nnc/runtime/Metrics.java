@@ -1,0 +1,119 @@
+package dev.nnc.runtime;
+
+/**
+ * Classification metrics from a model's output rows and the targets: argmax for several
+ * classes, a threshold for one unit (0.5 on probabilities, 0 on logits).
+ */
+public final class Metrics {
+  private Metrics() {}
+
+  /** The predicted class of output row {@code r} of width {@code w}. */
+  public static int predicted(float[] out, int r, int w, double threshold) {
+    if (w == 1) {
+      return out[r] > threshold ? 1 : 0;
+    }
+    int best = 0;
+    for (int j = 1; j < w; j++) {
+      if (out[r * w + j] > out[r * w + best]) {
+        best = j;
+      }
+    }
+    return best;
+  }
+
+  /** The true class of target row {@code r}: an integer label, a 0/1 target, or a one-hot row. */
+  public static int actual(float[] target, int r, int w, boolean integerLabels) {
+    if (integerLabels) {
+      return (int) target[r];
+    }
+    if (w == 1) {
+      return target[r] > 0.5 ? 1 : 0;
+    }
+    return predicted(target, r, w, 0.5);
+  }
+
+  /** Per-class precision, recall and F1 plus the confusion matrix (rows: true class). */
+  public record Report(int[][] confusion, double accuracy) {
+    public int classes() {
+      return confusion.length;
+    }
+
+    public double precision(int c) {
+      long tp = confusion[c][c];
+      long predicted = 0;
+      for (int[] row : confusion) {
+        predicted += row[c];
+      }
+      return predicted == 0 ? 0 : (double) tp / predicted;
+    }
+
+    public double recall(int c) {
+      long tp = confusion[c][c];
+      long actual = 0;
+      for (int v : confusion[c]) {
+        actual += v;
+      }
+      return actual == 0 ? 0 : (double) tp / actual;
+    }
+
+    public double f1(int c) {
+      double p = precision(c);
+      double r = recall(c);
+      return p + r == 0 ? 0 : 2 * p * r / (p + r);
+    }
+
+    public long support(int c) {
+      long s = 0;
+      for (int v : confusion[c]) {
+        s += v;
+      }
+      return s;
+    }
+
+    /** A text table like scikit-learn's classification report, then the confusion matrix. */
+    public String render(String[] names) {
+      StringBuilder sb = new StringBuilder();
+      int width = 12;
+      for (int c = 0; c < classes(); c++) {
+        width = Math.max(width, name(names, c).length());
+      }
+      sb.append(String.format("%" + width + "s  %9s  %6s  %6s  %7s%n", "class", "precision", "recall", "f1", "support"));
+      double mp = 0;
+      double mr = 0;
+      double mf = 0;
+      for (int c = 0; c < classes(); c++) {
+        sb.append(String.format("%" + width + "s  %9.4f  %6.4f  %6.4f  %7d%n", name(names, c), precision(c), recall(c),
+            f1(c), support(c)));
+        mp += precision(c);
+        mr += recall(c);
+        mf += f1(c);
+      }
+      int n = classes();
+      sb.append(String.format("%" + width + "s  %9.4f  %6.4f  %6.4f%n", "macro avg", mp / n, mr / n, mf / n));
+      sb.append(String.format("%" + width + "s  %9.4f%n%n", "accuracy", accuracy));
+      sb.append("confusion matrix (rows: true class, columns: predicted)\n");
+      sb.append(String.format("%" + width + "s", ""));
+      for (int c = 0; c < n; c++) {
+        sb.append(String.format(" %6d", c));
+      }
+      sb.append('\n');
+      for (int r = 0; r < n; r++) {
+        sb.append(String.format("%" + width + "s", r + " " + shortName(names, r)));
+        for (int c = 0; c < n; c++) {
+          sb.append(String.format(" %6d", confusion[r][c]));
+        }
+        sb.append('\n');
+      }
+      return sb.toString();
+    }
+
+    private static String name(String[] names, int c) {
+      return names != null && c < names.length ? names[c] : String.valueOf(c);
+    }
+
+    private static String shortName(String[] names, int c) {
+      String s = names != null && c < names.length ? names[c] : "";
+      return s.length() > 9 ? s.substring(0, 9) : s;
+    }
+  }
+}

@@ -1,0 +1,244 @@
+package dev.nnc.runtime;
+
+import dev.nnc.runtime.data.Dataset;
+import java.io.PrintStream;
+import java.util.List;
+import java.util.SplittableRandom;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+/**
+ * The training loop, like Keras' {@code fit}: epochs of seeded-shuffled batches through the
+ * compiled train step, validation through the compiled eval program, a progress bar with the
+ * running loss and accuracy, learning-rate schedules and early stopping.
+ */
+public final class Trainer {
+  public static final String TRAIN = "train";
+  public static final String EVAL = "eval";
+
+  /** Learning rate per epoch (0-based) from the base rate. */
+  public interface Schedule {
+    double lr(int epoch, double base);
+
+    static Schedule constant() {
+      return (e, b) -> b;
+    }
+
+    static Schedule step(int every, double gamma) {
+      return (e, b) -> b * Math.pow(gamma, Math.floor((double) e / Math.max(1, every)));
+    }
+
+    static Schedule exponential(double gamma) {
+      return (e, b) -> b * Math.pow(gamma, e);
+    }
+
+    static Schedule cosine(int epochs, double minLr) {
+      return (e, b) -> minLr + (b - minLr) * (1 + Math.cos(Math.PI * Math.min(e, epochs) / Math.max(1, epochs))) / 2;
+    }
+  }
+
+  /** Stop when {@code monitor} has not improved by {@code minDelta} for {@code patience} epochs. */
+  public record EarlyStopping(String monitor, int patience, double minDelta) {}
+
+  public record Config(int epochs, boolean shuffle, long seed, double lr, Schedule schedule,
+      EarlyStopping earlyStopping, boolean progress, String output, String target, double threshold) {}
+
+  /** Loss and accuracy over a dataset, with the predicted and true class of each example. */
+  public record Evaluation(double loss, double accuracy, int[] predicted, int[] actual) {
+    public Metrics.Report report(int classes) {
+      int[][] cm = new int[classes][classes];
+      for (int i = 0; i < predicted.length; i++) {
+        if (actual[i] < classes && predicted[i] < classes) {
+          cm[actual[i]][predicted[i]]++;
+        }
+      }
+      return new Metrics.Report(cm, accuracy);
+    }
+  }
+
+  private final NativeModel model;
+  private final Config cfg;
+  private final PrintStream out;
+  private final int batch;
+
+  public Trainer(NativeModel model, Config cfg, PrintStream out) {
+    this.model = model;
+    this.cfg = cfg;
+    this.out = out;
+    this.batch = model.manifest().batch();
+  }
+
+  private List<Manifest.Slot> inputs(String program) {
+    return model.manifest().program(program).inputs();
+  }
+
+  private void checkFields(Dataset d, String program) throws DataException {
+    for (Manifest.Slot s : inputs(program)) {
+      if (!d.has(s.name())) {
+        throw new DataException("the data has no field '" + s.name() + "' that the model's " + program
+            + " program needs (it has " + d.fieldNames() + ")");
+      }
+      long per = s.size() / batch;
+      if (d.width(s.name()) != per) {
+        throw new DataException("field '" + s.name() + "' has " + d.width(s.name()) + " values per example, the model "
+            + "expects " + per);
+      }
+    }
+  }
+
+  public History fit(Dataset train, Dataset val) throws DataException {
+    checkFields(train, TRAIN);
+    if (val != null) {
+      checkFields(val, EVAL);
+    }
+    if (train.size() < batch) {
+      throw new DataException("the training set has " + train.size() + " examples, fewer than one batch of " + batch
+          + "; lower `batch` in the recipe");
+    }
+    History h = new History();
+    SplittableRandom rnd = new SplittableRandom(cfg.seed());
+    int steps = train.size() / batch;
+    List<Manifest.Slot> ins = inputs(TRAIN);
+    float[][] buffers = new float[ins.size()][];
+    for (int i = 0; i < ins.size(); i++) {
+      buffers[i] = new float[(int) ins.get(i).size()];
+    }
+    Manifest.Slot outSlot = model.manifest().program(TRAIN).output(cfg.output());
+    int outWidth = (int) (outSlot.size() / batch);
+    float[] outBuf = new float[(int) outSlot.size()];
+    float[] targetBuf = null;
+    int targetWidth = train.width(cfg.target());
+    double best = Double.NaN;
+    int sinceBest = 0;
+    boolean lowerIsBetter = cfg.earlyStopping() == null || cfg.earlyStopping().monitor().endsWith("loss");
+    for (int epoch = 0; epoch < cfg.epochs(); epoch++) {
+      long t0 = System.nanoTime();
+      double lr = cfg.schedule().lr(epoch, cfg.lr());
+      model.setParam("lr", new float[] {(float) lr});
+      int[] order = Dataset.permutation(train.size(), rnd);
+      if (!cfg.shuffle()) {
+        for (int i = 0; i < order.length; i++) {
+          order[i] = i;
+        }
+      }
+      double lossSum = 0;
+      long correct = 0;
+      String title = String.format("epoch %" + String.valueOf(cfg.epochs()).length() + "d/%d", epoch + 1, cfg.epochs());
+      ProgressBar bar = cfg.progress() ? new ProgressBarBuilder().setTaskName(title).setInitialMax(steps)
+          .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200).setMaxRenderedLength(110)
+          .showSpeed().setUnit(" steps", 1).setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(out))
+          .build() : null;
+      try {
+        for (int s = 0; s < steps; s++) {
+          for (int i = 0; i < ins.size(); i++) {
+            train.gather(ins.get(i).name(), order, s * batch, batch, buffers[i]);
+            model.setInput(TRAIN, ins.get(i).name(), buffers[i]);
+          }
+          model.run(TRAIN);
+          float loss = model.output(TRAIN, "loss")[0];
+          if (!Float.isFinite(loss)) {
+            throw new DataException("the loss became " + loss + " at epoch " + (epoch + 1) + ", step " + (s + 1)
+                + ": lower the learning rate or add clip_norm to the recipe");
+          }
+          lossSum += loss;
+          model.output(TRAIN, cfg.output(), outBuf);
+          if (targetBuf == null) {
+            targetBuf = new float[batch * targetWidth];
+          }
+          train.gather(cfg.target(), order, s * batch, batch, targetBuf);
+          for (int r = 0; r < batch; r++) {
+            if (Metrics.predicted(outBuf, r, outWidth, cfg.threshold()) == Metrics.actual(targetBuf, r, targetWidth, train.isInteger(cfg.target()))) {
+              correct++;
+            }
+          }
+          if (bar != null) {
+            bar.step();
+            bar.setExtraMessage(String.format(" loss %.4f acc %.4f", lossSum / (s + 1),
+                (double) correct / ((long) (s + 1) * batch)));
+          }
+        }
+      } finally {
+        if (bar != null) {
+          bar.close();
+        }
+      }
+      double loss = lossSum / steps;
+      double acc = (double) correct / ((long) steps * batch);
+      double vl = Double.NaN;
+      double va = Double.NaN;
+      if (val != null && val.size() > 0) {
+        Evaluation ev = evaluate(val);
+        vl = ev.loss();
+        va = ev.accuracy();
+      }
+      double secs = (System.nanoTime() - t0) / 1e9;
+      h.add(new History.Epoch(epoch + 1, loss, acc, vl, va, lr, secs));
+      out.println(String.format("%s  loss %.4f  accuracy %.4f%s  lr %.3g  %.1fs", title, loss, acc,
+          Double.isNaN(vl) ? "" : String.format("  val_loss %.4f  val_accuracy %.4f", vl, va), lr, secs));
+      if (cfg.earlyStopping() != null) {
+        double m = switch (cfg.earlyStopping().monitor()) {
+          case "loss" -> loss;
+          case "accuracy" -> acc;
+          case "val_accuracy" -> va;
+          default -> vl;
+        };
+        boolean improved = Double.isNaN(best)
+            || (lowerIsBetter ? m < best - cfg.earlyStopping().minDelta() : m > best + cfg.earlyStopping().minDelta());
+        if (improved) {
+          best = m;
+          sinceBest = 0;
+        } else if (++sinceBest >= cfg.earlyStopping().patience()) {
+          out.println("early stopping: " + cfg.earlyStopping().monitor() + " has not improved for "
+              + cfg.earlyStopping().patience() + " epochs");
+          break;
+        }
+      }
+    }
+    return h;
+  }
+
+  /** Runs the eval program over {@code d} in batches (the last one padded) and scores it. */
+  public Evaluation evaluate(Dataset d) throws DataException {
+    checkFields(d, EVAL);
+    List<Manifest.Slot> ins = inputs(EVAL);
+    float[][] buffers = new float[ins.size()][];
+    for (int i = 0; i < ins.size(); i++) {
+      buffers[i] = new float[(int) ins.get(i).size()];
+    }
+    int[] order = new int[d.size()];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+    }
+    Manifest.Slot outSlot = model.manifest().program(EVAL).output(cfg.output());
+    int outWidth = (int) (outSlot.size() / batch);
+    int targetWidth = d.width(cfg.target());
+    float[] outBuf = new float[(int) outSlot.size()];
+    float[] lossBuf = new float[batch];
+    float[] targetBuf = new float[batch * targetWidth];
+    int[] predicted = new int[d.size()];
+    int[] actual = new int[d.size()];
+    double lossSum = 0;
+    long correct = 0;
+    for (int start = 0; start < d.size(); start += batch) {
+      int n = Math.min(batch, d.size() - start);
+      for (int i = 0; i < ins.size(); i++) {
+        d.gather(ins.get(i).name(), order, start, n, buffers[i]);
+        model.setInput(EVAL, ins.get(i).name(), buffers[i]);
+      }
+      model.run(EVAL);
+      model.output(EVAL, "loss_per_example", lossBuf);
+      model.output(EVAL, cfg.output(), outBuf);
+      d.gather(cfg.target(), order, start, n, targetBuf);
+      for (int r = 0; r < n; r++) {
+        lossSum += lossBuf[r];
+        predicted[start + r] = Metrics.predicted(outBuf, r, outWidth, cfg.threshold());
+        actual[start + r] = Metrics.actual(targetBuf, r, targetWidth, d.isInteger(cfg.target()));
+        if (predicted[start + r] == actual[start + r]) {
+          correct++;
+        }
+      }
+    }
+    return new Evaluation(lossSum / d.size(), (double) correct / d.size(), predicted, actual);
+  }
+}

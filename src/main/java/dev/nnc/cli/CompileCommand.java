@@ -1,0 +1,67 @@
+package dev.nnc.cli;
+
+import com.palantir.javapoet.JavaFile;
+import dev.nnc.frontend.Recipe;
+import dev.nnc.runtime.AtomicFiles;
+import dev.nnc.runtime.NativeModel;
+import dev.nnc.runtime.SafeTensors;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code nnc compile}: ahead of time, a shared library, weights, manifest and a typed Java class. */
+@Command(name = "compile", mixinStandardHelpOptions = true,
+    description = "Compile ahead of time into a folder: the shared library (lib<model>.so), its weights "
+        + "(weights.safetensors), a manifest (manifest.json) and, with --java, a typed Java class that loads them.")
+final class CompileCommand implements Callable<Integer> {
+  @Mixin
+  Options opts;
+
+  @Option(names = {"-o", "--out"}, paramLabel = "DIR", required = true, description = "output folder")
+  Path out;
+
+  @Option(names = "--java", paramLabel = "CLASS", description = "also generate this Java class (e.g. org.example.Mlp)")
+  String javaClass;
+
+  @Option(names = "--weights", paramLabel = "FILE", description = "weights to ship (default: freshly initialised)")
+  Path weights;
+
+  @Option(names = "--batch", paramLabel = "N", description = "examples per native call (default: the recipe's batch)")
+  Integer batch;
+
+  @Override
+  public Integer call() throws Exception {
+    if (javaClass != null && !javaClass.matches("([A-Za-z_$][A-Za-z0-9_$]*\\.)*[A-Za-z_$][A-Za-z0-9_$]*")) {
+      throw new UserError("--java needs a Java class name like org.example.Mlp, not '" + javaClass + "'");
+    }
+    Session s = Session.open(opts.file, opts.model);
+    Recipe r = s.recipe;
+    int b = batch != null ? batch : r != null ? r.batch() : 1;
+    ModelCompiler.Result res = s.compile(r, b, System.out);
+    String model = res.manifest().model();
+    String lib = "lib" + model.toLowerCase(java.util.Locale.ROOT) + ".so";
+    Files.createDirectories(out);
+    AtomicFiles.write(out.resolve(lib), tmp -> res.compiled().writeLibrary(tmp));
+    try (NativeModel m = new NativeModel(res.manifest(), name -> java.lang.foreign.MemorySegment.NULL, 1)) {
+      m.initParams(r != null ? r.seed() : 42);
+      if (weights != null) {
+        Session.loadWeights(m, weights);
+      }
+      SafeTensors.write(out.resolve("weights.safetensors"), Session.weights(m), Map.of("model", model));
+    }
+    res.manifest().write(out.resolve("manifest.json"));
+    System.out.println("wrote " + out.resolve(lib) + ", weights.safetensors, manifest.json");
+    if (javaClass != null) {
+      JavaFile jf = JavaClassGenerator.generate(javaClass, res.manifest(), lib);
+      Path src = out.resolve("java").resolve(jf.packageName().replace('.', '/')).resolve(jf.typeSpec().name() + ".java");
+      AtomicFiles.write(src, jf.toString().getBytes(StandardCharsets.UTF_8));
+      System.out.println("wrote " + src + " (compile it with the nnc-runtime jar on the class path)");
+    }
+    return 0;
+  }
+}
