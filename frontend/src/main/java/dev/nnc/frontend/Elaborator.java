@@ -132,6 +132,7 @@ public final class Elaborator {
     Scope scope = new Scope("");
     Map<String, Node> inputs = new LinkedHashMap<>();
     Map<String, Node> outputs = new LinkedHashMap<>();
+    e.collectAssigned(model.stmt());
     for (NnParser.StmtContext s : model.stmt()) {
       e.modelStmt(s, scope, inputs, outputs);
     }
@@ -263,13 +264,23 @@ public final class Elaborator {
 
   // ---------------------------------------------------------------- expressions
 
+  private Scope currentScope;
+
   private Val eval(ExprContext e, Scope scope) {
+    currentScope = scope;
     return switch (e) {
       case NnParser.PrimaryExprContext p -> primary(p.primary(), scope);
       case NnParser.NegExprContext n -> negate(eval(n.expr(), scope), n);
       case NnParser.MulExprContext m -> arith(m.op.getText(), eval(m.expr(0), scope), eval(m.expr(1), scope), m);
       case NnParser.AddExprContext a -> arith(a.op.getText(), eval(a.expr(0), scope), eval(a.expr(1), scope), a);
-      case NnParser.PipeExprContext p -> stage(p.stage(), eval(p.expr(), scope), p.expr(), scope);
+      case NnParser.PipeExprContext p -> {
+        Val lhs = eval(p.expr(), scope);
+        if (!(lhs instanceof TensorV) && !(lhs instanceof ErrV)) {
+          tensor(lhs, p.expr(), "the input of `->`");
+          yield new ErrV();
+        }
+        yield stage(p.stage(), lhs, p.expr(), scope);
+      }
       default -> throw new IllegalStateException("unknown expression " + e.getClass());
     };
   }
@@ -358,6 +369,10 @@ public final class Elaborator {
 
   /** Requires a tensor; reports otherwise (once) and returns null. */
   private Node tensor(Val v, ParserRuleContext at, String role) {
+    if (currentScope != null) {
+      currentNames.clear();
+      currentNames.addAll(currentScope.vars.keySet());
+    }
     switch (v) {
       case TensorV t -> {
         return t.node();
@@ -385,9 +400,31 @@ public final class Elaborator {
       diag.error(at, "`" + name + "` is not supported yet", "see docs/language.md for the layers implemented");
       return;
     }
+    Integer later = assignedLines.get(name);
+    if (later != null && later > at.getLine()) {
+      diag.error(at, "`" + name + "` is not defined before this line",
+          "it is assigned at line " + later + "; a model is read top to bottom, and cycles are not allowed");
+      return;
+    }
     List<String> candidates = new ArrayList<>(currentNames);
+    candidates.addAll(assignedLines.keySet());
     String hint = Diagnostics.suggest(name, candidates);
     diag.error(at, "`" + name + "` is not defined", hint != null ? hint : "define it before this line");
+  }
+
+  /** Every name the current model or block assigns, with its line: for "used before defined". */
+  private final Map<String, Integer> assignedLines = new HashMap<>();
+
+  private void collectAssigned(List<NnParser.StmtContext> stmts) {
+    for (NnParser.StmtContext s : stmts) {
+      if (s.assignStmt() != null) {
+        for (var id : s.assignStmt().idList().ID()) {
+          assignedLines.putIfAbsent(id.getText(), id.getSymbol().getLine());
+        }
+      } else if (s.outputStmt() instanceof NnParser.OutputAssignContext oa) {
+        assignedLines.putIfAbsent(oa.ID().getText(), oa.ID().getSymbol().getLine());
+      }
+    }
   }
 
   /** Names visible where the last error happened, for suggestions. */

@@ -98,11 +98,14 @@ public final class Program {
 
   static String friendly(String antlrMessage, Object offending) {
     String m = antlrMessage;
+    if (m.startsWith("token recognition error at: ")) {
+      return "unexpected character " + m.substring(28).replace("'", "`");
+    }
     if (offending instanceof Token t) {
       String text = t.getType() == Token.EOF ? "end of file" : "`" + t.getText() + "`";
       if (m.startsWith("mismatched input") || m.startsWith("extraneous input")) {
         int exp = m.indexOf("expecting");
-        return "unexpected " + text + (exp >= 0 ? ", " + m.substring(exp).replace("'", "`") : "");
+        return "unexpected " + text + (exp >= 0 ? ", expected " + expected(m.substring(exp + 10)) : "");
       }
       if (m.startsWith("no viable alternative")) {
         return "unexpected " + text;
@@ -112,6 +115,38 @@ public final class Program {
       }
     }
     return m.replace("'", "`");
+  }
+
+  /** ANTLR's {@code {')', ','}} or {@code ')'} as "`)` or `,`". */
+  private static String expected(String set) {
+    String s = set.strip();
+    if (s.startsWith("{") && s.endsWith("}")) {
+      s = s.substring(1, s.length() - 1);
+    }
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("'(?:[^']|\\\\')*'|[A-Z_]+|<EOF>").matcher(s);
+    java.util.List<String> items = new java.util.ArrayList<>();
+    while (m.find()) {
+      String t = m.group();
+      if (t.equals("ID")) {
+        t = "a name";
+      } else if (t.equals("INT") || t.equals("NUMBER")) {
+        t = "a number";
+      } else if (t.equals("STRING")) {
+        t = "a string";
+      } else if (t.equals("<EOF>")) {
+        t = "end of file";
+      } else {
+        t = "`" + t.substring(1, t.length() - 1) + "`";
+      }
+      if (!items.contains(t)) {
+        items.add(t);
+      }
+    }
+    if (items.size() > 6) {
+      return String.join(", ", items.subList(0, 6)) + ", …";
+    }
+    return items.size() == 1 ? items.get(0)
+        : String.join(", ", items.subList(0, items.size() - 1)) + " or " + items.get(items.size() - 1);
   }
 
   /** The model to use: the named one, or the only/first one. */
