@@ -114,10 +114,15 @@ public final class LowerToKernels {
     for (Node n : g.nodes()) {
       if (n.op() instanceof MatMul && !isBoundary(n)) {
         List<Node> us = users.get(n);
-        if (us.size() == 1 && elementwise(us.get(0)) && !(us.get(0).op() instanceof Broadcast)
-            && us.get(0).shape().equals(n.shape()) && !(us.get(0).op() instanceof DropoutMask)) {
+        if (us.size() == 1 && fusible(us.get(0), n)) {
+          // The epilogue is the whole single-use element-wise chain above the product:
+          // relu(x·Wᵀ + b) is one GEMM whose epilogue is max(acc + b, 0).
+          Node top = us.get(0);
+          while (!isBoundary(top) && users.get(top).size() == 1 && fusible(users.get(top).get(0), top)) {
+            top = users.get(top).get(0);
+          }
           fusedMatmul.add(n);
-          forced.add(us.get(0));
+          forced.add(top);
         }
       }
     }
@@ -161,6 +166,12 @@ public final class LowerToKernels {
     Map<String, KernelProgram.View> outputs = new LinkedHashMap<>();
     g.outputs().forEach((name, n) -> outputs.put(name, new KernelProgram.View(bufOf.get(n), n.shape())));
     return new KernelProgram(program, buffers, kernels, inputs, outputs, params);
+  }
+
+  /** Whether {@code u} can take {@code n} into its element-wise expression at the same index. */
+  private static boolean fusible(Node u, Node n) {
+    return elementwise(u) && !(u.op() instanceof Broadcast) && !(u.op() instanceof DropoutMask)
+        && u.shape().equals(n.shape());
   }
 
   private void force(Node n) {
