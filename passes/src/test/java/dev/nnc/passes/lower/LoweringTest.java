@@ -1,0 +1,119 @@
+package dev.nnc.passes.lower;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nnc.frontend.Elaborated;
+import dev.nnc.frontend.Elaborator;
+import dev.nnc.frontend.LayerContext;
+import dev.nnc.frontend.Program;
+import dev.nnc.frontend.Recipe;
+import dev.nnc.frontend.SourceFile;
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.Interpreter;
+import dev.nnc.ir.Node;
+import dev.nnc.ir.Tensor;
+import dev.nnc.ir.kernel.Buffer;
+import dev.nnc.ir.kernel.Kernel;
+import dev.nnc.ir.kernel.KernelInterpreter;
+import dev.nnc.ir.kernel.KernelProgram;
+import dev.nnc.ir.ops.Input;
+import dev.nnc.ir.ops.Param;
+import dev.nnc.ir.train.OptimizerSpec;
+import dev.nnc.passes.Pipeline;
+import dev.nnc.passes.TrainingGraph;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The lowering (fusion decisions, in-place updates, memory plan with shared buffers) preserves
+ * meaning: kernel IR run by the kernel interpreter, in f32, with every buffer at its planned
+ * offset in one arena, equals the graph interpreter for whole training steps.
+ */
+class LoweringTest {
+  @ParameterizedTest
+  @ValueSource(strings = {"adam", "sgd(momentum=0.9)", "nadam", "rmsprop(momentum=0.3)"})
+  void trainingStepThroughKernelsMatchesGraph(String optimizer) throws Exception {
+    Path csv = Files.createTempFile("l", ".csv");
+    Files.writeString(csv, "a,b,c,d,e,f,y\n");
+    String text = """
+        model M {
+          input x: [6]
+          h = x -> dense(9) -> relu -> dropout(0.3) -> dense(7) -> gelu
+          s = h -> dense(7, bias=false) -> sigmoid
+          output y = (h * s + h) -> dense(4) -> softmax
+        }
+        train M {
+          data = csv("%s", label="y")
+          loss = cross_entropy(y, label)
+          optimizer = %s
+          l2 = 0.001
+          clip_norm = 1.0
+          batch = 5
+        }
+        """.formatted(csv.toString().replace("\\", "/"), optimizer);
+    Program p = Program.parse(SourceFile.of("m.nn", text));
+    Recipe r = Elaborator.recipe(p, null);
+    Elaborated e = Elaborator.elaborate(p, null, 5, LayerContext.Mode.TRAIN, r);
+    Graph g = Pipeline.canonical().run(TrainingGraph.build(e.graph(), r.trainSpec()), null);
+    KernelProgram kp = LowerToKernels.lower(g, "train");
+    Map<String, Long> paramOffsets = new LinkedHashMap<>();
+    long cursor = 0;
+    for (Buffer b : kp.buffers()) {
+      if (b.kind() == Buffer.Kind.PARAM) {
+        paramOffsets.put(b.name(), cursor);
+        cursor += b.size();
+      }
+    }
+    MemoryPlan plan = MemoryPlan.plan(kp, paramOffsets, cursor);
+    float[] arena = new float[(int) plan.regionEnd()];
+    Random rnd = new Random(3);
+    Map<String, Tensor> ins = new HashMap<>();
+    Map<String, Tensor> ps = new HashMap<>();
+    for (Node n : g.nodes()) {
+      double[] v = new double[(int) Math.max(1, n.shape().size())];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = (float) (n.op() instanceof Input in && in.name().equals("label") ? rnd.nextInt(4)
+            : n.op() instanceof Param pp && pp.name().equals("step") ? 3
+            : n.op() instanceof Param pp2 && pp2.role() == Param.Role.STATE ? Math.abs(rnd.nextGaussian()) * 0.01
+            : rnd.nextGaussian() * 0.5);
+      }
+      Integer buf = null;
+      if (n.op() instanceof Input in) {
+        ins.put(in.name(), new Tensor(n.shape(), v));
+        buf = kp.inputs().get(in.name());
+      } else if (n.op() instanceof Param pp) {
+        ps.put(pp.name(), new Tensor(n.shape(), v));
+        buf = kp.params().get(pp.name());
+      }
+      if (buf != null) {
+        for (int i = 0; i < v.length; i++) {
+          arena[(int) plan.offset(buf) + i] = (float) v[i];
+        }
+      }
+    }
+    Interpreter.Result want = Interpreter.run(g, ins, ps);
+    KernelInterpreter ki = new KernelInterpreter(arena, plan.offsets());
+    for (Kernel k : kp.kernels()) {
+      ki.run(k);
+    }
+    double loss = want.outputs().get("loss").get(0);
+    float gotLoss = arena[(int) plan.offset(kp.outputs().get("loss").buffer())];
+    assertTrue(Math.abs(loss - gotLoss) <= 1e-4 * Math.max(1, Math.abs(loss)), optimizer + ": loss " + loss + " vs " + gotLoss);
+    for (Map.Entry<String, Tensor> u : want.updates().entrySet()) {
+      long off = plan.offset(kp.params().get(u.getKey()));
+      double[] w = u.getValue().data();
+      for (int i = 0; i < w.length; i++) {
+        float got = arena[(int) off + i];
+        assertTrue(Math.abs(w[i] - got) <= 1e-4 + 1e-3 * Math.abs(w[i]),
+            optimizer + ": " + u.getKey() + "[" + i + "] graph " + w[i] + " kernels " + got);
+      }
+    }
+    assertTrue(OptimizerSpec.names().contains(optimizer.replaceAll("\\(.*", "")));
+  }
+}
