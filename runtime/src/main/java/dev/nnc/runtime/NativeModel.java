@@ -28,6 +28,7 @@ public final class NativeModel implements AutoCloseable {
   private final MemorySegment mem;
   private final Map<String, List<Bound>> schedules = new LinkedHashMap<>();
   private final WorkerPool pool;
+  private java.util.Map<String, long[]> profile;
 
   public NativeModel(Manifest manifest, KernelLibrary library, int threads) {
     this.manifest = manifest;
@@ -61,6 +62,7 @@ public final class NativeModel implements AutoCloseable {
       throw new IllegalArgumentException("model " + manifest.model() + " has no program '" + program + "'");
     }
     for (Bound b : calls) {
+      long t0 = profile == null ? 0 : System.nanoTime();
       try {
         boolean parallel = b.extent() > 1 && b.extent() * b.cost() >= PARALLEL_THRESHOLD;
         if (parallel) {
@@ -75,7 +77,30 @@ public final class NativeModel implements AutoCloseable {
       } catch (Throwable t) {
         throw new IllegalStateException("kernel " + b.symbol() + " failed", t);
       }
+      if (profile != null) {
+        long[] acc = profile.computeIfAbsent(b.symbol(), k -> new long[2]);
+        acc[0] += System.nanoTime() - t0;
+        acc[1]++;
+      }
     }
+  }
+
+  /** Starts (or restarts) timing every kernel call. */
+  public void startProfiling() {
+    profile = new java.util.LinkedHashMap<>();
+  }
+
+  /** Time per kernel since {@link #startProfiling}, slowest first. */
+  public String profileReport() {
+    if (profile == null) {
+      return "profiling is off\n";
+    }
+    long total = profile.values().stream().mapToLong(v -> v[0]).sum();
+    StringBuilder sb = new StringBuilder(String.format("%-40s %8s %10s %6s%n", "kernel", "calls", "ms/call", "share"));
+    profile.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue()[0], a.getValue()[0])).forEach(e ->
+        sb.append(String.format("%-40s %8d %10.4f %5.1f%%%n", e.getKey(), e.getValue()[1],
+            e.getValue()[0] / 1e6 / e.getValue()[1], 100.0 * e.getValue()[0] / Math.max(1, total))));
+    return sb.toString();
   }
 
   private MemorySegment slice(long offsetFloats, long sizeFloats) {

@@ -100,7 +100,10 @@ final class CpuCompiled implements Compiled {
       }
       List<String> cmd = new ArrayList<>(List.of(lld().toString(), "-flavor", "gnu", "-shared", "--as-needed",
           "-o", file.toString(), obj.toString()));
-      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+      ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+      // lld links against libLLVM by its soname; JavaCPP caches the library as libLLVM.so.
+      pb.environment().put("LD_LIBRARY_PATH", lldLibraryPath().toString());
+      Process p = pb.start();
       String out = new String(p.getInputStream().readAllBytes());
       try {
         if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
@@ -115,6 +118,38 @@ final class CpuCompiled implements Compiled {
         s.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
       }
     }
+  }
+
+  /** A folder with {@code libLLVM.so.<major>.<minor>} pointing at JavaCPP's cached libLLVM.so. */
+  static synchronized Path lldLibraryPath() throws IOException {
+    Path dir = lld().getParent();
+    Path libs = dir.resolve("lld-libs");
+    Files.createDirectories(libs);
+    try (var s = Files.list(dir)) {
+      for (Path lib : s.filter(f -> f.getFileName().toString().startsWith("lib")
+          && f.getFileName().toString().endsWith(".so")).toList()) {
+        // libLLVM.so's soname is libLLVM.so.20.1 (the version of the LLVM artifact).
+        String name = lib.getFileName().toString();
+        String soname = name.equals("libLLVM.so") ? "libLLVM.so." + llvmSoVersion() : name;
+        Path link = libs.resolve(soname);
+        if (!Files.exists(link)) {
+          try {
+            Files.createSymbolicLink(link, lib);
+          } catch (java.nio.file.FileAlreadyExistsException e) {
+            // another process made it
+          }
+        }
+      }
+    }
+    return libs;
+  }
+
+  private static String llvmSoVersion() {
+    org.bytedeco.javacpp.IntPointer major = new org.bytedeco.javacpp.IntPointer(1);
+    org.bytedeco.javacpp.IntPointer minor = new org.bytedeco.javacpp.IntPointer(1);
+    org.bytedeco.javacpp.IntPointer patch = new org.bytedeco.javacpp.IntPointer(1);
+    LLVMGetVersion(major, minor, patch);
+    return major.get() + "." + minor.get();
   }
 
   /** The lld executable shipped in the bytedeco LLVM artifact, extracted to JavaCPP's cache. */

@@ -27,9 +27,10 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
  * ymm registers. KC = 256 keeps a B sliver (16 KiB) in L1 and the A block (96 KiB) in L2.
  */
 final class GemmEmitter {
-  static final int MR = 6;
-  static final int KC = 256;
-  static final int MC = 96;
+  static final int MR = Integer.getInteger("nnc.gemm.mr", 6);
+  static final int NV = Integer.getInteger("nnc.gemm.nv", 2);
+  static final int KC = Integer.getInteger("nnc.gemm.kc", 256);
+  static final int MC = Integer.getInteger("nnc.gemm.mc", 96);
 
   private final KernelEmitter e;
   private final int w;
@@ -40,7 +41,7 @@ final class GemmEmitter {
   GemmEmitter(KernelEmitter e, int vectorWidth) {
     this.e = e;
     this.w = Math.min(vectorWidth, 8);
-    this.nr = 2 * w;
+    this.nr = NV * w;
     this.vec = LLVMVectorType(e.f32, w);
     this.b = e.b;
   }
@@ -55,7 +56,8 @@ final class GemmEmitter {
   Split split(Kernel.Gemm g) {
     int itemsM = (g.m() + MC - 1) / MC;
     int panels = (g.n() + nr - 1) / nr;
-    int want = Math.max(1, Math.min(panels, (8 + itemsM - 1) / itemsM));
+    // At least ~16 items, so that two (or four) threads get near-equal shares.
+    int want = Math.max(1, Math.min(panels, (16 + itemsM - 1) / itemsM));
     int panelsPerChunk = (panels + want - 1) / want;
     int chunks = (panels + panelsPerChunk - 1) / panelsPerChunk;
     return new Split(itemsM, panelsPerChunk * nr, chunks);
@@ -111,19 +113,27 @@ final class GemmEmitter {
     LLVMValueRef jj = e.slot(e.i64, "jj");
     long ws = e.offsets[g.workspace()];
     LLVMValueRef safe = bAt0(g);
-    e.loop(jp, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () ->
-        e.loop(k, e.c64(0), e.c64(g.k()), 1, () ->
-            e.loop(jj, e.c64(0), e.c64(nr), 1, () -> {
-              LLVMValueRef jpv = e.load64(jp);
-              LLVMValueRef kv = e.load64(k);
-              LLVMValueRef jjv = e.load64(jj);
-              LLVMValueRef j = LLVMBuildAdd(b, LLVMBuildMul(b, jpv, e.c64(nr), ""), jjv, "");
-              LLVMValueRef v = guardedLoad(lt(j, e.c64(g.n())), bAt(g, kv, j), safe);
-              // ws[(jp·K + k)·NR + jj]
-              LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
-                  LLVMBuildAdd(b, LLVMBuildMul(b, jpv, e.c64(g.k()), ""), kv, ""), e.c64(nr), ""), jjv, "");
-              LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, e.c64(ws), "")));
-            })));
+    Runnable element = () -> {
+      LLVMValueRef jpv = e.load64(jp);
+      LLVMValueRef kv = e.load64(k);
+      LLVMValueRef jjv = e.load64(jj);
+      LLVMValueRef j = LLVMBuildAdd(b, LLVMBuildMul(b, jpv, e.c64(nr), ""), jjv, "");
+      // Whole panels need no guard (and the plain copy vectorises).
+      LLVMValueRef v = g.n() % nr == 0 ? LLVMBuildLoad2(b, e.f32, e.at(bAt(g, kv, j)), "")
+          : guardedLoad(lt(j, e.c64(g.n())), bAt(g, kv, j), safe);
+      // ws[(jp·K + k)·NR + jj]
+      LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
+          LLVMBuildAdd(b, LLVMBuildMul(b, jpv, e.c64(g.k()), ""), kv, ""), e.c64(nr), ""), jjv, "");
+      LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, e.c64(ws), "")));
+    };
+    // Read B along its rows: k innermost when B is stored transposed ([N,K]), j innermost otherwise.
+    e.loop(jp, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
+      if (g.transB()) {
+        e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
+      } else {
+        e.loop(k, e.c64(0), e.c64(g.k()), 1, () -> e.loop(jj, e.c64(0), e.c64(nr), 1, element));
+      }
+    });
     LLVMBuildRetVoid(b);
   }
 
@@ -143,7 +153,7 @@ final class GemmEmitter {
     LLVMValueRef ej = e.slot(e.i64, "ej");
     LLVMValueRef rr = e.slot(e.i64, "rr");
     LLVMValueRef cc = e.slot(e.i64, "cc");
-    LLVMTypeRef apType = LLVMArrayType2(e.f32, (long) MC * KC);
+    LLVMTypeRef apType = LLVMArrayType2(e.f32, (long) (MC + MR - 1) / MR * MR * KC);
     LLVMValueRef apArr = e.slot(apType, "apack");
     LLVMSetAlignment(apArr, 64);
     LLVMValueRef tileArr = e.slot(LLVMArrayType2(e.f32, (long) MR * nr), "tile");
@@ -242,20 +252,23 @@ final class GemmEmitter {
     LLVMBuildBr(b, body);
     LLVMPositionBuilderAtEnd(b, body);
     LLVMValueRef kPhi = LLVMBuildPhi(b, e.i64, "k");
-    int n = MR * 2;
+    int n = MR * NV;
     LLVMValueRef[] phis = new LLVMValueRef[n];
     for (int q = 0; q < n; q++) {
       phis[q] = LLVMBuildPhi(b, vec, "acc");
     }
     LLVMValueRef bRow = e.gep(e.f32, bPtr, LLVMBuildMul(b, kPhi, e.c64(nr), ""));
-    LLVMValueRef b0 = loadVec(bRow);
-    LLVMValueRef b1 = loadVec(e.gep(e.f32, bRow, e.c64(w)));
+    LLVMValueRef[] bv = new LLVMValueRef[NV];
+    for (int h = 0; h < NV; h++) {
+      bv[h] = loadVec(h == 0 ? bRow : e.gep(e.f32, bRow, e.c64((long) h * w)));
+    }
     LLVMValueRef aRow = e.gep(e.f32, aPtr, LLVMBuildMul(b, kPhi, e.c64(MR), ""));
     LLVMValueRef[] next = new LLVMValueRef[n];
     for (int r = 0; r < MR; r++) {
       LLVMValueRef a = splat(LLVMBuildLoad2(b, e.f32, e.gep(e.f32, aRow, e.c64(r)), ""));
-      next[2 * r] = e.call("llvm.fma", vec, a, b0, phis[2 * r]);
-      next[2 * r + 1] = e.call("llvm.fma", vec, a, b1, phis[2 * r + 1]);
+      for (int h = 0; h < NV; h++) {
+        next[NV * r + h] = e.call("llvm.fma", vec, a, bv[h], phis[NV * r + h]);
+      }
     }
     LLVMValueRef kNext = LLVMBuildAdd(b, kPhi, e.c64(1), "");
     LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, kNext, kc, ""), body, after);
@@ -273,8 +286,9 @@ final class GemmEmitter {
     for (int r = 0; r < MR; r++) {
       LLVMValueRef row = LLVMBuildAdd(b, LLVMBuildMul(b, LLVMBuildAdd(b, iTile, e.c64(r), ""), e.c64(n), ""), j0, "");
       LLVMValueRef p = e.at(LLVMBuildAdd(b, row, e.c64(cOff), ""));
-      ptrs[2 * r] = p;
-      ptrs[2 * r + 1] = e.gep(e.f32, p, e.c64(w));
+      for (int h = 0; h < NV; h++) {
+        ptrs[NV * r + h] = h == 0 ? p : e.gep(e.f32, p, e.c64((long) h * w));
+      }
     }
     e.ifElse(first, () -> {
       for (int q = 0; q < accs.length; q++) {

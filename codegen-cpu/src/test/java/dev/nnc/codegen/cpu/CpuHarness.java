@@ -1,0 +1,58 @@
+package dev.nnc.codegen.cpu;
+
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.kernel.Buffer;
+import dev.nnc.ir.kernel.KernelProgram;
+import dev.nnc.passes.backend.Compiled;
+import dev.nnc.passes.backend.NativeCall;
+import dev.nnc.passes.backend.PlannedProgram;
+import dev.nnc.passes.lower.LowerToKernels;
+import dev.nnc.passes.lower.MemoryPlan;
+import dev.nnc.runtime.KernelLibrary;
+import dev.nnc.runtime.Manifest;
+import dev.nnc.runtime.NativeModel;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Compiles one graph with the CPU back end into a runnable model (program "p"), for tests and benchmarks. */
+public final class CpuHarness {
+  private CpuHarness() {}
+
+  public static NativeModel compile(Graph g, int threads) {
+    KernelProgram kp = LowerToKernels.lower(g, "p");
+    Map<String, Long> offsets = new LinkedHashMap<>();
+    List<Manifest.ParamSlot> slots = new ArrayList<>();
+    long cursor = 0;
+    for (Buffer b : kp.buffers()) {
+      if (b.kind() == Buffer.Kind.PARAM) {
+        offsets.put(b.name(), cursor);
+        slots.add(new Manifest.ParamSlot(b.name(), cursor, b.shape().dims(), "weight", "zeros", 0));
+        cursor += (b.size() + 15) / 16 * 16;
+      }
+    }
+    MemoryPlan plan = MemoryPlan.plan(kp, offsets, cursor);
+    Compiled c = new CpuBackend().compile("t", List.of(new PlannedProgram(kp, plan)));
+    List<Manifest.Slot> ins = new ArrayList<>();
+    kp.inputs().forEach((n, b) -> ins.add(new Manifest.Slot(n, plan.offset(b), kp.buffers().get(b).shape().dims(), "f32")));
+    List<Manifest.Slot> outs = new ArrayList<>();
+    kp.outputs().forEach((n, v) -> outs.add(new Manifest.Slot(n, plan.offset(v.buffer()), v.shape().dims(), "f32")));
+    List<Manifest.Call> calls = new ArrayList<>();
+    for (NativeCall nc : c.schedules().get("p")) {
+      calls.add(new Manifest.Call(nc.symbol(), nc.extent(), Double.isInfinite(nc.costPerItem()) ? 0 : nc.costPerItem()));
+    }
+    Manifest m = new Manifest("t", Manifest.FORMAT, 1, plan.regionEnd(), slots,
+        Map.of("p", new Manifest.Program(ins, outs, calls)), Map.of());
+    if (Boolean.getBoolean("probe.aot")) {
+      try {
+        java.nio.file.Path so = java.nio.file.Files.createTempFile("probe", ".so");
+        c.writeLibrary(so);
+        return new NativeModel(m, KernelLibrary.open(so), threads);
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }
+    return new NativeModel(m, KernelLibrary.ofAddresses(c.jit()), threads);
+  }
+}

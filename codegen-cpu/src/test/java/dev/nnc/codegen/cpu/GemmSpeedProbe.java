@@ -1,0 +1,45 @@
+package dev.nnc.codegen.cpu;
+
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.Node;
+import dev.nnc.ir.Shape;
+import dev.nnc.ir.TensorType;
+import dev.nnc.ir.ops.Init;
+import dev.nnc.ir.ops.Input;
+import dev.nnc.ir.ops.MatMul;
+import dev.nnc.ir.ops.Param;
+import dev.nnc.runtime.NativeModel;
+import java.util.List;
+
+/** A quick manual timing of the generated GEMM (not a test; the JMH suite in bench/ is the measurement). */
+public final class GemmSpeedProbe {
+  public static void main(String[] args) {
+    int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
+    int[][] shapes = args.length > 3
+        ? new int[][] {{Integer.parseInt(args[1]), Integer.parseInt(args[2]), Integer.parseInt(args[3])}}
+        : new int[][] {{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}};
+    for (int[] mnk : shapes) {
+      int n = mnk[1];
+      Graph.Builder b = Graph.builder("g");
+      Node a = b.addTyped(new Input("a"), List.of(), TensorType.f32(Shape.of(mnk[0], mnk[2])));
+      Node w = b.addTyped(new Param("w", Param.Role.WEIGHT, Init.ZEROS), List.of(), TensorType.f32(Shape.of(mnk[2], n)));
+      b.output("y", b.add(new MatMul(false, false), a, w));
+      try (NativeModel m = CpuHarness.compile(b.build(), threads)) {
+        m.setInput("p", "a", GemmTest.rand(new java.util.Random(1), mnk[0] * mnk[2]));
+        long best = Long.MAX_VALUE;
+        for (int rep = 0; rep < 30; rep++) {
+          long t0 = System.nanoTime();
+          m.run("p");
+          best = Math.min(best, System.nanoTime() - t0);
+        }
+        m.startProfiling();
+        for (int rep = 0; rep < 10; rep++) {
+          m.run("p");
+        }
+        System.out.print(m.profileReport());
+        double gflops = 2.0 * mnk[0] * mnk[1] * mnk[2] / best;
+        System.out.printf("sgemm %dx%dx%d: best %.3f ms, %.1f GFLOP/s%n", mnk[0], mnk[1], mnk[2], best / 1e6, gflops);
+      }
+    }
+  }
+}
