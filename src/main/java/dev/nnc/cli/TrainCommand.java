@@ -45,6 +45,9 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = {"-q", "--quiet"}, description = "no progress bar; one line per epoch")
   boolean quiet;
 
+  @Option(names = "--profile", description = "time every native kernel and print where the time went")
+  boolean profile;
+
   @Spec
   picocli.CommandLine.Model.CommandSpec spec;
 
@@ -80,8 +83,14 @@ final class TrainCommand implements Callable<Integer> {
       Trainer t = new Trainer(m, new Trainer.Config(r.epochs(), r.shuffle(), r.seed(), r.optimizer().lr(),
           Session.schedule(r), es, !quiet && System.console() != null, Session.primaryOutput(res.forward()),
           Session.targetField(r), Session.threshold(r)), log);
+      if (profile) {
+        m.startProfiling();
+      }
       long t0 = System.nanoTime();
       History h = t.fit(train, val);
+      if (profile) {
+        log.print(m.profileReport());
+      }
       double secs = (System.nanoTime() - t0) / 1e9;
       Trainer.Evaluation test = t.evaluate(data[1]);
       log.printf("test: loss %.4f  accuracy %.4f  (%d examples)%n", test.loss(), test.accuracy(), data[1].size());

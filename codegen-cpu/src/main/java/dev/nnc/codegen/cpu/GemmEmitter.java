@@ -17,8 +17,9 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
  * <ul>
  *   <li>{@code <name>_packb} copies B into column panels of NR = 2·W floats (W = vector lanes),
  *       K rows each, zero-padded: the micro-kernel then reads B with unit stride;
- *   <li>{@code <name>} takes work items (a block of MC rows × a chunk of columns), packs its A
- *       block (MC × KC, on the stack, MR-row slivers), and runs an MR × NR register-blocked
+ *   <li>{@code <name>_packa} copies A into MR-row slivers over all of K, once per call;
+ *   <li>{@code <name>} takes work items (a block of MC rows × a chunk of columns) and runs an
+ *       MR × NR register-blocked
  *       micro-kernel over each KC-slice: 2·MR vector accumulators, one {@code llvm.fma} per
  *       accumulator per k. Edge tiles go through a stack tile. The epilogue (bias, activation,
  *       residual) runs over the block once its K loop is done, while it is still in cache.
@@ -30,7 +31,7 @@ final class GemmEmitter {
   static final int MR = Integer.getInteger("nnc.gemm.mr", 6);
   static final int NV = Integer.getInteger("nnc.gemm.nv", 2);
   static final int KC = Integer.getInteger("nnc.gemm.kc", 256);
-  static final int MC = Integer.getInteger("nnc.gemm.mc", 96);
+  static final int MC = Integer.getInteger("nnc.gemm.mc", 96) / MR * MR;
 
   private final KernelEmitter e;
   private final int w;
@@ -67,8 +68,11 @@ final class GemmEmitter {
   List<NativeCall> emit(Kernel.Gemm g) {
     List<NativeCall> calls = new ArrayList<>();
     int panels = (g.n() + nr - 1) / nr;
+    int tiles = (g.m() + MR - 1) / MR;
     emitPackB(g);
     calls.add(new NativeCall(g.name() + "_packb", panels, (double) g.k() * nr));
+    emitPackA(g);
+    calls.add(new NativeCall(g.name() + "_packa", tiles, (double) g.k() * MR));
     Split s = split(g);
     emitCompute(g, s);
     calls.add(new NativeCall(g.name(), s.items(), 2.0 * g.m() * g.n() * g.k() / s.items()));
@@ -137,6 +141,41 @@ final class GemmEmitter {
     LLVMBuildRetVoid(b);
   }
 
+  /** Where packed A starts in the workspace: after packed B. */
+  private long wsA(Kernel.Gemm g) {
+    return e.offsets[g.workspace()] + Kernel.Gemm.packedBFloats(g.n(), g.k());
+  }
+
+  /** Packs A once per call into MR-row slivers over all of K: wsA[(tile·K + k)·MR + r] = A(tile·MR + r, k). */
+  private void emitPackA(Kernel.Gemm g) {
+    e.beginFunction(g.name() + "_packa");
+    LLVMValueRef t = e.slot(e.i64, "tile");
+    LLVMValueRef k = e.slot(e.i64, "k");
+    LLVMValueRef r = e.slot(e.i64, "r");
+    LLVMValueRef safe = e.c64(e.offsets[g.a()] + g.aBase());
+    long base = wsA(g);
+    Runnable element = () -> {
+      LLVMValueRef tv = e.load64(t);
+      LLVMValueRef kv = e.load64(k);
+      LLVMValueRef rv = e.load64(r);
+      LLVMValueRef i = LLVMBuildAdd(b, LLVMBuildMul(b, tv, e.c64(MR), ""), rv, "");
+      LLVMValueRef v = g.m() % MR == 0 ? LLVMBuildLoad2(b, e.f32, e.at(aAt(g, i, kv)), "")
+          : guardedLoad(lt(i, e.c64(g.m())), aAt(g, i, kv), safe);
+      LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
+          LLVMBuildAdd(b, LLVMBuildMul(b, tv, e.c64(g.k()), ""), kv, ""), e.c64(MR), ""), rv, "");
+      LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, e.c64(base), "")));
+    };
+    // Read A along its rows: k innermost when A is [M,K], rows innermost when it is stored [K,M].
+    e.loop(t, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
+      if (g.transA()) {
+        e.loop(k, e.c64(0), e.c64(g.k()), 1, () -> e.loop(r, e.c64(0), e.c64(MR), 1, element));
+      } else {
+        e.loop(r, e.c64(0), e.c64(MR), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
+      }
+    });
+    LLVMBuildRetVoid(b);
+  }
+
   private LLVMValueRef bAt0(Kernel.Gemm g) {
     return e.c64(e.offsets[g.b()] + g.bBase());
   }
@@ -146,21 +185,16 @@ final class GemmEmitter {
     LLVMValueRef item = e.slot(e.i64, "item");
     LLVMValueRef k0 = e.slot(e.i64, "k0");
     LLVMValueRef ir = e.slot(e.i64, "ir");
-    LLVMValueRef k = e.slot(e.i64, "k");
-    LLVMValueRef r = e.slot(e.i64, "r");
     LLVMValueRef j0 = e.slot(e.i64, "j0");
     LLVMValueRef ei = e.slot(e.i64, "ei");
     LLVMValueRef ej = e.slot(e.i64, "ej");
     LLVMValueRef rr = e.slot(e.i64, "rr");
     LLVMValueRef cc = e.slot(e.i64, "cc");
-    LLVMTypeRef apType = LLVMArrayType2(e.f32, (long) (MC + MR - 1) / MR * MR * KC);
-    LLVMValueRef apArr = e.slot(apType, "apack");
-    LLVMSetAlignment(apArr, 64);
     LLVMValueRef tileArr = e.slot(LLVMArrayType2(e.f32, (long) MR * nr), "tile");
     LLVMSetAlignment(tileArr, 64);
     long cOff = e.offsets[g.c()];
     long ws = e.offsets[g.workspace()];
-    LLVMValueRef safeA = e.c64(e.offsets[g.a()] + g.aBase());
+    long aBase = wsA(g);
 
     e.loop(item, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
       LLVMValueRef it = e.load64(item);
@@ -175,19 +209,6 @@ final class GemmEmitter {
       e.loop(k0, e.c64(0), e.c64(g.k()), KC, () -> {
         LLVMValueRef k0v = e.load64(k0);
         LLVMValueRef kc = min(e.c64(KC), LLVMBuildSub(b, e.c64(g.k()), k0v, ""));
-        // Pack A: ap[(ir·kc + k)·MR + r] = A(i0 + ir·MR + r, k0 + k), zero past M.
-        e.loop(ir, e.c64(0), tiles, 1, () ->
-            e.loop(k, e.c64(0), kc, 1, () ->
-                e.loop(r, e.c64(0), e.c64(MR), 1, () -> {
-                  LLVMValueRef irv = e.load64(ir);
-                  LLVMValueRef kv = e.load64(k);
-                  LLVMValueRef rv = e.load64(r);
-                  LLVMValueRef i = LLVMBuildAdd(b, i0, LLVMBuildAdd(b, LLVMBuildMul(b, irv, e.c64(MR), ""), rv, ""), "");
-                  LLVMValueRef v = guardedLoad(lt(i, e.c64(g.m())), aAt(g, i, LLVMBuildAdd(b, k0v, kv, "")), safeA);
-                  LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
-                      LLVMBuildAdd(b, LLVMBuildMul(b, irv, kc, ""), kv, ""), e.c64(MR), ""), rv, "");
-                  LLVMBuildStore(b, v, e.gep(e.f32, apArr, dst));
-                })));
         e.loop(j0, jStart, jEnd, nr, () -> {
           LLVMValueRef j0v = e.load64(j0);
           // B sliver: ws + ((j0/NR)·K + k0)·NR
@@ -196,7 +217,10 @@ final class GemmEmitter {
           LLVMValueRef bPtr = e.at(bOff);
           e.loop(ir, e.c64(0), tiles, 1, () -> {
             LLVMValueRef irv = e.load64(ir);
-            LLVMValueRef aPtr = e.gep(e.f32, apArr, LLVMBuildMul(b, LLVMBuildMul(b, irv, kc, ""), e.c64(MR), ""));
+            // A sliver of tile (i0/MR + ir) at k0: wsA + ((i0/MR + ir)·K + k0)·MR
+            LLVMValueRef tile = LLVMBuildAdd(b, LLVMBuildSDiv(b, i0, e.c64(MR), ""), irv, "");
+            LLVMValueRef aPtr = e.at(LLVMBuildAdd(b, e.c64(aBase), LLVMBuildMul(b,
+                LLVMBuildAdd(b, LLVMBuildMul(b, tile, e.c64(g.k()), ""), k0v, ""), e.c64(MR), ""), ""));
             LLVMValueRef[] accs = micro(aPtr, bPtr, kc);
             LLVMValueRef iTile = LLVMBuildAdd(b, i0, LLVMBuildMul(b, irv, e.c64(MR), ""), "");
             LLVMValueRef first = LLVMBuildICmp(b, LLVMIntEQ, k0v, e.c64(0), "");

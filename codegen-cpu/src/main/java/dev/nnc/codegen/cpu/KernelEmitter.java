@@ -197,9 +197,42 @@ final class KernelEmitter {
       localSlots[l] = slot(f32, "l" + l);
     }
     KStmt.Loop root = k.root();
+    hoistInvariantLoads(k);
     // The outermost loop runs over the slice [lo, hi) the runtime hands this call.
     loop(varSlots[root.var()], LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> body(root));
     LLVMBuildRetVoid(b);
+  }
+
+  /**
+   * Scalars read at a fixed element of a buffer the kernel does not write (a learning rate, a
+   * bias-correction factor) are loaded once at entry. Buffers never overlap within a kernel, but
+   * LLVM cannot know that; left in the loop, such loads block vectorisation.
+   */
+  private final Map<String, LLVMValueRef> invariant = new HashMap<>();
+
+  private void hoistInvariantLoads(Kernel.Loops k) {
+    invariant.clear();
+    java.util.Set<Integer> written = new java.util.HashSet<>();
+    dev.nnc.ir.kernel.KernelWalk.forEachStmt(k.root(), s -> {
+      if (s instanceof KStmt.Store st) {
+        written.add(st.buf());
+      }
+    });
+    dev.nnc.ir.kernel.KernelWalk.forEachExpr(k.root(), e -> dev.nnc.ir.kernel.KernelWalk.forEach(e, x -> {
+      if (x instanceof KExpr.Load l && !written.contains(l.buf()) && constantIndex(l.index())) {
+        invariant.computeIfAbsent(l.buf() + ":" + l.index().base(),
+            key -> LLVMBuildLoad2(b, f32, at(c64(offsets[l.buf()] + l.index().base())), "inv"));
+      }
+    }));
+  }
+
+  private static boolean constantIndex(KExpr.Affine a) {
+    for (long s : a.strides()) {
+      if (s != 0) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private void body(KStmt.Loop l) {
@@ -239,6 +272,7 @@ final class KernelEmitter {
 
   /** Emits an expression with loop variables in {@code vars} and {@code acc} as {@link KExpr.Acc}. */
   LLVMValueRef exprWith(KExpr e, LLVMValueRef[] vars, LLVMValueRef accValue) {
+    invariant.clear();
     LLVMValueRef[] savedVars = varSlots;
     LLVMValueRef savedAcc = acc;
     varSlots = vars;
@@ -254,7 +288,10 @@ final class KernelEmitter {
   private LLVMValueRef expr(KExpr e) {
     return switch (e) {
       case KExpr.Lit l -> cf(l.value());
-      case KExpr.Load l -> LLVMBuildLoad2(b, f32, at(index(l.buf(), l.index())), "");
+      case KExpr.Load l -> {
+        LLVMValueRef hoisted = constantIndex(l.index()) ? invariant.get(l.buf() + ":" + l.index().base()) : null;
+        yield hoisted != null ? hoisted : LLVMBuildLoad2(b, f32, at(index(l.buf(), l.index())), "");
+      }
       case KExpr.Local l -> LLVMBuildLoad2(b, f32, localSlots[l.id()], "");
       case KExpr.IndexValue iv -> LLVMBuildSIToFP(b, load64(varSlots[iv.var()]), f32, "");
       case KExpr.Acc a -> acc;

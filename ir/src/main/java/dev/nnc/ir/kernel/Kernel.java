@@ -22,9 +22,16 @@ public sealed interface Kernel {
    */
   record Gemm(String name, int a, long aBase, int b, long bBase, int c, int m, int n, int k, boolean transA,
       boolean transB, KExpr epilogue, int workspace) implements Kernel {
-    /** Packing scratch a GEMM may use: K rows of N rounded up to 64 columns. */
-    public static long workspaceFloats(int n, int k) {
-      return (long) k * ((n + 63) / 64 * 64);
+    /**
+     * Packing scratch a GEMM may use: B as K rows of N padded by up to 64 columns, then A as K
+     * columns of M padded by up to 64 rows (any micro-tile of at most 64 fits).
+     */
+    public static long workspaceFloats(int m, int n, int k) {
+      return packedBFloats(n, k) + (long) k * ((m + 127) / 64 * 64);
+    }
+
+    public static long packedBFloats(int n, int k) {
+      return (long) k * ((n + 127) / 64 * 64);
     }
   }
 }
