@@ -47,13 +47,24 @@ final class CompileCommand implements Callable<Integer> {
     String lib = "lib" + model.toLowerCase(java.util.Locale.ROOT) + ".so";
     Files.createDirectories(out);
     AtomicFiles.write(out.resolve(lib), tmp -> res.compiled().writeLibrary(tmp));
-    try (NativeModel m = new NativeModel(res.manifest(), name -> java.lang.foreign.MemorySegment.NULL, 1)) {
-      m.initParams(r != null ? r.seed() : 42);
-      if (weights != null) {
-        Session.loadWeights(m, weights);
+    Map<String, float[]> values = NativeModel.Initializers.all(res.manifest(), r != null ? r.seed() : 42);
+    Map<String, SafeTensors.Entry> given = weights != null ? SafeTensors.read(weights) : Map.of();
+    Map<String, SafeTensors.Entry> ship = new java.util.LinkedHashMap<>();
+    for (var p : res.manifest().params()) {
+      if (p.role().equals("state")) {
+        continue;
       }
-      SafeTensors.write(out.resolve("weights.safetensors"), Session.weights(m), Map.of("model", model));
+      SafeTensors.Entry e = given.get(p.name());
+      if (weights != null && e == null) {
+        throw new UserError(weights + ": has no tensor '" + p.name() + "'; were these weights saved from this model?");
+      }
+      if (e != null && !java.util.Arrays.equals(e.shape(), p.shape())) {
+        throw new UserError(weights + ": tensor '" + p.name() + "' has shape " + java.util.Arrays.toString(e.shape())
+            + ", the model needs " + java.util.Arrays.toString(p.shape()));
+      }
+      ship.put(p.name(), e != null ? e : new SafeTensors.Entry(p.shape(), values.get(p.name())));
     }
+    SafeTensors.write(out.resolve("weights.safetensors"), ship, Map.of("model", model));
     res.manifest().write(out.resolve("manifest.json"));
     System.out.println("wrote " + out.resolve(lib) + ", weights.safetensors, manifest.json");
     if (javaClass != null) {

@@ -433,11 +433,11 @@ public final class Elaborator {
   private Val stage(NnParser.StageContext st, Val lhs, ExprContext lhsCtx, Scope scope) {
     currentNames.clear();
     currentNames.addAll(scope.vars.keySet());
-    if (lhs instanceof ErrV) {
-      return lhs;
-    }
     return switch (st) {
       case NnParser.RepeatStageContext r -> {
+        if (lhs instanceof ErrV) {
+          yield lhs;
+        }
         Val count = eval(r.count, scope);
         if (!(count instanceof NumV n) || !n.integral() || n.value() < 0) {
           if (!(count instanceof ErrV)) {
@@ -500,7 +500,10 @@ public final class Elaborator {
     if (single != null) {
       args.add(0, single);
     }
-    if (args.stream().anyMatch(v -> v instanceof ErrV) || named.values().stream().anyMatch(v -> v instanceof ErrV)) {
+    boolean poisoned = args.stream().anyMatch(v -> v instanceof ErrV)
+        || named.values().stream().anyMatch(v -> v instanceof ErrV);
+    // An unknown layer is worth reporting even when its input already failed.
+    if (poisoned && (program.blocks().containsKey(name) || LAYERS.containsKey(name))) {
       return new ErrV();
     }
     if (program.blocks().containsKey(name)) {
@@ -521,6 +524,9 @@ public final class Elaborator {
       known.addAll(program.blocks().keySet());
       String hint = Diagnostics.suggest(name, known);
       diag.error(nameTok, "unknown layer `" + name + "`", hint != null ? hint : "see docs/language.md for the layers");
+      return new ErrV();
+    }
+    if (poisoned) {
       return new ErrV();
     }
     int needed = layer.operands();

@@ -180,6 +180,15 @@ public final class NativeModel implements AutoCloseable {
   public static final class Initializers {
     private Initializers() {}
 
+    /** Every parameter of {@code m}, initialised, by name (no native code needed). */
+    public static java.util.Map<String, float[]> all(Manifest m, long seed) {
+      java.util.Map<String, float[]> out = new LinkedHashMap<>();
+      for (Manifest.ParamSlot p : m.params()) {
+        out.put(p.name(), values(p, seed));
+      }
+      return out;
+    }
+
     public static float[] values(Manifest.ParamSlot p, long seed) {
       int n = Math.toIntExact(p.size());
       float[] v = new float[n];

@@ -1,0 +1,109 @@
+package dev.nnc.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nnc.frontend.Elaborator;
+import dev.nnc.frontend.Program;
+import dev.nnc.frontend.Recipe;
+import dev.nnc.frontend.SourceFile;
+import dev.nnc.passes.backend.Backend;
+import dev.nnc.runtime.KernelLibrary;
+import dev.nnc.runtime.NativeModel;
+import dev.nnc.runtime.SafeTensors;
+import dev.nnc.runtime.data.Idx;
+import java.io.DataInputStream;
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import javax.tools.JavaCompiler;
+import javax.tools.ToolProvider;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Ahead of time: {@code nnc compile --java} writes a shared library, weights, manifest and a
+ * typed class; {@code samples/embed} is compiled against the class and run in a fresh JVM (no
+ * LLVM on its class path), and its outputs equal the JIT path's on the same inputs.
+ */
+class AotTest {
+  @TempDir
+  Path tmp;
+
+  @Test
+  void generatedClassMatchesJit() throws Exception {
+    Path out = tmp.resolve("mlp");
+    CliRunner.Run c = CliRunner.run("compile", "../samples/mlp.nn", "-o", out.toString(), "--java", "org.example.Mlp");
+    assertEquals(0, c.code(), c.all());
+    for (String f : List.of("libmlp.so", "weights.safetensors", "manifest.json", "java/org/example/Mlp.java")) {
+      assertTrue(Files.isRegularFile(out.resolve(f)), f);
+    }
+    // Compile the generated class and the embedding program against the runtime only.
+    String runtimeCp = runtimeClassPath();
+    Path classes = tmp.resolve("classes");
+    JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+    int rc = javac.run(null, null, null, "-d", classes.toString(), "-cp", runtimeCp,
+        out.resolve("java/org/example/Mlp.java").toString(), "../samples/embed/src/org/example/EmbedDemo.java");
+    assertEquals(0, rc, "javac of the generated class and samples/embed");
+
+    Path images = Path.of("../samples/data/fashion-mnist/t10k-images-idx3-ubyte.gz");
+    Path labels = Path.of("../samples/data/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+    int n = 150; // more than two batches of 64: exercises splitting and padding
+    Path dump = tmp.resolve("logits.bin");
+    Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+    Process p = new ProcessBuilder(java.toString(), "--enable-native-access=ALL-UNNAMED", "-cp",
+        classes + File.pathSeparator + runtimeCp, "org.example.EmbedDemo", out.toString(), images.toString(),
+        labels.toString(), String.valueOf(n), "--dump", dump.toString()).redirectErrorStream(true).start();
+    String log = new String(p.getInputStream().readAllBytes());
+    assertTrue(p.waitFor(120, TimeUnit.SECONDS));
+    assertEquals(0, p.exitValue(), log);
+    assertTrue(log.contains("classified 150 images"), log);
+    assertTrue(log.contains("one training step: loss"), log);
+
+    float[] aot = new float[n * 10];
+    try (DataInputStream in = new DataInputStream(Files.newInputStream(dump))) {
+      for (int i = 0; i < aot.length; i++) {
+        aot[i] = in.readFloat();
+      }
+    }
+    // The JIT path: same model, same weights, same images.
+    Program prog = Program.parse(SourceFile.read(Path.of("../samples/mlp.nn")));
+    Recipe r = Elaborator.recipe(prog, null);
+    ModelCompiler.Result res = ModelCompiler.compile(prog, null, r, r.batch(), Backend.find("cpu"));
+    Idx.Array img = Idx.read(images);
+    try (NativeModel m = new NativeModel(res.manifest(), KernelLibrary.ofAddresses(res.compiled().jit()), 2)) {
+      SafeTensors.read(out.resolve("weights.safetensors")).forEach((k, v) -> m.setParam(k, v.data()));
+      int batch = res.manifest().batch();
+      for (int start = 0; start < n; start += batch) {
+        float[] x = new float[batch * 784];
+        for (int i = 0; i < Math.min(batch, n - start) * 784; i++) {
+          x[i] = img.values()[start * 784 + i] / 255f;
+        }
+        m.setInput(ModelCompiler.PREDICT, "image", x);
+        m.run(ModelCompiler.PREDICT);
+        float[] logits = m.output(ModelCompiler.PREDICT, "logits");
+        for (int i = 0; i < Math.min(batch, n - start) * 10; i++) {
+          float want = logits[i];
+          float got = aot[start * 10 + i];
+          assertTrue(Math.abs(want - got) <= 1e-5f * Math.max(1, Math.abs(want)),
+              "logit " + (start * 10 + i) + ": JIT " + want + ", AOT " + got);
+        }
+      }
+    }
+  }
+
+  /** The runtime module and its dependencies, without the compiler or LLVM. */
+  static String runtimeClassPath() {
+    List<String> keep = new ArrayList<>();
+    for (String e : System.getProperty("java.class.path").split(File.pathSeparator)) {
+      String f = e.replace('\\', '/');
+      if (f.contains("/runtime/target/") || f.contains("nnc-runtime") || f.contains("jackson")) {
+        keep.add(e);
+      }
+    }
+    return String.join(File.pathSeparator, keep);
+  }
+}

@@ -1,0 +1,55 @@
+package dev.nnc.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The samples compile and train with {@code nnc train}: XOR to 100%, the MLP to at least 80%
+ * test accuracy on the embedded Fashion-MNIST subset (the full-set run is in docs/training-runs.md);
+ * then eval and predict read the saved weights.
+ */
+class SamplesTrainTest {
+  static final Path SAMPLES = Path.of("../samples");
+
+  @TempDir
+  Path tmp;
+
+  @Test
+  void xorReachesFullAccuracy() {
+    CliRunner.Run r = CliRunner.run("train", SAMPLES.resolve("xor.nn").toString(), "-q", "-o", tmp.toString());
+    assertEquals(0, r.code(), r.all());
+    assertEquals(1.0, CliRunner.testAccuracy(r.out()), r.out());
+  }
+
+  @Test
+  void mlpLearnsFashionMnistSubset() throws Exception {
+    String data = SAMPLES.resolve("data/fashion-mnist").toString();
+    String file = SAMPLES.resolve("mlp.nn").toString();
+    CliRunner.Run r = CliRunner.run("train", file, "-q", "--data", data, "-o", tmp.toString());
+    assertEquals(0, r.code(), r.all());
+    double acc = CliRunner.testAccuracy(r.out());
+    assertTrue(acc >= 0.80, "test accuracy " + acc + " on the embedded subset:\n" + r.out());
+    assertTrue(r.out().contains("training Mlp on fashion_mnist (9000 training examples"), r.out());
+    // History: a header and one row per epoch; curves: a PNG; weights: safetensors.
+    assertEquals(11, Files.readAllLines(tmp.resolve("history.csv")).size());
+    byte[] png = Files.readAllBytes(tmp.resolve("curves.png"));
+    assertTrue(png.length > 1000 && png[1] == 'P' && png[2] == 'N' && png[3] == 'G');
+    Path weights = tmp.resolve("weights.safetensors");
+    assertTrue(Files.size(weights) > 235_146 * 4);
+
+    CliRunner.Run ev = CliRunner.run("eval", file, "--data", data, "--weights", weights.toString());
+    assertEquals(0, ev.code(), ev.all());
+    assertTrue(ev.out().contains("confusion matrix"), ev.out());
+    assertTrue(ev.out().contains("Ankle boot"), ev.out());
+    assertTrue(ev.out().contains(String.format("accuracy %.4f", acc)), "eval agrees with train's test accuracy:\n" + ev.out());
+
+    CliRunner.Run pr = CliRunner.run("predict", file, "--data", data, "--weights", weights.toString(), "-n", "5");
+    assertEquals(0, pr.code(), pr.all());
+    assertEquals(5, pr.out().lines().filter(l -> l.startsWith("#")).count(), pr.out());
+  }
+}
