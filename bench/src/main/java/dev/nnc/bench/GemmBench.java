@@ -40,6 +40,7 @@ public class GemmBench {
   NativeModel nnc;
   Tensor x;
   Tensor w;
+  Tensor wt;
   NoGradGuard noGrad;
 
   @Setup(Level.Trial)
@@ -58,6 +59,7 @@ public class GemmBench {
     noGrad = new NoGradGuard();
     x = Models.tensor(xv, n, n);
     w = Models.tensor(wv, n, n);
+    wt = w.t().contiguous();
   }
 
   @TearDown(Level.Trial)
@@ -73,5 +75,11 @@ public class GemmBench {
   @Benchmark
   public Tensor libtorch() {
     return x.matmul(w.t());
+  }
+
+  /** libtorch on a pre-transposed, contiguous Wᵀ: plain X·B, its most favourable form. */
+  @Benchmark
+  public Tensor libtorchContiguous() {
+    return x.matmul(wt);
   }
 }
