@@ -125,10 +125,10 @@ public final class Trainer {
       double lossSum = 0;
       long correct = 0;
       String title = String.format("epoch %" + String.valueOf(cfg.epochs()).length() + "d/%d", epoch + 1, cfg.epochs());
+      // The bar is replaced by the epoch's summary line when the epoch ends, as in Keras.
       ProgressBar bar = cfg.progress() ? new ProgressBarBuilder().setTaskName(title).setInitialMax(steps)
-          .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200).setMaxRenderedLength(110)
-          .showSpeed().setUnit(" steps", 1).setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(out))
-          .build() : null;
+          .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200).clearDisplayOnFinish()
+          .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(out)).build() : null;
       try {
         for (int s = 0; s < steps; s++) {
           for (int i = 0; i < ins.size(); i++) {
@@ -154,7 +154,7 @@ public final class Trainer {
           }
           if (bar != null) {
             bar.step();
-            bar.setExtraMessage(String.format(" loss %.4f acc %.4f", lossSum / (s + 1),
+            bar.setExtraMessage(String.format("loss %.4f acc %.4f", lossSum / (s + 1),
                 (double) correct / ((long) (s + 1) * batch)));
           }
         }
