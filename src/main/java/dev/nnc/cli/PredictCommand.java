@@ -48,6 +48,11 @@ final class PredictCommand implements Callable<Integer> {
       }
       List<String> header = List.of(Files.readAllLines(input).get(0).split(","));
       d = Csv.load(input, in.name(), header.stream().map(String::strip).toList(), null, List.of());
+      long per = in.size() / res.manifest().batch();
+      if (d.width(in.name()) != per) {
+        throw new UserError(input + ": has " + d.width(in.name()) + " columns, the model's input `" + in.name()
+            + "` takes " + per + " values per example");
+      }
     } else {
       d = s.data(r, run.data)[1].head(count);
     }
