@@ -25,13 +25,15 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
  *       residual) runs over the block once its K loop is done, while it is still in cache.
  * </ul>
  * With W = 8 (AVX2): MR = 6, NR = 16, 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16
- * ymm registers. KC = 256 keeps a B sliver (16 KiB) in L1 and the A block (96 KiB) in L2.
+ * ymm registers. MC = 48 and KC = 512 were the fastest blocking on the development machine
+ * (2-core AMD EPYC, 32 KiB L1d, 512 KiB L2; see docs/benchmarks.md); {@code -Dnnc.gemm.mc/kc}
+ * override them for experiments.
  */
 final class GemmEmitter {
   static final int MR = Integer.getInteger("nnc.gemm.mr", 6);
   static final int NV = Integer.getInteger("nnc.gemm.nv", 2);
-  static final int KC = Integer.getInteger("nnc.gemm.kc", 256);
-  static final int MC = Integer.getInteger("nnc.gemm.mc", 96) / MR * MR;
+  static final int KC = Integer.getInteger("nnc.gemm.kc", 512);
+  static final int MC = Integer.getInteger("nnc.gemm.mc", 48) / MR * MR;
 
   private final KernelEmitter e;
   private final int w;
