@@ -133,14 +133,80 @@ final class GemmEmitter {
       LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, e.c64(ws), "")));
     };
     // Read B along its rows: k innermost when B is stored transposed ([N,K]), j innermost otherwise.
+    Runnable transposedScalar = () -> e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
     e.loop(jp, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
-      if (g.transB()) {
-        e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
+      if (g.transB() && w == 8 && g.k() >= 8) {
+        // Whole panels move 8×8 blocks through registers: 8 row loads, a transpose, 8 stores.
+        LLVMValueRef full = LLVMBuildICmp(b, LLVMIntSLE,
+            LLVMBuildMul(b, LLVMBuildAdd(b, e.load64(jp), e.c64(1), ""), e.c64(nr), ""), e.c64(g.n()), "");
+        e.ifElse(full, () -> {
+          long k8 = g.k() / 8 * 8;
+          e.loop(k, e.c64(0), e.c64(k8), 8, () -> {
+            for (int h = 0; h < NV; h++) {
+              transposeBlock(g, e.load64(jp), e.load64(k), h, ws);
+            }
+          });
+          if (k8 < g.k()) {
+            e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, e.c64(k8), e.c64(g.k()), 1, element));
+          }
+        }, transposedScalar);
+      } else if (g.transB()) {
+        transposedScalar.run();
       } else {
         e.loop(k, e.c64(0), e.c64(g.k()), 1, () -> e.loop(jj, e.c64(0), e.c64(nr), 1, element));
       }
     });
     LLVMBuildRetVoid(b);
+  }
+
+  private LLVMValueRef mask(int... idx) {
+    LLVMValueRef[] m = new LLVMValueRef[idx.length];
+    for (int i = 0; i < idx.length; i++) {
+      m[i] = e.c32(idx[i]);
+    }
+    return LLVMConstVector(pp(m), m.length);
+  }
+
+  private LLVMValueRef shuffle(LLVMValueRef x, LLVMValueRef y, int... idx) {
+    return LLVMBuildShuffleVector(b, x, y, mask(idx), "");
+  }
+
+  /**
+   * Rows {@code jp·NR + h·8 … +8} of the stored [N,K] matrix, columns {@code k … k+8}, become
+   * packed rows k…k+8, lanes h·8…h·8+8 of panel jp: an 8×8 transpose in three shuffle stages
+   * (pairs of lanes, pairs of pairs, halves).
+   */
+  private void transposeBlock(Kernel.Gemm g, LLVMValueRef jp, LLVMValueRef k, int h, long ws) {
+    LLVMValueRef row0 = LLVMBuildAdd(b, LLVMBuildMul(b, jp, e.c64(nr), ""), e.c64((long) h * 8), "");
+    LLVMValueRef[] v = new LLVMValueRef[8];
+    for (int i = 0; i < 8; i++) {
+      LLVMValueRef j = LLVMBuildAdd(b, row0, e.c64(i), "");
+      v[i] = loadVec(e.at(bAt(g, k, j)));
+    }
+    LLVMValueRef[] t = new LLVMValueRef[8];
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = shuffle(v[i], v[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+      t[i + 1] = shuffle(v[i], v[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    LLVMValueRef[] u = new LLVMValueRef[8];
+    for (int q = 0; q < 8; q += 4) {
+      u[q] = shuffle(t[q], t[q + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[q + 1] = shuffle(t[q], t[q + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+      u[q + 2] = shuffle(t[q + 1], t[q + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[q + 3] = shuffle(t[q + 1], t[q + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int c = 0; c < 4; c++) {
+      LLVMValueRef lo = shuffle(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+      LLVMValueRef hi = shuffle(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+      storeVec(lo, e.at(packedB(g, jp, LLVMBuildAdd(b, k, e.c64(c), ""), h, ws)));
+      storeVec(hi, e.at(packedB(g, jp, LLVMBuildAdd(b, k, e.c64(c + 4), ""), h, ws)));
+    }
+  }
+
+  /** Arena index of packed B row k, lanes h·W…, of panel jp: ws + (jp·K + k)·NR + h·W. */
+  private LLVMValueRef packedB(Kernel.Gemm g, LLVMValueRef jp, LLVMValueRef k, int h, long ws) {
+    return LLVMBuildAdd(b, e.c64(ws + (long) h * w), LLVMBuildMul(b,
+        LLVMBuildAdd(b, LLVMBuildMul(b, jp, e.c64(g.k()), ""), k, ""), e.c64(nr), ""), "");
   }
 
   /** Where packed A starts in the workspace: after packed B. */
