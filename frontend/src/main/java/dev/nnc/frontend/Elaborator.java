@@ -22,7 +22,6 @@ import dev.nnc.ir.ops.Init;
 import dev.nnc.ir.ops.Input;
 import dev.nnc.ir.ops.Ops;
 import dev.nnc.ir.ops.Param;
-import dev.nnc.ir.ops.UnaryFn;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -759,7 +758,7 @@ public final class Elaborator {
     String firstInput = model.stmt().stream().filter(s -> s.inputStmt() != null)
         .map(s -> s.inputStmt().name.getText()).findFirst().orElse("x");
     DataSpec data = data(settings.get("data"), v.get("data"), firstInput, t);
-    OptimizerSpecParse opt = optimizer(settings.get("optimizer"), v.get("optimizer"));
+    dev.nnc.ir.train.OptimizerSpec opt = optimizer(settings.get("optimizer"), v.get("optimizer"));
     Recipe.Schedule schedule = null;
     if (v.get("schedule") instanceof CallV c) {
       schedule = schedule(settings.get("schedule"), c);
@@ -800,12 +799,10 @@ public final class Elaborator {
       diag.error(settings.get("validation_split").expr(), "validation_split must be in [0, 1), got " + vs);
     }
     return new Recipe(model.name.getText(), data, settings.containsKey("loss") ? settings.get("loss").expr() : null,
-        opt.spec, schedule, batchSize, epochs, metrics, number(settings, v, "l1", 0), number(settings, v, "l2", 0),
+        opt, schedule, batchSize, epochs, metrics, number(settings, v, "l1", 0), number(settings, v, "l2", 0),
         number(settings, v, "clip_value", 0), number(settings, v, "clip_norm", 0), bool(settings, v, "shuffle", true),
         vs, es, (long) number(settings, v, "seed", 42), freeze);
   }
-
-  private record OptimizerSpecParse(dev.nnc.ir.train.OptimizerSpec spec) {}
 
   /** Evaluates a recipe value: numbers, words, strings, lists and calls stay symbolic. */
   private Val constant(ExprContext e, Scope scope) {
@@ -896,9 +893,9 @@ public final class Elaborator {
     return DataSpec.fashionMnist(false);
   }
 
-  private OptimizerSpecParse optimizer(NnParser.SettingContext s, Val v) {
+  private dev.nnc.ir.train.OptimizerSpec optimizer(NnParser.SettingContext s, Val v) {
     if (v == null) {
-      return new OptimizerSpecParse(dev.nnc.ir.train.OptimizerSpec.of("adam", Map.of()));
+      return dev.nnc.ir.train.OptimizerSpec.of("adam", Map.of());
     }
     String name = v instanceof SymV sym ? sym.name() : v instanceof CallV c ? c.name() : null;
     Map<String, Double> defaults = name == null ? null : dev.nnc.ir.train.OptimizerSpec.defaults(name);
@@ -906,7 +903,7 @@ public final class Elaborator {
       String hint = name == null ? null : Diagnostics.suggest(name, dev.nnc.ir.train.OptimizerSpec.names());
       diag.error(s.expr(), "unknown optimizer " + Val.describe(v),
           hint != null ? hint : "use one of " + dev.nnc.ir.train.OptimizerSpec.names());
-      return new OptimizerSpecParse(dev.nnc.ir.train.OptimizerSpec.of("adam", Map.of()));
+      return dev.nnc.ir.train.OptimizerSpec.of("adam", Map.of());
     }
     Map<String, Double> given = new LinkedHashMap<>();
     if (v instanceof CallV c) {
@@ -926,7 +923,7 @@ public final class Elaborator {
         given.put(e.getKey(), hyper(s, e.getValue(), e.getKey()));
       }
     }
-    return new OptimizerSpecParse(dev.nnc.ir.train.OptimizerSpec.of(name, given));
+    return dev.nnc.ir.train.OptimizerSpec.of(name, given);
   }
 
   private double hyper(NnParser.SettingContext s, Val v, String key) {
@@ -1008,10 +1005,5 @@ public final class Elaborator {
     }
     diag.error(s.get(key).expr(), "`" + key + "` must be true or false");
     return fallback;
-  }
-
-  static {
-    // Keep UnaryFn referenced for javadoc links of activations.
-    UnaryFn.values();
   }
 }

@@ -25,5 +25,4 @@ public interface Layer {
   static dev.nnc.ir.Shape perExample(Node n) {
     return n.shape().rank() == 0 ? n.shape() : n.shape().dropFirst();
   }
-
 }
