@@ -23,7 +23,7 @@ public final class GemmSpeedProbe {
       Graph.Builder b = Graph.builder("g");
       Node a = b.addTyped(new Input("a"), List.of(), TensorType.f32(Shape.of(mnk[0], mnk[2])));
       Node w = b.addTyped(new Param("w", Param.Role.WEIGHT, Init.ZEROS), List.of(), TensorType.f32(Shape.of(mnk[2], n)));
-      b.output("y", b.add(new MatMul(false, false), a, w));
+      b.output("y", b.add(new MatMul(false, Boolean.getBoolean("probe.transB")), a, w));
       try (NativeModel m = CpuHarness.compile(b.build(), threads)) {
         m.setInput("p", "a", GemmTest.rand(new java.util.Random(1), mnk[0] * mnk[2]));
         long best = Long.MAX_VALUE;
