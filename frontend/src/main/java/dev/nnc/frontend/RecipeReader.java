@@ -1,0 +1,278 @@
+package dev.nnc.frontend;
+
+import dev.nnc.frontend.Val.CallV;
+import dev.nnc.frontend.Val.ErrV;
+import dev.nnc.frontend.Val.ListV;
+import dev.nnc.frontend.Val.NumV;
+import dev.nnc.frontend.Val.StrV;
+import dev.nnc.frontend.Val.SymV;
+import dev.nnc.grammar.NnParser;
+import dev.nnc.grammar.NnParser.ExprContext;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * Checks a {@code train} block: known settings, data source and its fields, optimizer and
+ * hyper-parameters, schedule, early stopping, freezing. Values are evaluated as constants
+ * (calls such as {@code adam(lr=1e-3)} stay symbolic); the loss is kept as an expression for
+ * the elaborator.
+ */
+final class RecipeReader {
+  private static final Set<String> RECIPE_KEYS = Set.of("data", "loss", "optimizer", "schedule", "batch", "epochs",
+      "metrics", "l1", "l2", "clip_value", "clip_norm", "shuffle", "validation_split", "early_stopping", "seed",
+      "freeze");
+
+  private final Program program;
+  private final Diagnostics diag;
+  private final Function<ExprContext, Val> constant;
+
+  RecipeReader(Program program, Diagnostics diag, Function<ExprContext, Val> constant) {
+    this.program = program;
+    this.diag = diag;
+    this.constant = constant;
+  }
+
+  Recipe read(NnParser.TrainDeclContext t, NnParser.ModelDeclContext model) {
+    Map<String, NnParser.SettingContext> settings = new LinkedHashMap<>();
+    for (NnParser.SettingContext s : t.setting()) {
+      String key = s.ID().getText();
+      if (!RECIPE_KEYS.contains(key)) {
+        String hint = Diagnostics.suggest(key, RECIPE_KEYS);
+        diag.error(s.ID().getSymbol(), "unknown training setting `" + key + "`",
+            hint != null ? hint : "settings are " + String.join(", ", new java.util.TreeSet<>(RECIPE_KEYS)));
+        continue;
+      }
+      if (settings.containsKey(key)) {
+        diag.error(s.ID().getSymbol(), "`" + key + "` is set twice", null);
+      }
+      settings.put(key, s);
+    }
+    Map<String, Val> v = new LinkedHashMap<>();
+    settings.forEach((k, s) -> {
+      if (!k.equals("loss")) {
+        v.put(k, constant.apply(s.expr()));
+      }
+    });
+    String firstInput = model.stmt().stream().filter(s -> s.inputStmt() != null)
+        .map(s -> s.inputStmt().name.getText()).findFirst().orElse("x");
+    DataSpec data = data(settings.get("data"), v.get("data"), firstInput, t);
+    dev.nnc.ir.train.OptimizerSpec opt = optimizer(settings.get("optimizer"), v.get("optimizer"));
+    Recipe.Schedule schedule = null;
+    if (v.get("schedule") instanceof CallV c) {
+      schedule = schedule(settings.get("schedule"), c);
+    } else if (v.containsKey("schedule")) {
+      diag.error(settings.get("schedule").expr(), "schedule must be step(...), exponential(...) or cosine(...)");
+    }
+    Recipe.EarlyStopping es = null;
+    if (v.get("early_stopping") instanceof CallV c) {
+      es = earlyStopping(settings.get("early_stopping"), c);
+    } else if (v.get("early_stopping") instanceof NumV n) {
+      es = new Recipe.EarlyStopping("val_loss", (int) n.value(), 0);
+    }
+    List<String> metrics = new ArrayList<>();
+    if (v.get("metrics") instanceof ListV l) {
+      for (Val m : l.items()) {
+        String name = m instanceof SymV s ? s.name() : String.valueOf(m);
+        if (!Set.of("accuracy", "loss").contains(name)) {
+          diag.error(settings.get("metrics").expr(), "unknown metric `" + name + "`",
+              "metrics are accuracy and loss; nnc eval prints precision, recall, F1 and the confusion matrix");
+        }
+        metrics.add(name);
+      }
+    } else if (v.containsKey("metrics")) {
+      diag.error(settings.get("metrics").expr(), "metrics must be a list like [accuracy]");
+    } else {
+      metrics.add("accuracy");
+    }
+    List<String> freeze = new ArrayList<>();
+    if (v.get("freeze") instanceof ListV l) {
+      for (Val f : l.items()) {
+        freeze.add(f instanceof SymV s ? s.name() : f instanceof StrV s ? s.value() : String.valueOf(f));
+      }
+    }
+    int batchSize = positiveInt(settings, v, "batch", 32);
+    int epochs = positiveInt(settings, v, "epochs", 10);
+    double vs = number(settings, v, "validation_split", 0);
+    if (vs < 0 || vs >= 1) {
+      diag.error(settings.get("validation_split").expr(), "validation_split must be in [0, 1), got " + vs);
+    }
+    return new Recipe(model.name.getText(), data, settings.containsKey("loss") ? settings.get("loss").expr() : null,
+        opt, schedule, batchSize, epochs, metrics, number(settings, v, "l1", 0), number(settings, v, "l2", 0),
+        number(settings, v, "clip_value", 0), number(settings, v, "clip_norm", 0), bool(settings, v, "shuffle", true),
+        vs, es, (long) number(settings, v, "seed", 42), freeze);
+  }
+
+  private DataSpec data(NnParser.SettingContext s, Val v, String firstInput, NnParser.TrainDeclContext t) {
+    if (v == null) {
+      diag.error(t.name, "train recipe needs `data`", "e.g. `data = fashion_mnist` or `data = csv(\"f.csv\", label=\"y\")`");
+      return DataSpec.fashionMnist(false);
+    }
+    String kind = v instanceof SymV sym ? sym.name() : v instanceof CallV c ? c.name() : null;
+    Map<String, Val> named = v instanceof CallV c ? c.named() : Map.of();
+    List<Val> pos = v instanceof CallV c ? c.args() : List.of();
+    if ("fashion_mnist".equals(kind)) {
+      boolean flatten = named.get("flatten") instanceof SymV f && f.name().equals("true");
+      for (String k : named.keySet()) {
+        if (!k.equals("flatten")) {
+          diag.error(s.expr(), "fashion_mnist has no option `" + k + "`", "its option is flatten=true|false");
+        }
+      }
+      return DataSpec.fashionMnist(flatten);
+    }
+    if ("csv".equals(kind)) {
+      if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
+        diag.error(s.expr(), "csv needs a file name", "e.g. csv(\"data/xor.csv\", label=\"y\")");
+        return DataSpec.fashionMnist(false);
+      }
+      String label = named.get("label") instanceof StrV l ? l.value() : named.get("label") instanceof SymV l ? l.name() : null;
+      List<String> targets = new ArrayList<>();
+      if (named.get("target") instanceof ListV l) {
+        for (Val x : l.items()) {
+          targets.add(x instanceof StrV sv ? sv.value() : x instanceof SymV sy ? sy.name() : String.valueOf(x));
+        }
+      } else if (named.get("target") instanceof StrV sv) {
+        targets.add(sv.value());
+      }
+      if ((label == null) == targets.isEmpty()) {
+        diag.error(s.expr(), "csv needs either label=\"column\" (classes) or target=[\"column\", ...] (values)", null);
+        return DataSpec.fashionMnist(false);
+      }
+      java.nio.file.Path file = program.source().resolve(path.value());
+      List<String> header;
+      try (var lines = java.nio.file.Files.lines(file)) {
+        String first = lines.findFirst().orElse("");
+        header = java.util.Arrays.stream(first.split(",")).map(String::strip).toList();
+      } catch (java.io.IOException | java.io.UncheckedIOException ex) {
+        diag.error(s.expr(), "cannot read " + file + ": " + ex.getMessage(), "the path is relative to the .nn file");
+        return DataSpec.fashionMnist(false);
+      }
+      for (String c : label != null ? List.of(label) : targets) {
+        if (!header.contains(c)) {
+          diag.error(s.expr(), file.getFileName() + " has no column `" + c + "`", "its columns are " + header);
+        }
+      }
+      return DataSpec.csv(file.toString(), firstInput, header, label, targets);
+    }
+    diag.error(s.expr(), "unknown data source " + Val.describe(v),
+        "use fashion_mnist, fashion_mnist(flatten=true) or csv(\"file.csv\", label=\"y\")");
+    return DataSpec.fashionMnist(false);
+  }
+
+  private dev.nnc.ir.train.OptimizerSpec optimizer(NnParser.SettingContext s, Val v) {
+    if (v == null) {
+      return dev.nnc.ir.train.OptimizerSpec.of("adam", Map.of());
+    }
+    String name = v instanceof SymV sym ? sym.name() : v instanceof CallV c ? c.name() : null;
+    Map<String, Double> defaults = name == null ? null : dev.nnc.ir.train.OptimizerSpec.defaults(name);
+    if (defaults == null) {
+      String hint = name == null ? null : Diagnostics.suggest(name, dev.nnc.ir.train.OptimizerSpec.names());
+      diag.error(s.expr(), "unknown optimizer " + Val.describe(v),
+          hint != null ? hint : "use one of " + dev.nnc.ir.train.OptimizerSpec.names());
+      return dev.nnc.ir.train.OptimizerSpec.of("adam", Map.of());
+    }
+    Map<String, Double> given = new LinkedHashMap<>();
+    if (v instanceof CallV c) {
+      List<String> keys = new ArrayList<>(defaults.keySet());
+      for (int i = 0; i < c.args().size(); i++) {
+        if (i < keys.size()) {
+          given.put(keys.get(i), hyper(s, c.args().get(i), keys.get(i)));
+        }
+      }
+      for (Map.Entry<String, Val> e : c.named().entrySet()) {
+        if (!defaults.containsKey(e.getKey())) {
+          String hint = Diagnostics.suggest(e.getKey(), defaults.keySet());
+          diag.error(s.expr(), name + " has no hyper-parameter `" + e.getKey() + "`",
+              hint != null ? hint : "its hyper-parameters are " + defaults.keySet());
+          continue;
+        }
+        given.put(e.getKey(), hyper(s, e.getValue(), e.getKey()));
+      }
+    }
+    return dev.nnc.ir.train.OptimizerSpec.of(name, given);
+  }
+
+  private double hyper(NnParser.SettingContext s, Val v, String key) {
+    if (v instanceof NumV n) {
+      return n.value();
+    }
+    if (v instanceof SymV b && (b.name().equals("true") || b.name().equals("false"))) {
+      return b.name().equals("true") ? 1 : 0;
+    }
+    diag.error(s.expr(), "`" + key + "` must be a number, got " + Val.describe(v));
+    return 0;
+  }
+
+  private Recipe.Schedule schedule(NnParser.SettingContext s, CallV c) {
+    Map<String, List<String>> keys = Map.of("step", List.of("every", "gamma"), "exponential", List.of("gamma"),
+        "cosine", List.of("epochs", "min_lr"));
+    if (!keys.containsKey(c.name())) {
+      diag.error(s.expr(), "unknown schedule `" + c.name() + "`", "use step(every=, gamma=), exponential(gamma=) or cosine(epochs=)");
+      return null;
+    }
+    Map<String, Double> args = new LinkedHashMap<>();
+    for (Map.Entry<String, Val> e : c.named().entrySet()) {
+      if (!keys.get(c.name()).contains(e.getKey())) {
+        diag.error(s.expr(), c.name() + " has no parameter `" + e.getKey() + "`", "its parameters are " + keys.get(c.name()));
+      } else {
+        args.put(e.getKey(), hyper(s, e.getValue(), e.getKey()));
+      }
+    }
+    return new Recipe.Schedule(c.name(), args);
+  }
+
+  private Recipe.EarlyStopping earlyStopping(NnParser.SettingContext s, CallV c) {
+    String monitor = "val_loss";
+    int patience = 3;
+    double minDelta = 0;
+    for (Map.Entry<String, Val> e : c.named().entrySet()) {
+      switch (e.getKey()) {
+        case "monitor" -> monitor = e.getValue() instanceof SymV m ? m.name() : e.getValue() instanceof StrV m ? m.value() : "";
+        case "patience" -> patience = (int) hyper(s, e.getValue(), "patience");
+        case "min_delta" -> minDelta = hyper(s, e.getValue(), "min_delta");
+        default -> diag.error(s.expr(), "early_stopping has no parameter `" + e.getKey() + "`",
+            "its parameters are monitor, patience, min_delta");
+      }
+    }
+    if (!Set.of("loss", "accuracy", "val_loss", "val_accuracy").contains(monitor)) {
+      diag.error(s.expr(), "early_stopping cannot monitor `" + monitor + "`", "monitor loss, accuracy, val_loss or val_accuracy");
+    }
+    return new Recipe.EarlyStopping(monitor, patience, minDelta);
+  }
+
+  private double number(Map<String, NnParser.SettingContext> s, Map<String, Val> v, String key, double fallback) {
+    Val x = v.get(key);
+    if (x == null || x instanceof ErrV) {
+      return fallback;
+    }
+    if (x instanceof NumV n) {
+      return n.value();
+    }
+    diag.error(s.get(key).expr(), "`" + key + "` must be a number, got " + Val.describe(x));
+    return fallback;
+  }
+
+  private int positiveInt(Map<String, NnParser.SettingContext> s, Map<String, Val> v, String key, int fallback) {
+    double d = number(s, v, key, fallback);
+    if (d != Math.rint(d) || d < 1) {
+      diag.error(s.get(key).expr(), "`" + key + "` must be a positive integer, got " + d);
+      return fallback;
+    }
+    return (int) d;
+  }
+
+  private boolean bool(Map<String, NnParser.SettingContext> s, Map<String, Val> v, String key, boolean fallback) {
+    Val x = v.get(key);
+    if (x == null) {
+      return fallback;
+    }
+    if (x instanceof SymV b && (b.name().equals("true") || b.name().equals("false"))) {
+      return b.name().equals("true");
+    }
+    diag.error(s.get(key).expr(), "`" + key + "` must be true or false");
+    return fallback;
+  }
+}
