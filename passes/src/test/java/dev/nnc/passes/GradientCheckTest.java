@@ -63,28 +63,36 @@ class GradientCheckTest {
     return new Setup(b.build(), names, values, Map.of("r", new Tensor(out.shape(), rv)));
   }
 
+  /**
+   * Central differences of the graph's {@code loss} output with respect to every element of
+   * parameter {@code p} (step 1e-6) against {@code analytic}.
+   */
+  static void assertMatchesFiniteDifferences(String what, Graph g, Map<String, Tensor> inputs,
+      Map<String, Tensor> params, String p, double[] analytic) {
+    double h = 1e-6;
+    double[] x = params.get(p).data();
+    for (int j = 0; j < x.length; j++) {
+      double keep = x[j];
+      x[j] = keep + h;
+      double up = Interpreter.run(g, inputs, params).outputs().get("loss").get(0);
+      x[j] = keep - h;
+      double down = Interpreter.run(g, inputs, params).outputs().get("loss").get(0);
+      x[j] = keep;
+      double numeric = (up - down) / (2 * h);
+      assertTrue(Math.abs(numeric - analytic[j]) <= 1e-6 + 1e-5 * Math.abs(numeric),
+          what + ": d/d" + p + "[" + j + "] autodiff " + analytic[j] + " vs finite differences " + numeric);
+    }
+  }
+
   @ParameterizedTest
   @MethodSource("cases")
   void gradientMatchesFiniteDifferences(OpCases.Case c) {
     Setup s = setup(c, 99);
     Interpreter.Result res = Interpreter.run(s.graph(), s.inputs(), s.values());
-    double h = 1e-6;
     for (int i = 0; i < s.params().size(); i++) {
       String p = s.params().get(i);
-      double[] analytic = res.outputs().get("grad" + i).data();
-      double[] x = s.values().get(p).data();
-      for (int j = 0; j < x.length; j++) {
-        double keep = x[j];
-        x[j] = keep + h;
-        double up = Interpreter.run(s.graph(), s.inputs(), s.values()).outputs().get("loss").get(0);
-        x[j] = keep - h;
-        double down = Interpreter.run(s.graph(), s.inputs(), s.values()).outputs().get("loss").get(0);
-        x[j] = keep;
-        double numeric = (up - down) / (2 * h);
-        double err = Math.abs(numeric - analytic[j]);
-        assertTrue(err <= 1e-6 + 1e-5 * Math.abs(numeric),
-            c + ": d/d" + p + "[" + j + "] autodiff " + analytic[j] + " vs finite differences " + numeric);
-      }
+      assertMatchesFiniteDifferences(c.toString(), s.graph(), s.inputs(), s.values(), p,
+          res.outputs().get("grad" + i).data());
     }
   }
 }

@@ -122,18 +122,6 @@ class LossParityTest {
     assertTrue(Math.abs(want - loss) <= 1e-4 * Math.max(1, Math.abs(want)), spec + ": loss torch " + want + " nnc " + loss);
     TorchParityTest.close(TorchOps.values(tw.grad()), grad, spec + " dL/dW");
 
-    double h = 1e-6;
-    double[] wv = w.data();
-    for (int j = 0; j < wv.length; j++) {
-      double keep = wv[j];
-      wv[j] = keep + h;
-      double up = Interpreter.run(b.graph(), b.inputs(), b.params()).outputs().get("loss").get(0);
-      wv[j] = keep - h;
-      double down = Interpreter.run(b.graph(), b.inputs(), b.params()).outputs().get("loss").get(0);
-      wv[j] = keep;
-      double numeric = (up - down) / (2 * h);
-      assertTrue(Math.abs(numeric - grad[j]) <= 1e-6 + 1e-5 * Math.abs(numeric),
-          spec + ": dW[" + j + "] autodiff " + grad[j] + " vs finite differences " + numeric);
-    }
+    GradientCheckTest.assertMatchesFiniteDifferences(spec, b.graph(), b.inputs(), b.params(), "dense1.weight", grad);
   }
 }

@@ -21,12 +21,8 @@ final class TorchOps {
   private TorchOps() {}
 
   static Tensor tensor(double[] v, Shape s, boolean requiresGrad) {
-    long[] dims = new long[s.rank()];
-    for (int i = 0; i < dims.length; i++) {
-      dims[i] = s.dim(i);
-    }
     DoublePointer p = new DoublePointer(v);
-    Tensor t = torch.from_blob(p, dims, new TensorOptions(torch.ScalarType.Double)).clone();
+    Tensor t = torch.from_blob(p, dims(s), new TensorOptions(torch.ScalarType.Double)).clone();
     p.close();
     if (requiresGrad) {
       t.set_requires_grad(true);
@@ -102,12 +98,16 @@ final class TorchOps {
     };
   }
 
-  static Tensor expand(Tensor x, Shape s) {
+  static long[] dims(Shape s) {
     long[] dims = new long[s.rank()];
     for (int i = 0; i < dims.length; i++) {
       dims[i] = s.dim(i);
     }
-    return x.expand(dims);
+    return dims;
+  }
+
+  static Tensor expand(Tensor x, Shape s) {
+    return x.expand(dims(s));
   }
 
   static Tensor sumTo(Tensor x, Shape target) {
@@ -126,11 +126,7 @@ final class TorchOps {
   }
 
   static Tensor reshape(Tensor x, Shape s) {
-    long[] dims = new long[s.rank()];
-    for (int i = 0; i < dims.length; i++) {
-      dims[i] = s.dim(i);
-    }
-    return x.reshape(dims);
+    return x.reshape(dims(s));
   }
 
   static Tensor softmax(Tensor x, boolean log) {

@@ -119,19 +119,8 @@ final class GemmEmitter {
     LLVMValueRef jj = e.slot(e.i64, "jj");
     long ws = e.offsets[g.workspace()];
     LLVMValueRef safe = bAt0(g);
-    Runnable element = () -> {
-      LLVMValueRef jpv = e.load64(jp);
-      LLVMValueRef kv = e.load64(k);
-      LLVMValueRef jjv = e.load64(jj);
-      LLVMValueRef j = LLVMBuildAdd(b, LLVMBuildMul(b, jpv, e.c64(nr), ""), jjv, "");
-      // Whole panels need no guard (and the plain copy vectorises).
-      LLVMValueRef v = g.n() % nr == 0 ? LLVMBuildLoad2(b, e.f32, e.at(bAt(g, kv, j)), "")
-          : guardedLoad(lt(j, e.c64(g.n())), bAt(g, kv, j), safe);
-      // ws[(jp·K + k)·NR + jj]
-      LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
-          LLVMBuildAdd(b, LLVMBuildMul(b, jpv, e.c64(g.k()), ""), kv, ""), e.c64(nr), ""), jjv, "");
-      LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, e.c64(ws), "")));
-    };
+    Runnable element = () -> packElement(g, e.load64(jp), e.load64(k), e.load64(jj), nr, g.n(),
+        (j, kv) -> bAt(g, kv, j), safe, ws);
     // Read B along its rows: k innermost when B is stored transposed ([N,K]), j innermost otherwise.
     Runnable transposedScalar = () -> e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
     e.loop(jp, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
@@ -157,6 +146,20 @@ final class GemmEmitter {
       }
     });
     LLVMBuildRetVoid(b);
+  }
+
+  /**
+   * One element of a packed operand: {@code dst[(p·K + k)·width + lane] = src(p·width + lane, k)},
+   * zero past {@code extent}. Whole panels need no guard (and the plain copy vectorises).
+   */
+  private void packElement(Kernel.Gemm g, LLVMValueRef p, LLVMValueRef k, LLVMValueRef lane, int width, int extent,
+      java.util.function.BinaryOperator<LLVMValueRef> src, LLVMValueRef safe, long dstBase) {
+    LLVMValueRef idx = LLVMBuildAdd(b, LLVMBuildMul(b, p, e.c64(width), ""), lane, "");
+    LLVMValueRef v = extent % width == 0 ? LLVMBuildLoad2(b, e.f32, e.at(src.apply(idx, k)), "")
+        : guardedLoad(lt(idx, e.c64(extent)), src.apply(idx, k), safe);
+    LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
+        LLVMBuildAdd(b, LLVMBuildMul(b, p, e.c64(g.k()), ""), k, ""), e.c64(width), ""), lane, "");
+    LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, e.c64(dstBase), "")));
   }
 
   private LLVMValueRef mask(int... idx) {
@@ -222,17 +225,8 @@ final class GemmEmitter {
     LLVMValueRef r = e.slot(e.i64, "r");
     LLVMValueRef safe = e.c64(e.offsets[g.a()] + g.aBase());
     long base = wsA(g);
-    Runnable element = () -> {
-      LLVMValueRef tv = e.load64(t);
-      LLVMValueRef kv = e.load64(k);
-      LLVMValueRef rv = e.load64(r);
-      LLVMValueRef i = LLVMBuildAdd(b, LLVMBuildMul(b, tv, e.c64(MR), ""), rv, "");
-      LLVMValueRef v = g.m() % MR == 0 ? LLVMBuildLoad2(b, e.f32, e.at(aAt(g, i, kv)), "")
-          : guardedLoad(lt(i, e.c64(g.m())), aAt(g, i, kv), safe);
-      LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
-          LLVMBuildAdd(b, LLVMBuildMul(b, tv, e.c64(g.k()), ""), kv, ""), e.c64(MR), ""), rv, "");
-      LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, e.c64(base), "")));
-    };
+    Runnable element = () -> packElement(g, e.load64(t), e.load64(k), e.load64(r), MR, g.m(),
+        (i, kv) -> aAt(g, i, kv), safe, base);
     // Read A along its rows: k innermost when A is [M,K], rows innermost when it is stored [K,M].
     e.loop(t, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
       if (g.transA()) {
