@@ -95,6 +95,24 @@ class AotTest {
     }
   }
 
+  @Test
+  void libraryAndManifestFromDifferentBuildsAreRefused() throws Exception {
+    Path out = tmp.resolve("xor");
+    CliRunner.Run c = CliRunner.run("compile", "../samples/xor.nn", "-o", out.toString());
+    assertEquals(0, c.code(), c.all());
+    dev.nnc.runtime.Manifest m = dev.nnc.runtime.Manifest.read(out.resolve("manifest.json"));
+    dev.nnc.runtime.Manifest other = new dev.nnc.runtime.Manifest(m.model(), m.formatVersion(), m.batch(),
+        m.arenaFloats() + 16, m.params(), m.programs(), m.info());
+    KernelLibrary lib = KernelLibrary.open(out.resolve("libxor.so"));
+    IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+        () -> new NativeModel(other, lib, 1));
+    assertTrue(e.getMessage().contains("from different builds"), e.getMessage());
+    try (NativeModel ok = new NativeModel(m, lib, 1)) {
+      ok.initParams(1);
+      ok.run(ModelCompiler.PREDICT);
+    }
+  }
+
   /** The runtime module and its dependencies, without the compiler or LLVM. */
   static String runtimeClassPath() {
     List<String> keep = new ArrayList<>();

@@ -9,6 +9,9 @@ import java.util.function.ToLongFunction;
 
 /** Where the native kernels come from: a JIT in this process, or a shared library on disk. */
 public interface KernelLibrary {
+  /** The exported i64 holding the arena size (floats) the code was compiled for. */
+  String ARENA_SYMBOL = "nnc_arena_floats";
+
   MemorySegment symbol(String name);
 
   static KernelLibrary ofAddresses(ToLongFunction<String> addresses) {

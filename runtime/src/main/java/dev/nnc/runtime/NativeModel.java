@@ -31,6 +31,14 @@ public final class NativeModel implements AutoCloseable {
   private java.util.Map<String, long[]> profile;
 
   public NativeModel(Manifest manifest, KernelLibrary library, int threads) {
+    // Kernels write the arena at offsets fixed when they were compiled: a manifest from another
+    // build would let them write outside it, so the sizes must agree before anything runs.
+    long compiled = library.symbol(KernelLibrary.ARENA_SYMBOL).reinterpret(8).get(ValueLayout.JAVA_LONG, 0);
+    if (compiled != manifest.arenaFloats()) {
+      throw new IllegalStateException("the kernels were compiled for an arena of " + compiled + " floats but the "
+          + "manifest of " + manifest.model() + " says " + manifest.arenaFloats() + "; library and manifest come "
+          + "from different builds: compile the model again");
+    }
     this.manifest = manifest;
     this.arena = Arena.ofShared();
     this.mem = arena.allocate(manifest.arenaFloats() * 4, 64);

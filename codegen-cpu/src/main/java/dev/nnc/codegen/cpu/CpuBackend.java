@@ -16,12 +16,16 @@ import org.bytedeco.llvm.LLVM.LLVMContextRef;
 import org.bytedeco.llvm.LLVM.LLVMModuleRef;
 import org.bytedeco.llvm.LLVM.LLVMOrcThreadSafeContextRef;
 import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
+import org.bytedeco.llvm.LLVM.LLVMValueRef;
 
 /**
  * The x86-64 back end: kernel IR → LLVM IR for the host's vector width, optimised at -O3, then
  * either loaded by ORC LLJIT or written as an object and linked into a shared library by lld.
  */
 public final class CpuBackend implements Backend {
+  /** An exported i64: the arena size (floats) the code was planned for. */
+  public static final String ARENA_SYMBOL = dev.nnc.runtime.KernelLibrary.ARENA_SYMBOL;
+
   @Override
   public String name() {
     return "cpu";
@@ -37,6 +41,11 @@ public final class CpuBackend implements Backend {
     LLVMSetTarget(mod, host.triple());
     LLVMSetModuleDataLayout(mod, LLVMCreateTargetDataLayout(tm));
     Map<String, List<NativeCall>> schedules = new LinkedHashMap<>();
+    // The arena size the code was planned for: the runtime refuses a manifest that disagrees.
+    long arena = programs.stream().mapToLong(pp -> pp.plan().regionEnd()).max().orElse(0);
+    LLVMValueRef arenaGlobal = LLVMAddGlobal(mod, LLVMInt64TypeInContext(ctx), ARENA_SYMBOL);
+    LLVMSetInitializer(arenaGlobal, LLVMConstInt(LLVMInt64TypeInContext(ctx), arena, 0));
+    LLVMSetGlobalConstant(arenaGlobal, 1);
     for (PlannedProgram pp : programs) {
       KernelEmitter e = new KernelEmitter(ctx, mod, pp.plan().offsets());
       GemmEmitter gemm = new GemmEmitter(e, host.vectorWidth());
