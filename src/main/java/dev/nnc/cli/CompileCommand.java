@@ -45,24 +45,16 @@ final class CompileCommand implements Callable<Integer> {
     ModelCompiler.Result res = s.compile(r, b, System.out);
     String model = res.manifest().model();
     String lib = "lib" + model.toLowerCase(java.util.Locale.ROOT) + ".so";
+    // Check the weights before anything is written, so bad weights leave no partial folder.
+    Map<String, SafeTensors.Entry> given = weights != null ? Session.checkedWeights(res.manifest(), weights) : Map.of();
     Files.createDirectories(out);
     AtomicFiles.write(out.resolve(lib), tmp -> res.compiled().writeLibrary(tmp));
     Map<String, float[]> values = NativeModel.Initializers.all(res.manifest(), r != null ? r.seed() : 42);
-    Map<String, SafeTensors.Entry> given = weights != null ? SafeTensors.read(weights) : Map.of();
     Map<String, SafeTensors.Entry> ship = new java.util.LinkedHashMap<>();
     for (var p : res.manifest().params()) {
-      if (p.role().equals("state")) {
-        continue;
+      if (!p.role().equals("state")) {
+        ship.put(p.name(), given.getOrDefault(p.name(), new SafeTensors.Entry(p.shape(), values.get(p.name()))));
       }
-      SafeTensors.Entry e = given.get(p.name());
-      if (weights != null && e == null) {
-        throw new UserError(weights + ": has no tensor '" + p.name() + "'; were these weights saved from this model?");
-      }
-      if (e != null && !java.util.Arrays.equals(e.shape(), p.shape())) {
-        throw new UserError(weights + ": tensor '" + p.name() + "' has shape " + java.util.Arrays.toString(e.shape())
-            + ", the model needs " + java.util.Arrays.toString(p.shape()));
-      }
-      ship.put(p.name(), e != null ? e : new SafeTensors.Entry(p.shape(), values.get(p.name())));
     }
     SafeTensors.write(out.resolve("weights.safetensors"), ship, Map.of("model", model));
     res.manifest().write(out.resolve("manifest.json"));

@@ -46,6 +46,14 @@ public final class ModelCompiler {
   /** The graphs of each program after the pipeline (no code generation). */
   public static Map<String, Graph> graphs(Program prog, String model, Recipe recipe, int batch,
       BiConsumer<String, Graph> after) throws CompileException {
+    return elaborate(prog, model, recipe, batch, after).graphs();
+  }
+
+  /** The optimised graphs by program, and the elaborated inference model (layers, outputs). */
+  private record Elaboration(Map<String, Graph> graphs, Elaborated forward) {}
+
+  private static Elaboration elaborate(Program prog, String model, Recipe recipe, int batch,
+      BiConsumer<String, Graph> after) throws CompileException {
     Map<String, Graph> graphs = new LinkedHashMap<>();
     if (recipe != null) {
       Elaborated train = Elaborator.elaborate(prog, model, batch, LayerContext.Mode.TRAIN, recipe);
@@ -60,7 +68,7 @@ public final class ModelCompiler {
     Elaborated pred = Elaborator.elaborate(prog, model, batch, LayerContext.Mode.INFER, null);
     notify(after, PREDICT, "elaborate", pred.graph());
     graphs.put(PREDICT, Pipeline.canonical().run(pred.graph(), (p, g) -> notify(after, PREDICT, p, g)));
-    return graphs;
+    return new Elaboration(graphs, pred);
   }
 
   private static void notify(BiConsumer<String, Graph> after, String program, String pass, Graph g) {
@@ -71,8 +79,9 @@ public final class ModelCompiler {
 
   public static Result compile(Program prog, String model, Recipe recipe, int batch, Backend backend)
       throws CompileException {
-    Map<String, Graph> graphs = graphs(prog, model, recipe, batch, null);
-    Elaborated forward = Elaborator.elaborate(prog, model, batch, LayerContext.Mode.INFER, null);
+    Elaboration el = elaborate(prog, model, recipe, batch, null);
+    Map<String, Graph> graphs = el.graphs();
+    Elaborated forward = el.forward();
     Map<String, KernelProgram> kernels = new LinkedHashMap<>();
     graphs.forEach((name, g) -> kernels.put(name, LowerToKernels.lower(g, name)));
 
@@ -118,7 +127,7 @@ public final class ModelCompiler {
           outs.add(new Manifest.Slot(name, pp.plan().offset(view.buffer()), view.shape().dims(), "f32")));
       List<Manifest.Call> calls = new ArrayList<>();
       for (NativeCall c : compiled.schedules().get(kp.name())) {
-        calls.add(new Manifest.Call(c.symbol(), c.extent(), Double.isInfinite(c.costPerItem()) ? 0 : c.costPerItem()));
+        calls.add(new Manifest.Call(c.symbol(), c.extent(), c.costPerItem()));
       }
       programs.put(kp.name(), new Manifest.Program(ins, outs, calls));
     }

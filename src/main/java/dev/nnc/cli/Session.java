@@ -10,6 +10,7 @@ import dev.nnc.frontend.Recipe;
 import dev.nnc.frontend.SourceFile;
 import dev.nnc.passes.backend.Backend;
 import dev.nnc.runtime.KernelLibrary;
+import dev.nnc.runtime.Manifest;
 import dev.nnc.runtime.NativeModel;
 import dev.nnc.runtime.SafeTensors;
 import dev.nnc.runtime.Trainer;
@@ -153,10 +154,14 @@ final class Session {
     return w;
   }
 
-  /** Loads weights by name; every weight of the model must be in the file with its shape. */
-  static void loadWeights(NativeModel m, Path file) throws IOException {
+  /**
+   * Reads weights for {@code manifest} from {@code file}: every weight (not state) must be there,
+   * by name, with its shape.
+   */
+  static Map<String, SafeTensors.Entry> checkedWeights(Manifest manifest, Path file) throws IOException {
     Map<String, SafeTensors.Entry> w = SafeTensors.read(file);
-    for (var p : m.manifest().params()) {
+    Map<String, SafeTensors.Entry> out = new LinkedHashMap<>();
+    for (Manifest.ParamSlot p : manifest.params()) {
       if (p.role().equals("state")) {
         continue;
       }
@@ -169,8 +174,13 @@ final class Session {
         throw new UserError(file + ": tensor '" + p.name() + "' has shape " + java.util.Arrays.toString(e.shape())
             + ", the model needs " + java.util.Arrays.toString(p.shape()));
       }
-      m.setParam(p.name(), e.data());
+      out.put(p.name(), e);
     }
+    return out;
+  }
+
+  static void loadWeights(NativeModel m, Path file) throws IOException {
+    checkedWeights(m.manifest(), file).forEach((name, e) -> m.setParam(name, e.data()));
   }
 
   static Path defaultRunDir(String model) {

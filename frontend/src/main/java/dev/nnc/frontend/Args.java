@@ -115,16 +115,6 @@ public final class Args {
         + Val.describe(bound.get(name)));
   }
 
-  /** A bare word or a string, for enum-like parameters ({@code init=he_normal}). */
-  public String word(String name) {
-    return switch (bound.get(name)) {
-      case SymV s -> s.name();
-      case StrV s -> s.value();
-      default -> throw new LayerException("`" + name + "` of " + layer + " must be a name, got "
-          + Val.describe(bound.get(name)));
-    };
-  }
-
   public List<Integer> ints(String name) {
     if (bound.get(name) instanceof ListV l) {
       List<Integer> out = new ArrayList<>();
@@ -141,7 +131,4 @@ public final class Args {
         + Val.describe(bound.get(name)));
   }
 
-  public boolean has(String name) {
-    return bound.containsKey(name);
-  }
 }

@@ -19,11 +19,6 @@ final class Dense implements Layer {
   }
 
   @Override
-  public boolean hasParams() {
-    return true;
-  }
-
-  @Override
   public List<Args.Spec> specs() {
     return List.of(Args.Spec.required("units"), Args.Spec.sym("bias", "true"),
         Args.Spec.sym("init", "glorot_uniform"), Args.Spec.sym("bias_init", "zeros"));

@@ -14,11 +14,6 @@ public interface Layer {
 
   List<Args.Spec> specs();
 
-  /** Whether the layer owns parameters (and so appears with a path in weight files). */
-  default boolean hasParams() {
-    return false;
-  }
-
   Node apply(LayerContext ctx, List<Node> in, Args args);
 
   /** The per-example shape for messages: {@code [784]} for a {@code [64,784]} tensor. */

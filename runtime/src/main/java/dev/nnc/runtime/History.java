@@ -26,10 +26,6 @@ public final class History {
     return List.copyOf(epochs);
   }
 
-  public Epoch last() {
-    return epochs.get(epochs.size() - 1);
-  }
-
   public String csv() {
     StringBuilder sb = new StringBuilder("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n");
     for (Epoch e : epochs) {

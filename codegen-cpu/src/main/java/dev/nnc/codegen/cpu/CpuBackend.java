@@ -54,12 +54,9 @@ public final class CpuBackend implements Backend {
         switch (k) {
           case Kernel.Loops l -> {
             e.emitLoops(l);
-            long extent = l.parallel() ? l.root().extent() : 1;
-            calls.add(new NativeCall(l.name(), l.parallel() ? extent : l.root().extent(),
-                l.flops() / Math.max(1, l.root().extent())));
-            if (!l.parallel()) {
-              calls.set(calls.size() - 1, new NativeCall(l.name(), l.root().extent(), Double.POSITIVE_INFINITY));
-            }
+            // A cost of 0 keeps a serial kernel on the calling thread.
+            double cost = l.parallel() ? l.flops() / Math.max(1, l.root().extent()) : 0;
+            calls.add(new NativeCall(l.name(), l.root().extent(), cost));
           }
           case Kernel.Gemm g -> calls.addAll(gemm.emit(g));
         }

@@ -154,17 +154,6 @@ final class KernelEmitter {
     LLVMPositionBuilderAtEnd(b, exit);
   }
 
-  /** {@code if (cond) then}. */
-  void when(LLVMValueRef cond, Runnable then) {
-    LLVMBasicBlockRef t = LLVMAppendBasicBlockInContext(ctx, fn, "then");
-    LLVMBasicBlockRef e = LLVMAppendBasicBlockInContext(ctx, fn, "endif");
-    LLVMBuildCondBr(b, cond, t, e);
-    LLVMPositionBuilderAtEnd(b, t);
-    then.run();
-    LLVMBuildBr(b, e);
-    LLVMPositionBuilderAtEnd(b, e);
-  }
-
   /** {@code if (cond) then else otherwise}. */
   void ifElse(LLVMValueRef cond, Runnable then, Runnable otherwise) {
     LLVMBasicBlockRef t = LLVMAppendBasicBlockInContext(ctx, fn, "then");

@@ -40,7 +40,7 @@ public final class CpuHarness {
     kp.outputs().forEach((n, v) -> outs.add(new Manifest.Slot(n, plan.offset(v.buffer()), v.shape().dims(), "f32")));
     List<Manifest.Call> calls = new ArrayList<>();
     for (NativeCall nc : c.schedules().get("p")) {
-      calls.add(new Manifest.Call(nc.symbol(), nc.extent(), Double.isInfinite(nc.costPerItem()) ? 0 : nc.costPerItem()));
+      calls.add(new Manifest.Call(nc.symbol(), nc.extent(), nc.costPerItem()));
     }
     Manifest m = new Manifest("t", Manifest.FORMAT, 1, plan.regionEnd(), slots,
         Map.of("p", new Manifest.Program(ins, outs, calls)), Map.of());

@@ -125,14 +125,4 @@ final class Reads {
           l.vars(), l.locals(), l.parallel(), l.flops());
     };
   }
-
-  static List<Integer> stores(Kernel.Loops l) {
-    List<Integer> out = new ArrayList<>();
-    KernelWalk.forEachStmt(l.root(), s -> {
-      if (s instanceof KStmt.Store st) {
-        out.add(st.buf());
-      }
-    });
-    return out;
-  }
 }

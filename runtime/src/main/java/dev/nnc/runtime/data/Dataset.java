@@ -118,21 +118,4 @@ public final class Dataset {
     }
     return p;
   }
-
-  /** Same data under another field name (binding a model input named differently). */
-  public Dataset rename(String from, String to) {
-    if (from.equals(to) || !fields.containsKey(from)) {
-      return this;
-    }
-    Map<String, float[]> f = new LinkedHashMap<>();
-    Map<String, int[]> s = new LinkedHashMap<>();
-    Map<String, Boolean> in = new LinkedHashMap<>();
-    for (String k : fields.keySet()) {
-      String n = k.equals(from) ? to : k;
-      f.put(n, fields.get(k));
-      s.put(n, shapes.get(k));
-      in.put(n, integer.getOrDefault(k, false));
-    }
-    return new Dataset(size, f, s, in);
-  }
 }
