@@ -1,9 +1,9 @@
-// The ceiling of a 6x16 AVX2 GEMM micro-kernel on this machine, for comparison with nnc's
-// generated one (docs/benchmarks.md). Everything is in L1; no packing, no C traffic.
+// What a 6x16 AVX2 GEMM micro-kernel reaches on this machine with everything in L1 (no packing,
+// no C traffic), for comparison with nnc's generated GEMM and with bench/peak-flops.c
+// (docs/benchmarks.md).
 //   gcc -O3 -mavx2 -mfma bench/microkernel.c -o /tmp/microkernel && /tmp/microkernel
 // "broadcast" is the usual kernel (2 vector loads + 6 broadcasts per 12 FMAs, as nnc's);
-// "registers" keeps A in registers (2 loads per 12 FMAs): an upper bound for any kernel that
-// reads B from memory.
+// "registers" keeps A in registers (2 loads per 12 FMAs).
 #include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
