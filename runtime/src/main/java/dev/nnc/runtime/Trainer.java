@@ -98,7 +98,11 @@ public final class Trainer {
     }
     History h = new History();
     SplittableRandom rnd = new SplittableRandom(cfg.seed());
-    int steps = train.size() / batch;
+    // The last batch of an epoch may be partial: it is completed with the epoch's first examples
+    // (the compiled step has a fixed batch), so every example trains once per epoch; metrics count
+    // each example once.
+    int steps = (train.size() + batch - 1) / batch;
+    int[] stepOrder = new int[batch];
     List<Manifest.Slot> ins = inputs(TRAIN);
     float[][] buffers = new float[ins.size()][];
     for (int i = 0; i < ins.size(); i++) {
@@ -130,9 +134,13 @@ public final class Trainer {
           .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(200).clearDisplayOnFinish()
           .setConsumer(new me.tongfei.progressbar.ConsoleProgressBarConsumer(out)).build() : null;
       try {
+        long seen = 0;
         for (int s = 0; s < steps; s++) {
+          int fresh = Math.min(batch, train.size() - s * batch);
+          System.arraycopy(order, s * batch, stepOrder, 0, fresh);
+          System.arraycopy(order, 0, stepOrder, fresh, batch - fresh);
           for (int i = 0; i < ins.size(); i++) {
-            train.gather(ins.get(i).name(), order, s * batch, batch, buffers[i]);
+            train.gather(ins.get(i).name(), stepOrder, 0, batch, buffers[i]);
             model.setInput(TRAIN, ins.get(i).name(), buffers[i]);
           }
           model.run(TRAIN);
@@ -141,21 +149,21 @@ public final class Trainer {
             throw new DataException("the loss became " + loss + " at epoch " + (epoch + 1) + ", step " + (s + 1)
                 + ": lower the learning rate or add clip_norm to the recipe");
           }
-          lossSum += loss;
+          lossSum += (double) loss * fresh;
+          seen += fresh;
           model.output(TRAIN, cfg.output(), outBuf);
           if (targetBuf == null) {
             targetBuf = new float[batch * targetWidth];
           }
-          train.gather(cfg.target(), order, s * batch, batch, targetBuf);
-          for (int r = 0; r < batch; r++) {
+          train.gather(cfg.target(), stepOrder, 0, batch, targetBuf);
+          for (int r = 0; r < fresh; r++) {
             if (Metrics.predicted(outBuf, r, outWidth, cfg.threshold()) == Metrics.actual(targetBuf, r, targetWidth, train.isInteger(cfg.target()))) {
               correct++;
             }
           }
           if (bar != null) {
             bar.step();
-            bar.setExtraMessage(String.format("loss %.4f acc %.4f", lossSum / (s + 1),
-                (double) correct / ((long) (s + 1) * batch)));
+            bar.setExtraMessage(String.format("loss %.4f acc %.4f", lossSum / seen, (double) correct / seen));
           }
         }
       } finally {
@@ -163,8 +171,8 @@ public final class Trainer {
           bar.close();
         }
       }
-      double loss = lossSum / steps;
-      double acc = (double) correct / ((long) steps * batch);
+      double loss = lossSum / train.size();
+      double acc = (double) correct / train.size();
       double vl = Double.NaN;
       double va = Double.NaN;
       if (val != null && val.size() > 0) {
