@@ -40,6 +40,7 @@ public final class CpuBackend implements Backend {
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(model, ctx);
     LLVMSetTarget(mod, host.triple());
     LLVMSetModuleDataLayout(mod, LLVMCreateTargetDataLayout(tm));
+    VectorMath vecmath = VectorMath.forHost(host).orElse(null);
     Map<String, List<NativeCall>> schedules = new LinkedHashMap<>();
     // The arena size the code was planned for: the runtime refuses a manifest that disagrees.
     long arena = programs.stream().mapToLong(pp -> pp.plan().regionEnd()).max().orElse(0);
@@ -47,7 +48,7 @@ public final class CpuBackend implements Backend {
     LLVMSetInitializer(arenaGlobal, LLVMConstInt(LLVMInt64TypeInContext(ctx), arena, 0));
     LLVMSetGlobalConstant(arenaGlobal, 1);
     for (PlannedProgram pp : programs) {
-      KernelEmitter e = new KernelEmitter(ctx, mod, pp.plan().offsets());
+      KernelEmitter e = new KernelEmitter(ctx, mod, pp.plan().offsets(), vecmath);
       GemmEmitter gemm = new GemmEmitter(e, host.vectorWidth());
       List<NativeCall> calls = new ArrayList<>();
       for (Kernel k : pp.program().kernels()) {
@@ -64,6 +65,7 @@ public final class CpuBackend implements Backend {
       LLVMDisposeBuilder(e.b);
       schedules.put(pp.program().name(), calls);
     }
+    boolean usesVecmath = vecmath != null && keepVectorFunctions(ctx, mod, vecmath);
     BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
     if (LLVMVerifyModule(mod, LLVMReturnStatusAction, err) != 0) {
       String msg = err.getString();
@@ -71,6 +73,31 @@ public final class CpuBackend implements Backend {
       throw new Llvm.LlvmException("generated LLVM IR does not verify: " + msg);
     }
     Llvm.check(LLVMRunPasses(mod, "default<O3>", tm, LLVMCreatePassBuilderOptions()), "LLVM optimisation");
-    return new CpuCompiled(host, tm, tsc, mod, schedules);
+    return new CpuCompiled(host, tm, tsc, mod, schedules, usesVecmath ? vecmath.library() : null);
+  }
+
+  /**
+   * Lists the declared vector variants in {@code llvm.compiler.used}, so that the optimiser keeps
+   * their declarations until the vectoriser has used them (as LLVM's own InjectTLIMappings does).
+   * Returns whether there are any.
+   */
+  private static boolean keepVectorFunctions(LLVMContextRef ctx, LLVMModuleRef mod, VectorMath vecmath) {
+    List<LLVMValueRef> used = new ArrayList<>();
+    for (String f : VectorMath.CANDIDATES) {
+      LLVMValueRef decl = LLVMGetNamedFunction(mod, VectorMath.vectorName(f));
+      if (decl != null && !decl.isNull()) {
+        used.add(decl);
+      }
+    }
+    if (used.isEmpty()) {
+      return false;
+    }
+    var ptrT = LLVMPointerTypeInContext(ctx, 0);
+    var arrT = LLVMArrayType2(ptrT, used.size());
+    LLVMValueRef g = LLVMAddGlobal(mod, arrT, "llvm.compiler.used");
+    LLVMSetLinkage(g, LLVMAppendingLinkage);
+    LLVMSetSection(g, "llvm.metadata");
+    LLVMSetInitializer(g, LLVMConstArray2(ptrT, new org.bytedeco.javacpp.PointerPointer<>(used.toArray(new LLVMValueRef[0])), used.size()));
+    return true;
   }
 }

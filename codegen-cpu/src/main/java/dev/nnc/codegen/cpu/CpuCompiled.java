@@ -33,14 +33,17 @@ final class CpuCompiled implements Compiled {
   private final Map<String, List<NativeCall>> schedules;
   private final String text;
   private LLVMOrcLLJITRef jit;
+  /** libmvec, when the code calls its vector functions; else null. */
+  private final Path vectorLibrary;
 
   CpuCompiled(Llvm.Host host, LLVMTargetMachineRef tm, LLVMOrcThreadSafeContextRef tsc, LLVMModuleRef mod,
-      Map<String, List<NativeCall>> schedules) {
+      Map<String, List<NativeCall>> schedules, Path vectorLibrary) {
     this.host = host;
     this.tm = tm;
     this.tsc = tsc;
     this.mod = mod;
     this.schedules = schedules;
+    this.vectorLibrary = vectorLibrary;
     BytePointer t = LLVMPrintModuleToString(mod);
     this.text = t.getString();
     LLVMDisposeMessage(t);
@@ -73,6 +76,13 @@ final class CpuCompiled implements Compiled {
       Llvm.check(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(gen, LLVMOrcLLJITGetGlobalPrefix(j), null, null),
           "process symbol search");
       LLVMOrcJITDylibAddGenerator(dylib, gen);
+      if (vectorLibrary != null) {
+        // Vector math (_ZGVdN8v_tanhf, …) from libmvec, which the JVM does not load by itself.
+        LLVMOrcDefinitionGeneratorRef vgen = new LLVMOrcDefinitionGeneratorRef();
+        Llvm.check(LLVMOrcCreateDynamicLibrarySearchGeneratorForPath(vgen, new BytePointer(vectorLibrary.toString()),
+            LLVMOrcLLJITGetGlobalPrefix(j), null, null), "loading " + vectorLibrary);
+        LLVMOrcJITDylibAddGenerator(dylib, vgen);
+      }
       LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
       mod = null;
       Llvm.check(LLVMOrcLLJITAddLLVMIRModule(j, dylib, tsm), "adding the module to the JIT");
@@ -100,6 +110,9 @@ final class CpuCompiled implements Compiled {
       }
       List<String> cmd = new ArrayList<>(List.of(lld().toString(), "-flavor", "gnu", "-shared", "--as-needed",
           "-o", file.toString(), obj.toString()));
+      if (vectorLibrary != null) {
+        cmd.add(vectorLibrary.toString());  // recorded as needed: the loader brings libmvec along
+      }
       ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
       // lld links against libLLVM by its soname; JavaCPP caches the library as libLLVM.so.
       pb.environment().put("LD_LIBRARY_PATH", lldLibraryPath().toString());

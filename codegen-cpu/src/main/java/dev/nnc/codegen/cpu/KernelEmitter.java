@@ -35,6 +35,7 @@ final class KernelEmitter {
   final long[] offsets;
   private final Map<String, LLVMValueRef> functions = new HashMap<>();
   private LLVMTypeRef unaryF32;
+  private final VectorMath vecmath;
 
   // Per-function state.
   LLVMValueRef fn;
@@ -44,7 +45,9 @@ final class KernelEmitter {
   private LLVMValueRef acc;
   private LLVMValueRef entryTerminatorAnchor;
 
-  KernelEmitter(LLVMContextRef ctx, LLVMModuleRef mod, long[] offsets) {
+  /** {@code vecmath}: the vector math library to vectorise math calls with, or null. */
+  KernelEmitter(LLVMContextRef ctx, LLVMModuleRef mod, long[] offsets, VectorMath vecmath) {
+    this.vecmath = vecmath;
     this.ctx = ctx;
     this.mod = mod;
     this.b = LLVMCreateBuilderInContext(ctx);
@@ -129,9 +132,38 @@ final class KernelEmitter {
     }
     LLVMValueRef f = functions.computeIfAbsent(name, n -> {
       LLVMValueRef decl = LLVMGetNamedFunction(mod, n);
-      return decl == null || decl.isNull() ? LLVMAddFunction(mod, n, unaryF32) : decl;
+      if (decl != null && !decl.isNull()) {
+        return decl;
+      }
+      decl = LLVMAddFunction(mod, n, unaryF32);
+      // As with -fno-math-errno: the function only computes (errno is not read), so calls can be
+      // hoisted, and vectorised through the vector math library (VectorMath).
+      for (String attr : new String[] {"nounwind", "willreturn", "nosync", "nofree"}) {
+        LLVMAddAttributeAtIndex(decl, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(ctx, LLVMGetEnumAttributeKindForName(attr, attr.length()), 0));
+      }
+      LLVMAddAttributeAtIndex(decl, LLVMAttributeFunctionIndex,
+          LLVMCreateEnumAttribute(ctx, LLVMGetEnumAttributeKindForName("memory", 6), 0));
+      return decl;
     });
-    return LLVMBuildCall2(b, unaryF32, f, pp(x), 1, "");
+    LLVMValueRef call = LLVMBuildCall2(b, unaryF32, f, pp(x), 1, "");
+    if (vecmath != null && vecmath.has(name)) {
+      String vname = VectorMath.vectorName(name);
+      if (LLVMGetNamedFunction(mod, vname) == null || LLVMGetNamedFunction(mod, vname).isNull()) {
+        LLVMTypeRef v = LLVMVectorType(f32, VectorMath.LANES);
+        LLVMAddFunction(mod, vname, LLVMFunctionType(v, pp(v), 1, 0));
+      }
+      String key = "vector-function-abi-variant";
+      String value = VectorMath.abiVariant(name);
+      LLVMAddCallSiteAttribute(call, LLVMAttributeFunctionIndex,
+          LLVMCreateStringAttribute(ctx, key, key.length(), value, value.length()));
+    }
+    return call;
+  }
+
+  /** {@code exp}/{@code log}: the libm call where it vectorises through libmvec, else the intrinsic. */
+  private LLVMValueRef math(String libmName, String intrinsic, LLVMValueRef x) {
+    return vecmath != null && vecmath.has(libmName) ? libm(libmName, x) : call(intrinsic, f32, x);
   }
 
   // ---------------------------------------------------------------- loops
@@ -289,8 +321,8 @@ final class KernelEmitter {
         yield switch (u.op()) {
           case NEG -> LLVMBuildFNeg(b, x, "");
           case ABS -> call("llvm.fabs", f32, x);
-          case EXP -> call("llvm.exp", f32, x);
-          case LOG -> call("llvm.log", f32, x);
+          case EXP -> math("expf", "llvm.exp", x);
+          case LOG -> math("logf", "llvm.log", x);
           case SQRT -> call("llvm.sqrt", f32, x);
           case TANH -> libm("tanhf", x);
           case ERF -> libm("erff", x);

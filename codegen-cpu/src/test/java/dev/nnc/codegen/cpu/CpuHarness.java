@@ -20,7 +20,10 @@ import java.util.Map;
 public final class CpuHarness {
   private CpuHarness() {}
 
-  public static NativeModel compile(Graph g, int threads) {
+  /** The graph lowered, planned and compiled, with the manifest that runs it as program "p". */
+  public record Built(Compiled compiled, Manifest manifest) {}
+
+  public static Built build(Graph g) {
     KernelProgram kp = LowerToKernels.lower(g, "p");
     Map<String, Long> offsets = new LinkedHashMap<>();
     List<Manifest.ParamSlot> slots = new ArrayList<>();
@@ -44,15 +47,28 @@ public final class CpuHarness {
     }
     Manifest m = new Manifest("t", Manifest.FORMAT, 1, plan.regionEnd(), slots,
         Map.of("p", new Manifest.Program(ins, outs, calls)), Map.of());
-    if (Boolean.getBoolean("probe.aot")) {
-      try {
-        java.nio.file.Path so = java.nio.file.Files.createTempFile("probe", ".so");
-        c.writeLibrary(so);
-        return new NativeModel(m, KernelLibrary.open(so), threads);
-      } catch (java.io.IOException e) {
-        throw new java.io.UncheckedIOException(e);
-      }
+    return new Built(c, m);
+  }
+
+  /** JIT-compiled (or, with {@code -Dprobe.aot=true}, through a shared library). */
+  public static NativeModel compile(Graph g, int threads) {
+    return Boolean.getBoolean("probe.aot") ? compileLibrary(g, threads, null) : compileJit(g, threads);
+  }
+
+  public static NativeModel compileJit(Graph g, int threads) {
+    Built b = build(g);
+    return new NativeModel(b.manifest(), KernelLibrary.ofAddresses(b.compiled().jit()), threads);
+  }
+
+  /** Linked into a shared library ({@code so}, or a temporary file) and loaded from it. */
+  public static NativeModel compileLibrary(Graph g, int threads, java.nio.file.Path so) {
+    Built b = build(g);
+    try {
+      java.nio.file.Path file = so != null ? so : java.nio.file.Files.createTempFile("probe", ".so");
+      b.compiled().writeLibrary(file);
+      return new NativeModel(b.manifest(), KernelLibrary.open(file), threads);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
-    return new NativeModel(m, KernelLibrary.ofAddresses(c.jit()), threads);
   }
 }

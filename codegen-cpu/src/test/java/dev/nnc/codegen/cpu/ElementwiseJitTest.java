@@ -38,8 +38,13 @@ class ElementwiseJitTest {
   static final Shape S = Shape.of(7, 37);
 
   static void check(Graph g, Map<String, float[]> inputs, String what) {
+    check(CpuHarness.compile(g, 2), g, inputs, what);
+  }
+
+  /** Runs {@code model} (compiled from {@code g}) and the interpreter on the same inputs; closes the model. */
+  static void check(NativeModel model, Graph g, Map<String, float[]> inputs, String what) {
     Map<String, Tensor> ref = new HashMap<>();
-    try (NativeModel m = CpuHarness.compile(g, 2)) {
+    try (NativeModel m = model) {
       for (Node n : g.inputs()) {
         String name = ((Input) n.op()).name();
         float[] v = inputs.get(name);

@@ -1,0 +1,89 @@
+package dev.nnc.codegen.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.Node;
+import dev.nnc.ir.TensorType;
+import dev.nnc.ir.ops.Input;
+import dev.nnc.ir.ops.Unary;
+import dev.nnc.ir.ops.UnaryFn;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Math calls go through glibc's libmvec where the host has it: the optimised IR calls the AVX2
+ * variants on whole vectors, the JIT and shared libraries resolve them, and the results match the
+ * f64 reference (ElementwiseJitTest's tolerance) over ranges that include the vector loop's tail.
+ */
+class VectorMathTest {
+  @TempDir
+  Path tmp;
+
+  /** tanh, gelu (erf), sigmoid (exp), softplus (log1p, exp) and log, on rows of 37 (4 vectors + a tail). */
+  static Graph graph() {
+    Graph.Builder b = Graph.builder("m");
+    Node x = b.addTyped(new Input("x"), List.of(), TensorType.f32(ElementwiseJitTest.S));
+    Node pos = b.addTyped(new Input("pos"), List.of(), TensorType.f32(ElementwiseJitTest.S));
+    for (UnaryFn fn : new UnaryFn[] {UnaryFn.TANH, UnaryFn.GELU, UnaryFn.SIGMOID, UnaryFn.SOFTPLUS}) {
+      b.output(fn.text(), b.add(new Unary(fn, fn.defaultAlpha()), x));
+    }
+    b.output("log", b.add(new Unary(UnaryFn.LOG, 0), pos));
+    return b.build();
+  }
+
+  static Map<String, float[]> inputs() {
+    int n = (int) ElementwiseJitTest.S.size();
+    return Map.of("x", ElementwiseJitTest.values(new Random(11), n, UnaryFn.TANH),
+        "pos", ElementwiseJitTest.values(new Random(12), n, UnaryFn.LOG));
+  }
+
+  static Optional<VectorMath> hostLibrary() {
+    return VectorMath.forHost(Llvm.host());
+  }
+
+  @Test
+  void hostWithGlibcAndAvx2HasAllFunctions() {
+    boolean expected = Llvm.host().has("avx2") && Files.isRegularFile(Path.of("/lib/x86_64-linux-gnu/libmvec.so.1"));
+    assertEquals(expected, hostLibrary().isPresent());
+    hostLibrary().ifPresent(vm -> assertEquals(Set.copyOf(VectorMath.CANDIDATES), vm.functions(),
+        "glibc >= 2.35 has every function"));
+  }
+
+  @Test
+  void optimisedCodeCallsTheVectorVariants() {
+    String ir = CpuHarness.build(graph()).compiled().text();
+    Optional<VectorMath> vm = hostLibrary();
+    if (vm.isPresent()) {
+      for (String f : vm.get().functions()) {
+        assertTrue(ir.contains("call <8 x float> @" + VectorMath.vectorName(f) + "("),
+            f + " is called on vectors:\n" + ir);
+      }
+    } else {
+      assertFalse(ir.contains("_ZGV"), ir);
+    }
+  }
+
+  @Test
+  void jitMatchesReference() {
+    ElementwiseJitTest.check(CpuHarness.compileJit(graph(), 2), graph(), inputs(), "jit");
+  }
+
+  @Test
+  void sharedLibraryNeedsLibmvecAndMatchesReference() throws Exception {
+    Path so = tmp.resolve("m.so");
+    ElementwiseJitTest.check(CpuHarness.compileLibrary(graph(), 2, so), graph(), inputs(), "shared library");
+    String bytes = new String(Files.readAllBytes(so), StandardCharsets.ISO_8859_1);
+    assertEquals(hostLibrary().isPresent(), bytes.contains("libmvec.so.1"), "DT_NEEDED libmvec.so.1");
+  }
+}
