@@ -98,7 +98,10 @@ public final class Metrics {
       }
       sb.append('\n');
       for (int r = 0; r < n; r++) {
-        sb.append(String.format("%" + width + "s", r + " " + shortName(names, r)));
+        // "3 Dress", left-aligned, the index right-aligned so that the names line up.
+        int digits = String.valueOf(n - 1).length();
+        String label = String.format("%" + digits + "d %s", r, name(names, r).equals(String.valueOf(r)) ? "" : name(names, r));
+        sb.append(String.format("%-" + width + "s", label.length() > width ? label.substring(0, width) : label));
         for (int c = 0; c < n; c++) {
           sb.append(String.format(" %6d", confusion[r][c]));
         }
@@ -109,11 +112,6 @@ public final class Metrics {
 
     private static String name(String[] names, int c) {
       return names != null && c < names.length ? names[c] : String.valueOf(c);
-    }
-
-    private static String shortName(String[] names, int c) {
-      String s = names != null && c < names.length ? names[c] : "";
-      return s.length() > 9 ? s.substring(0, 9) : s;
     }
   }
 }
