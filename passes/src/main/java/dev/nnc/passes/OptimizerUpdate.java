@@ -82,7 +82,11 @@ final class OptimizerUpdate {
     return add(mul(c(beta), s), mul(c(1 - beta), x));
   }
 
-  /** Adds the updates of {@code p} given its gradient {@code g} to the builder. */
+  /**
+   * Adds the updates of {@code p} given its gradient {@code g} to the builder. Scalars (bias
+   * corrections) come before the element-wise state updates, so that lowering can fuse all of a
+   * weight's updates into one pass over it.
+   */
   void update(Node p, Node g) {
     switch (opt.name()) {
       case "sgd" -> {
@@ -132,20 +136,21 @@ final class OptimizerUpdate {
       case "adam" -> {
         double b1 = opt.get("beta1");
         double b2 = opt.get("beta2");
+        // torch: step_size = lr / (1 − β1ᵗ); denom = √v / √(1 − β2ᵗ) + ε
+        Node stepSize = div(lr, sub(c(1), pow(b1, t)));
+        Node bc2Sqrt = sqrt(sub(c(1), pow(b2, t)));
         Node m = state(p, "m", 0);
         Node v = state(p, "v", 0);
         Node mNew = ema(m, b1, g);
         Node vNew = ema(v, b2, Ops.unary(b, UnaryFn.SQUARE, g));
         b.update(m, mNew);
         b.update(v, vNew);
-        // torch: step_size = lr / (1 − β1ᵗ); denom = √v / √(1 − β2ᵗ) + ε
-        Node stepSize = div(lr, sub(c(1), pow(b1, t)));
-        Node bc2Sqrt = sqrt(sub(c(1), pow(b2, t)));
         Node denom = add(div(sqrt(vNew), bc2Sqrt), c(opt.get("eps")));
         b.update(p, sub(p, mul(stepSize, div(mNew, denom))));
       }
       case "adamax" -> {
         double b1 = opt.get("beta1");
+        Node clr = div(lr, sub(c(1), pow(b1, t)));
         Node m = state(p, "m", 0);
         Node u = state(p, "u", 0);
         Node mNew = ema(m, b1, g);
@@ -154,7 +159,6 @@ final class OptimizerUpdate {
             add(Ops.unary(b, UnaryFn.ABS, g), c(opt.get("eps"))));
         b.update(m, mNew);
         b.update(u, uNew);
-        Node clr = div(lr, sub(c(1), pow(b1, t)));
         b.update(p, sub(p, mul(clr, div(mNew, uNew))));
       }
       case "nadam" -> {
@@ -169,16 +173,16 @@ final class OptimizerUpdate {
           muProductNew = mul(muProduct, mu);
           b.update(muProduct, muProductNew);
         }
+        Node bc2 = sub(c(1), pow(b2, t));
+        Node gradCoef = div(mul(lr, sub(c(1), mu)), sub(c(1), muProductNew));
+        Node mCoef = div(mul(lr, muNext), sub(c(1), mul(muProductNew, muNext)));
         Node m = state(p, "m", 0);
         Node v = state(p, "v", 0);
         Node mNew = ema(m, b1, g);
         Node vNew = ema(v, b2, Ops.unary(b, UnaryFn.SQUARE, g));
         b.update(m, mNew);
         b.update(v, vNew);
-        Node bc2 = sub(c(1), pow(b2, t));
         Node denom = add(sqrt(div(vNew, bc2)), c(opt.get("eps")));
-        Node gradCoef = div(mul(lr, sub(c(1), mu)), sub(c(1), muProductNew));
-        Node mCoef = div(mul(lr, muNext), sub(c(1), mul(muProductNew, muNext)));
         Node stepv = add(mul(gradCoef, div(g, denom)), mul(mCoef, div(mNew, denom)));
         b.update(p, sub(p, stepv));
       }

@@ -37,7 +37,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class LoweringTest {
   @ParameterizedTest
-  @ValueSource(strings = {"adam", "sgd(momentum=0.9)", "nadam", "rmsprop(momentum=0.3)"})
+  @ValueSource(strings = {"adam", "sgd(momentum=0.9)", "nadam", "adamax", "rmsprop(momentum=0.3)"})
   void trainingStepThroughKernelsMatchesGraph(String optimizer) throws Exception {
     Path csv = Files.createTempFile("l", ".csv");
     Files.writeString(csv, "a,b,c,d,e,f,y\n");
@@ -115,5 +115,27 @@ class LoweringTest {
       }
     }
     assertTrue(OptimizerSpec.names().contains(optimizer.replaceAll("\\(.*", "")));
+
+    // Each weight's update and its optimizer state's are one fused pass over the weight: the
+    // optimizer's scalars (bias corrections) are computed before, not between, them.
+    for (String w : kp.params().keySet()) {
+      if (!w.contains(".weight") || w.contains(".weight.")) {
+        continue;
+      }
+      java.util.Set<String> writers = new java.util.TreeSet<>();
+      for (Kernel k : kp.kernels()) {
+        if (k instanceof Kernel.Loops l) {
+          dev.nnc.ir.kernel.KernelWalk.forEachStmt(l.root(), st -> {
+            if (st instanceof dev.nnc.ir.kernel.KStmt.Store store) {
+              String name = kp.buffers().get(store.buf()).name();
+              if (name.equals(w) || name.startsWith(w + ".")) {
+                writers.add(l.name());
+              }
+            }
+          });
+        }
+      }
+      assertTrue(writers.size() == 1, optimizer + ": " + w + " and its state are updated by " + writers);
+    }
   }
 }
