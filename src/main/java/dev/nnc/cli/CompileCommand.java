@@ -31,7 +31,7 @@ final class CompileCommand implements Callable<Integer> {
   @Option(names = "--weights", paramLabel = "FILE", description = "weights to ship (default: freshly initialised)")
   Path weights;
 
-  @Option(names = "--batch", paramLabel = "N", description = "examples per native call (default: the recipe's batch)")
+  @Option(names = "--batch", converter = Positive.class, paramLabel = "N", description = "examples per native call (default: the recipe's batch)")
   Integer batch;
 
   @Override

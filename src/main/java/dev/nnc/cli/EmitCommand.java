@@ -41,7 +41,7 @@ final class EmitCommand implements Callable<Integer> {
       description = "train, eval or predict (default: train when the file has a recipe, else predict)")
   String program;
 
-  @Option(names = "--batch", paramLabel = "N", description = "batch size to compile for (default: the recipe's)")
+  @Option(names = "--batch", converter = Positive.class, paramLabel = "N", description = "batch size to compile for (default: the recipe's)")
   Integer batch;
 
   @Spec

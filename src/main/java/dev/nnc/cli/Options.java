@@ -19,11 +19,11 @@ final class Options {
             + "for fashion_mnist the installed Debian package, else the embedded subset)")
     Path data;
 
-    @Option(names = "--threads", paramLabel = "N", description = "threads for the kernels (default: all cores)")
+    @Option(names = "--threads", converter = Positive.class, paramLabel = "N", description = "threads for the kernels (default: all cores)")
     Integer threads;
 
     int threads() {
-      return threads != null ? Math.max(1, threads) : Runtime.getRuntime().availableProcessors();
+      return threads != null ? threads : Runtime.getRuntime().availableProcessors();
     }
   }
 }

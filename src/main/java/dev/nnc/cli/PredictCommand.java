@@ -31,7 +31,7 @@ final class PredictCommand implements Callable<Integer> {
   @Option(names = "--input", paramLabel = "CSV", description = "a CSV file with a header row of feature values")
   Path input;
 
-  @Option(names = {"-n", "--count"}, paramLabel = "N", description = "examples to predict from the test data (default 10)")
+  @Option(names = {"-n", "--count"}, converter = Positive.class, paramLabel = "N", description = "examples to predict from the test data (default 10)")
   int count = 10;
 
   @Override

@@ -26,13 +26,13 @@ final class TrainCommand implements Callable<Integer> {
   @Mixin
   Options.Run run;
 
-  @Option(names = "--epochs", paramLabel = "N", description = "override the recipe's epochs")
+  @Option(names = "--epochs", converter = Positive.class, paramLabel = "N", description = "override the recipe's epochs")
   Integer epochs;
 
-  @Option(names = "--batch", paramLabel = "N", description = "override the recipe's batch size")
+  @Option(names = "--batch", converter = Positive.class, paramLabel = "N", description = "override the recipe's batch size")
   Integer batch;
 
-  @Option(names = "--limit", paramLabel = "N", description = "train on the first N training examples only")
+  @Option(names = "--limit", converter = Positive.class, paramLabel = "N", description = "train on the first N training examples only")
   Integer limit;
 
   @Option(names = "--weights", paramLabel = "FILE", description = "start from these weights (safetensors)")

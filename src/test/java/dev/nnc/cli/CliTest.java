@@ -92,6 +92,21 @@ class CliTest {
     r = CliRunner.run("train", XOR, "--epochs", "many");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("--epochs"), r.err());
+    // Counts below 1 are refused before anything runs (--batch 0 once divided by zero).
+    for (String[] bad : new String[][] {{"train", XOR, "--batch", "0"}, {"train", XOR, "--epochs", "0"},
+        {"train", XOR, "--threads", "-2"}, {"compile", XOR, "--batch", "0", "-o", tmp.resolve("b").toString()},
+        {"predict", XOR, "-n", "0"}}) {
+      r = CliRunner.run(bad);
+      assertEquals(2, r.code(), String.join(" ", bad) + "\n" + r.all());
+      assertTrue(r.err().contains("must be at least 1, got"), r.err());
+      noStackTrace(r);
+    }
+    assertFalse(Files.exists(tmp.resolve("b")));
+    r = CliRunner.run("train", XOR, "--batch", "100", "-q", "-o", tmp.resolve("big").toString());
+    assertEquals(1, r.code());
+    assertTrue(r.err().contains("fewer than one batch of 100; lower the batch size (`batch` in the recipe, or --batch)"),
+        r.err());
+    noStackTrace(r);
   }
 
   @Test

@@ -258,7 +258,7 @@ final class RecipeReader {
   private int positiveInt(Map<String, NnParser.SettingContext> s, Map<String, Val> v, String key, int fallback) {
     double d = number(s, v, key, fallback);
     if (d != Math.rint(d) || d < 1) {
-      diag.error(s.get(key).expr(), "`" + key + "` must be a positive integer, got " + d);
+      diag.error(s.get(key).expr(), "`" + key + "` must be a positive integer, got " + (d == Math.rint(d) ? String.valueOf((long) d) : String.valueOf(d)));
       return fallback;
     }
     return (int) d;

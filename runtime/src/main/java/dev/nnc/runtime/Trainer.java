@@ -94,7 +94,7 @@ public final class Trainer {
     }
     if (train.size() < batch) {
       throw new DataException("the training set has " + train.size() + " examples, fewer than one batch of " + batch
-          + "; lower `batch` in the recipe");
+          + "; lower the batch size (`batch` in the recipe, or --batch)");
     }
     History h = new History();
     SplittableRandom rnd = new SplittableRandom(cfg.seed());
