@@ -145,7 +145,7 @@ final class GemmEmitter {
         e.loop(k, e.c64(0), e.c64(g.k()), 1, () -> e.loop(jj, e.c64(0), e.c64(nr), 1, element));
       }
     });
-    LLVMBuildRetVoid(b);
+    e.endFunction();
   }
 
   /**
@@ -235,7 +235,7 @@ final class GemmEmitter {
         e.loop(r, e.c64(0), e.c64(MR), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
       }
     });
-    LLVMBuildRetVoid(b);
+    e.endFunction();
   }
 
   private LLVMValueRef bAt0(Kernel.Gemm g) {
@@ -308,7 +308,7 @@ final class GemmEmitter {
         }));
       }
     });
-    LLVMBuildRetVoid(b);
+    e.endFunction();
   }
 
   private LLVMValueRef splat(LLVMValueRef x) {
