@@ -65,7 +65,7 @@ public final class CpuBackend implements Backend {
       LLVMDisposeBuilder(e.b);
       schedules.put(pp.program().name(), calls);
     }
-    boolean usesVecmath = vecmath != null && keepVectorFunctions(ctx, mod, vecmath);
+    boolean usesVecmath = vecmath != null && keepVectorFunctions(ctx, mod);
     BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
     if (LLVMVerifyModule(mod, LLVMReturnStatusAction, err) != 0) {
       String msg = err.getString();
@@ -81,7 +81,7 @@ public final class CpuBackend implements Backend {
    * their declarations until the vectoriser has used them (as LLVM's own InjectTLIMappings does).
    * Returns whether there are any.
    */
-  private static boolean keepVectorFunctions(LLVMContextRef ctx, LLVMModuleRef mod, VectorMath vecmath) {
+  private static boolean keepVectorFunctions(LLVMContextRef ctx, LLVMModuleRef mod) {
     List<LLVMValueRef> used = new ArrayList<>();
     for (String f : VectorMath.CANDIDATES) {
       LLVMValueRef decl = LLVMGetNamedFunction(mod, VectorMath.vectorName(f));
@@ -97,7 +97,8 @@ public final class CpuBackend implements Backend {
     LLVMValueRef g = LLVMAddGlobal(mod, arrT, "llvm.compiler.used");
     LLVMSetLinkage(g, LLVMAppendingLinkage);
     LLVMSetSection(g, "llvm.metadata");
-    LLVMSetInitializer(g, LLVMConstArray2(ptrT, new org.bytedeco.javacpp.PointerPointer<>(used.toArray(new LLVMValueRef[0])), used.size()));
+    LLVMValueRef[] fns = used.toArray(new LLVMValueRef[0]);
+    LLVMSetInitializer(g, LLVMConstArray2(ptrT, new org.bytedeco.javacpp.PointerPointer<>(fns), fns.length));
     return true;
   }
 }

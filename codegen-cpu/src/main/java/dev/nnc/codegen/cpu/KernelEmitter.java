@@ -36,6 +36,11 @@ final class KernelEmitter {
   private final Map<String, LLVMValueRef> functions = new HashMap<>();
   private LLVMTypeRef unaryF32;
   private final VectorMath vecmath;
+  /** MXCSR is x86's; other targets keep their default mode. */
+  private final boolean x86;
+  /** MXCSR bits: flush-to-zero (results) and denormals-are-zero (inputs). */
+  private static final int FTZ = 0x8000;
+  private static final int DAZ = 0x0040;
 
   // Per-function state.
   LLVMValueRef fn;
@@ -44,6 +49,7 @@ final class KernelEmitter {
   private LLVMValueRef[] localSlots;
   private LLVMValueRef acc;
   private LLVMValueRef entryTerminatorAnchor;
+  private LLVMValueRef savedCsr;
 
   /** {@code vecmath}: the vector math library to vectorise math calls with, or null. */
   KernelEmitter(LLVMContextRef ctx, LLVMModuleRef mod, long[] offsets, VectorMath vecmath) {
@@ -102,13 +108,6 @@ final class KernelEmitter {
     LLVMBuildStore(b, LLVMBuildOr(b, LLVMBuildLoad2(b, i32, savedCsr, ""), c32(FTZ | DAZ), ""), ftzCsr);
     csr("llvm.x86.sse.ldmxcsr", ftzCsr);
   }
-
-  /** MXCSR bits: flush-to-zero (results) and denormals-are-zero (inputs). */
-  private static final int FTZ = 0x8000;
-  private static final int DAZ = 0x0040;
-  private LLVMValueRef savedCsr;
-  /** MXCSR is x86's; other targets keep their default mode. */
-  private final boolean x86;
 
   private void csr(String intrinsic, LLVMValueRef slot) {
     int id = LLVMLookupIntrinsicID(intrinsic, intrinsic.length());
@@ -177,18 +176,17 @@ final class KernelEmitter {
       decl = LLVMAddFunction(mod, n, unaryF32);
       // As with -fno-math-errno: the function only computes (errno is not read), so calls can be
       // hoisted, and vectorised through the vector math library (VectorMath).
-      for (String attr : new String[] {"nounwind", "willreturn", "nosync", "nofree"}) {
-        LLVMAddAttributeAtIndex(decl, LLVMAttributeFunctionIndex,
-            LLVMCreateEnumAttribute(ctx, LLVMGetEnumAttributeKindForName(attr, attr.length()), 0));
+      // ("memory" with value 0 is memory(none).)
+      for (String attr : new String[] {"nounwind", "willreturn", "nosync", "nofree", "memory"}) {
+        LLVMAddAttributeAtIndex(decl, LLVMAttributeFunctionIndex, enumAttr(attr));
       }
-      LLVMAddAttributeAtIndex(decl, LLVMAttributeFunctionIndex,
-          LLVMCreateEnumAttribute(ctx, LLVMGetEnumAttributeKindForName("memory", 6), 0));
       return decl;
     });
     LLVMValueRef call = LLVMBuildCall2(b, unaryF32, f, pp(x), 1, "");
     if (vecmath != null && vecmath.has(name)) {
       String vname = VectorMath.vectorName(name);
-      if (LLVMGetNamedFunction(mod, vname) == null || LLVMGetNamedFunction(mod, vname).isNull()) {
+      LLVMValueRef vdecl = LLVMGetNamedFunction(mod, vname);
+      if (vdecl == null || vdecl.isNull()) {
         LLVMTypeRef v = LLVMVectorType(f32, VectorMath.LANES);
         LLVMAddFunction(mod, vname, LLVMFunctionType(v, pp(v), 1, 0));
       }
