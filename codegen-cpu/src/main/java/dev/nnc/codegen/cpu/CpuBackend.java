@@ -26,6 +26,17 @@ public final class CpuBackend implements Backend {
   /** An exported i64: the arena size (floats) the code was planned for. */
   public static final String ARENA_SYMBOL = dev.nnc.runtime.KernelLibrary.ARENA_SYMBOL;
 
+  /** The GEMM blocking; null: the default with {@code -Dnnc.gemm.*} overrides, read at compile time. */
+  private final GemmEmitter.Tiling tiling;
+
+  public CpuBackend() {
+    this(null);
+  }
+
+  CpuBackend(GemmEmitter.Tiling tiling) {
+    this.tiling = tiling;
+  }
+
   @Override
   public String name() {
     return "cpu";
@@ -33,6 +44,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public Compiled compile(String model, List<PlannedProgram> programs) {
+    GemmEmitter.Tiling tiling = this.tiling != null ? this.tiling : GemmEmitter.Tiling.fromSystemProperties();
     Llvm.Host host = Llvm.host();
     LLVMTargetMachineRef tm = Llvm.targetMachine(host);
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
@@ -49,7 +61,7 @@ public final class CpuBackend implements Backend {
     LLVMSetGlobalConstant(arenaGlobal, 1);
     for (PlannedProgram pp : programs) {
       KernelEmitter e = new KernelEmitter(ctx, mod, pp.plan().offsets(), vecmath);
-      GemmEmitter gemm = new GemmEmitter(e, host.vectorWidth());
+      GemmEmitter gemm = new GemmEmitter(e, host.vectorWidth(), tiling);
       List<NativeCall> calls = new ArrayList<>();
       for (Kernel k : pp.program().kernels()) {
         switch (k) {

@@ -26,24 +26,75 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
  * </ul>
  * With W = 8 (AVX2): MR = 6, NR = 16, 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16
  * ymm registers. MC = 48 and KC = 512 were the fastest blocking on the development machine
- * (2-core AMD EPYC, 32 KiB L1d, 512 KiB L2; see docs/benchmarks.md); {@code -Dnnc.gemm.mc/kc}
- * override them for experiments.
+ * (2-core AMD EPYC, 32 KiB L1d, 512 KiB L2; see docs/benchmarks.md); {@code -Dnnc.gemm.mr/nv/mc/kc}
+ * override them for experiments, within the ranges {@link Tiling} accepts.
  */
 final class GemmEmitter {
-  static final int MR = Integer.getInteger("nnc.gemm.mr", 6);
-  static final int NV = Integer.getInteger("nnc.gemm.nv", 2);
-  static final int KC = Integer.getInteger("nnc.gemm.kc", 512);
-  static final int MC = Integer.getInteger("nnc.gemm.mc", 48) / MR * MR;
+  /**
+   * The blocking: MR rows × NV vectors of W lanes per micro-tile, MC rows per work item, KC
+   * columns of K per slice. Every value in the accepted ranges produces correct code (GemmTest
+   * runs a grid of them); anything else is refused before code is generated, never emitted.
+   */
+  record Tiling(int mr, int nv, int mc, int kc) {
+    /** The micro-tile's rows and columns must fit the packing workspace's padding (64, see Kernel.Gemm). */
+    static final int MAX_TILE = 64;
+    /** More accumulators than this would not stay in registers, and take long to compile. */
+    static final int MAX_ACCUMULATORS = 32;
+
+    static final Tiling DEFAULT = new Tiling(6, 2, 48, 512);
+
+    Tiling {
+      check(mr >= 1 && mr <= MAX_TILE, "nnc.gemm.mr must be between 1 and " + MAX_TILE + ", got " + mr);
+      check(nv >= 1 && nv * 8 <= MAX_TILE, "nnc.gemm.nv must be between 1 and " + MAX_TILE / 8 + ", got " + nv);
+      check(mr * nv <= MAX_ACCUMULATORS, "nnc.gemm.mr × nnc.gemm.nv is the number of vector accumulators and must be"
+          + " at most " + MAX_ACCUMULATORS + ", got " + mr + " × " + nv);
+      check(mc >= mr && mc % mr == 0 && mc <= 1 << 16, "nnc.gemm.mc must be a multiple of nnc.gemm.mr (" + mr
+          + ") up to 65536, got " + mc);
+      check(kc >= 1 && kc <= 1 << 16, "nnc.gemm.kc must be between 1 and 65536, got " + kc);
+    }
+
+    private static void check(boolean ok, String message) {
+      if (!ok) {
+        throw new IllegalArgumentException("GEMM tiling: " + message);
+      }
+    }
+
+    /** The default, with {@code -Dnnc.gemm.*} overrides (validated). */
+    static Tiling fromSystemProperties() {
+      return new Tiling(intProperty("nnc.gemm.mr", DEFAULT.mr), intProperty("nnc.gemm.nv", DEFAULT.nv),
+          intProperty("nnc.gemm.mc", DEFAULT.mc), intProperty("nnc.gemm.kc", DEFAULT.kc));
+    }
+
+    private static int intProperty(String name, int fallback) {
+      String v = System.getProperty(name);
+      if (v == null) {
+        return fallback;
+      }
+      try {
+        return Integer.parseInt(v.trim());
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("GEMM tiling: " + name + " must be an integer, got '" + v + "'");
+      }
+    }
+  }
 
   private final KernelEmitter e;
   private final int w;
   private final int nr;
+  private final int MR;
+  private final int NV;
+  private final int MC;
+  private final int KC;
   private final LLVMTypeRef vec;
   private final LLVMBuilderRef b;
 
-  GemmEmitter(KernelEmitter e, int vectorWidth) {
+  GemmEmitter(KernelEmitter e, int vectorWidth, Tiling tiling) {
     this.e = e;
     this.w = Math.min(vectorWidth, 8);
+    this.MR = tiling.mr();
+    this.NV = tiling.nv();
+    this.MC = tiling.mc();
+    this.KC = tiling.kc();
     this.nr = NV * w;
     this.vec = LLVMVectorType(e.f32, w);
     this.b = e.b;

@@ -24,6 +24,10 @@ public final class CpuHarness {
   public record Built(Compiled compiled, Manifest manifest) {}
 
   public static Built build(Graph g) {
+    return build(g, new CpuBackend());
+  }
+
+  static Built build(Graph g, CpuBackend backend) {
     KernelProgram kp = LowerToKernels.lower(g, "p");
     Map<String, Long> offsets = new LinkedHashMap<>();
     List<Manifest.ParamSlot> slots = new ArrayList<>();
@@ -36,7 +40,7 @@ public final class CpuHarness {
       }
     }
     MemoryPlan plan = MemoryPlan.plan(kp, offsets, cursor);
-    Compiled c = new CpuBackend().compile("t", List.of(new PlannedProgram(kp, plan)));
+    Compiled c = backend.compile("t", List.of(new PlannedProgram(kp, plan)));
     List<Manifest.Slot> ins = new ArrayList<>();
     kp.inputs().forEach((n, b) -> ins.add(new Manifest.Slot(n, plan.offset(b), kp.buffers().get(b).shape().dims(), "f32")));
     List<Manifest.Slot> outs = new ArrayList<>();
