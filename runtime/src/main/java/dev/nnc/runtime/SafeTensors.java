@@ -34,8 +34,10 @@ public final class SafeTensors {
   public static void write(Path file, Map<String, Entry> tensors, Map<String, String> metadata) throws IOException {
     ObjectNode header = JSON.createObjectNode();
     if (metadata != null && !metadata.isEmpty()) {
+      // Sorted: the same weights give the same bytes whatever order the caller's map iterates in
+      // (Map.of's order changes from one JVM run to the next).
       ObjectNode meta = header.putObject("__metadata__");
-      metadata.forEach(meta::put);
+      new java.util.TreeMap<>(metadata).forEach(meta::put);
     }
     long offset = 0;
     for (Map.Entry<String, Entry> e : tensors.entrySet()) {

@@ -161,6 +161,20 @@ class DataFilesTest {
   }
 
   @Test
+  void safetensorsBytesDoNotDependOnMetadataOrder() throws IOException {
+    Map<String, SafeTensors.Entry> t = Map.of("w", new SafeTensors.Entry(new int[] {2}, new float[] {1, 2}));
+    Map<String, String> ab = new LinkedHashMap<>();
+    ab.put("model", "M");
+    ab.put("format", "nnc");
+    Map<String, String> ba = new LinkedHashMap<>();
+    ba.put("format", "nnc");
+    ba.put("model", "M");
+    SafeTensors.write(dir.resolve("a.safetensors"), t, ab);
+    SafeTensors.write(dir.resolve("b.safetensors"), t, ba);
+    assertArrayEquals(Files.readAllBytes(dir.resolve("a.safetensors")), Files.readAllBytes(dir.resolve("b.safetensors")));
+  }
+
+  @Test
   void atomicWritesLeaveNoPartialFile() throws IOException {
     Path target = dir.resolve("out.bin");
     assertThrows(IOException.class, () -> AtomicFiles.write(target, tmp -> {
