@@ -2,7 +2,11 @@ package dev.nnc.cli;
 
 import com.palantir.javapoet.JavaFile;
 import dev.nnc.frontend.Recipe;
+import dev.nnc.codegen.cpu.Llvm;
+import dev.nnc.passes.backend.Backend;
 import dev.nnc.runtime.AtomicFiles;
+import dev.nnc.runtime.LoadedModel;
+import dev.nnc.runtime.Manifest;
 import dev.nnc.runtime.NativeModel;
 import dev.nnc.runtime.SafeTensors;
 import java.nio.charset.StandardCharsets;
@@ -31,6 +35,11 @@ final class CompileCommand implements Callable<Integer> {
   @Option(names = "--weights", paramLabel = "FILE", description = "weights to ship (default: freshly initialised)")
   Path weights;
 
+  @Option(names = "--cpu", paramLabel = "CPU", defaultValue = "native",
+      description = "the CPU the library is for: native (this machine, every extension it has; the default), "
+          + "or a portable level: x86-64, x86-64-v2, x86-64-v3 (AVX2+FMA), x86-64-v4 (AVX-512)")
+  String cpu;
+
   @Option(names = "--batch", converter = Positive.class, paramLabel = "N", description = "examples per native call (default: the recipe's batch)")
   Integer batch;
 
@@ -39,30 +48,45 @@ final class CompileCommand implements Callable<Integer> {
     if (javaClass != null && !javaClass.matches("([A-Za-z_$][A-Za-z0-9_$]*\\.)*[A-Za-z_$][A-Za-z0-9_$]*")) {
       throw new UserError("--java needs a Java class name like org.example.Mlp, not '" + javaClass + "'");
     }
+    if (!cpu.equals(Backend.NATIVE) && !Llvm.PORTABLE.contains(cpu)) {
+      throw new UserError("--cpu " + cpu + " is not a target nnc knows; use native (this machine) or one of "
+          + String.join(", ", Llvm.PORTABLE));
+    }
+    if (Files.exists(out) && !Files.isDirectory(out)) {
+      throw new UserError(out + " exists and is not a folder; -o names the folder to write the compiled model to");
+    }
     Session s = Session.open(opts.file, opts.model);
     Recipe r = s.recipe;
     int b = batch != null ? batch : r != null ? r.batch() : 1;
-    ModelCompiler.Result res = s.compile(r, b, System.out);
+    ModelCompiler.Result res = s.compile(r, b, System.out, cpu);
     String model = res.manifest().model();
     String lib = "lib" + model.toLowerCase(java.util.Locale.ROOT) + ".so";
     // Check the weights before anything is written, so bad weights leave no partial folder.
-    Map<String, SafeTensors.Entry> given = weights != null ? Session.checkedWeights(res.manifest(), weights) : Map.of();
+    Map<String, SafeTensors.Entry> given = weights != null ? SafeTensors.readFor(res.manifest(), weights) : Map.of();
+    // The folder is one set: the library, weights and class first, each whole, then the manifest,
+    // which names the library's SHA-256. A compile that fails half-way leaves the old manifest,
+    // and loading refuses the new library beside it instead of running a mixed set.
     Files.createDirectories(out);
     AtomicFiles.write(out.resolve(lib), tmp -> res.compiled().writeLibrary(tmp));
-    Map<String, float[]> values = NativeModel.Initializers.all(res.manifest(), r != null ? r.seed() : 42);
+    Manifest manifest = res.manifest().withLibrary(new Manifest.Library(lib, Manifest.sha256(out.resolve(lib))));
+    Map<String, float[]> values = NativeModel.Initializers.all(manifest, r != null ? r.seed() : 42);
     Map<String, SafeTensors.Entry> ship = new java.util.LinkedHashMap<>();
-    for (var p : res.manifest().params()) {
+    for (var p : manifest.params()) {
       if (!p.role().equals("state")) {
         ship.put(p.name(), given.getOrDefault(p.name(), new SafeTensors.Entry(p.shape(), values.get(p.name()))));
       }
     }
-    SafeTensors.write(out.resolve("weights.safetensors"), ship, Map.of("model", model));
-    res.manifest().write(out.resolve("manifest.json"));
-    System.out.println("wrote " + out.resolve(lib) + ", weights.safetensors, manifest.json");
+    SafeTensors.write(out.resolve(LoadedModel.WEIGHTS), ship, Map.of("model", model));
+    Path src = null;
     if (javaClass != null) {
-      JavaFile jf = JavaClassGenerator.generate(javaClass, res.manifest(), lib);
-      Path src = out.resolve("java").resolve(jf.packageName().replace('.', '/')).resolve(jf.typeSpec().name() + ".java");
+      JavaFile jf = JavaClassGenerator.generate(javaClass, manifest);
+      src = out.resolve("java").resolve(jf.packageName().replace('.', '/')).resolve(jf.typeSpec().name() + ".java");
       AtomicFiles.write(src, jf.toString().getBytes(StandardCharsets.UTF_8));
+    }
+    manifest.write(out.resolve(Manifest.FILE));
+    System.out.println("wrote " + out.resolve(lib) + " (for CPU " + manifest.target().cpu() + "), "
+        + LoadedModel.WEIGHTS + ", " + Manifest.FILE);
+    if (src != null) {
       System.out.println("wrote " + src + " (compile it with the nnc-runtime jar on the class path)");
     }
     return 0;

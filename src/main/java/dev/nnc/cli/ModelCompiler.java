@@ -77,7 +77,27 @@ public final class ModelCompiler {
     }
   }
 
+  /** The tightest bound the ops that read {@code input} put on its values (0: none). */
+  private static int indexBound(Graph g, Node input) {
+    int bound = 0;
+    for (Node n : g.nodes()) {
+      for (int i = 0; i < n.inputs().size(); i++) {
+        int b = n.input(i) == input ? n.op().indexBound(i) : 0;
+        if (b > 0) {
+          bound = bound == 0 ? b : Math.min(bound, b);
+        }
+      }
+    }
+    return bound;
+  }
+
   public static Result compile(Program prog, String model, Recipe recipe, int batch, Backend backend)
+      throws CompileException {
+    return compile(prog, model, recipe, batch, backend, Backend.NATIVE);
+  }
+
+  /** As above, for the CPU (or GPU) named by {@code cpu}; see {@link Backend#compile(String, List, String)}. */
+  public static Result compile(Program prog, String model, Recipe recipe, int batch, Backend backend, String cpu)
       throws CompileException {
     Elaboration el = elaborate(prog, model, recipe, batch, null);
     Map<String, Graph> graphs = el.graphs();
@@ -111,7 +131,7 @@ public final class ModelCompiler {
       planned.add(new PlannedProgram(kp, plan));
       arena = Math.max(arena, plan.regionEnd());
     }
-    Compiled compiled = backend.compile(graphs.values().iterator().next().name(), planned);
+    Compiled compiled = backend.compile(graphs.values().iterator().next().name(), planned, cpu);
     Map<String, Manifest.Program> programs = new LinkedHashMap<>();
     for (PlannedProgram pp : planned) {
       KernelProgram kp = pp.program();
@@ -119,8 +139,9 @@ public final class ModelCompiler {
       kp.inputs().forEach((name, buf) -> {
         Buffer b = kp.buffers().get(buf);
         Graph g = graphs.get(kp.name());
-        String dtype = g.input(name).dtype().text();
-        ins.add(new Manifest.Slot(name, pp.plan().offset(buf), b.shape().dims(), dtype));
+        Node input = g.input(name);
+        ins.add(new Manifest.Slot(name, pp.plan().offset(buf), b.shape().dims(), input.dtype().text(),
+            indexBound(g, input)));
       });
       List<Manifest.Slot> outs = new ArrayList<>();
       kp.outputs().forEach((name, view) ->
@@ -134,7 +155,9 @@ public final class ModelCompiler {
     Map<String, Object> info = new LinkedHashMap<>();
     info.put("backend", backend.name());
     info.put("source", prog.source().name());
-    Manifest manifest = new Manifest(forward.model(), Manifest.FORMAT, batch, arena, slots, programs, info);
+    Compiled.Target t = compiled.target();
+    Manifest manifest = new Manifest(forward.model(), Manifest.FORMAT, batch, arena, slots, programs, info)
+        .withTarget(new Manifest.Target(t.triple(), t.cpu(), t.features()));
     return new Result(manifest, compiled, graphs, kernels, forward);
   }
 }

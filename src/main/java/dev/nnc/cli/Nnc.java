@@ -25,6 +25,20 @@ public final class Nnc implements Runnable {
     System.exit(execute(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
   }
 
+  /** A file-system failure as a person reads it: the path and why ("error: PATH" alone says nothing). */
+  static String describe(java.nio.file.FileSystemException e) {
+    String why = switch (e) {
+      case java.nio.file.AccessDeniedException a -> "permission denied";
+      case java.nio.file.NoSuchFileException n -> "no such file or folder";
+      case java.nio.file.NotDirectoryException n -> "not a folder";
+      case java.nio.file.FileAlreadyExistsException f -> "already exists";
+      case java.nio.file.DirectoryNotEmptyException d -> "folder not empty";
+      default -> e.getReason() != null ? e.getReason() : "cannot be accessed";
+    };
+    String file = e.getFile() != null ? e.getFile() : "(unknown file)";
+    return file + (e.getOtherFile() != null ? " -> " + e.getOtherFile() : "") + ": " + why;
+  }
+
   /** Runs the CLI; returns the exit status (0 ok, 1 bad input, 2 usage, 3 internal error). */
   public static int execute(String[] args, PrintWriter out, PrintWriter err) {
     CommandLine cl = new CommandLine(new Nnc());
@@ -39,6 +53,10 @@ public final class Nnc implements Runnable {
       }
       if (e instanceof UserError || e instanceof dev.nnc.runtime.DataException) {
         err.println("error: " + e.getMessage());
+        return 1;
+      }
+      if (e instanceof java.nio.file.FileSystemException fse) {
+        err.println("error: " + describe(fse));
         return 1;
       }
       if (e instanceof IOException io) {

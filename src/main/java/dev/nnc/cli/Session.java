@@ -76,8 +76,12 @@ final class Session {
   }
 
   ModelCompiler.Result compile(Recipe r, int batch, PrintStream log) throws CompileException {
+    return compile(r, batch, log, Backend.NATIVE);
+  }
+
+  ModelCompiler.Result compile(Recipe r, int batch, PrintStream log, String cpu) throws CompileException {
     long t0 = System.nanoTime();
-    ModelCompiler.Result res = ModelCompiler.compile(program, modelName, r, batch, Backend.find("cpu"));
+    ModelCompiler.Result res = ModelCompiler.compile(program, modelName, r, batch, Backend.find("cpu"), cpu);
     int kernels = res.manifest().programs().values().stream().mapToInt(p -> p.calls().size()).sum();
     if (log != null) {
       log.printf("compiled %s: %d programs, %d native kernels, arena %.1f MiB, in %.1fs%n", res.manifest().model(),
@@ -154,33 +158,8 @@ final class Session {
     return w;
   }
 
-  /**
-   * Reads weights for {@code manifest} from {@code file}: every weight (not state) must be there,
-   * by name, with its shape.
-   */
-  static Map<String, SafeTensors.Entry> checkedWeights(Manifest manifest, Path file) throws IOException {
-    Map<String, SafeTensors.Entry> w = SafeTensors.read(file);
-    Map<String, SafeTensors.Entry> out = new LinkedHashMap<>();
-    for (Manifest.ParamSlot p : manifest.params()) {
-      if (p.role().equals("state")) {
-        continue;
-      }
-      SafeTensors.Entry e = w.get(p.name());
-      if (e == null) {
-        throw new UserError(file + ": has no tensor '" + p.name() + "' (it has " + w.keySet()
-            + "); were these weights saved from this model?");
-      }
-      if (!java.util.Arrays.equals(e.shape(), p.shape())) {
-        throw new UserError(file + ": tensor '" + p.name() + "' has shape " + java.util.Arrays.toString(e.shape())
-            + ", the model needs " + java.util.Arrays.toString(p.shape()));
-      }
-      out.put(p.name(), e);
-    }
-    return out;
-  }
-
   static void loadWeights(NativeModel m, Path file) throws IOException {
-    checkedWeights(m.manifest(), file).forEach((name, e) -> m.setParam(name, e.data()));
+    SafeTensors.readFor(m.manifest(), file).forEach((name, e) -> m.setParam(name, e.data()));
   }
 
   static Path defaultRunDir(String model) {

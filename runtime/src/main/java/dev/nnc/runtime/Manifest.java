@@ -19,9 +19,88 @@ public record Manifest(
     long arenaFloats,
     List<ParamSlot> params,
     Map<String, Program> programs,
-    Map<String, Object> info) {
+    Map<String, Object> info,
+    Target target,
+    Library library) {
 
-  public static final int FORMAT = 1;
+  public static final int FORMAT = 2;
+  /** The manifest's name in a compiled folder; written last, so that it vouches for the rest. */
+  public static final String FILE = "manifest.json";
+
+  /** A manifest for code in this process (JIT): no library file, no target recorded. */
+  public Manifest(String model, int formatVersion, int batch, long arenaFloats, List<ParamSlot> params,
+      Map<String, Program> programs, Map<String, Object> info) {
+    this(model, formatVersion, batch, arenaFloats, params, programs, info, null, null);
+  }
+
+  /**
+   * What the code was compiled for: the LLVM triple and CPU ({@code native} is resolved to the
+   * compiling host's name) and the instruction-set extensions it may use ({@link CpuFeatures}).
+   */
+  public record Target(String triple, String cpu, List<String> features) {}
+
+  /** The shared library of a compiled folder: its file name and SHA-256 (hex). */
+  public record Library(String file, String sha256) {}
+
+  public Manifest withTarget(Target t) {
+    return new Manifest(model, formatVersion, batch, arenaFloats, params, programs, info, t, library);
+  }
+
+  public Manifest withLibrary(Library l) {
+    return new Manifest(model, formatVersion, batch, arenaFloats, params, programs, info, target, l);
+  }
+
+  /**
+   * Opens the library this manifest names in {@code dir}, after checking that it is the very file
+   * compiled with this manifest (its SHA-256: a folder mixing two compiles is refused) and that
+   * this CPU has every extension the code uses (never an illegal instruction).
+   */
+  public KernelLibrary openLibrary(Path dir) throws IOException {
+    if (library == null) {
+      throw new DataException(dir.resolve(FILE) + ": names no library (it describes code compiled in memory)");
+    }
+    Path lib = dir.resolve(library.file());
+    if (!java.nio.file.Files.isRegularFile(lib)) {
+      throw new DataException(lib + ": no such library; run `nnc compile` again");
+    }
+    String sha = sha256(lib);
+    if (!sha.equals(library.sha256())) {
+      throw new DataException(lib + " is not the library that " + dir.resolve(FILE) + " was written with (SHA-256 "
+          + sha.substring(0, 12) + "…, the manifest says " + library.sha256().substring(0, Math.min(12,
+              library.sha256().length())) + "…): the folder mixes files of different `nnc compile` runs; compile again");
+    }
+    checkCpu(CpuFeatures.hostFlags(), dir.resolve(FILE).toString());
+    return KernelLibrary.open(lib);
+  }
+
+  /** Refuses code that needs an extension this CPU lacks; {@code where} names the manifest. */
+  public void checkCpu(java.util.Set<String> hostFlags, String where) throws DataException {
+    if (target == null) {
+      return;
+    }
+    List<String> missing = CpuFeatures.missing(target.features(), hostFlags);
+    if (!missing.isEmpty()) {
+      throw new DataException(where + ": the model was compiled for CPU " + target.cpu() + " and uses "
+          + String.join(", ", missing) + ", which this machine's CPU does not have; compile it for a portable "
+          + "level (`nnc compile --cpu x86-64-v3`, or `--cpu x86-64-v2`) or on the machine that runs it");
+    }
+  }
+
+  /** The SHA-256 of a file, in hex. */
+  public static String sha256(Path file) throws IOException {
+    try {
+      java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+      try (var in = java.nio.file.Files.newInputStream(file)) {
+        byte[] buf = new byte[1 << 16];
+        for (int r = in.read(buf); r > 0; r = in.read(buf)) {
+          md.update(buf, 0, r);
+        }
+      }
+      return java.util.HexFormat.of().formatHex(md.digest());
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
 
   /** A persistent tensor: weight ({@code role=weight}), frozen weight, or state. */
   public record ParamSlot(String name, long offset, int[] shape, String role, String init, double initValue) {
@@ -34,8 +113,19 @@ public record Manifest(
     }
   }
 
-  /** An input or output of a program: its arena slot and shape (batch first). */
-  public record Slot(String name, long offset, int[] shape, String dtype) {
+  /**
+   * An input or output of a program: its arena slot and shape (batch first). An integer input
+   * that indexes (class labels) has {@code bound} > 0 and takes values in {@code [0, bound)}.
+   */
+  public record Slot(String name, long offset, int[] shape, String dtype, int bound) {
+    public Slot(String name, long offset, int[] shape, String dtype) {
+      this(name, offset, shape, dtype, 0);
+    }
+
+    public boolean integer() {
+      return dtype.equals("i32");
+    }
+
     public long size() {
       long n = 1;
       for (int d : shape) {

@@ -115,14 +115,51 @@ public final class NativeModel implements AutoCloseable {
     return mem.asSlice(offsetFloats * 4, sizeFloats * 4);
   }
 
-  /** Copies {@code data} into an input of {@code program}; its length must match the slot. */
+  /**
+   * Copies {@code data} into an input of {@code program}; its length must match the slot, and an
+   * integer input must hold whole numbers within its bound (class labels in {@code [0, classes)}):
+   * the kernels would otherwise read a one-hot row that is not there and train on garbage.
+   */
   public void setInput(String program, String name, float[] data) {
-    Manifest.Slot s = slot(manifest.program(program).inputs(), name, program, "input");
-    if (data.length != s.size()) {
-      throw new IllegalArgumentException("input " + name + " of " + program + " needs " + s.size()
-          + " floats (shape " + java.util.Arrays.toString(s.shape()) + "), got " + data.length);
-    }
+    Manifest.Slot s = checkInput(program, name, data);
     MemorySegment.copy(data, 0, slice(s.offset(), s.size()), ValueLayout.JAVA_FLOAT, 0, data.length);
+  }
+
+  /** Checks what {@link #setInput} checks, without copying; returns the input's slot. */
+  public Manifest.Slot checkInput(String program, String name, float[] data) {
+    Manifest.Slot s = slot(manifest.program(program).inputs(), name, program, "input");
+    if (data == null || data.length != s.size()) {
+      throw new IllegalArgumentException("input " + name + " of " + program + " needs " + s.size()
+          + " values (shape " + java.util.Arrays.toString(s.shape()) + "), got " + (data == null ? 0 : data.length));
+    }
+    if (s.integer()) {
+      checkIndices(s, data);
+    }
+    return s;
+  }
+
+  /** Copies every weight (trainable and frozen; not optimizer state) from a model of the same manifest. */
+  void copyWeightsFrom(NativeModel other) {
+    if (other.manifest != manifest) {
+      throw new IllegalArgumentException("weights can only be copied between arenas of one manifest");
+    }
+    for (Manifest.ParamSlot p : manifest.params()) {
+      if (!p.role().equals("state")) {
+        MemorySegment.copy(other.slice(p.offset(), p.size()), 0, slice(p.offset(), p.size()), 0, p.size() * 4);
+      }
+    }
+  }
+
+  private static void checkIndices(Manifest.Slot s, float[] data) {
+    for (int i = 0; i < data.length; i++) {
+      float v = data[i];
+      boolean whole = v == Math.rint(v);
+      if (!whole || v < 0 || (s.bound() > 0 && v >= s.bound())) {
+        String value = whole ? String.valueOf((long) v) : String.valueOf(v);
+        throw new IllegalArgumentException(s.name() + "[" + i + "] = " + value + " is not "
+            + (s.bound() > 0 ? "a class index in [0, " + s.bound() + ")" : "a non-negative integer"));
+      }
+    }
   }
 
   public float[] output(String program, String name) {

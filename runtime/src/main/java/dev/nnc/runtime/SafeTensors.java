@@ -72,6 +72,31 @@ public final class SafeTensors {
     });
   }
 
+  /**
+   * The weights of {@code manifest} from {@code file}: every weight (not optimizer state) must be
+   * there, by name, with its shape. The one check used by the CLI and by generated classes.
+   */
+  public static Map<String, Entry> readFor(Manifest manifest, Path file) throws IOException {
+    Map<String, Entry> w = read(file);
+    Map<String, Entry> out = new LinkedHashMap<>();
+    for (Manifest.ParamSlot p : manifest.params()) {
+      if (p.role().equals("state")) {
+        continue;
+      }
+      Entry e = w.get(p.name());
+      if (e == null) {
+        throw new DataException(file + ": has no tensor '" + p.name() + "' (it has " + w.keySet()
+            + "); were these weights saved from model " + manifest.model() + "?");
+      }
+      if (!java.util.Arrays.equals(e.shape(), p.shape())) {
+        throw new DataException(file + ": tensor '" + p.name() + "' has shape " + java.util.Arrays.toString(e.shape())
+            + ", model " + manifest.model() + " needs " + java.util.Arrays.toString(p.shape()));
+      }
+      out.put(p.name(), e);
+    }
+    return out;
+  }
+
   public static Map<String, Entry> read(Path file) throws IOException {
     if (!Files.isRegularFile(file)) {
       throw new DataException(file + ": no such weights file");

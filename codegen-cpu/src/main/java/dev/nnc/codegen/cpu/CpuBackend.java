@@ -43,9 +43,9 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public Compiled compile(String model, List<PlannedProgram> programs) {
+  public Compiled compile(String model, List<PlannedProgram> programs, String cpu) {
     GemmEmitter.Tiling tiling = this.tiling != null ? this.tiling : GemmEmitter.Tiling.fromSystemProperties();
-    Llvm.Host host = Llvm.host();
+    Llvm.Host host = Llvm.target(cpu);
     LLVMTargetMachineRef tm = Llvm.targetMachine(host);
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
     LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);

@@ -55,6 +55,11 @@ final class CpuCompiled implements Compiled {
   }
 
   @Override
+  public Target target() {
+    return new Target(host.triple(), host.cpu(), dev.nnc.runtime.CpuFeatures.checked(host.features()));
+  }
+
+  @Override
   public String text() {
     return text;
   }

@@ -64,6 +64,34 @@ public final class Llvm {
     return h;
   }
 
+  /** Portable x86-64 levels (the psABI's microarchitecture levels), each with the features it adds. */
+  private static final java.util.Map<String, String> LEVELS = java.util.Map.of(
+      "x86-64", "",
+      "x86-64-v2", "+cx16,+popcnt,+sse3,+sse4.1,+sse4.2,+ssse3,+sahf",
+      "x86-64-v3", "+cx16,+popcnt,+sse3,+sse4.1,+sse4.2,+ssse3,+sahf,+avx,+avx2,+bmi,+bmi2,+f16c,+fma,+lzcnt,+movbe,+xsave",
+      "x86-64-v4", "+cx16,+popcnt,+sse3,+sse4.1,+sse4.2,+ssse3,+sahf,+avx,+avx2,+bmi,+bmi2,+f16c,+fma,+lzcnt,+movbe,+xsave,"
+          + "+avx512f,+avx512bw,+avx512cd,+avx512dq,+avx512vl,+evex512");
+
+  /** The CPU names {@link #target} accepts besides {@code native}. */
+  public static final java.util.List<String> PORTABLE = java.util.List.of("x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4");
+
+  /** {@code native} (this machine, all its features) or one of the {@link #PORTABLE} levels. */
+  public static Host target(String cpu) {
+    if (cpu == null || cpu.equals("native")) {
+      return host();
+    }
+    String features = LEVELS.get(cpu);
+    if (features == null) {
+      throw new IllegalArgumentException("unknown CPU target '" + cpu + "'; use native (this machine) or one of "
+          + String.join(", ", PORTABLE));
+    }
+    init();
+    BytePointer triple = LLVMGetDefaultTargetTriple();
+    Host h = new Host(triple.getString(), cpu, features);
+    LLVMDisposeMessage(triple);
+    return h;
+  }
+
   /** A target machine for the host at -O3, position-independent (for shared libraries too). */
   public static LLVMTargetMachineRef targetMachine(Host h) {
     init();

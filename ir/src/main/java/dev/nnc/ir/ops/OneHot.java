@@ -36,6 +36,12 @@ public record OneHot(int classes) implements Op {
     return TensorType.f32(new dev.nnc.ir.Shape(d));
   }
 
+  /** Labels are class indices in {@code [0, classes)}. */
+  @Override
+  public int indexBound(int operand) {
+    return classes;
+  }
+
   @Override
   public List<Node> gradients(Graph.Builder b, Node self, Node dy) {
     return Ops.grads((Node) null);

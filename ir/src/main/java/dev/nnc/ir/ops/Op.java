@@ -35,4 +35,14 @@ public sealed interface Op
    * gradient (integer inputs, masks).
    */
   List<Node> gradients(Graph.Builder b, Node self, Node dy);
+
+  /**
+   * For an integer operand that indexes something (class labels, later token ids): the exclusive
+   * upper bound of its valid values, {@code [0, bound)}; 0 when the operand is not an index. The
+   * runtime checks inputs against it before a kernel runs, so an op that indexes states it here
+   * once and every caller (training loop, generated class) inherits the check.
+   */
+  default int indexBound(int operand) {
+    return 0;
+  }
 }

@@ -11,8 +11,20 @@ public interface Backend {
   /** The target's name on the command line ({@code cpu}, {@code cuda}). */
   String name();
 
-  /** Compiles the programs of one model into one module. */
-  Compiled compile(String model, List<PlannedProgram> programs);
+  /** Compiles the programs of one model into one module for the machine this runs on. */
+  default Compiled compile(String model, List<PlannedProgram> programs) {
+    return compile(model, programs, NATIVE);
+  }
+
+  /**
+   * Compiles the programs of one model into one module for {@code cpu}: {@link #NATIVE} (this
+   * machine), or a target the back end documents (the CPU back end: {@code x86-64},
+   * {@code x86-64-v2}, {@code x86-64-v3}, {@code x86-64-v4}). An unknown name is an
+   * {@link IllegalArgumentException} whose message lists the known ones.
+   */
+  Compiled compile(String model, List<PlannedProgram> programs, String cpu);
+
+  String NATIVE = "native";
 
   static Backend find(String name) {
     for (Backend b : ServiceLoader.load(Backend.class)) {

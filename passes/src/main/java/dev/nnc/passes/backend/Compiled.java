@@ -8,6 +8,14 @@ import java.util.Map;
 public interface Compiled extends AutoCloseable {
   Map<String, List<NativeCall>> schedules();
 
+  /**
+   * What the code was compiled for: target triple, CPU name (the host's real name for
+   * {@code native}) and the instruction-set extensions it may use, by the back end's names.
+   */
+  record Target(String triple, String cpu, List<String> features) {}
+
+  Target target();
+
   /** The generated module as text (LLVM IR for the CPU back end). */
   String text();
 
