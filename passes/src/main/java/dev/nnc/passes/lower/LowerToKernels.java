@@ -60,7 +60,12 @@ public final class LowerToKernels {
     this.g = g;
     this.program = program;
     this.users = g.users();
+    this.boundary = new HashSet<>(g.outputs().values());
+    this.boundary.addAll(g.updates().values());
   }
+
+  /** Outputs and updated values: computed into buffers of their own. A set, not a scan of both maps per node. */
+  private final Set<Node> boundary;
 
   public static KernelProgram lower(Graph g, String program) {
     return new LowerToKernels(g, program).run();
@@ -72,7 +77,7 @@ public final class LowerToKernels {
   }
 
   private boolean isBoundary(Node n) {
-    return g.outputs().containsValue(n) || g.updates().containsValue(n);
+    return boundary.contains(n);
   }
 
   /** Whether {@code n}'s value needs a buffer of its own (or is a parameter/input/view). */
@@ -455,21 +460,33 @@ public final class LowerToKernels {
     List<Kernel> out = new ArrayList<>(kernels);
     Map<Integer, Integer> remap = new HashMap<>();
     List<Kernel> copies = new ArrayList<>();
+    // One pass for who writes and reads what: per update, scanning every later kernel made
+    // lowering quadratic in the model's depth (minutes for a few thousand layers).
+    Map<Integer, Integer> firstWriter = new HashMap<>();
+    Map<Integer, Integer> lastReader = new HashMap<>();
+    Set<Integer> remapped = new HashSet<>();
+    for (int k = 0; k < out.size(); k++) {
+      for (int b : Reads.writeSet(out.get(k))) {
+        firstWriter.putIfAbsent(b, k);
+      }
+      for (int b : Reads.readSet(out.get(k))) {
+        lastReader.put(b, k);
+      }
+    }
     for (Map.Entry<Node, Node> u : g.updates().entrySet()) {
       int p = bufOf.get(u.getKey());
       Node value = u.getValue();
       Integer vb = bufOf.get(value);
-      int writer = vb == null ? -1 : writerOf(out, vb);
+      int writer = vb == null ? -1 : firstWriter.getOrDefault(vb, -1);
       boolean ok = writer >= 0 && !(value.op() instanceof Input) && !(value.op() instanceof Param)
-          && !(value.op() instanceof Reshape) && !remap.containsValue(p) && !remap.containsKey(vb);
+          && !(value.op() instanceof Reshape) && !remapped.contains(p) && !remap.containsKey(vb);
       if (ok) {
-        ok = Reads.safeInPlace(out.get(writer), p, vb);
-        for (int k = writer + 1; k < out.size() && ok; k++) {
-          ok = !Reads.reads(out.get(k), p);
-        }
+        // In place only if the writer may, and no kernel after it still reads the old value.
+        ok = Reads.safeInPlace(out.get(writer), p, vb) && lastReader.getOrDefault(p, -1) <= writer;
       }
       if (ok) {
         remap.put(vb, p);
+        remapped.add(p);
       } else {
         Shape s = value.shape();
         int vars = Math.max(1, s.rank());
@@ -488,12 +505,4 @@ public final class LowerToKernels {
     return result;
   }
 
-  private static int writerOf(List<Kernel> kernels, int buf) {
-    for (int i = 0; i < kernels.size(); i++) {
-      if (Reads.writes(kernels.get(i), buf)) {
-        return i;
-      }
-    }
-    return -1;
-  }
 }

@@ -12,40 +12,39 @@ import java.util.Map;
 final class Reads {
   private Reads() {}
 
-  static boolean writes(Kernel k, int buf) {
-    return switch (k) {
-      case Kernel.Gemm gm -> gm.c() == buf;
-      case Kernel.Loops l -> {
-        boolean[] w = {false};
-        KernelWalk.forEachStmt(l.root(), s -> {
-          if (s instanceof KStmt.Store st && st.buf() == buf) {
-            w[0] = true;
-          }
-        });
-        yield w[0];
-      }
-    };
-  }
-
-  private static boolean exprReads(KExpr e, int buf) {
-    boolean[] r = {false};
-    KernelWalk.forEach(e, x -> {
-      if (x instanceof KExpr.Load l && l.buf() == buf) {
-        r[0] = true;
+  /** Every buffer {@code k} loads from. */
+  static java.util.Set<Integer> readSet(Kernel k) {
+    java.util.Set<Integer> out = new java.util.HashSet<>();
+    java.util.function.Consumer<KExpr> loads = e -> KernelWalk.forEach(e, x -> {
+      if (x instanceof KExpr.Load l) {
+        out.add(l.buf());
       }
     });
-    return r[0];
+    switch (k) {
+      case Kernel.Gemm gm -> {
+        out.add(gm.a());
+        out.add(gm.b());
+        if (gm.epilogue() != null) {
+          loads.accept(gm.epilogue());
+        }
+      }
+      case Kernel.Loops l -> KernelWalk.forEachExpr(l.root(), loads);
+    }
+    return out;
   }
 
-  static boolean reads(Kernel k, int buf) {
-    return switch (k) {
-      case Kernel.Gemm gm -> gm.a() == buf || gm.b() == buf || (gm.epilogue() != null && exprReads(gm.epilogue(), buf));
-      case Kernel.Loops l -> {
-        boolean[] r = {false};
-        KernelWalk.forEachExpr(l.root(), e -> r[0] |= exprReads(e, buf));
-        yield r[0];
-      }
-    };
+  /** Every buffer {@code k} stores to. */
+  static java.util.Set<Integer> writeSet(Kernel k) {
+    java.util.Set<Integer> out = new java.util.HashSet<>();
+    switch (k) {
+      case Kernel.Gemm gm -> out.add(gm.c());
+      case Kernel.Loops l -> KernelWalk.forEachStmt(l.root(), s -> {
+        if (s instanceof KStmt.Store st) {
+          out.add(st.buf());
+        }
+      });
+    }
+    return out;
   }
 
   /**
