@@ -101,8 +101,9 @@ public final class Args {
 
   public int positiveInt(String name) {
     double v = num(name);
-    if (v != Math.rint(v) || v < 1) {
-      throw new LayerException("`" + name + "` of " + layer + " must be a positive integer, got " + v);
+    if (v != Math.rint(v) || v < 1 || v > Integer.MAX_VALUE) {
+      throw new LayerException("`" + name + "` of " + layer + " must be an integer between 1 and 2,147,483,647, got "
+          + (v == Math.rint(v) && Math.abs(v) < 1e18 ? String.valueOf((long) v) : String.valueOf(v)));
     }
     return (int) v;
   }
@@ -119,10 +120,11 @@ public final class Args {
     if (bound.get(name) instanceof ListV l) {
       List<Integer> out = new ArrayList<>();
       for (Val v : l.items()) {
-        if (v instanceof NumV n && n.integral()) {
+        if (v instanceof NumV n && n.integral() && Math.abs(n.value()) <= Integer.MAX_VALUE) {
           out.add((int) n.value());
         } else {
-          throw new LayerException("`" + name + "` of " + layer + " must be a list of integers");
+          throw new LayerException("`" + name + "` of " + layer + " must be a list of integers (each at most "
+              + "2,147,483,647 in size)");
         }
       }
       return out;

@@ -39,6 +39,22 @@ public final class Diagnostics {
     error(ctx, message, null);
   }
 
+  private final List<Diagnostic> warnings = new ArrayList<>();
+
+  /** A problem that does not stop compilation (a value that is never used). */
+  public void warning(Token t, String message, String hint) {
+    Diagnostic d = new Diagnostic(source.name(), t.getLine(), t.getCharPositionInLine() + 1, message, hint);
+    if (!warnings.contains(d)) {
+      warnings.add(d);
+    }
+  }
+
+  public List<Diagnostic> warnings() {
+    List<Diagnostic> sorted = new ArrayList<>(warnings);
+    sorted.sort(Comparator.comparingInt(Diagnostic::line).thenComparingInt(Diagnostic::column));
+    return sorted;
+  }
+
   public boolean hasErrors() {
     return !list.isEmpty();
   }

@@ -8,10 +8,11 @@ import java.util.Map;
 
 /**
  * A model elaborated into a graph at a fixed batch size: its inputs, outputs, the per-example
- * loss when a recipe was given, and one row per layer application for {@code nnc summary}.
+ * loss when a recipe was given, one row per layer application for {@code nnc summary}, and the
+ * warnings (values never used, whose layers were left out).
  */
 public record Elaborated(String model, Graph graph, Map<String, Node> inputs, Map<String, Node> outputs,
-    Node lossPerExample, List<LayerInfo> layers, int batch) {
+    Node lossPerExample, List<LayerInfo> layers, int batch, List<Diagnostic> warnings) {
 
   /** One applied layer: its path ({@code block1.dense2}), kind, per-example output shape, parameters. */
   public record LayerInfo(String path, String kind, Shape output, List<Node> params) {

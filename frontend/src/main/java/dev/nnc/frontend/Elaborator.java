@@ -49,6 +49,56 @@ public final class Elaborator {
 
   private static final Map<String, Layer> LAYERS = new LinkedHashMap<>();
 
+  /**
+   * The most layers a model may have. Code generation is linear in the layer count but not
+   * cheap (a training step of a 1,000-layer dense chain is 18,000 kernels and about six minutes
+   * of LLVM on two cores), so a larger model is a located error instead of an hour of compiling
+   * or running out of memory. The course's deepest networks have a few hundred layers.
+   */
+  public static final int MAX_LAYERS = 2_000;
+
+  /**
+   * The most layer and block applications one elaboration may make (a {@code repeat} of a block
+   * that adds no layer still costs time); past it, a located error.
+   */
+  public static final int MAX_APPLICATIONS = 200_000;
+
+  /** Stops elaboration after a "too large" error: nothing later can be checked sensibly. */
+  private static final class TooLarge extends RuntimeException {
+    TooLarge() {
+      super(null, null, false, false);
+    }
+  }
+
+  private int applications;
+
+  /** A name bound to a tensor by an assignment: unused ones are warned about. */
+  private record Binding(Token name, Node value) {}
+
+  private final List<Binding> bindings = new ArrayList<>();
+  /** The output node of each entry of {@code infos}. */
+  private final List<Node> layerOutputs = new ArrayList<>();
+
+  /**
+   * Every node an output or the loss depends on. Layers outside it are dead: left out of the
+   * graph, the summary and the parameters, as Keras' functional API leaves out layers that do
+   * not lead to an output.
+   */
+  private Set<Node> liveFrom(java.util.Collection<Node> roots, Node loss) {
+    Set<Node> live = new HashSet<>();
+    Deque<Node> work = new ArrayDeque<>(roots);
+    if (loss != null) {
+      work.add(loss);
+    }
+    while (!work.isEmpty()) {
+      Node n = work.pop();
+      if (live.add(n)) {
+        work.addAll(n.inputs());
+      }
+    }
+    return live;
+  }
+
   static {
     List<Layer> all = new ArrayList<>();
     all.add(new Dense());
@@ -124,8 +174,18 @@ public final class Elaborator {
     Map<String, Node> inputs = new LinkedHashMap<>();
     Map<String, Node> outputs = new LinkedHashMap<>();
     e.collectAssigned(model.stmt());
-    for (NnParser.StmtContext s : model.stmt()) {
-      e.modelStmt(s, scope, inputs, outputs);
+    try {
+      for (NnParser.StmtContext s : model.stmt()) {
+        e.modelStmt(s, scope, inputs, outputs);
+      }
+    } catch (TooLarge stop) {
+      diag.throwIfAny();
+    } catch (StackOverflowError overflow) {
+      // Expression chains are evaluated in loops; what still recurses is nesting (parentheses,
+      // blocks calling blocks), which no hand-written model takes this deep.
+      diag.error(model.name, "model `" + name + "` nests expressions or blocks too deeply to elaborate",
+          "split the deepest expression into several statements (`h = ...`)");
+      diag.throwIfAny();
     }
     if (outputs.isEmpty() && !diag.hasErrors()) {
       diag.error(model.name, "model `" + name + "` has no output", "add `output NAME` after the layers");
@@ -145,7 +205,29 @@ public final class Elaborator {
     if (loss != null) {
       e.graph.output("loss_per_example", loss);
     }
-    return new Elaborated(name, e.graph.build(), inputs, outputs, loss, List.copyOf(e.infos), batch);
+    Set<Node> live = e.liveFrom(outputs.values(), loss);
+    List<Elaborated.LayerInfo> layers = new ArrayList<>();
+    for (int i = 0; i < e.infos.size(); i++) {
+      if (live.contains(e.layerOutputs.get(i))) {
+        layers.add(e.infos.get(i));
+      }
+    }
+    for (Binding b : e.bindings) {
+      if (!live.contains(b.value())) {
+        diag.warning(b.name(), "the value assigned to `" + b.name().getText() + "` here is never used; its layers "
+            + "are left out of the model", "use it, or delete the assignment");
+      }
+    }
+    Graph g = e.graph.build(n -> live.contains(n) || n.op() instanceof Input);
+    if (recipe != null && g.params().stream().noneMatch(n -> ((Param) n.op()).role() == Param.Role.WEIGHT)) {
+      NnParser.TrainDeclContext t = program.trains().get(name);
+      boolean anyWeights = !g.params().isEmpty();
+      diag.error(t.name, "model `" + name + "` has nothing to train: "
+          + (anyWeights ? "every layer with weights is frozen" : "its outputs depend on no layer with weights"),
+          anyWeights ? "unfreeze a layer (`freeze` in the recipe)" : "add a layer with weights, e.g. `-> dense(10)`");
+      diag.throwIfAny();
+    }
+    return new Elaborated(name, g, inputs, outputs, loss, List.copyOf(layers), batch, diag.warnings());
   }
 
   /** Checks the {@code train} block of {@code modelName}; null when the file has none. */
@@ -181,17 +263,29 @@ public final class Elaborator {
         }
       }
       List<Integer> dims = new ArrayList<>();
+      boolean bad = false;
       for (var tok : in.shape().INT()) {
-        int d = Integer.parseInt(tok.getText());
-        if (d <= 0) {
-          diag.error(tok.getSymbol(), "dimensions must be positive, got " + d, null);
+        long d = parseDimension(tok.getText());
+        if (d <= 0 || d > Integer.MAX_VALUE) {
+          diag.error(tok.getSymbol(), "dimensions must be between 1 and 2,147,483,647, got " + tok.getText(), null);
+          bad = true;
         }
-        dims.add(d);
+        dims.add((int) Math.max(1, Math.min(d, Integer.MAX_VALUE)));
       }
       if (defined(scope, name, in.name)) {
         return;
       }
-      Shape shape = new Shape(dims.stream().mapToInt(Integer::intValue).toArray()).prepend(batch);
+      Shape shape;
+      try {
+        shape = new Shape(dims.stream().mapToInt(Integer::intValue).toArray()).prepend(batch);
+      } catch (ShapeException ex) {
+        if (!bad) {
+          diag.error(in.shape(), "input `" + name + "` is too large: " + ex.getMessage() + " with the batch of "
+              + batch, "make the input smaller, or lower the batch size");
+        }
+        scope.vars.put(name, new ErrV());
+        return;
+      }
       Node n = graph.addTyped(new Input(name), List.of(), new TensorType(shape, dtype));
       inputs.put(name, n);
       scope.vars.put(name, new TensorV(n));
@@ -235,12 +329,12 @@ public final class Elaborator {
     Val v = eval(a.expr(), scope);
     List<org.antlr.v4.runtime.tree.TerminalNode> ids = a.idList().ID();
     if (ids.size() == 1) {
-      scope.vars.put(ids.get(0).getText(), v);
+      bind(ids.get(0).getSymbol(), v, scope);
       return;
     }
     if (v instanceof ListV l && l.items().size() == ids.size()) {
       for (int i = 0; i < ids.size(); i++) {
-        scope.vars.put(ids.get(i).getText(), l.items().get(i));
+        bind(ids.get(i).getSymbol(), l.items().get(i), scope);
       }
       return;
     }
@@ -250,6 +344,22 @@ public final class Elaborator {
     }
     for (var id : ids) {
       scope.vars.put(id.getText(), new ErrV());
+    }
+  }
+
+  /** A dimension literal's value, saturated past the long range (the caller reports it). */
+  private static long parseDimension(String digits) {
+    try {
+      return Long.parseLong(digits);
+    } catch (NumberFormatException e) {
+      return Long.MAX_VALUE;
+    }
+  }
+
+  private void bind(Token name, Val v, Scope scope) {
+    scope.vars.put(name.getText(), v);
+    if (v instanceof TensorV t) {
+      bindings.add(new Binding(name, t.node()));
     }
   }
 
@@ -264,22 +374,40 @@ public final class Elaborator {
       case NnParser.NegExprContext n -> negate(eval(n.expr(), scope), n);
       case NnParser.MulExprContext m -> arith(m.op.getText(), eval(m.expr(0), scope), eval(m.expr(1), scope), m);
       case NnParser.AddExprContext a -> arith(a.op.getText(), eval(a.expr(0), scope), eval(a.expr(1), scope), a);
-      case NnParser.PipeExprContext p -> {
-        Val lhs = eval(p.expr(), scope);
-        if (!(lhs instanceof TensorV) && !(lhs instanceof ErrV)) {
-          tensor(lhs, p.expr(), "the input of `->`");
-          yield new ErrV();
-        }
-        yield stage(p.stage(), lhs, p.expr(), scope);
-      }
+      case NnParser.PipeExprContext p -> pipeChain(p, scope);
       default -> throw new IllegalStateException("unknown expression " + e.getClass());
     };
   }
 
+  /**
+   * {@code x -> a -> b -> c} parses as a left-leaning tree as deep as the chain is long; it is
+   * evaluated in a loop (innermost operand first, then each stage in order), so a chain of any
+   * length needs no deeper stack than one stage.
+   */
+  private Val pipeChain(NnParser.PipeExprContext top, Scope scope) {
+    Deque<NnParser.PipeExprContext> chain = new ArrayDeque<>();
+    ExprContext cur = top;
+    while (cur instanceof NnParser.PipeExprContext p) {
+      chain.push(p);
+      cur = p.expr();
+    }
+    Val v = eval(cur, scope);
+    while (!chain.isEmpty()) {
+      NnParser.PipeExprContext p = chain.pop();
+      currentScope = scope;
+      if (!(v instanceof TensorV) && !(v instanceof ErrV)) {
+        tensor(v, p.expr(), "the input of `->`");
+        v = new ErrV();
+      }
+      v = stage(p.stage(), v, p.expr(), scope);
+    }
+    return v;
+  }
+
   private Val primary(NnParser.PrimaryContext p, Scope scope) {
     return switch (p) {
-      case NnParser.NumberLitContext n -> new NumV(Double.parseDouble(n.getText()), false);
-      case NnParser.IntLitContext n -> new NumV(Double.parseDouble(n.getText()), true);
+      case NnParser.NumberLitContext n -> number(n, false);
+      case NnParser.IntLitContext n -> number(n, true);
       case NnParser.StringLitContext s -> new StrV(unquote(s.getText()));
       case NnParser.FromLitContext f -> new FromV(unquote(f.STRING().getText()));
       case NnParser.ParenExprContext pe -> eval(pe.expr(), scope);
@@ -297,6 +425,16 @@ public final class Elaborator {
       case NnParser.CallExprContext c -> call(c.call(), null, scope);
       default -> throw new IllegalStateException("unknown primary " + p.getClass());
     };
+  }
+
+  /** A number literal; one too large for a double is an error at the literal, never infinity. */
+  private Val number(NnParser.PrimaryContext literal, boolean integral) {
+    double v = Double.parseDouble(literal.getText());
+    if (Double.isInfinite(v)) {
+      diag.error(literal, "number `" + literal.getText() + "` is too large (it overflows to infinity)", null);
+      return new ErrV();
+    }
+    return new NumV(v, integral);
   }
 
   private static String unquote(String s) {
@@ -327,6 +465,10 @@ public final class Elaborator {
         default -> a.value() / b.value();
       };
       boolean integral = a.integral() && b.integral() && !op.equals("/");
+      if (!Double.isFinite(r)) {
+        diag.error(at, "`" + a.value() + " " + op + " " + b.value() + "` is not a finite number", null);
+        return new ErrV();
+      }
       return new NumV(r, integral);
     }
     Node l = operand(x, ((ParserRuleContext) at.getChild(0)));
@@ -491,6 +633,11 @@ public final class Elaborator {
     if (single != null) {
       args.add(0, single);
     }
+    if (++applications > MAX_APPLICATIONS) {
+      diag.error(nameTok, "the model is too large: more than " + String.format("%,d", MAX_APPLICATIONS)
+          + " layer and block applications", "make the model smaller or lower its `repeat` counts (docs/language.md, Limits)");
+      throw new TooLarge();
+    }
     boolean poisoned = args.stream().anyMatch(v -> v instanceof ErrV)
         || named.values().stream().anyMatch(v -> v instanceof ErrV);
     // An unknown layer is worth reporting even when its input already failed.
@@ -538,9 +685,15 @@ public final class Elaborator {
       if (!usedPaths.add(path)) {
         throw new LayerException("layer name `" + path + "` is used twice", "give each layer its own name");
       }
+      if (infos.size() >= MAX_LAYERS) {
+        diag.error(nameTok, "the model is too large: more than " + String.format("%,d", MAX_LAYERS) + " layers",
+            "make the model smaller or lower its `repeat` counts (docs/language.md, Limits)");
+        throw new TooLarge();
+      }
       List<Node> params = new ArrayList<>();
       Node out = layer.apply(context(path, params), operands, bound);
       infos.add(new Elaborated.LayerInfo(path, name, Layer.perExample(out), params));
+      layerOutputs.add(out);
       return new TensorV(out);
     } catch (LayerException ex) {
       diag.error(nameTok, ex.getMessage(), ex.hint());

@@ -54,7 +54,17 @@ public final class Program {
     lexer.addErrorListener(listener);
     parser.removeErrorListeners();
     parser.addErrorListener(listener);
-    NnParser.FileContext file = parser.file();
+    NnParser.FileContext file;
+    try {
+      file = parser.file();
+    } catch (StackOverflowError e) {
+      // ANTLR parses nested parentheses and calls recursively; a machine-written file can nest
+      // deeper than any stack. A chain of `->` stages is no problem: it is parsed in a loop.
+      diag.error(1, 1, "the file nests expressions too deeply to parse",
+          "split the deepest expression into several statements (`h = ...`)");
+      diag.throwIfAny();
+      throw e;
+    }
     diag.throwIfAny();
     Program p = new Program(src);
     Map<String, Token> seen = new LinkedHashMap<>();
@@ -63,6 +73,7 @@ public final class Program {
         p.declare(diag, seen, d.modelDecl().name, p.models, d.modelDecl(), "model");
       } else if (d.blockDecl() != null) {
         p.declare(diag, seen, d.blockDecl().name, p.blocks, d.blockDecl(), "block");
+        checkBlockNames(diag, d.blockDecl());
       } else {
         NnParser.TrainDeclContext t = d.trainDecl();
         if (p.trains.containsKey(t.name.getText())) {
@@ -82,6 +93,31 @@ public final class Program {
     }
     diag.throwIfAny();
     return p;
+  }
+
+  /** A block's parameters and inputs share one namespace: each name once. */
+  private static void checkBlockNames(Diagnostics diag, NnParser.BlockDeclContext b) {
+    Map<String, String> seen = new LinkedHashMap<>();
+    java.util.List<Token> names = new java.util.ArrayList<>();
+    java.util.List<String> kinds = new java.util.ArrayList<>();
+    if (b.params() != null) {
+      for (NnParser.ParamContext pc : b.params().param()) {
+        names.add(pc.ID().getSymbol());
+        kinds.add("parameter");
+      }
+    }
+    for (var id : b.inputs.ID()) {
+      names.add(id.getSymbol());
+      kinds.add("input");
+    }
+    for (int i = 0; i < names.size(); i++) {
+      String n = names.get(i).getText();
+      String prev = seen.putIfAbsent(n, kinds.get(i));
+      if (prev != null) {
+        diag.error(names.get(i), "block `" + b.name.getText() + "` already has " + (prev.equals("input") ? "an " : "a ")
+            + prev + " named `" + n + "`", "give each parameter and input its own name");
+      }
+    }
   }
 
   private <T> void declare(Diagnostics diag, Map<String, Token> seen, Token name, Map<String, T> into, T decl,

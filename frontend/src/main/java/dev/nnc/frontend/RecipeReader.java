@@ -100,10 +100,21 @@ final class RecipeReader {
     if (vs < 0 || vs >= 1) {
       diag.error(settings.get("validation_split").expr(), "validation_split must be in [0, 1), got " + vs);
     }
+    for (String key : List.of("l1", "l2", "clip_value", "clip_norm")) {
+      double x = number(settings, v, key, 0);
+      if (!(x >= 0) || Double.isInfinite(x)) {
+        diag.error(settings.get(key).expr(), "`" + key + "` must be a finite number ≥ 0 (0 turns it off), got "
+            + show(x));
+      }
+    }
+    double seed = number(settings, v, "seed", 42);
+    if (seed != Math.rint(seed) || Math.abs(seed) >= 0x1p63) {
+      diag.error(settings.get("seed").expr(), "`seed` must be an integer, got " + show(seed));
+    }
     return new Recipe(model.name.getText(), data, settings.containsKey("loss") ? settings.get("loss").expr() : null,
         opt, schedule, batchSize, epochs, metrics, number(settings, v, "l1", 0), number(settings, v, "l2", 0),
         number(settings, v, "clip_value", 0), number(settings, v, "clip_norm", 0), bool(settings, v, "shuffle", true),
-        vs, es, (long) number(settings, v, "seed", 42), freeze);
+        vs, es, (long) seed, freeze);
   }
 
   private DataSpec data(NnParser.SettingContext s, Val v, String firstInput, NnParser.TrainDeclContext t) {
@@ -115,6 +126,10 @@ final class RecipeReader {
     Map<String, Val> named = v instanceof CallV c ? c.named() : Map.of();
     List<Val> pos = v instanceof CallV c ? c.args() : List.of();
     if ("fashion_mnist".equals(kind)) {
+      if (!pos.isEmpty()) {
+        diag.error(s.expr(), "fashion_mnist takes no positional arguments, got " + pos.size(),
+            "it reads the installed data set (or the embedded subset); pass another folder with `nnc train --data DIR`");
+      }
       boolean flatten = named.get("flatten") instanceof SymV f && f.name().equals("true");
       for (String k : named.keySet()) {
         if (!k.equals("flatten")) {
@@ -127,6 +142,12 @@ final class RecipeReader {
       if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
         diag.error(s.expr(), "csv needs a file name", "e.g. csv(\"data/xor.csv\", label=\"y\")");
         return DataSpec.fashionMnist(false);
+      }
+      for (String k : named.keySet()) {
+        if (!Set.of("label", "target").contains(k)) {
+          diag.error(argument(s, k, -1), "csv has no option `" + k + "`",
+              "its options are label=\"column\" (classes) and target=[\"column\", ...] (values)");
+        }
       }
       String label = named.get("label") instanceof StrV l ? l.value() : named.get("label") instanceof SymV l ? l.name() : null;
       List<String> targets = new ArrayList<>();
@@ -180,6 +201,10 @@ final class RecipeReader {
       for (int i = 0; i < c.args().size(); i++) {
         if (i < keys.size()) {
           given.put(keys.get(i), hyper(s, c.args().get(i), keys.get(i)));
+          checkRange(argument(s, null, i), name, keys.get(i), given.get(keys.get(i)));
+        } else {
+          diag.error(argument(s, null, i), name + " takes at most " + keys.size() + " positional hyper-parameters "
+              + keys, "name the others, e.g. " + name + "(" + keys.get(0) + "=0.01)");
         }
       }
       for (Map.Entry<String, Val> e : c.named().entrySet()) {
@@ -190,14 +215,64 @@ final class RecipeReader {
           continue;
         }
         given.put(e.getKey(), hyper(s, e.getValue(), e.getKey()));
+        checkRange(argument(s, e.getKey(), -1), name, e.getKey(), given.get(e.getKey()));
       }
     }
-    return dev.nnc.ir.train.OptimizerSpec.of(name, given);
+    dev.nnc.ir.train.OptimizerSpec spec = dev.nnc.ir.train.OptimizerSpec.of(name, given);
+    if (spec.hyper().getOrDefault("nesterov", 0.0) != 0 && !(spec.hyper().getOrDefault("momentum", 0.0) > 0)) {
+      diag.error(argument(s, "nesterov", -1), "Nesterov momentum needs a momentum > 0",
+          "add momentum=0.9 (for example), or drop nesterov");
+    }
+    return spec;
+  }
+
+  /**
+   * The valid range of each hyper-parameter, as PyTorch's optimizers check them: a learning rate,
+   * epsilon, momentum, decay or accumulator is finite and ≥ 0; Adam's betas lie in [0, 1);
+   * Adadelta's rho in [0, 1].
+   */
+  private void checkRange(org.antlr.v4.runtime.ParserRuleContext at, String optimizer, String key, double v) {
+    String rule = switch (key) {
+      case "beta1", "beta2" -> v >= 0 && v < 1 ? null : "in [0, 1)";
+      case "rho" -> v >= 0 && v <= 1 ? null : "in [0, 1]";
+      case "nesterov" -> v == 0 || v == 1 ? null : "true or false";
+      default -> v >= 0 && Double.isFinite(v) ? null : "a finite number ≥ 0";
+    };
+    if (rule != null) {
+      diag.error(at, "`" + key + "` of " + optimizer + " must be " + rule + ", got " + show(v),
+          key.equals("lr") ? "typical learning rates are 1e-4 to 1e-1" : null);
+    }
+  }
+
+  private static String show(double v) {
+    return v == Math.rint(v) && Math.abs(v) < 1e15 ? String.valueOf((long) v) : String.valueOf(v);
+  }
+
+  /**
+   * Where an argument of the call in setting {@code s} is written: the named one {@code key}, or
+   * the positional one at {@code position}; the whole setting when it is not a call.
+   */
+  private static org.antlr.v4.runtime.ParserRuleContext argument(NnParser.SettingContext s, String key, int position) {
+    if (s.expr() instanceof NnParser.PrimaryExprContext p && p.primary() instanceof NnParser.CallExprContext c) {
+      int pos = 0;
+      for (NnParser.ArgContext a : c.call().arg()) {
+        if (key != null && a.ID() != null && a.ID().getText().equals(key)) {
+          return a;
+        }
+        if (key == null && a.ID() == null && pos++ == position) {
+          return a;
+        }
+      }
+    }
+    return s.expr();
   }
 
   private double hyper(NnParser.SettingContext s, Val v, String key) {
     if (v instanceof NumV n) {
       return n.value();
+    }
+    if (v instanceof ErrV) {
+      return 0;  // already reported where it failed
     }
     if (v instanceof SymV b && (b.name().equals("true") || b.name().equals("false"))) {
       return b.name().equals("true") ? 1 : 0;
@@ -218,7 +293,21 @@ final class RecipeReader {
       if (!keys.get(c.name()).contains(e.getKey())) {
         diag.error(s.expr(), c.name() + " has no parameter `" + e.getKey() + "`", "its parameters are " + keys.get(c.name()));
       } else {
-        args.put(e.getKey(), hyper(s, e.getValue(), e.getKey()));
+        double x = hyper(s, e.getValue(), e.getKey());
+        args.put(e.getKey(), x);
+        boolean ok = switch (e.getKey()) {
+          case "every", "epochs" -> x >= 1 && x == Math.rint(x) && x <= Integer.MAX_VALUE;
+          case "gamma" -> x > 0 && Double.isFinite(x);
+          default -> x >= 0 && Double.isFinite(x);
+        };
+        if (!ok) {
+          diag.error(argument(s, e.getKey(), -1), "`" + e.getKey() + "` of " + c.name() + " must be "
+              + switch (e.getKey()) {
+                case "every", "epochs" -> "a positive integer";
+                case "gamma" -> "a finite number > 0";
+                default -> "a finite number ≥ 0";
+              } + ", got " + show(x));
+        }
       }
     }
     return new Recipe.Schedule(c.name(), args);
@@ -231,8 +320,19 @@ final class RecipeReader {
     for (Map.Entry<String, Val> e : c.named().entrySet()) {
       switch (e.getKey()) {
         case "monitor" -> monitor = e.getValue() instanceof SymV m ? m.name() : e.getValue() instanceof StrV m ? m.value() : "";
-        case "patience" -> patience = (int) hyper(s, e.getValue(), "patience");
-        case "min_delta" -> minDelta = hyper(s, e.getValue(), "min_delta");
+        case "patience" -> {
+          double p = hyper(s, e.getValue(), "patience");
+          if (p < 0 || p != Math.rint(p) || p > Integer.MAX_VALUE) {
+            diag.error(argument(s, "patience", -1), "`patience` must be an integer ≥ 0, got " + show(p));
+          }
+          patience = (int) p;
+        }
+        case "min_delta" -> {
+          minDelta = hyper(s, e.getValue(), "min_delta");
+          if (!(minDelta >= 0) || Double.isInfinite(minDelta)) {
+            diag.error(argument(s, "min_delta", -1), "`min_delta` must be a finite number ≥ 0, got " + show(minDelta));
+          }
+        }
         default -> diag.error(s.expr(), "early_stopping has no parameter `" + e.getKey() + "`",
             "its parameters are monitor, patience, min_delta");
       }
@@ -257,7 +357,7 @@ final class RecipeReader {
 
   private int positiveInt(Map<String, NnParser.SettingContext> s, Map<String, Val> v, String key, int fallback) {
     double d = number(s, v, key, fallback);
-    if (d != Math.rint(d) || d < 1) {
+    if (d != Math.rint(d) || d < 1 || d > Integer.MAX_VALUE) {
       diag.error(s.get(key).expr(), "`" + key + "` must be a positive integer, got " + (d == Math.rint(d) ? String.valueOf((long) d) : String.valueOf(d)));
       return fallback;
     }

@@ -73,7 +73,7 @@ class ElaborationTest {
   @Test
   void recipeDefaultsAndOverrides() throws Exception {
     Program p = Program.parse(SourceFile.of("t.nn", """
-        model M { input image: [784]  output logits = image -> dense(10) }
+        model M { input image: [784]  output logits = image -> dense(32) -> dense(10) }
         train M {
           data = fashion_mnist(flatten=true)
           loss = cross_entropy(logits, label)

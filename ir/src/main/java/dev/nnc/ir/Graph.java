@@ -187,5 +187,13 @@ public final class Graph {
     public Graph build() {
       return new Graph(name, nodes, outputs, updates);
     }
+
+    /**
+     * The graph of the nodes {@code keep} accepts, in order; it must accept every operand of an
+     * accepted node and every output and update.
+     */
+    public Graph build(java.util.function.Predicate<Node> keep) {
+      return new Graph(name, nodes.stream().filter(keep).toList(), outputs, updates);
+    }
   }
 }

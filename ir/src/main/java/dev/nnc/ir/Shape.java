@@ -8,11 +8,34 @@ public final class Shape {
 
   private final int[] dims;
 
+  /**
+   * The most elements a tensor may have: 2³¹−1. Kernels index with 64-bit offsets, but Java
+   * arrays (inputs, outputs, weights) and int-typed sizes do not go further; every size
+   * computation on a constructed shape therefore fits in an int.
+   */
+  public static final long MAX_ELEMENTS = Integer.MAX_VALUE;
+
+  /** Throws {@link ShapeException} for a negative dimension or more than {@link #MAX_ELEMENTS} elements. */
   public Shape(int... dims) {
+    long n = 1;
+    boolean tooLarge = false;
     for (int d : dims) {
       if (d < 0) {
-        throw new IllegalArgumentException("negative dimension in " + Arrays.toString(dims));
+        throw new ShapeException("negative dimension in " + Arrays.toString(dims));
       }
+      if (d != 0 && n > MAX_ELEMENTS / d) {
+        tooLarge = true;
+      }
+      n = tooLarge ? n : n * d;
+    }
+    if (tooLarge && Arrays.stream(dims).noneMatch(d -> d == 0)) {
+      double count = 1;
+      for (int d : dims) {
+        count *= d;
+      }
+      throw new ShapeException("a tensor of shape " + Arrays.toString(dims).replace(" ", "") + " would have "
+          + String.format(java.util.Locale.ROOT, "%,.0f", count) + " elements, more than the limit of 2,147,483,647 "
+          + "(2^31-1)");
     }
     this.dims = dims.clone();
   }
