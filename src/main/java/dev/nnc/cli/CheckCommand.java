@@ -23,6 +23,10 @@ final class CheckCommand implements Callable<Integer> {
     Elaborated e = s.forward(batch);
     if (s.recipe != null) {
       ModelCompiler.graphs(s.program, s.modelName, s.recipe, batch, null);
+      if (s.recipe.data().kind().equals("csv")) {
+        // Every row, against the model (labels within its classes): the errors train would hit.
+        s.data(s.recipe, null);
+      }
     }
     long params = e.layers().stream().mapToLong(Elaborated.LayerInfo::paramCount).sum();
     spec.commandLine().getOut().printf("%s: ok: model %s, %d layers, %,d parameters%s%n", opts.file, e.model(),

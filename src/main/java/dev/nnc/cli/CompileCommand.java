@@ -52,10 +52,8 @@ final class CompileCommand implements Callable<Integer> {
       throw new UserError("--cpu " + cpu + " is not a target nnc knows; use native (this machine) or one of "
           + String.join(", ", Llvm.PORTABLE));
     }
-    if (Files.exists(out) && !Files.isDirectory(out)) {
-      throw new UserError(out + " exists and is not a folder; -o names the folder to write the compiled model to");
-    }
     Session s = Session.open(opts.file, opts.model);
+    Session.prepareOutputDir(out);
     Recipe r = s.recipe;
     int b = batch != null ? batch : r != null ? r.batch() : 1;
     ModelCompiler.Result res = s.compile(r, b, System.out, cpu);

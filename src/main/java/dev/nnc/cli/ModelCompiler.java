@@ -78,7 +78,7 @@ public final class ModelCompiler {
   }
 
   /** The tightest bound the ops that read {@code input} put on its values (0: none). */
-  private static int indexBound(Graph g, Node input) {
+  static int indexBound(Graph g, Node input) {
     int bound = 0;
     for (Node n : g.nodes()) {
       for (int i = 0; i < n.inputs().size(); i++) {

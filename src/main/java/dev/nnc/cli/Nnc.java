@@ -51,7 +51,8 @@ public final class Nnc implements Runnable {
         err.flush();
         return 1;
       }
-      if (e instanceof UserError || e instanceof dev.nnc.runtime.DataException) {
+      if (e instanceof UserError || e instanceof dev.nnc.runtime.DataException
+          || e instanceof dev.nnc.runtime.ModelTooLargeException) {
         err.println("error: " + e.getMessage());
         return 1;
       }

@@ -46,7 +46,14 @@ final class PredictCommand implements Callable<Integer> {
       if (!Files.isRegularFile(input)) {
         throw new UserError(input + ": no such file");
       }
-      List<String> header = List.of(Files.readAllLines(input).get(0).split(","));
+      String first;
+      try (var reader = Files.newBufferedReader(input, java.nio.charset.StandardCharsets.UTF_8)) {
+        first = reader.readLine();
+      }
+      if (first == null || first.isBlank()) {
+        throw new UserError(input + ": empty file; --input takes a CSV file with a header row and one example a row");
+      }
+      List<String> header = List.of(first.split(","));
       d = Csv.load(input, in.name(), header.stream().map(String::strip).toList(), null, List.of());
       long per = in.size() / res.manifest().batch();
       if (d.width(in.name()) != per) {

@@ -8,6 +8,7 @@ import dev.nnc.frontend.LayerContext;
 import dev.nnc.frontend.Program;
 import dev.nnc.frontend.Recipe;
 import dev.nnc.frontend.SourceFile;
+import dev.nnc.ir.Node;
 import dev.nnc.passes.backend.Backend;
 import dev.nnc.runtime.KernelLibrary;
 import dev.nnc.runtime.Manifest;
@@ -45,6 +46,8 @@ final class Session {
       src = SourceFile.read(file);
     } catch (NoSuchFileException e) {
       throw new UserError(file + ": no such file");
+    } catch (SourceFile.MalformedSourceException e) {
+      throw new UserError(e.getMessage());
     } catch (IOException e) {
       throw new UserError(file + ": cannot read (" + e.getMessage() + ")");
     }
@@ -53,6 +56,12 @@ final class Session {
       throw new UserError("no model named '" + model + "' in " + file + " (it defines " + p.models().keySet() + ")");
     }
     Recipe r = Elaborator.recipe(p, model);
+    // Warnings (values never used) once per command, before anything is compiled.
+    Elaborated e = Elaborator.elaborate(p, model, 1, LayerContext.Mode.INFER, null);
+    for (var w : e.warnings()) {
+      System.err.print(w.render(src, "warning"));
+    }
+    System.err.flush();
     return new Session(src, p, model, r);
   }
 
@@ -96,7 +105,7 @@ final class Session {
   }
 
   /** Train and test data for the recipe's data source; {@code override} replaces its location. */
-  Dataset[] data(Recipe r, Path override) throws IOException {
+  Dataset[] data(Recipe r, Path override) throws IOException, CompileException {
     DataSpec d = r.data();
     switch (d.kind()) {
       case "fashion_mnist" -> {
@@ -107,11 +116,23 @@ final class Session {
       }
       case "csv" -> {
         Path file = override != null ? override : Path.of(d.path());
-        Dataset all = Csv.load(file, d.featureField(), d.featureColumns(), d.labelColumn(), d.targetColumns());
+        Dataset all = Csv.load(file, d.featureField(), d.featureColumns(), d.labelColumn(), d.targetColumns(),
+            d.labelColumn() == null ? 0 : classes(r));
         return new Dataset[] {all, all};
       }
       default -> throw new UserError("unknown data source " + d.kind());
     }
+  }
+
+  /**
+   * The class count the recipe's labels index ({@code [0, classes)}), from the ops that read the
+   * label input of the training graph (see {@code Op.indexBound}); 0 when nothing bounds it.
+   */
+  int classes(Recipe r) throws CompileException {
+    Elaborated train = Elaborator.elaborate(program, modelName, 1, LayerContext.Mode.TRAIN, r);
+    Node label = train.graph().inputs().stream()
+        .filter(n -> ((dev.nnc.ir.ops.Input) n.op()).name().equals("label")).findFirst().orElse(null);
+    return label == null ? 0 : ModelCompiler.indexBound(train.graph(), label);
   }
 
   static String dataDescription(Recipe r, Path override, Dataset train) {
@@ -159,7 +180,22 @@ final class Session {
   }
 
   static void loadWeights(NativeModel m, Path file) throws IOException {
+    RunFiles.verify(file);
     SafeTensors.readFor(m.manifest(), file).forEach((name, e) -> m.setParam(name, e.data()));
+  }
+
+  /**
+   * Creates the output folder (and checks it can be written) before anything is compiled or
+   * trained, so that a bad -o fails in a second, not after the work.
+   */
+  static void prepareOutputDir(Path dir) throws IOException {
+    if (Files.exists(dir) && !Files.isDirectory(dir)) {
+      throw new UserError(dir + " exists and is not a folder; -o names the folder to write to");
+    }
+    Files.createDirectories(dir);
+    if (!Files.isWritable(dir)) {
+      throw new UserError(dir + ": permission denied (cannot write there)");
+    }
   }
 
   static Path defaultRunDir(String model) {

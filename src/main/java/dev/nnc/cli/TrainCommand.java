@@ -1,12 +1,14 @@
 package dev.nnc.cli;
 
 import dev.nnc.frontend.Recipe;
+import dev.nnc.runtime.Checkpoint;
 import dev.nnc.runtime.History;
 import dev.nnc.runtime.NativeModel;
 import dev.nnc.runtime.SafeTensors;
 import dev.nnc.runtime.Trainer;
 import dev.nnc.runtime.data.Dataset;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -48,6 +50,10 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--profile", description = "time every native kernel and print where the time went")
   boolean profile;
 
+  @Option(names = "--resume", paramLabel = "DIR", description = "continue the run in DIR (an earlier -o folder) from "
+      + "its last checkpoint, DIR/checkpoints/last.safetensors; the results go to DIR")
+  Path resume;
+
   @Spec
   picocli.CommandLine.Model.CommandSpec spec;
 
@@ -56,6 +62,16 @@ final class TrainCommand implements Callable<Integer> {
     PrintStream log = System.out;
     Session s = Session.open(opts.file, opts.model);
     Recipe r = s.recipe(epochs, batch);
+    if (resume != null && out != null && !resume.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
+      throw new UserError("--resume " + resume + " continues that run in its own folder; leave out -o " + out);
+    }
+    Path lastCheckpoint = resume == null ? null : resume.resolve(Checkpoint.DIR).resolve(Checkpoint.LAST);
+    if (lastCheckpoint != null && !Files.isRegularFile(lastCheckpoint)) {
+      throw new UserError(lastCheckpoint + ": no such checkpoint; --resume takes the -o folder of a run that "
+          + "finished at least one epoch");
+    }
+    Path dir = resume != null ? resume : out != null ? out : Session.defaultRunDir(s.program.model(s.modelName).name.getText());
+    Session.prepareOutputDir(dir);
     Dataset[] data = s.data(r, run.data);
     Dataset train = data[0];
     if (limit != null) {
@@ -69,38 +85,93 @@ final class TrainCommand implements Callable<Integer> {
     }
     ModelCompiler.Result res = s.compile(r, r.batch(), log);
     String model = res.manifest().model();
-    Path dir = out != null ? out : Session.defaultRunDir(model);
+    String fingerprint = fingerprint(s, r, res, train.size());
     try (NativeModel m = Session.load(res, run.threads())) {
       m.initParams(r.seed());
       if (weights != null) {
         Session.loadWeights(m, weights);
       }
-      log.printf("training %s on %s, %s, batch %d, %d epochs, %d threads%n", model,
-          Session.dataDescription(r, run.data, train), r.optimizer().name(), r.batch(), r.epochs(), m.threads());
       Trainer.EarlyStopping es = r.earlyStopping() == null ? null
           : new Trainer.EarlyStopping(r.earlyStopping().monitor(), r.earlyStopping().patience(),
               r.earlyStopping().minDelta());
+      // The best checkpoint follows early stopping's metric, else val_loss (loss without validation).
+      String monitor = es != null ? es.monitor() : val != null ? "val_loss" : "loss";
+      Trainer.Progress from = Trainer.Progress.start();
+      double[] monitorBest = {Double.NaN};
+      if (lastCheckpoint != null) {
+        Checkpoint.Saved saved = Checkpoint.restore(lastCheckpoint, m, fingerprint);
+        from = saved.progress();
+        monitorBest[0] = saved.monitorBest();
+        log.printf("resuming %s from %s after epoch %d of %d%n", model, lastCheckpoint, from.epochs(), r.epochs());
+      }
+      log.printf("training %s on %s, %s, batch %d, %d epochs, %d threads%n", model,
+          Session.dataDescription(r, run.data, train), r.optimizer().name(), r.batch(), r.epochs(), m.threads());
       Trainer t = new Trainer(m, new Trainer.Config(r.epochs(), r.shuffle(), r.seed(), r.optimizer().lr(),
           Session.schedule(r), es, !quiet && System.console() != null, Session.primaryOutput(res.forward()),
           Session.targetField(r), Session.threshold(r)), log);
       if (profile) {
         m.startProfiling();
       }
+      Path checkpoints = dir.resolve(Checkpoint.DIR);
+      boolean lowerIsBetter = monitor.endsWith("loss");
       long t0 = System.nanoTime();
-      History h = t.fit(train, val);
+      Trainer.Progress done = t.fit(train, val, from, p -> {
+        History.Epoch last = p.history().epochs().get(p.history().epochs().size() - 1);
+        double v = switch (monitor) {
+          case "loss" -> last.loss();
+          case "accuracy" -> last.accuracy();
+          case "val_accuracy" -> last.valAccuracy();
+          default -> last.valLoss();
+        };
+        boolean improved = Double.isNaN(monitorBest[0]) || (lowerIsBetter ? v < monitorBest[0] : v > monitorBest[0]);
+        if (improved && !Double.isNaN(v)) {
+          monitorBest[0] = v;
+        }
+        Checkpoint.Saved saved = new Checkpoint.Saved(p, monitor, monitorBest[0]);
+        if (improved && !Double.isNaN(v)) {
+          Checkpoint.save(checkpoints.resolve(Checkpoint.BEST), m, saved, fingerprint);
+        }
+        // Last, after best: a kill in between leaves a last checkpoint one epoch behind, never ahead.
+        Checkpoint.save(checkpoints.resolve(Checkpoint.LAST), m, saved, fingerprint);
+      });
+      History h = done.history();
       if (profile) {
         log.print(m.profileReport());
       }
       double secs = (System.nanoTime() - t0) / 1e9;
       Trainer.Evaluation test = t.evaluate(data[1]);
       log.printf("test: loss %.4f  accuracy %.4f  (%d examples)%n", test.loss(), test.accuracy(), data[1].size());
-      Path w = dir.resolve("weights.safetensors");
+      Path w = dir.resolve(RunFiles.WEIGHTS);
       SafeTensors.write(w, Session.weights(m), Map.of("model", model, "format", "nnc"));
-      h.writeCsv(dir.resolve("history.csv"));
-      h.writePlot(dir.resolve("curves.png"), model);
-      log.printf("trained in %.1fs; wrote %s, %s and %s%n", secs, w, dir.resolve("history.csv"),
-          dir.resolve("curves.png"));
+      h.writeCsv(dir.resolve(RunFiles.HISTORY));
+      h.writePlot(dir.resolve(RunFiles.CURVES), model);
+      // Written last: names the set (weights, history, curves) by content, so that a reader
+      // never takes files of two runs for one (a kill while the files above were written).
+      RunFiles.seal(dir, model);
+      log.printf("trained in %.1fs; wrote %s, %s and %s (checkpoints in %s)%n", secs, w, dir.resolve(RunFiles.HISTORY),
+          dir.resolve(RunFiles.CURVES), checkpoints);
     }
     return 0;
+  }
+
+  /**
+   * What a checkpoint must agree with to be resumed exactly: the model's text (tokens, so not
+   * its comments or layout), its parameters, the recipe's values except the epoch count (a run
+   * may be extended), and the size of the training set.
+   */
+  private static String fingerprint(Session s, Recipe r, ModelCompiler.Result res, int trainSize) {
+    java.util.List<String> parts = new java.util.ArrayList<>();
+    parts.add(s.program.model(s.modelName).getText());
+    s.program.blocks().values().forEach(b -> parts.add(b.getText()));
+    res.manifest().params().forEach(p -> parts.add(p.name() + java.util.Arrays.toString(p.shape()) + p.role()
+        + p.init() + p.initValue()));
+    parts.add(r.optimizer().name() + r.optimizer().hyper());
+    parts.add(r.schedule() == null ? "constant" : r.schedule().kind() + r.schedule().args()
+        + (r.schedule().kind().equals("cosine") && !r.schedule().args().containsKey("epochs") ? r.epochs() : ""));
+    parts.add(r.loss() == null ? "" : r.loss().getText());
+    parts.add(r.batch() + "/" + r.seed() + "/" + r.l1() + "/" + r.l2() + "/" + r.clipValue() + "/" + r.clipNorm() + "/"
+        + r.shuffle() + "/" + r.validationSplit() + "/" + r.freeze() + "/" + r.earlyStopping() + "/" + r.data().kind()
+        + "/" + trainSize);
+    return Checkpoint.fingerprint(parts);
   }
 }

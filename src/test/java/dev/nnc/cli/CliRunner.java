@@ -20,16 +20,22 @@ final class CliRunner {
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
     PrintStream oldOut = System.out;
+    PrintStream oldErr = System.err;
     ByteArrayOutputStream captured = new ByteArrayOutputStream();
+    ByteArrayOutputStream capturedErr = new ByteArrayOutputStream();
     System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+    System.setErr(new PrintStream(capturedErr, true, StandardCharsets.UTF_8));
     int code;
     try {
       code = Nnc.execute(args, new PrintWriter(out, true), new PrintWriter(err, true));
     } finally {
       System.out.flush();
+      System.err.flush();
       System.setOut(oldOut);
+      System.setErr(oldErr);
     }
-    return new Run(code, out + captured.toString(StandardCharsets.UTF_8), err.toString());
+    return new Run(code, out + captured.toString(StandardCharsets.UTF_8),
+        capturedErr.toString(StandardCharsets.UTF_8) + err);
   }
 
   /** The test accuracy that {@code nnc train} prints last. */

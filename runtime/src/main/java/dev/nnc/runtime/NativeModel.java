@@ -40,8 +40,16 @@ public final class NativeModel implements AutoCloseable {
           + "from different builds: compile the model again");
     }
     this.manifest = manifest;
+    long bytes = Math.multiplyExact(manifest.arenaFloats(), 4L);
+    ModelTooLargeException.checkFits(manifest, bytes, ModelTooLargeException.availableBytes());
     this.arena = Arena.ofShared();
-    this.mem = arena.allocate(manifest.arenaFloats() * 4, 64);
+    try {
+      this.mem = arena.allocate(bytes, 64);
+    } catch (OutOfMemoryError e) {
+      arena.close();
+      ModelTooLargeException.checkFits(manifest, bytes, 0);
+      throw e;
+    }
     this.pool = new WorkerPool(threads);
     Linker linker = Linker.nativeLinker();
     FunctionDescriptor fd = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);

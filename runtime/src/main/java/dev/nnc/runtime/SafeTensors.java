@@ -72,6 +72,50 @@ public final class SafeTensors {
     });
   }
 
+  /** The length field's pseudo-key in a parsed header (never a tensor name: those have no spaces). */
+  private static final String HEADER_LENGTH = " length";
+
+  /** The JSON header, checked; its byte length under {@link #HEADER_LENGTH}. */
+  private static JsonNode header(FileChannel ch, Path file) throws IOException {
+    long size = ch.size();
+    if (size < 8) {
+      throw new DataException(file + ": truncated safetensors file (" + size + " bytes)");
+    }
+    ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+    ch.read(lenBuf, 0);
+    long hlen = lenBuf.flip().getLong();
+    if (hlen <= 0 || hlen > MAX_HEADER || 8 + hlen > size) {
+      throw new DataException(file + ": corrupt safetensors header length " + hlen + " for a file of " + size
+          + " bytes");
+    }
+    ByteBuffer hb = ByteBuffer.allocate((int) hlen);
+    ch.read(hb, 8);
+    JsonNode header;
+    try {
+      header = JSON.readTree(new String(hb.array(), StandardCharsets.UTF_8));
+    } catch (IOException e) {
+      throw new DataException(file + ": corrupt safetensors header (not JSON)");
+    }
+    if (header == null || !header.isObject()) {
+      throw new DataException(file + ": corrupt safetensors header (not a JSON object)");
+    }
+    ((com.fasterxml.jackson.databind.node.ObjectNode) header).put(HEADER_LENGTH, hlen);
+    return header;
+  }
+
+  /** The {@code __metadata__} strings of a safetensors file (empty when it has none). */
+  public static Map<String, String> metadata(Path file) throws IOException {
+    if (!Files.isRegularFile(file)) {
+      throw new DataException(file + ": no such file");
+    }
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      JsonNode meta = header(ch, file).path("__metadata__");
+      Map<String, String> out = new LinkedHashMap<>();
+      meta.fields().forEachRemaining(e -> out.put(e.getKey(), e.getValue().asText()));
+      return out;
+    }
+  }
+
   /**
    * The weights of {@code manifest} from {@code file}: every weight (not optimizer state) must be
    * there, by name, with its shape. The one check used by the CLI and by generated classes.
@@ -103,27 +147,9 @@ public final class SafeTensors {
     }
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       long size = ch.size();
-      if (size < 8) {
-        throw new DataException(file + ": truncated safetensors file (" + size + " bytes)");
-      }
-      ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-      ch.read(lenBuf, 0);
-      long hlen = lenBuf.flip().getLong();
-      if (hlen <= 0 || hlen > MAX_HEADER || 8 + hlen > size) {
-        throw new DataException(file + ": corrupt safetensors header length " + hlen + " for a file of " + size
-            + " bytes");
-      }
-      ByteBuffer hb = ByteBuffer.allocate((int) hlen);
-      ch.read(hb, 8);
-      JsonNode header;
-      try {
-        header = JSON.readTree(new String(hb.array(), StandardCharsets.UTF_8));
-      } catch (IOException e) {
-        throw new DataException(file + ": corrupt safetensors header (not JSON)");
-      }
-      if (header == null || !header.isObject()) {
-        throw new DataException(file + ": corrupt safetensors header (not a JSON object)");
-      }
+      JsonNode header = header(ch, file);
+      long hlen = header.path(HEADER_LENGTH).asLong();
+      ((com.fasterxml.jackson.databind.node.ObjectNode) header).remove(HEADER_LENGTH);
       long dataStart = 8 + hlen;
       long dataSize = size - dataStart;
       Map<String, Entry> out = new LinkedHashMap<>();

@@ -87,7 +87,39 @@ public final class Trainer {
     }
   }
 
+  /**
+   * Where training stands after an epoch: what a checkpoint holds besides the arena (weights and
+   * optimizer state). {@code epochs} done so far; the history; early stopping's best monitored
+   * value and epochs since it improved; whether early stopping ended the run.
+   */
+  public record Progress(int epochs, History history, double best, int sinceBest, boolean stopped) {
+    public static Progress start() {
+      return new Progress(0, new History(), Double.NaN, 0, false);
+    }
+  }
+
+  /** Called after each epoch, when the arena holds that epoch's weights and optimizer state. */
+  public interface EpochListener {
+    void epochDone(Progress p) throws java.io.IOException;
+  }
+
   public History fit(Dataset train, Dataset val) throws DataException {
+    try {
+      return fit(train, val, Progress.start(), p -> { }).history();
+    } catch (DataException e) {
+      throw e;
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * Trains from {@code from} (a fresh start, or a checkpoint's progress with the arena restored):
+   * the shuffling generator is advanced past the epochs already done, so that a resumed run sees
+   * the same batches as one that never stopped, and the learning rate follows the schedule from
+   * the epoch reached.
+   */
+  public Progress fit(Dataset train, Dataset val, Progress from, EpochListener listener) throws java.io.IOException {
     checkFields(train, TRAIN);
     if (val != null) {
       checkFields(val, EVAL);
@@ -96,8 +128,11 @@ public final class Trainer {
       throw new DataException("the training set has " + train.size() + " examples, fewer than one batch of " + batch
           + "; lower the batch size (`batch` in the recipe, or --batch)");
     }
-    History h = new History();
+    History h = from.history();
     SplittableRandom rnd = new SplittableRandom(cfg.seed());
+    for (int e = 0; e < from.epochs(); e++) {
+      Dataset.permutation(train.size(), rnd);  // the orders of the epochs already trained
+    }
     // The last batch of an epoch may be partial: it is completed with the epoch's first examples
     // (the compiled step has a fixed batch), so every example trains once per epoch; metrics count
     // each example once.
@@ -113,10 +148,13 @@ public final class Trainer {
     float[] outBuf = new float[(int) outSlot.size()];
     float[] targetBuf = null;
     int targetWidth = train.width(cfg.target());
-    double best = Double.NaN;
-    int sinceBest = 0;
+    double best = from.best();
+    int sinceBest = from.sinceBest();
     boolean lowerIsBetter = cfg.earlyStopping() == null || cfg.earlyStopping().monitor().endsWith("loss");
-    for (int epoch = 0; epoch < cfg.epochs(); epoch++) {
+    if (from.stopped()) {
+      return from;
+    }
+    for (int epoch = from.epochs(); epoch < cfg.epochs(); epoch++) {
       long t0 = System.nanoTime();
       double lr = cfg.schedule().lr(epoch, cfg.lr());
       model.setParam("lr", new float[] {(float) lr});
@@ -199,11 +237,14 @@ public final class Trainer {
         } else if (++sinceBest >= cfg.earlyStopping().patience()) {
           out.println("early stopping: " + cfg.earlyStopping().monitor() + " has not improved for "
               + cfg.earlyStopping().patience() + " epochs");
-          break;
+          Progress p = new Progress(epoch + 1, h, best, sinceBest, true);
+          listener.epochDone(p);
+          return p;
         }
       }
+      listener.epochDone(new Progress(epoch + 1, h, best, sinceBest, false));
     }
-    return h;
+    return new Progress(Math.max(from.epochs(), cfg.epochs()), h, best, sinceBest, false);
   }
 
   /** Runs the eval program over {@code d} in batches (the last one padded) and scores it. */

@@ -21,6 +21,15 @@ public final class Csv {
 
   public static Dataset load(Path file, String featureField, List<String> features, String label, List<String> targets)
       throws IOException {
+    return load(file, featureField, features, label, targets, 0);
+  }
+
+  /**
+   * As above; with {@code classes} > 0, every label must be a class of the model, in
+   * {@code [0, classes)}, or the row is an error naming the file and line.
+   */
+  public static Dataset load(Path file, String featureField, List<String> features, String label, List<String> targets,
+      int classes) throws IOException {
     if (!Files.isRegularFile(file)) {
       throw new DataException(file + ": no such file");
     }
@@ -58,10 +67,14 @@ public final class Csv {
           throw new DataException(file + ":" + lineNo + ": label " + cells[li].strip()
               + " is not a class number (0, 1, 2, ...)");
         }
+        if (li >= 0 && classes > 0 && row[li] >= classes) {
+          throw new DataException(file + ":" + lineNo + ": label " + cells[li].strip() + " is not one of the model's "
+              + classes + " classes (0 to " + (classes - 1) + ")");
+        }
         rows.add(row);
       }
       if (rows.isEmpty()) {
-        throw new DataException(file + ": no data rows");
+        throw new DataException(file + ": no data rows (only the header)");
       }
       int n = rows.size();
       Map<String, float[]> f = new LinkedHashMap<>();
