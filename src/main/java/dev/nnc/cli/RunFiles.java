@@ -56,7 +56,7 @@ final class RunFiles {
     if (!want.equals(Manifest.sha256(weights))) {
       throw new UserError(weights + " is not the weights file that " + dir.resolve(RUN) + " names: the run that "
           + "wrote this folder was interrupted while writing its results, so its files come from two runs; train "
-          + "again, or resume it (nnc train FILE --resume " + weights.getParent() + ")");
+          + "again, or resume it (nnc train FILE --resume " + dir + ")");
     }
   }
 }
