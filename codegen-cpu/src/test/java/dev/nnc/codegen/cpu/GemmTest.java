@@ -51,11 +51,7 @@ class GemmTest {
             float[] y = nm.output("p", "y");
             for (int i = 0; i < m; i++) {
               for (int j = 0; j < n; j++) {
-                double acc = 0;
-                for (int p = 0; p < k; p++) {
-                  acc += (double) av[ta ? p * m + i : i * k + p] * wv[tb ? j * k + p : p * n + j];
-                }
-                double want = Math.tanh(acc + bv[j]);
+                double want = Math.tanh(product(av, wv, m, n, k, ta, tb, i, j) + bv[j]);
                 double got = y[i * n + j];
                 assertTrue(Math.abs(want - got) <= 1e-4 * Math.sqrt(k),
                     "m=" + m + " n=" + n + " k=" + k + " ta=" + ta + " tb=" + tb + " threads=" + threads + " at (" + i
@@ -66,6 +62,15 @@ class GemmTest {
         }
       }
     }
+  }
+
+  /** Element (i, j) of op(A)·op(B) in double: the reference every GEMM test compares with. */
+  static double product(float[] a, float[] b, int m, int n, int k, boolean ta, boolean tb, int i, int j) {
+    double acc = 0;
+    for (int p = 0; p < k; p++) {
+      acc += (double) a[ta ? p * m + i : i * k + p] * b[tb ? j * k + p : p * n + j];
+    }
+    return acc;
   }
 
   static float[] rand(Random r, int n) {

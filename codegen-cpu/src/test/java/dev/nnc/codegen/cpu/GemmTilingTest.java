@@ -57,10 +57,7 @@ class GemmTilingTest {
       float[] y = nm.output("p", "y");
       for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
-          double acc = 0;
-          for (int p = 0; p < k; p++) {
-            acc += (double) av[i * k + p] * wv[tb ? j * k + p : p * n + j];
-          }
+          double acc = GemmTest.product(av, wv, m, n, k, false, tb, i, j);
           assertTrue(Math.abs(acc - y[i * n + j]) <= 1e-4 * Math.sqrt(k),
               t + " m=" + m + " n=" + n + " k=" + k + " tb=" + tb + " at (" + i + "," + j + "): " + acc + " vs "
                   + y[i * n + j]);
