@@ -29,8 +29,12 @@ final class EmitCommand implements Callable<Integer> {
     @Option(names = "--llvm", description = "the optimised LLVM IR of the CPU back end") boolean llvm;
   }
 
-  @ArgGroup(exclusive = true, multiplicity = "1")
+  @ArgGroup(exclusive = true, multiplicity = "0..1")
   What what;
+
+  @Option(names = "--verify", description = "check every program's kernels (each access inside its buffer for all "
+      + "loop values, loop variables in scope, GEMM operands and workspace in bounds); exit 1 on a problem")
+  boolean verify;
 
   @Option(names = "--after", paramLabel = "PASS",
       description = "with --ir: print the graph after this pass: ${COMPLETION-CANDIDATES}",
@@ -69,6 +73,29 @@ final class EmitCommand implements Callable<Integer> {
     }
     if (after != null && !Pipeline.passNames().contains(after)) {
       throw new UserError("no pass named '" + after + "'; passes are " + Pipeline.passNames());
+    }
+    if (what == null && !verify) {
+      throw new UserError("say what to emit: --ir, --kernels or --llvm (or --verify)");
+    }
+    if (verify) {
+      Map<String, Graph> all = ModelCompiler.graphs(s.program, s.modelName, r, b, null);
+      int bad = 0;
+      for (Map.Entry<String, Graph> e : all.entrySet()) {
+        var kp = LowerToKernels.lowerUnchecked(e.getValue(), e.getKey());
+        java.util.List<String> problems = dev.nnc.ir.kernel.KernelVerifier.problems(kp);
+        if (problems.isEmpty()) {
+          out.printf("%s: %d kernels verified%n", e.getKey(), kp.kernels().size());
+        } else {
+          bad += problems.size();
+          problems.forEach(p -> out.printf("%s: %s%n", e.getKey(), p));
+        }
+      }
+      if (bad > 0) {
+        throw new UserError(bad + " kernel problem" + (bad == 1 ? "" : "s") + " (a compiler bug; please report it)");
+      }
+      if (what == null) {
+        return 0;
+      }
     }
     if (what.llvm) {
       ModelCompiler.Result res = s.compile(r, b, null);

@@ -77,7 +77,7 @@ public final class IrParser {
           }
           Op op = op(m.group(2), attrs);
           TensorType declared = new TensorType(Shape.parse(m.group(6)), DType.parse(m.group(5)));
-          Node n = (op instanceof Input || op instanceof Param)
+          Node n = op.leaf()
               ? b.addTyped(op, operands, declared)
               : b.add(op, operands);
           if (!n.shape().equals(declared.shape()) || n.dtype() != declared.dtype()) {
@@ -157,6 +157,11 @@ public final class IrParser {
       throw new IllegalArgumentException(op + " needs attribute '" + key + "'");
     }
     return v;
+  }
+
+  /** The op that IR text writes as {@code mnemonic[attributes]}; the inverse of {@link Op#mnemonic} and {@link Op#attributes}. */
+  public static Op op(String mnemonic, String attributes) {
+    return op(mnemonic, attributes(attributes));
   }
 
   private static Op op(String mnemonic, Map<String, String> a) {

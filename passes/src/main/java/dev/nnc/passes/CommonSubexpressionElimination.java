@@ -32,7 +32,7 @@ public final class CommonSubexpressionElimination implements Pass {
     Map<Key, Node> seen = new HashMap<>();
     return Rebuilder.rebuild(g, null, (b, n, ins) -> {
       Op op = n.op();
-      if (op instanceof Input || op instanceof Param || op instanceof DropoutMask) {
+      if (op.leaf() || op.random()) {
         return null;
       }
       Key k = new Key(op, ins.stream().map(Node::id).toList());

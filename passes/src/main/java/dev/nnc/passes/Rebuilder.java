@@ -33,7 +33,7 @@ final class Rebuilder {
       Node r = rw == null ? null : rw.rewrite(b, n, ins);
       if (r == null) {
         Op op = n.op();
-        r = op instanceof Input || op instanceof Param
+        r = op.leaf()
             ? b.addTyped(op, ins, new dev.nnc.ir.TensorType(n.shape(), n.dtype()))
             : b.add(op, ins);
       }

@@ -57,7 +57,7 @@ public final class KernelWalk {
       case KExpr.Bin b -> new KExpr.Bin(b.op(), map(b.x(), f), map(b.y(), f));
       case KExpr.Select s -> new KExpr.Select(s.cmp(), map(s.x(), f), map(s.y(), f), map(s.a(), f), map(s.b(), f));
       case KExpr.Rand r2 -> new KExpr.Rand(r2.index(), map(r2.step(), f), r2.salt(), r2.rate());
-      default -> e;
+      case KExpr.Lit _, KExpr.Load _, KExpr.Local _, KExpr.IndexValue _, KExpr.Acc _ -> e;
     };
     return f.apply(r);
   }

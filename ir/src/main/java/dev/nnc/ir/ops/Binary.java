@@ -13,6 +13,11 @@ import java.util.List;
  */
 public record Binary(BinaryFn fn) implements Op {
   @Override
+  public boolean elementwise() {
+    return true;
+  }
+
+  @Override
   public String mnemonic() {
     return fn.text();
   }

@@ -10,6 +10,16 @@ import java.util.List;
 /** Stretches size-1 (or missing leading) dimensions to {@code target}: {@code [64,1] → [64,10]}. */
 public record Broadcast(Shape target) implements Op {
   @Override
+  public boolean elementwise() {
+    return true;
+  }
+
+  @Override
+  public boolean expands() {
+    return true;
+  }
+
+  @Override
   public String mnemonic() {
     return "broadcast";
   }

@@ -14,6 +14,16 @@ import java.util.List;
  */
 public record DropoutMask(double rate, Shape shape, int salt) implements Op {
   @Override
+  public boolean elementwise() {
+    return true;
+  }
+
+  @Override
+  public boolean random() {
+    return true;
+  }
+
+  @Override
   public String mnemonic() {
     return "dropout_mask";
   }

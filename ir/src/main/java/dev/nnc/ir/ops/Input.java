@@ -8,6 +8,11 @@ import java.util.List;
 /** A value supplied by the caller at every run (a batch of images, labels). */
 public record Input(String name) implements Op {
   @Override
+  public boolean leaf() {
+    return true;
+  }
+
+  @Override
   public String mnemonic() {
     return "input";
   }

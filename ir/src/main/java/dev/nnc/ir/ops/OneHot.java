@@ -11,6 +11,16 @@ import java.util.List;
 /** Integer labels {@code [N]} to rows of zeros with a one: {@code [N, classes]}. No gradient. */
 public record OneHot(int classes) implements Op {
   @Override
+  public boolean elementwise() {
+    return true;
+  }
+
+  @Override
+  public boolean expands() {
+    return true;
+  }
+
+  @Override
   public String mnemonic() {
     return "one_hot";
   }

@@ -36,6 +36,52 @@ public sealed interface Op
    */
   List<Node> gradients(Graph.Builder b, Node self, Node dy);
 
+  // ------------------------------------------------------------------ traits
+  // What passes need to know about an op, asked of the op instead of listing classes: a new op
+  // states its traits once, here by overriding, and every pass treats it right.
+
+  /**
+   * Each output element is a function of operand elements at the same (broadcast) index, so the
+   * op can be computed inside another kernel's loop nest instead of a kernel of its own.
+   */
+  default boolean elementwise() {
+    return false;
+  }
+
+  /**
+   * An element-wise op whose output has more elements than its operand reads (broadcast, one-hot):
+   * fusing a producer into it would recompute each produced element many times.
+   */
+  default boolean expands() {
+    return false;
+  }
+
+  /** Sums or otherwise combines operand elements along axes: element-wise producers fuse into its reads. */
+  default boolean reduction() {
+    return false;
+  }
+
+  /**
+   * A value that comes from outside the computation (an input, a parameter): it has a buffer of
+   * its own, is never recomputed, merged or folded, and a rebuilt graph keeps it as it is.
+   */
+  default boolean leaf() {
+    return false;
+  }
+
+  /**
+   * Draws random numbers: two applications to the same operands are different values (CSE must
+   * not merge them), and the value cannot move into a GEMM epilogue, whose loop order differs.
+   */
+  default boolean random() {
+    return false;
+  }
+
+  /** The operand's data under another shape (reshape): no kernel, the operand's buffer. */
+  default boolean view() {
+    return false;
+  }
+
   /**
    * For an integer operand that indexes something (class labels, later token ids): the exclusive
    * upper bound of its valid values, {@code [0, bound)}; 0 when the operand is not an index. The

@@ -10,6 +10,11 @@ import java.util.List;
  * the step counter). Its name is its path in {@code nnc summary} and in weight files.
  */
 public record Param(String name, Role role, Init init) implements Op {
+  @Override
+  public boolean leaf() {
+    return true;
+  }
+
   /** What a parameter is for; only {@link #WEIGHT} takes gradients. */
   public enum Role {
     WEIGHT,

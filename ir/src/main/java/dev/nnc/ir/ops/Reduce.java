@@ -14,6 +14,11 @@ import java.util.stream.Collectors;
  * size-1 dimensions. {@code reduce_mean[axes=[0,1], keepDims=false](x[64,10]) : f32[]}.
  */
 public record Reduce(ReduceFn fn, List<Integer> axes, boolean keepDims) implements Op {
+  @Override
+  public boolean reduction() {
+    return true;
+  }
+
   public Reduce {
     axes = List.copyOf(axes.stream().sorted().toList());
   }

@@ -10,6 +10,11 @@ import java.util.List;
 /** Same elements, new shape (row-major): {@code [64,1,28,28] → [64,784]}. Costs no copy. */
 public record Reshape(Shape target) implements Op {
   @Override
+  public boolean view() {
+    return true;
+  }
+
+  @Override
   public String mnemonic() {
     return "reshape";
   }

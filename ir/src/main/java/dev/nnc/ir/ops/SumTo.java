@@ -13,6 +13,11 @@ import java.util.List;
  */
 public record SumTo(Shape target) implements Op {
   @Override
+  public boolean reduction() {
+    return true;
+  }
+
+  @Override
   public String mnemonic() {
     return "sum_to";
   }

@@ -8,6 +8,11 @@ import java.util.List;
 /** {@code y = fn(x)} element-wise; {@code alpha} parameterises leaky_relu and elu. */
 public record Unary(UnaryFn fn, double alpha) implements Op {
   @Override
+  public boolean elementwise() {
+    return true;
+  }
+
+  @Override
   public String mnemonic() {
     return fn.text();
   }

@@ -86,7 +86,8 @@ final class Collapse {
       case KExpr.Load ld -> new KExpr.Load(ld.buf(), fa.apply(ld.index()));
       case KExpr.Rand r -> new KExpr.Rand(fa.apply(r.index()), r.step(), r.salt(), r.rate());
       case KExpr.IndexValue iv -> new KExpr.IndexValue(group[iv.var()]);
-      default -> e;
+      // No loop variable inside (operands are mapped separately by KernelWalk.map).
+      case KExpr.Lit _, KExpr.Local _, KExpr.Acc _, KExpr.Un _, KExpr.Bin _, KExpr.Select _ -> e;
     };
     List<KStmt> newBody = new ArrayList<>();
     for (KStmt s : body) {

@@ -9,6 +9,7 @@ import dev.nnc.ir.kernel.KExpr.Affine;
 import dev.nnc.ir.kernel.KStmt;
 import dev.nnc.ir.kernel.Kernel;
 import dev.nnc.ir.kernel.KernelProgram;
+import dev.nnc.ir.kernel.KernelVerifier;
 import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.Broadcast;
 import dev.nnc.ir.ops.Constant;
@@ -67,13 +68,20 @@ public final class LowerToKernels {
   /** Outputs and updated values: computed into buffers of their own. A set, not a scan of both maps per node. */
   private final Set<Node> boundary;
 
+  /** Lowers {@code g}; with assertions on (every test), the result must pass {@link KernelVerifier}. */
   public static KernelProgram lower(Graph g, String program) {
+    KernelProgram kp = lowerUnchecked(g, program);
+    assert KernelVerifier.verified(kp);
+    return kp;
+  }
+
+  /** Lowers without the verifier (for {@code nnc emit --verify}, which reports its problems itself). */
+  public static KernelProgram lowerUnchecked(Graph g, String program) {
     return new LowerToKernels(g, program).run();
   }
 
   private static boolean elementwise(Node n) {
-    return n.op() instanceof Unary || n.op() instanceof Binary || n.op() instanceof Broadcast
-        || n.op() instanceof OneHot || n.op() instanceof DropoutMask;
+    return n.op().elementwise();
   }
 
   private boolean isBoundary(Node n) {
@@ -99,10 +107,10 @@ public final class LowerToKernels {
       return !us.isEmpty();
     }
     Node u = us.get(0);
-    if (elementwise(u) && !(u.op() instanceof Broadcast)) {
+    if (elementwise(u) && !u.op().expands()) {
       return !u.shape().equals(n.shape());
     }
-    return !(u.op() instanceof Reduce || u.op() instanceof SumTo);
+    return !u.op().reduction();
   }
 
   private KernelProgram run() {
@@ -113,7 +121,9 @@ public final class LowerToKernels {
         case Softmax s -> force(n.input(0));
         case LogSoftmax s -> force(n.input(0));
         case Reshape r -> force(n.input(0));
-        default -> { }
+        // Reductions read their operand inline; element-wise ops read theirs inline or from memory.
+        case Input _, Param _, Constant _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, OneHot _,
+            DropoutMask _ -> { }
       }
     }
     for (Node n : g.nodes()) {
@@ -140,7 +150,8 @@ public final class LowerToKernels {
         case Input in -> inputs.put(in.name(), bufOf.computeIfAbsent(n, k -> newBuffer(in.name(), Buffer.Kind.INPUT, n.shape())));
         case Param p -> params.put(p.name(), bufOf.computeIfAbsent(n, k -> newBuffer(p.name(), Buffer.Kind.PARAM, n.shape())));
         case Reshape r -> bufOf.put(n, bufOf.get(n.input(0)));
-        default -> {
+        case Constant _, MatMul _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, Softmax _, LogSoftmax _,
+            OneHot _, DropoutMask _ -> {
           if (materialized(n)) {
             bufOf.put(n, newBuffer("t" + n.id(), Buffer.Kind.TEMP, n.shape()));
             roots.add(n);
@@ -175,12 +186,11 @@ public final class LowerToKernels {
 
   /** Whether {@code u} can take {@code n} into its element-wise expression at the same index. */
   private static boolean fusible(Node u, Node n) {
-    return elementwise(u) && !(u.op() instanceof Broadcast) && !(u.op() instanceof DropoutMask)
-        && u.shape().equals(n.shape());
+    return elementwise(u) && !u.op().expands() && !u.op().random() && u.shape().equals(n.shape());
   }
 
   private void force(Node n) {
-    if (n.op() instanceof Reshape) {
+    if (n.op().view()) {
       force(n.input(0));
     } else {
       forced.add(n);
@@ -206,7 +216,9 @@ public final class LowerToKernels {
       case SumTo s -> reduction(n, n.input(0), ReduceFn.SUM, keepShape(s.target(), n.input(0).shape()));
       case Softmax s -> softmax(n, false);
       case LogSoftmax s -> softmax(n, true);
-      default -> elementwiseKernel(n);
+      case Unary _, Binary _, Broadcast _, OneHot _, DropoutMask _ -> elementwiseKernel(n);
+      // Never a root: stored (inputs, parameters), a view, or a literal inlined where it is read.
+      case Input _, Param _, Reshape _, Constant _ -> throw new IllegalStateException("no kernel computes " + n);
     };
   }
 
@@ -253,15 +265,14 @@ public final class LowerToKernels {
 
     /** The expression of a kernel's root: its own op, even though it is materialised. */
     KExpr of0(Node n) {
-      if (n.op() instanceof Input || n.op() instanceof Param || n.op() instanceof Reshape) {
+      if (n.op().leaf() || n.op().view()) {
         return of(n);
       }
       return expand(n);
     }
 
     KExpr of(Node n) {
-      if (n.op() instanceof Input || n.op() instanceof Param || n.op() instanceof Reshape
-          || (bufOf.containsKey(n) && materialized(n))) {
+      if (n.op().leaf() || n.op().view() || (bufOf.containsKey(n) && materialized(n))) {
         Integer buf = bufOf.get(n);
         if (buf == null) {
           throw new IllegalStateException("no buffer for " + n);
@@ -297,7 +308,9 @@ public final class LowerToKernels {
           matmul = n;
           yield new KExpr.Acc();
         }
-        default -> throw new IllegalStateException("cannot inline " + n);
+        // Read from memory, never inlined (of() loads them): stored, a view, or computed by a kernel of their own.
+        case Input _, Param _, Reshape _, Reduce _, SumTo _, Softmax _, LogSoftmax _ ->
+            throw new IllegalStateException("cannot inline " + n);
       };
     }
   }
@@ -478,8 +491,8 @@ public final class LowerToKernels {
       Node value = u.getValue();
       Integer vb = bufOf.get(value);
       int writer = vb == null ? -1 : firstWriter.getOrDefault(vb, -1);
-      boolean ok = writer >= 0 && !(value.op() instanceof Input) && !(value.op() instanceof Param)
-          && !(value.op() instanceof Reshape) && !remapped.contains(p) && !remap.containsKey(vb);
+      boolean ok = writer >= 0 && !value.op().leaf() && !value.op().view() && !remapped.contains(p)
+          && !remap.containsKey(vb);
       if (ok) {
         // In place only if the writer may, and no kernel after it still reads the old value.
         ok = Reads.safeInPlace(out.get(writer), p, vb) && lastReader.getOrDefault(p, -1) <= writer;

@@ -1,0 +1,189 @@
+package dev.nnc.ir.kernel;
+
+import dev.nnc.ir.kernel.KExpr.Affine;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Checks a kernel program before any code is generated from it: every load and store stays
+ * inside its buffer for all values of the loops around it, every loop variable is used inside its
+ * loop, locals exist, and each GEMM's operands, result and packing workspace fit their buffers.
+ * Generated code trusts these facts (it indexes the arena without bounds checks), so a lowering
+ * bug is caught here, with the kernel and the access named, instead of as memory corruption.
+ *
+ * <p>Accesses are affine ({@code base + Σ stride·var}), so the extremes over a loop nest are exact:
+ * the lowest index takes each variable at 0 or at its last value, whichever lowers the sum.
+ * Both operands of a {@code select} are checked, as native code evaluates both.
+ */
+public final class KernelVerifier {
+  private KernelVerifier() {}
+
+  /** Every problem of {@code p}, one line each; empty when it verifies. */
+  public static List<String> problems(KernelProgram p) {
+    List<String> out = new ArrayList<>();
+    for (Kernel k : p.kernels()) {
+      switch (k) {
+        case Kernel.Loops l -> new LoopChecker(p, l, out).stmt(l.root(), new long[l.vars()]);
+        case Kernel.Gemm g -> gemm(p, g, out);
+      }
+    }
+    return out;
+  }
+
+  /** Throws {@link IllegalStateException} listing every problem of {@code p}. */
+  public static void verify(KernelProgram p) {
+    List<String> problems = problems(p);
+    if (!problems.isEmpty()) {
+      throw new IllegalStateException("kernel program " + p.name() + " does not verify:\n  "
+          + String.join("\n  ", problems));
+    }
+  }
+
+  /** For {@code assert}: verifies and returns true (tests run with assertions on). */
+  public static boolean verified(KernelProgram p) {
+    verify(p);
+    return true;
+  }
+
+  private static long size(KernelProgram p, int buf) {
+    return buf >= 0 && buf < p.buffers().size() ? p.buffers().get(buf).size() : -1;
+  }
+
+  private static void gemm(KernelProgram p, Kernel.Gemm g, List<String> out) {
+    String at = "gemm " + g.name();
+    if (g.m() <= 0 || g.n() <= 0 || g.k() <= 0) {
+      out.add(at + ": empty dimensions m=" + g.m() + " n=" + g.n() + " k=" + g.k());
+      return;
+    }
+    fits(out, at + " operand A", p, g.a(), g.aBase(), (long) g.m() * g.k());
+    fits(out, at + " operand B", p, g.b(), g.bBase(), (long) g.k() * g.n());
+    fits(out, at + " result C", p, g.c(), 0, (long) g.m() * g.n());
+    fits(out, at + " workspace", p, g.workspace(), 0, Kernel.Gemm.workspaceFloats(g.m(), g.n(), g.k()));
+    if (g.epilogue() != null) {
+      // The epilogue runs per element of C with variable 0 = i < M and 1 = j < N.
+      long[] extents = {g.m(), g.n()};
+      new LoopChecker(p, null, out).expr(g.epilogue(), extents, at + " epilogue", true);
+    }
+  }
+
+  private static void fits(List<String> out, String what, KernelProgram p, int buf, long base, long count) {
+    long size = size(p, buf);
+    if (size < 0) {
+      out.add(what + ": no buffer " + buf);
+    } else if (base < 0 || base + count > size) {
+      out.add(what + ": elements " + base + ".." + (base + count - 1) + " of buffer " + name(p, buf) + " ("
+          + size + " elements)");
+    }
+  }
+
+  private static String name(KernelProgram p, int buf) {
+    return p.buffers().get(buf).name();
+  }
+
+  private static final class LoopChecker {
+    final KernelProgram p;
+    final Kernel.Loops k;
+    final List<String> out;
+
+    LoopChecker(KernelProgram p, Kernel.Loops k, List<String> out) {
+      this.p = p;
+      this.k = k;
+      this.out = out;
+    }
+
+    /** {@code extents[v]} > 0 while variable v's loop encloses the statement. */
+    void stmt(KStmt s, long[] extents) {
+      String at = "kernel " + k.name();
+      switch (s) {
+        case KStmt.Loop l -> {
+          if (l.var() < 0 || l.var() >= extents.length) {
+            out.add(at + ": loop variable " + l.var() + " outside [0, " + extents.length + ")");
+            return;
+          }
+          if (extents[l.var()] != 0) {
+            out.add(at + ": loop variable " + l.var() + " reused by a nested loop");
+          }
+          if (l.extent() <= 0) {
+            return;  // the body never runs
+          }
+          long saved = extents[l.var()];
+          extents[l.var()] = l.extent();
+          for (KStmt b : l.body()) {
+            stmt(b, extents);
+          }
+          extents[l.var()] = saved;
+        }
+        case KStmt.Store st -> {
+          access(st.buf(), st.index(), extents, at + " store");
+          expr(st.value(), extents, at, false);
+        }
+        case KStmt.Assign a -> {
+          if (a.local() < 0 || a.local() >= k.locals()) {
+            out.add(at + ": local " + a.local() + " outside [0, " + k.locals() + ")");
+          }
+          expr(a.value(), extents, at, false);
+        }
+      }
+    }
+
+    void expr(KExpr e, long[] extents, String at, boolean accAllowed) {
+      KernelWalk.forEach(e, x -> {
+        switch (x) {
+          case KExpr.Load ld -> access(ld.buf(), ld.index(), extents, at + " load");
+          case KExpr.Rand r -> inScope(r.index(), extents, at + " random index");
+          case KExpr.IndexValue iv -> {
+            if (iv.var() < 0 || iv.var() >= extents.length || extents[iv.var()] == 0) {
+              out.add(at + ": index of variable " + iv.var() + " outside its loop");
+            }
+          }
+          case KExpr.Local lc -> {
+            if (k == null || lc.id() < 0 || lc.id() >= k.locals()) {
+              out.add(at + ": local " + lc.id() + " does not exist");
+            }
+          }
+          case KExpr.Acc a -> {
+            if (!accAllowed) {
+              out.add(at + ": the GEMM accumulator outside a GEMM epilogue");
+            }
+          }
+          case KExpr.Lit l -> { }
+          case KExpr.Un u -> { }
+          case KExpr.Bin b -> { }
+          case KExpr.Select s -> { }
+        }
+      });
+    }
+
+    private boolean inScope(Affine a, long[] extents, String at) {
+      boolean ok = true;
+      for (int v = 0; v < a.strides().length; v++) {
+        if (a.strides()[v] != 0 && (v >= extents.length || extents[v] == 0)) {
+          out.add(at + ": uses loop variable " + v + " outside its loop");
+          ok = false;
+        }
+      }
+      return ok;
+    }
+
+    void access(int buf, Affine a, long[] extents, String at) {
+      long size = size(p, buf);
+      if (size < 0) {
+        out.add(at + ": no buffer " + buf);
+        return;
+      }
+      if (!inScope(a, extents, at + " of " + name(p, buf))) {
+        return;
+      }
+      long lo = a.base();
+      long hi = a.base();
+      for (int v = 0; v < a.strides().length; v++) {
+        long span = a.strides()[v] * (extents[v] - 1);
+        lo += Math.min(0, span);
+        hi += Math.max(0, span);
+      }
+      if (lo < 0 || hi >= size) {
+        out.add(at + " of " + name(p, buf) + ": indices " + lo + ".." + hi + " for " + size + " elements");
+      }
+    }
+  }
+}
