@@ -4,6 +4,7 @@ import dev.nnc.frontend.Recipe;
 import dev.nnc.ir.Graph;
 import dev.nnc.ir.IrPrinter;
 import dev.nnc.ir.kernel.KernelPrinter;
+import dev.nnc.ir.kernel.KernelProgram;
 import dev.nnc.passes.Pipeline;
 import dev.nnc.passes.lower.LowerToKernels;
 import java.io.PrintWriter;
@@ -32,12 +33,16 @@ final class EmitCommand implements Callable<Integer> {
   @ArgGroup(exclusive = true, multiplicity = "0..1")
   What what;
 
+  @Option(names = "--print-after-all", description = "print the program after every stage, from elaboration through "
+      + "the graph passes, the lowering stages and the memory plan")
+  boolean printAfterAll;
+
   @Option(names = "--verify", description = "check every program's kernels (each access inside its buffer for all "
       + "loop values, loop variables in scope, GEMM operands and workspace in bounds); exit 1 on a problem")
   boolean verify;
 
   @Option(names = "--after", paramLabel = "PASS",
-      description = "with --ir: print the graph after this pass: ${COMPLETION-CANDIDATES}",
+      description = "print the program after this stage (graph IR, or kernel IR from lower on): ${COMPLETION-CANDIDATES}",
       completionCandidates = PassNames.class)
   String after;
 
@@ -74,14 +79,14 @@ final class EmitCommand implements Callable<Integer> {
     if (after != null && !Pipeline.passNames().contains(after)) {
       throw new UserError("no pass named '" + after + "'; passes are " + Pipeline.passNames());
     }
-    if (what == null && !verify) {
-      throw new UserError("say what to emit: --ir, --kernels or --llvm (or --verify)");
+    if (what == null && !verify && !printAfterAll && after == null) {
+      throw new UserError("say what to emit: --ir, --kernels or --llvm (or --after PASS, --print-after-all, --verify)");
     }
     if (verify) {
       Map<String, Graph> all = ModelCompiler.graphs(s.program, s.modelName, r, b, null);
       int bad = 0;
       for (Map.Entry<String, Graph> e : all.entrySet()) {
-        var kp = LowerToKernels.lowerUnchecked(e.getValue(), e.getKey());
+        var kp = LowerToKernels.lowerUnchecked(e.getValue(), e.getKey(), null);
         java.util.List<String> problems = dev.nnc.ir.kernel.KernelVerifier.problems(kp);
         if (problems.isEmpty()) {
           out.printf("%s: %d kernels verified%n", e.getKey(), kp.kernels().size());
@@ -93,35 +98,59 @@ final class EmitCommand implements Callable<Integer> {
       if (bad > 0) {
         throw new UserError(bad + " kernel problem" + (bad == 1 ? "" : "s") + " (a compiler bug; please report it)");
       }
-      if (what == null) {
+      if (what == null && !printAfterAll && after == null) {
         return 0;
       }
     }
-    if (what.llvm) {
+    if (what != null && what.llvm) {
       ModelCompiler.Result res = s.compile(r, b, null);
       out.print(res.compiled().text());
       return 0;
     }
+    // Every stage's graph, in order (a pass that runs twice, like cse, appears twice); --after
+    // takes a pass's last run.
+    java.util.List<Map.Entry<String, Graph>> history = new java.util.ArrayList<>();
     Map<String, Graph> snapshots = new LinkedHashMap<>();
-    Map<String, Graph> graphs = ModelCompiler.graphs(s.program, s.modelName, r, b, snapshots::put);
+    Map<String, Graph> graphs = ModelCompiler.graphs(s.program, s.modelName, r, b, (key, sg) -> {
+      history.add(Map.entry(key, sg));
+      snapshots.put(key, sg);
+    });
     Graph g = graphs.get(prog);
-    if (what.kernels || "lower".equals(after)) {
-      out.print(KernelPrinter.print(LowerToKernels.lower(g, prog)));
-      return 0;
-    }
-    if (after != null) {
-      Graph snap = null;
-      for (Map.Entry<String, Graph> e : snapshots.entrySet()) {
-        if (e.getKey().equals(prog + ":" + after)) {
-          snap = e.getValue();
+    boolean kernelStage = after != null && Pipeline.kernelStages().contains(after);
+    if (!printAfterAll && !kernelStage && !(what != null && what.kernels)) {
+      if (after != null) {
+        g = snapshots.get(prog + ":" + after);
+        if (g == null) {
+          throw new UserError("the " + prog + " program does not run pass '" + after + "'");
         }
       }
-      if (snap == null) {
-        throw new UserError("the " + prog + " program does not run pass '" + after + "'");
-      }
-      g = snap;
+      out.print(IrPrinter.print(g));
+      return 0;
     }
-    out.print(IrPrinter.print(g));
+    // Kernel stages: lowering's, then the memory plan of the whole model (all programs share it).
+    Map<String, KernelProgram> stages = new LinkedHashMap<>();
+    Map<String, KernelProgram> programs = new LinkedHashMap<>();
+    graphs.forEach((name, pg) -> programs.put(name, LowerToKernels.lowerUnchecked(pg, name,
+        name.equals(prog) ? stages::put : null)));
+    ModelCompiler.Layout layout = ModelCompiler.layout(graphs, programs);
+    String plan = layout.planned().stream().filter(pp -> pp.program().name().equals(prog)).findFirst()
+        .map(pp -> pp.plan().describe(pp.program())).orElseThrow();
+    if (printAfterAll) {
+      for (Map.Entry<String, Graph> e : history) {
+        if (e.getKey().startsWith(prog + ":")) {
+          out.printf("// ---- %s: after %s ----%n%s", prog, e.getKey().substring(prog.length() + 1),
+              IrPrinter.print(e.getValue()));
+        }
+      }
+      stages.forEach((stage, kp) -> out.printf("// ---- %s: after %s ----%n%s", prog, stage, KernelPrinter.print(kp)));
+      out.printf("// ---- %s: after plan-memory ----%n%s", prog, plan);
+      return 0;
+    }
+    if ("plan-memory".equals(after)) {
+      out.print(plan);
+      return 0;
+    }
+    out.print(KernelPrinter.print(stages.get(after != null ? after : "place-updates")));
     return 0;
   }
 }

@@ -91,21 +91,15 @@ public final class ModelCompiler {
     return bound;
   }
 
-  public static Result compile(Program prog, String model, Recipe recipe, int batch, Backend backend)
-      throws CompileException {
-    return compile(prog, model, recipe, batch, backend, Backend.NATIVE);
-  }
+  /** Where everything lives in the arena: parameters first (model-wide), then each program's plan. */
+  record Layout(List<Manifest.ParamSlot> slots, List<PlannedProgram> planned, long arena) {}
 
-  /** As above, for the CPU (or GPU) named by {@code cpu}; see {@link Backend#compile(String, List, String)}. */
-  public static Result compile(Program prog, String model, Recipe recipe, int batch, Backend backend, String cpu)
-      throws CompileException {
-    Elaboration el = elaborate(prog, model, recipe, batch, null);
-    Map<String, Graph> graphs = el.graphs();
-    Elaborated forward = el.forward();
-    Map<String, KernelProgram> kernels = new LinkedHashMap<>();
-    graphs.forEach((name, g) -> kernels.put(name, LowerToKernels.lower(g, name)));
-
-    // Parameters of all programs, by name, each once: weights in model order, then state.
+  /**
+   * {@code plan-memory} for a whole model: the parameters of all programs, by name, each once
+   * (weights in model order, then state), 16-float aligned; after them each program's working
+   * space, planned from its kernels, all programs sharing the same region.
+   */
+  static Layout layout(Map<String, Graph> graphs, Map<String, KernelProgram> kernels) {
     Map<String, Node> params = new LinkedHashMap<>();
     for (Graph g : graphs.values()) {
       for (Node n : g.params()) {
@@ -131,6 +125,27 @@ public final class ModelCompiler {
       planned.add(new PlannedProgram(kp, plan));
       arena = Math.max(arena, plan.regionEnd());
     }
+    return new Layout(slots, planned, arena);
+  }
+
+  public static Result compile(Program prog, String model, Recipe recipe, int batch, Backend backend)
+      throws CompileException {
+    return compile(prog, model, recipe, batch, backend, Backend.NATIVE);
+  }
+
+  /** As above, for the CPU (or GPU) named by {@code cpu}; see {@link Backend#compile(String, List, String)}. */
+  public static Result compile(Program prog, String model, Recipe recipe, int batch, Backend backend, String cpu)
+      throws CompileException {
+    Elaboration el = elaborate(prog, model, recipe, batch, null);
+    Map<String, Graph> graphs = el.graphs();
+    Elaborated forward = el.forward();
+    Map<String, KernelProgram> kernels = new LinkedHashMap<>();
+    graphs.forEach((name, g) -> kernels.put(name, LowerToKernels.lower(g, name)));
+
+    Layout layout = layout(graphs, kernels);
+    List<Manifest.ParamSlot> slots = layout.slots();
+    List<PlannedProgram> planned = layout.planned();
+    long arena = layout.arena();
     Compiled compiled = backend.compile(graphs.values().iterator().next().name(), planned, cpu);
     Map<String, Manifest.Program> programs = new LinkedHashMap<>();
     for (PlannedProgram pp : planned) {

@@ -15,8 +15,19 @@ public record Pipeline(List<Pass> passes) {
         new CommonSubexpressionElimination(), new DeadCodeElimination()));
   }
 
+  /**
+   * Every stage a program goes through, in order: the graph passes, then the kernel stages of
+   * lowering ({@code LowerToKernels.STAGES}), then memory planning. Each name works with
+   * {@code nnc emit --after NAME}; {@code --print-after-all} prints them all.
+   */
   public static List<String> passNames() {
-    return List.of("elaborate", "differentiate", "cse", "fold-constants", "dce", "lower");
+    return List.of("elaborate", "differentiate", "cse", "fold-constants", "dce", "lower", "merge", "collapse",
+        "place-updates", "plan-memory");
+  }
+
+  /** The stages that produce kernel IR rather than graph IR. */
+  public static List<String> kernelStages() {
+    return List.of("lower", "merge", "collapse", "place-updates", "plan-memory");
   }
 
   public Graph run(Graph g, BiConsumer<String, Graph> after) {

@@ -70,14 +70,42 @@ public final class LowerToKernels {
 
   /** Lowers {@code g}; with assertions on (every test), the result must pass {@link KernelVerifier}. */
   public static KernelProgram lower(Graph g, String program) {
-    KernelProgram kp = lowerUnchecked(g, program);
+    KernelProgram kp = lowerUnchecked(g, program, null);
     assert KernelVerifier.verified(kp);
     return kp;
   }
 
-  /** Lowers without the verifier (for {@code nnc emit --verify}, which reports its problems itself). */
-  public static KernelProgram lowerUnchecked(Graph g, String program) {
-    return new LowerToKernels(g, program).run();
+  /** The kernel stages in order; {@code after} sees the program after each. */
+  public static final java.util.List<String> STAGES = java.util.List.of("lower", "merge", "collapse", "place-updates");
+
+  /**
+   * Lowers without the verifier (for {@code nnc emit --verify}, which reports its problems
+   * itself); {@code after}, when given, sees the program after each of {@link #STAGES}: one
+   * kernel per materialised value ({@code lower}), adjacent loops over the same space merged
+   * ({@code merge}), loop nests collapsed ({@code collapse}), state updates written in place
+   * where safe ({@code place-updates}).
+   */
+  public static KernelProgram lowerUnchecked(Graph g, String program,
+      java.util.function.BiConsumer<String, KernelProgram> after) {
+    LowerToKernels l = new LowerToKernels(g, program);
+    l.after = after;
+    return l.run();
+  }
+
+  private java.util.function.BiConsumer<String, KernelProgram> after;
+
+  private List<Kernel> stage(String name, List<Kernel> kernels, Map<String, Integer> inputs,
+      Map<String, Integer> params) {
+    if (after != null) {
+      after.accept(name, program(kernels, inputs, params));
+    }
+    return kernels;
+  }
+
+  private KernelProgram program(List<Kernel> kernels, Map<String, Integer> inputs, Map<String, Integer> params) {
+    Map<String, KernelProgram.View> outputs = new LinkedHashMap<>();
+    g.outputs().forEach((name, n) -> outputs.put(name, new KernelProgram.View(bufOf.get(n), n.shape())));
+    return new KernelProgram(program, List.copyOf(buffers), List.copyOf(kernels), inputs, outputs, params);
   }
 
   private static boolean elementwise(Node n) {
@@ -175,13 +203,11 @@ public final class LowerToKernels {
     for (Node n : order) {
       kernels.add(kernelFor(n));
     }
-    kernels = Merge.adjacentLoops(kernels);
-    kernels = kernels.stream().map(Collapse::apply).toList();
-    kernels = placeUpdates(kernels, params);
-
-    Map<String, KernelProgram.View> outputs = new LinkedHashMap<>();
-    g.outputs().forEach((name, n) -> outputs.put(name, new KernelProgram.View(bufOf.get(n), n.shape())));
-    return new KernelProgram(program, buffers, kernels, inputs, outputs, params);
+    stage("lower", kernels, inputs, params);
+    kernels = stage("merge", Merge.adjacentLoops(kernels), inputs, params);
+    kernels = stage("collapse", kernels.stream().map(Collapse::apply).toList(), inputs, params);
+    kernels = stage("place-updates", placeUpdates(kernels, params), inputs, params);
+    return program(kernels, inputs, params);
   }
 
   /** Whether {@code u} can take {@code n} into its element-wise expression at the same index. */

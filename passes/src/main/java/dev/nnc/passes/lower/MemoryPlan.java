@@ -26,6 +26,22 @@ public record MemoryPlan(long[] offsets, long regionStart, long regionEnd) {
     return offsets[buffer];
   }
 
+  /** The plan as text ({@code nnc emit --after plan-memory}): one line per buffer, by offset. */
+  public String describe(KernelProgram p) {
+    StringBuilder sb = new StringBuilder(String.format("// arena region [%d, %d) floats%n", regionStart, regionEnd));
+    Integer[] order = new Integer[p.buffers().size()];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, (a, b) -> Long.compare(offsets[a], offsets[b]));
+    for (int i : order) {
+      var b = p.buffers().get(i);
+      sb.append(String.format("%%b%d %-24s %-6s %10d floats at %d%n", i, b.name(), b.kind().name().toLowerCase(
+          java.util.Locale.ROOT), b.size(), offsets[i]));
+    }
+    return sb.toString();
+  }
+
   private static long align(long x) {
     return (x + ALIGN - 1) / ALIGN * ALIGN;
   }

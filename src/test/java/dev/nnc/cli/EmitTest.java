@@ -1,0 +1,45 @@
+package dev.nnc.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.nnc.passes.Pipeline;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/** {@code nnc emit}: every stage is a named pass that --after can show, --print-after-all, --verify. */
+class EmitTest {
+  @Test
+  void everyStageCanBeShown() {
+    for (String pass : Pipeline.passNames()) {
+      CliRunner.Run r = CliRunner.run("emit", CliTest.XOR, "--after", pass);
+      assertEquals(0, r.code(), pass + ": " + r.all());
+      boolean kernels = Pipeline.kernelStages().contains(pass);
+      String want = pass.equals("plan-memory") ? "// arena region" : kernels ? "program train {" : "graph Xor";
+      assertTrue(r.out().startsWith(want), pass + ":\n" + r.out());
+    }
+  }
+
+  @Test
+  void printAfterAllShowsThePipelineInOrder() {
+    CliRunner.Run r = CliRunner.run("emit", CliTest.XOR, "--print-after-all");
+    assertEquals(0, r.code(), r.all());
+    Matcher m = Pattern.compile("// ---- train: after ([a-z-]+) ----").matcher(r.out());
+    List<String> seen = new java.util.ArrayList<>();
+    while (m.find()) {
+      seen.add(m.group(1));
+    }
+    assertEquals(List.of("elaborate", "differentiate", "cse", "fold-constants", "cse", "dce", "lower", "merge",
+        "collapse", "place-updates", "plan-memory"), seen);
+  }
+
+  @Test
+  void verifyChecksEveryProgram() {
+    CliRunner.Run r = CliRunner.run("emit", CliTest.MLP, "--verify");
+    assertEquals(0, r.code(), r.all());
+    assertTrue(r.out().matches("(?s)train: \\d+ kernels verified\\neval: \\d+ kernels verified\\npredict: \\d+ kernels "
+        + "verified\\n"), r.out());
+  }
+}
