@@ -25,7 +25,8 @@ class CliTest {
   void checkAndSummary() {
     CliRunner.Run c = CliRunner.run("check", MLP);
     assertEquals(0, c.code(), c.all());
-    assertTrue(c.out().contains("ok: model Mlp, 6 layers, 235,146 parameters"), c.out());
+    assertTrue(c.out().contains("ok: model Mlp, 6 layers, 235,146 parameters, training recipe checked, memory 4.3 MiB at "
+        + "batch 64"), c.out());
     CliRunner.Run s = CliRunner.run("summary", MLP);
     assertEquals(0, s.code(), s.all());
     assertTrue(s.out().contains("dense1 (dense)"), s.out());

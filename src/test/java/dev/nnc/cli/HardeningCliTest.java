@@ -65,19 +65,25 @@ class HardeningCliTest {
     assertTrue(r.err().contains(empty + ": no data rows"), r.err());
   }
 
-  /** Larger than the machine: said before training, with both sizes, instead of an OutOfMemoryError. */
+  /**
+   * Larger than the machine: said by check (which plans the memory without generating code) and by
+   * train before it allocates or trains, with both sizes, instead of an OutOfMemoryError.
+   */
   @Test
   void anArenaLargerThanTheMachineIsRefusedUpFront() throws Exception {
     Path nn = tmp.resolve("wide.nn");
     // 784 × 2,000,000 weights (6.3 GB) with Adam's two moments and the gradient: over 25 GB.
     Files.writeString(nn, Files.readString(Path.of(CliTest.MLP))
         .replace("-> dense(256) -> relu", "-> dense(2000000) -> relu").replace("-> dense(128) -> relu\n", ""));
-    CliRunner.Run r = CliRunner.run("train", nn.toString(), "--data", "../samples/data/fashion-mnist", "--limit", "64",
-        "-q", "-o", tmp.resolve("wide").toString());
-    assertEquals(1, r.code(), r.all());
-    assertTrue(r.err().matches("(?s).*error: model Mlp needs [0-9.]+ GiB of memory .* and this machine has [0-9.]+ GiB "
-        + "available.*lower the batch size.*"), r.err());
-    CliTest.noStackTrace(r);
+    for (CliRunner.Run r : new CliRunner.Run[] {CliRunner.run("check", nn.toString()),
+        CliRunner.run("train", nn.toString(), "--data", "../samples/data/fashion-mnist", "--limit", "64", "-q", "-o",
+            tmp.resolve("wide").toString())}) {
+      assertEquals(1, r.code(), r.all());
+      assertTrue(r.err().matches("(?s).*error: model Mlp needs [0-9.]+ GiB of memory .* and this machine has [0-9.]+ "
+          + "GiB available.*lower the batch size.*"), r.err());
+      assertTrue(!r.out().contains("training Mlp"), "refused before training:\n" + r.out());
+      CliTest.noStackTrace(r);
+    }
   }
 
   @Test

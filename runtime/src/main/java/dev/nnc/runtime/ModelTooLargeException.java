@@ -28,12 +28,17 @@ public final class ModelTooLargeException extends RuntimeException {
 
   /** Refuses an arena of {@code bytes} that the machine cannot hold, before anything is allocated. */
   static void checkFits(Manifest m, long bytes, long available) {
+    checkFits(m.model(), m.batch(), bytes, available);
+  }
+
+  /** As above, for a model not compiled yet ({@code nnc check} plans its memory without code). */
+  public static void checkFits(String model, int batch, long bytes, long available) {
     if (bytes > available) {
       long total = totalBytes();
       throw new ModelTooLargeException(String.format(java.util.Locale.ROOT,
           "model %s needs %.1f GiB of memory (weights, optimizer state and activations at batch %d) and this "
               + "machine has %.1f GiB available%s; lower the batch size (--batch) or make the model smaller",
-          m.model(), gib(bytes), m.batch(), gib(available), total > 0 ? String.format(java.util.Locale.ROOT,
+          model, gib(bytes), batch, gib(available), total > 0 ? String.format(java.util.Locale.ROOT,
               " of %.1f GiB", gib(total)) : ""));
     }
   }
