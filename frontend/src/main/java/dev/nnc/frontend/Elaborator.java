@@ -35,19 +35,15 @@ import org.antlr.v4.runtime.ParserRuleContext;
 import org.antlr.v4.runtime.Token;
 
 /**
- * Elaboration: expands blocks and {@code repeat}, binds parameters, applies layers (each layer's
+ * Elaboration: evaluates a model's statements and expressions, applies layers (each layer's
  * shape rule runs here, so shapes are inferred as the graph is built) and reports every problem
  * with its position. The parse tree serves as the AST: the language is small enough that a
- * separate tree would only copy it.
+ * separate tree would only copy it. Its other jobs live beside it: the layers by name
+ * ({@link LayerRegistry}), block expansion ({@link Blocks}), binding the recipe's data and loss
+ * ({@link LossBinding}), values never used ({@link DeadValues}), recipe settings
+ * ({@link RecipeReader}).
  */
 public final class Elaborator {
-  /** Ops of the language that later issues implement; rejected with "not supported yet". */
-  static final Set<String> NOT_YET = Set.of("conv1d", "conv2d", "conv_transpose2d", "maxpool", "avgpool",
-      "maxpool1d", "avgpool1d", "maxpool2d", "avgpool2d", "global_avgpool", "global_maxpool", "upsample", "concat",
-      "batchnorm", "layernorm", "embedding", "embedding_bag", "rnn", "lstm", "gru", "prelu", "maxout",
-      "sample_normal", "project", "kl_normal", "dice", "attention");
-
-  private static final Map<String, Layer> LAYERS = new LinkedHashMap<>();
 
   /**
    * The most layers a model may have. Code generation is linear in the layer count but not
@@ -72,56 +68,23 @@ public final class Elaborator {
 
   private int applications;
 
-  /** A name bound to a tensor by an assignment: unused ones are warned about. */
-  private record Binding(Token name, Node value) {}
-
-  private final List<Binding> bindings = new ArrayList<>();
+  /** Names bound to tensors, for the warnings about values never used. */
+  private final DeadValues deadValues = new DeadValues();
   /** The output node of each entry of {@code infos}. */
   private final List<Node> layerOutputs = new ArrayList<>();
 
-  /**
-   * Every node an output or the loss depends on. Layers outside it are dead: left out of the
-   * graph, the summary and the parameters, as Keras' functional API leaves out layers that do
-   * not lead to an output.
-   */
-  private Set<Node> liveFrom(java.util.Collection<Node> roots, Node loss) {
-    Set<Node> live = new HashSet<>();
-    Deque<Node> work = new ArrayDeque<>(roots);
-    if (loss != null) {
-      work.add(loss);
-    }
-    while (!work.isEmpty()) {
-      Node n = work.pop();
-      if (live.add(n)) {
-        work.addAll(n.inputs());
-      }
-    }
-    return live;
-  }
-
-  static {
-    List<Layer> all = new ArrayList<>();
-    all.add(new Dense());
-    all.addAll(Activation.all());
-    all.addAll(Structural.all());
-    all.addAll(Losses.all());
-    for (Layer l : all) {
-      LAYERS.put(l.name(), l);
-    }
-  }
-
   public static Set<String> layerNames() {
-    return LAYERS.keySet();
+    return LayerRegistry.names();
   }
 
-  private final Program program;
-  private final Diagnostics diag;
-  private final Graph.Builder graph;
+  final Program program;
+  final Diagnostics diag;
+  final Graph.Builder graph;
   private final LayerContext.Mode mode;
-  private final int batch;
+  final int batch;
   private final Set<String> frozen;
   private final List<Elaborated.LayerInfo> infos = new ArrayList<>();
-  private final Deque<String> activeBlocks = new ArrayDeque<>();
+  final Deque<String> activeBlocks = new ArrayDeque<>();
   private final Set<String> usedPaths = new HashSet<>();
   private Node step;
   private int salt;
@@ -137,7 +100,7 @@ public final class Elaborator {
   }
 
   /** A lexical scope: model body or one block instantiation. */
-  private static final class Scope {
+  static final class Scope {
     final String prefix;
     final Map<String, Val> vars = new LinkedHashMap<>();
     final Map<String, Integer> counters = new HashMap<>();
@@ -192,7 +155,7 @@ public final class Elaborator {
     }
     Node loss = null;
     if (recipe != null && !diag.hasErrors()) {
-      loss = e.loss(recipe, scope, inputs);
+      loss = LossBinding.bind(e, recipe, scope, inputs);
     }
     for (String f : frozen) {
       if (e.infos.stream().noneMatch(i -> i.path().equals(f) || i.path().startsWith(f + "."))) {
@@ -205,19 +168,14 @@ public final class Elaborator {
     if (loss != null) {
       e.graph.output("loss_per_example", loss);
     }
-    Set<Node> live = e.liveFrom(outputs.values(), loss);
+    Set<Node> live = DeadValues.liveFrom(outputs.values(), loss);
     List<Elaborated.LayerInfo> layers = new ArrayList<>();
     for (int i = 0; i < e.infos.size(); i++) {
       if (live.contains(e.layerOutputs.get(i))) {
         layers.add(e.infos.get(i));
       }
     }
-    for (Binding b : e.bindings) {
-      if (!live.contains(b.value())) {
-        diag.warning(b.name(), "the value assigned to `" + b.name().getText() + "` here is never used; its layers "
-            + "are left out of the model", "use it, or delete the assignment");
-      }
-    }
+    e.deadValues.warn(diag, live);
     Graph g = e.graph.build(n -> live.contains(n) || n.op() instanceof Input);
     if (recipe != null && g.params().stream().noneMatch(n -> ((Param) n.op()).role() == Param.Role.WEIGHT)) {
       NnParser.TrainDeclContext t = program.trains().get(name);
@@ -325,7 +283,7 @@ public final class Elaborator {
     return false;
   }
 
-  private void assign(NnParser.AssignStmtContext a, Scope scope) {
+  void assign(NnParser.AssignStmtContext a, Scope scope) {
     Val v = eval(a.expr(), scope);
     List<org.antlr.v4.runtime.tree.TerminalNode> ids = a.idList().ID();
     if (ids.size() == 1) {
@@ -359,7 +317,7 @@ public final class Elaborator {
   private void bind(Token name, Val v, Scope scope) {
     scope.vars.put(name.getText(), v);
     if (v instanceof TensorV t) {
-      bindings.add(new Binding(name, t.node()));
+      deadValues.bound(name, t.node());
     }
   }
 
@@ -367,7 +325,7 @@ public final class Elaborator {
 
   private Scope currentScope;
 
-  private Val eval(ExprContext e, Scope scope) {
+  Val eval(ExprContext e, Scope scope) {
     currentScope = scope;
     return switch (e) {
       case NnParser.PrimaryExprContext p -> primary(p.primary(), scope);
@@ -501,7 +459,7 @@ public final class Elaborator {
   }
 
   /** Requires a tensor; reports otherwise (once) and returns null. */
-  private Node tensor(Val v, ParserRuleContext at, String role) {
+  Node tensor(Val v, ParserRuleContext at, String role) {
     if (currentScope != null) {
       currentNames.clear();
       currentNames.addAll(currentScope.vars.keySet());
@@ -514,7 +472,7 @@ public final class Elaborator {
         return null;
       }
       case SymV s -> {
-        if (LAYERS.containsKey(s.name()) || program.blocks().containsKey(s.name())) {
+        if (LayerRegistry.has(s.name()) || program.blocks().containsKey(s.name())) {
           diag.error(at, "`" + s.name() + "` is a layer, not a tensor", "apply it with `x -> " + s.name() + "`");
         } else {
           undefined(at.getStart(), s.name(), null);
@@ -529,7 +487,7 @@ public final class Elaborator {
   }
 
   private void undefined(Token at, String name, Scope scope) {
-    if (NOT_YET.contains(name)) {
+    if (LayerRegistry.NOT_YET.contains(name)) {
       diag.error(at, "`" + name + "` is not supported yet", "see docs/language.md for the layers implemented");
       return;
     }
@@ -561,7 +519,7 @@ public final class Elaborator {
   }
 
   /** Names visible where the last error happened, for suggestions. */
-  private final List<String> currentNames = new ArrayList<>();
+  final List<String> currentNames = new ArrayList<>();
 
   private Val stage(NnParser.StageContext st, Val lhs, ExprContext lhsCtx, Scope scope) {
     currentNames.clear();
@@ -641,15 +599,15 @@ public final class Elaborator {
     boolean poisoned = args.stream().anyMatch(v -> v instanceof ErrV)
         || named.values().stream().anyMatch(v -> v instanceof ErrV);
     // An unknown layer is worth reporting even when its input already failed.
-    if (poisoned && (program.blocks().containsKey(name) || LAYERS.containsKey(name))) {
+    if (poisoned && (program.blocks().containsKey(name) || LayerRegistry.has(name))) {
       return new ErrV();
     }
     if (program.blocks().containsKey(name)) {
-      return block(nameTok, program.blocks().get(name), args, named, scope);
+      return Blocks.expand(this, nameTok, program.blocks().get(name), args, named, scope);
     }
-    Layer layer = LAYERS.get(name);
+    Layer layer = LayerRegistry.get(name);
     if (layer == null) {
-      if (NOT_YET.contains(name)) {
+      if (LayerRegistry.NOT_YET.contains(name)) {
         diag.error(nameTok, "`" + name + "` is not supported yet",
             "see docs/language.md for the layers implemented so far");
         return new ErrV();
@@ -658,7 +616,7 @@ public final class Elaborator {
         diag.error(nameTok, "`" + name + "` is a tensor, not a layer", "use it as `" + name + " -> layer`");
         return new ErrV();
       }
-      List<String> known = new ArrayList<>(LAYERS.keySet());
+      List<String> known = new ArrayList<>(LayerRegistry.names());
       known.addAll(program.blocks().keySet());
       String hint = Diagnostics.suggest(name, known);
       diag.error(nameTok, "unknown layer `" + name + "`", hint != null ? hint : "see docs/language.md for the layers");
@@ -744,138 +702,6 @@ public final class Elaborator {
       }
     }
     return step;
-  }
-
-  // ---------------------------------------------------------------- blocks
-
-  private Val block(Token at, NnParser.BlockDeclContext decl, List<Val> args, Map<String, Val> named, Scope caller) {
-    String name = decl.name.getText();
-    if (activeBlocks.contains(name)) {
-      diag.error(at, "block `" + name + "` calls itself", "blocks cannot be recursive; use `repeat`");
-      return new ErrV();
-    }
-    List<org.antlr.v4.runtime.tree.TerminalNode> inputIds = decl.inputs.ID();
-    int nIn = inputIds.size();
-    if (args.size() < nIn || args.subList(0, nIn).stream().anyMatch(v -> !(v instanceof TensorV))) {
-      diag.error(at, "block `" + name + "` takes " + nIn + " tensor input" + (nIn == 1 ? "" : "s"),
-          "write `x -> " + name + "(...)`");
-      return new ErrV();
-    }
-    List<NnParser.ParamContext> params = decl.params() == null ? List.of() : decl.params().param();
-    List<Val> config = args.subList(nIn, args.size());
-    if (config.size() > params.size()) {
-      diag.error(at, "block `" + name + "` takes " + params.size() + " parameter(s), got " + config.size(), null);
-      return new ErrV();
-    }
-    Val explicitName = named.remove("name");
-    String inst = explicitName instanceof SymV s ? caller.prefix + s.name() : caller.fresh(name);
-    Scope scope = new Scope(inst + ".");
-    for (int i = 0; i < nIn; i++) {
-      scope.vars.put(inputIds.get(i).getText(), args.get(i));
-    }
-    Set<String> paramNames = new HashSet<>();
-    for (int i = 0; i < params.size(); i++) {
-      NnParser.ParamContext p = params.get(i);
-      String pn = p.ID().getText();
-      paramNames.add(pn);
-      Val v;
-      if (i < config.size()) {
-        v = config.get(i);
-      } else if (named.containsKey(pn)) {
-        v = named.get(pn);
-      } else if (p.expr() != null) {
-        v = eval(p.expr(), scope);
-      } else {
-        diag.error(at, "block `" + name + "` needs parameter `" + pn + "`", null);
-        return new ErrV();
-      }
-      scope.vars.put(pn, v);
-    }
-    for (String k : named.keySet()) {
-      if (!paramNames.contains(k)) {
-        diag.error(at, "block `" + name + "` has no parameter `" + k + "`", Diagnostics.suggest(k, paramNames));
-        return new ErrV();
-      }
-    }
-    activeBlocks.push(name);
-    try {
-      for (NnParser.StmtContext s : decl.stmt()) {
-        if (s.assignStmt() == null) {
-          diag.error(s, "blocks contain assignments only; inputs and outputs belong to models");
-          continue;
-        }
-        assign(s.assignStmt(), scope);
-      }
-      List<Val> results = new ArrayList<>();
-      for (ExprContext r : decl.ret.expr()) {
-        Val v = eval(r, scope);
-        if (!(v instanceof TensorV) && !(v instanceof ErrV)) {
-          tensor(v, r, "a block result");
-          v = new ErrV();
-        }
-        results.add(v);
-      }
-      return results.size() == 1 ? results.get(0) : new ListV(results);
-    } finally {
-      activeBlocks.pop();
-    }
-  }
-
-  // ---------------------------------------------------------------- training recipes
-
-  private Node loss(Recipe recipe, Scope scope, Map<String, Node> inputs) {
-    NnParser.TrainDeclContext decl = program.trains().get(graph.name());
-    // Bind data fields the model does not take as inputs (labels, targets).
-    for (Map.Entry<String, TensorType> f : recipe.data().fields().entrySet()) {
-      String field = f.getKey();
-      TensorType t = f.getValue();
-      if (field.equals(recipe.data().featureField())) {
-        checkFeatureField(recipe, inputs, decl);
-        continue;
-      }
-      if (scope.vars.containsKey(field)) {
-        continue;
-      }
-      Node n = graph.addTyped(new Input(field), List.of(), new TensorType(t.shape().prepend(batch), t.dtype()));
-      scope.vars.put(field, new TensorV(n));
-      inputs.put(field, n);
-    }
-    if (recipe.loss() == null) {
-      diag.error(decl.name, "train recipe needs a `loss`", "e.g. `loss = cross_entropy(logits, label)`");
-      return null;
-    }
-    currentNames.clear();
-    currentNames.addAll(scope.vars.keySet());
-    Val v = eval(recipe.loss(), scope);
-    Node n = tensor(v, recipe.loss(), "the loss");
-    if (n == null) {
-      return null;
-    }
-    if (!n.shape().equals(Shape.of(batch))) {
-      diag.error(recipe.loss(), "the loss must give one value per example, got " + Layer.perExample(n),
-          "use a loss function such as cross_entropy(logits, label) or mse(y, target)");
-      return null;
-    }
-    return n;
-  }
-
-  private void checkFeatureField(Recipe recipe, Map<String, Node> inputs, NnParser.TrainDeclContext decl) {
-    DataSpec d = recipe.data();
-    TensorType want = d.fields().get(d.featureField());
-    Node in = inputs.get(d.featureField());
-    if (in == null) {
-      diag.error(decl.name, d.kind() + " gives `" + d.featureField() + "`, which is no input of the model",
-          "name the model's input `" + d.featureField() + "`");
-      return;
-    }
-    if (!in.shape().dropFirst().equals(want.shape())) {
-      String hint = d.kind().equals("fashion_mnist")
-          ? (want.shape().rank() == 3 ? "use `data = fashion_mnist(flatten=true)` for a [784] input"
-              : "use `data = fashion_mnist` for a [1,28,28] input")
-          : "the data has " + want.shape() + " per example";
-      diag.error(decl.name, "input `" + d.featureField() + "` is declared " + in.shape().dropFirst() + " but "
-          + d.kind() + " gives " + want.shape(), hint);
-    }
   }
 
   /** Evaluates a recipe value: numbers, words, strings, lists and calls stay symbolic. */
