@@ -41,7 +41,7 @@ final class CheckCommand implements Callable<Integer> {
     Map<String, Graph> graphs = ModelCompiler.graphs(s.program, s.modelName, s.recipe, batch, null);
     Map<String, KernelProgram> programs = new LinkedHashMap<>();
     graphs.forEach((name, g) -> programs.put(name, LowerToKernels.lower(g, name)));
-    long bytes = ModelCompiler.layout(graphs, programs).arena() * 4;
+    long bytes = ModelCompiler.layout(graphs, programs, dev.nnc.passes.backend.Backend.find("cpu")).arena() * 4;
     ModelTooLargeException.checkFits(e.model(), batch, bytes, ModelTooLargeException.availableBytes());
     if (s.recipe != null) {
       if (s.recipe.data().kind().equals("csv")) {

@@ -38,7 +38,7 @@ final class EmitCommand implements Callable<Integer> {
   boolean printAfterAll;
 
   @Option(names = "--verify", description = "check every program's kernels (each access inside its buffer for all "
-      + "loop values, loop variables in scope, GEMM operands and workspace in bounds); exit 1 on a problem")
+      + "loop values, loop variables in scope, GEMM operands and result in bounds); exit 1 on a problem")
   boolean verify;
 
   @Option(names = "--after", paramLabel = "PASS",
@@ -132,7 +132,7 @@ final class EmitCommand implements Callable<Integer> {
     Map<String, KernelProgram> programs = new LinkedHashMap<>();
     graphs.forEach((name, pg) -> programs.put(name, LowerToKernels.lowerUnchecked(pg, name,
         name.equals(prog) ? stages::put : null)));
-    ModelCompiler.Layout layout = ModelCompiler.layout(graphs, programs);
+    ModelCompiler.Layout layout = ModelCompiler.layout(graphs, programs, dev.nnc.passes.backend.Backend.find("cpu"));
     String plan = layout.planned().stream().filter(pp -> pp.program().name().equals(prog)).findFirst()
         .map(pp -> pp.plan().describe(pp.program())).orElseThrow();
     if (printAfterAll) {

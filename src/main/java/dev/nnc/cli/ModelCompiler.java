@@ -99,7 +99,7 @@ public final class ModelCompiler {
    * (weights in model order, then state), 16-float aligned; after them each program's working
    * space, planned from its kernels, all programs sharing the same region.
    */
-  static Layout layout(Map<String, Graph> graphs, Map<String, KernelProgram> kernels) {
+  static Layout layout(Map<String, Graph> graphs, Map<String, KernelProgram> kernels, Backend backend) {
     Map<String, Node> params = new LinkedHashMap<>();
     for (Graph g : graphs.values()) {
       for (Node n : g.params()) {
@@ -121,7 +121,7 @@ public final class ModelCompiler {
     long arena = paramEnd;
     List<PlannedProgram> planned = new ArrayList<>();
     for (KernelProgram kp : kernels.values()) {
-      MemoryPlan plan = MemoryPlan.plan(kp, offsets, paramEnd);
+      MemoryPlan plan = MemoryPlan.plan(kp, offsets, paramEnd, backend::scratchFloats);
       planned.add(new PlannedProgram(kp, plan));
       arena = Math.max(arena, plan.regionEnd());
     }
@@ -142,7 +142,7 @@ public final class ModelCompiler {
     Map<String, KernelProgram> kernels = new LinkedHashMap<>();
     graphs.forEach((name, g) -> kernels.put(name, LowerToKernels.lower(g, name)));
 
-    Layout layout = layout(graphs, kernels);
+    Layout layout = layout(graphs, kernels, backend);
     List<Manifest.ParamSlot> slots = layout.slots();
     List<PlannedProgram> planned = layout.planned();
     long arena = layout.arena();

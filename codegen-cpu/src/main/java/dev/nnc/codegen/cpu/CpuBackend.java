@@ -38,6 +38,14 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
+  public long scratchFloats(Kernel k) {
+    return switch (k) {
+      case Kernel.Gemm g -> GemmEmitter.scratchFloats(g.m(), g.n(), g.k());
+      case Kernel.Loops l -> 0;
+    };
+  }
+
+  @Override
   public String name() {
     return "cpu";
   }
@@ -63,7 +71,8 @@ public final class CpuBackend implements Backend {
       KernelEmitter e = new KernelEmitter(ctx, mod, pp.plan().offsets(), vecmath);
       GemmEmitter gemm = new GemmEmitter(e, host.vectorWidth(), tiling);
       List<NativeCall> calls = new ArrayList<>();
-      for (Kernel k : pp.program().kernels()) {
+      for (int ki = 0; ki < pp.program().kernels().size(); ki++) {
+        Kernel k = pp.program().kernels().get(ki);
         switch (k) {
           case Kernel.Loops l -> {
             e.emitLoops(l);
@@ -71,7 +80,7 @@ public final class CpuBackend implements Backend {
             double cost = l.parallel() ? l.flops() / Math.max(1, l.root().extent()) : 0;
             calls.add(new NativeCall(l.name(), l.root().extent(), cost));
           }
-          case Kernel.Gemm g -> calls.addAll(gemm.emit(g));
+          case Kernel.Gemm g -> calls.addAll(gemm.emit(g, pp.plan().scratch(ki)));
         }
       }
       LLVMDisposeBuilder(e.b);

@@ -36,7 +36,7 @@ final class GemmEmitter {
    * runs a grid of them); anything else is refused before code is generated, never emitted.
    */
   record Tiling(int mr, int nv, int mc, int kc) {
-    /** The micro-tile's rows and columns must fit the packing workspace's padding (64, see Kernel.Gemm). */
+    /** The micro-tile's rows and columns must fit the packing scratch's padding (64, see {@link #scratchFloats}). */
     static final int MAX_TILE = 64;
     /** More accumulators than this would not stay in registers, and take long to compile. */
     static final int MAX_ACCUMULATORS = 32;
@@ -78,7 +78,21 @@ final class GemmEmitter {
     }
   }
 
+  /**
+   * Packing scratch of a GEMM: B as K rows of N padded by up to 64 columns, then A as K columns
+   * of M padded by up to 64 rows (any micro-tile of at most {@link Tiling#MAX_TILE} fits).
+   */
+  static long scratchFloats(int m, int n, int k) {
+    return packedBFloats(n, k) + (long) k * ((m + 127) / 64 * 64);
+  }
+
+  static long packedBFloats(int n, int k) {
+    return (long) k * ((n + 127) / 64 * 64);
+  }
+
   private final KernelEmitter e;
+  /** Arena offset of the scratch of the GEMM being emitted. */
+  private long scratch;
   private final int w;
   private final int nr;
   private final int MR;
@@ -117,8 +131,12 @@ final class GemmEmitter {
     return new Split(itemsM, panelsPerChunk * nr, chunks);
   }
 
-  /** Emits both functions; returns their native calls in order. */
-  List<NativeCall> emit(Kernel.Gemm g) {
+  /** Emits the packing and compute functions, with the scratch at arena offset {@code scratch}; returns their calls in order. */
+  List<NativeCall> emit(Kernel.Gemm g, long scratch) {
+    if (scratch < 0) {
+      throw new IllegalStateException("no scratch planned for GEMM " + g.name());
+    }
+    this.scratch = scratch;
     List<NativeCall> calls = new ArrayList<>();
     int panels = (g.n() + nr - 1) / nr;
     int tiles = (g.m() + MR - 1) / MR;
@@ -168,7 +186,7 @@ final class GemmEmitter {
     LLVMValueRef jp = e.slot(e.i64, "jp");
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef jj = e.slot(e.i64, "jj");
-    long ws = e.offsets[g.workspace()];
+    long ws = scratch;
     LLVMValueRef safe = bAt0(g);
     Runnable element = () -> packElement(g, e.load64(jp), e.load64(k), e.load64(jj), nr, g.n(),
         (j, kv) -> bAt(g, kv, j), safe, ws);
@@ -263,9 +281,9 @@ final class GemmEmitter {
         LLVMBuildAdd(b, LLVMBuildMul(b, jp, e.c64(g.k()), ""), k, ""), e.c64(nr), ""), "");
   }
 
-  /** Where packed A starts in the workspace: after packed B. */
+  /** Where packed A starts in the scratch: after packed B. */
   private long wsA(Kernel.Gemm g) {
-    return e.offsets[g.workspace()] + Kernel.Gemm.packedBFloats(g.n(), g.k());
+    return scratch + packedBFloats(g.n(), g.k());
   }
 
   /** Packs A once per call into MR-row slivers over all of K: wsA[(tile·K + k)·MR + r] = A(tile·MR + r, k). */
@@ -306,7 +324,7 @@ final class GemmEmitter {
     LLVMValueRef tileArr = e.slot(LLVMArrayType2(e.f32, (long) MR * nr), "tile");
     LLVMSetAlignment(tileArr, 64);
     long cOff = e.offsets[g.c()];
-    long ws = e.offsets[g.workspace()];
+    long ws = scratch;
     long aBase = wsA(g);
 
     e.loop(item, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {

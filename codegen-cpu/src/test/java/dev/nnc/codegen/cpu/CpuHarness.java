@@ -39,7 +39,7 @@ public final class CpuHarness {
         cursor += (b.size() + 15) / 16 * 16;
       }
     }
-    MemoryPlan plan = MemoryPlan.plan(kp, offsets, cursor);
+    MemoryPlan plan = MemoryPlan.plan(kp, offsets, cursor, backend::scratchFloats);
     Compiled c = backend.compile("t", List.of(new PlannedProgram(kp, plan)));
     List<Manifest.Slot> ins = new ArrayList<>();
     kp.inputs().forEach((n, b) -> ins.add(new Manifest.Slot(n, plan.offset(b), kp.buffers().get(b).shape().dims(), "f32")));

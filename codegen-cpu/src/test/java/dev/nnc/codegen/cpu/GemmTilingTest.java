@@ -24,7 +24,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * Every GEMM blocking the emitter accepts produces correct code, and every other one is refused
  * with a message before code is generated (two JVM crash logs once came from tile settings other
  * than the default). The shapes cover edge tiles in M and N, several K slices and both transposes
- * of B; the workspace bound (tiles of at most 64 rows or columns) is exercised at its limits.
+ * of B; the scratch bound (tiles of at most 64 rows or columns) is exercised at its limits.
  */
 class GemmTilingTest {
   @ParameterizedTest

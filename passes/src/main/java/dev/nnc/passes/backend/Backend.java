@@ -26,6 +26,13 @@ public interface Backend {
 
   String NATIVE = "native";
 
+  /**
+   * Scratch memory (floats) the back end's code for {@code k} needs while it runs — the CPU GEMM's
+   * packed operands, for instance; 0 for none. Memory planning reserves it per kernel, so the
+   * shared kernel IR carries no target's layout.
+   */
+  long scratchFloats(dev.nnc.ir.kernel.Kernel k);
+
   static Backend find(String name) {
     for (Backend b : ServiceLoader.load(Backend.class)) {
       if (b.name().equals(name)) {

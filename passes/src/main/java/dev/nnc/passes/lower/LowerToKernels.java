@@ -381,9 +381,8 @@ public final class LowerToKernels {
     int m = mmNode.shape().dim(0);
     int nn = mmNode.shape().dim(1);
     int k = mm.transA() ? a.shape().dim(0) : a.shape().dim(1);
-    int ws = newBuffer("ws" + out.id(), Buffer.Kind.TEMP, Shape.of((int) Kernel.Gemm.workspaceFloats(m, nn, k)));
     return new Kernel.Gemm(kernelName(out), bufOf.get(a), 0, bufOf.get(b), 0, bufOf.get(out), m, nn, k, mm.transA(),
-        mm.transB(), epilogue, ws);
+        mm.transB(), epilogue);
   }
 
   /**

@@ -19,11 +19,16 @@ import java.util.Map;
  * buffers whose lifetimes do not overlap may take the same bytes. Placement is greedy, largest
  * first, at the lowest offset that fits; offsets are 64-byte aligned.
  */
-public record MemoryPlan(long[] offsets, long regionStart, long regionEnd) {
+public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long regionEnd) {
   static final long ALIGN = 16;
 
   public long offset(int buffer) {
     return offsets[buffer];
+  }
+
+  /** Where kernel {@code kernel}'s scratch starts (its back end asked for some), or -1. */
+  public long scratch(int kernel) {
+    return scratch[kernel];
   }
 
   /** The plan as text ({@code nnc emit --after plan-memory}): one line per buffer, by offset. */
@@ -39,6 +44,11 @@ public record MemoryPlan(long[] offsets, long regionStart, long regionEnd) {
       sb.append(String.format("%%b%d %-24s %-6s %10d floats at %d%n", i, b.name(), b.kind().name().toLowerCase(
           java.util.Locale.ROOT), b.size(), offsets[i]));
     }
+    for (int k = 0; k < scratch.length; k++) {
+      if (scratch[k] >= 0) {
+        sb.append(String.format("scratch of %-24s         at %d%n", p.kernels().get(k).name(), scratch[k]));
+      }
+    }
     return sb.toString();
   }
 
@@ -46,7 +56,18 @@ public record MemoryPlan(long[] offsets, long regionStart, long regionEnd) {
     return (x + ALIGN - 1) / ALIGN * ALIGN;
   }
 
+  /** A plan for a back end that needs no scratch. */
   public static MemoryPlan plan(KernelProgram p, Map<String, Long> paramOffsets, long regionStart) {
+    return plan(p, paramOffsets, regionStart, k -> 0);
+  }
+
+  /**
+   * A plan in which kernel i also gets {@code scratch(kernel i)} floats of its own (a GEMM's packed
+   * operands on the CPU), live only while it runs, so scratch of different kernels shares space
+   * with each other and with temporaries.
+   */
+  public static MemoryPlan plan(KernelProgram p, Map<String, Long> paramOffsets, long regionStart,
+      java.util.function.ToLongFunction<Kernel> scratchFloats) {
     int nb = p.buffers().size();
     long[] offsets = new long[nb];
     int[] first = new int[nb];
@@ -83,35 +104,57 @@ public record MemoryPlan(long[] offsets, long regionStart, long regionEnd) {
       }
     }
     long tempStart = cursor;
-    temps.sort(Comparator.comparingLong(Buffer::size).reversed().thenComparingInt(Buffer::id));
-    List<Buffer> placed = new ArrayList<>();
-    long end = tempStart;
+    // Temporaries (live from first to last use) and scratch (live during its kernel) are placed
+    // alike: largest first, temporaries before scratch of the same size, then by id.
+    List<Item> items = new ArrayList<>();
     for (Buffer b : temps) {
-      if (last[b.id()] < 0) {
-        offsets[b.id()] = tempStart;
-        continue;
-      }
-      // Candidate offsets: the start, and the end of every placed buffer that overlaps in time.
-      List<long[]> busy = new ArrayList<>();
-      for (Buffer o : placed) {
-        if (first[o.id()] <= last[b.id()] && first[b.id()] <= last[o.id()]) {
-          busy.add(new long[] {offsets[o.id()], align(offsets[o.id()] + o.size())});
-        }
-      }
-      busy.sort(Comparator.comparingLong(x -> x[0]));
-      long at = tempStart;
-      for (long[] r : busy) {
-        if (at + b.size() <= r[0]) {
-          break;
-        }
-        at = Math.max(at, r[1]);
-      }
-      offsets[b.id()] = at;
-      end = Math.max(end, align(at + b.size()));
-      placed.add(b);
+      items.add(new Item(b.id(), b.size(), first[b.id()], last[b.id()]));
     }
-    return new MemoryPlan(offsets, regionStart, end);
+    long[] scratch = new long[ks.size()];
+    Arrays.fill(scratch, -1);
+    for (int i = 0; i < ks.size(); i++) {
+      long need = scratchFloats.applyAsLong(ks.get(i));
+      if (need > 0) {
+        items.add(new Item(-1 - i, need, i, i));
+      }
+    }
+    items.sort(Comparator.comparingLong(Item::size).reversed().thenComparingInt(it -> it.key() < 0 ? 1 : 0)
+        .thenComparingInt(it -> Math.abs(it.key())));
+    List<Item> placed = new ArrayList<>();
+    Map<Integer, Long> at = new java.util.HashMap<>();
+    long end = tempStart;
+    for (Item b : items) {
+      long where = tempStart;
+      if (b.last() >= 0) {
+        // Candidate offsets: the start, and the end of every placed item that overlaps in time.
+        List<long[]> busy = new ArrayList<>();
+        for (Item o : placed) {
+          if (o.first() <= b.last() && b.first() <= o.last()) {
+            busy.add(new long[] {at.get(o.key()), align(at.get(o.key()) + o.size())});
+          }
+        }
+        busy.sort(Comparator.comparingLong(x -> x[0]));
+        for (long[] r : busy) {
+          if (where + b.size() <= r[0]) {
+            break;
+          }
+          where = Math.max(where, r[1]);
+        }
+        end = Math.max(end, align(where + b.size()));
+        placed.add(b);
+      }
+      at.put(b.key(), where);
+      if (b.key() >= 0) {
+        offsets[b.key()] = where;
+      } else {
+        scratch[-1 - b.key()] = where;
+      }
+    }
+    return new MemoryPlan(offsets, scratch, regionStart, end);
   }
+
+  /** A temporary buffer ({@code key} ≥ 0, its id) or a kernel's scratch ({@code key} = −1 − kernel index). */
+  private record Item(int key, long size, int first, int last) {}
 
   /** Buffers a kernel reads or writes. */
   static List<Integer> touched(Kernel k) {
@@ -121,7 +164,6 @@ public record MemoryPlan(long[] offsets, long regionStart, long regionEnd) {
         out.add(g.a());
         out.add(g.b());
         out.add(g.c());
-        out.add(g.workspace());
         if (g.epilogue() != null) {
           KernelWalk.forEach(g.epilogue(), e -> {
             if (e instanceof KExpr.Load l) {
