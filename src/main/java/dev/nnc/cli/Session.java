@@ -11,7 +11,6 @@ import dev.nnc.frontend.SourceFile;
 import dev.nnc.ir.Node;
 import dev.nnc.passes.backend.Backend;
 import dev.nnc.runtime.KernelLibrary;
-import dev.nnc.runtime.Manifest;
 import dev.nnc.runtime.NativeModel;
 import dev.nnc.runtime.SafeTensors;
 import dev.nnc.runtime.Trainer;

@@ -113,16 +113,11 @@ final class TrainCommand implements Callable<Integer> {
         m.startProfiling();
       }
       Path checkpoints = dir.resolve(Checkpoint.DIR);
-      boolean lowerIsBetter = monitor.endsWith("loss");
+      boolean lowerIsBetter = History.Epoch.lowerIsBetter(monitor);
       long t0 = System.nanoTime();
       Trainer.Progress done = t.fit(train, val, from, p -> {
         History.Epoch last = p.history().epochs().get(p.history().epochs().size() - 1);
-        double v = switch (monitor) {
-          case "loss" -> last.loss();
-          case "accuracy" -> last.accuracy();
-          case "val_accuracy" -> last.valAccuracy();
-          default -> last.valLoss();
-        };
+        double v = last.metric(monitor);
         boolean improved = Double.isNaN(monitorBest[0]) || (lowerIsBetter ? v < monitorBest[0] : v > monitorBest[0]);
         if (improved && !Double.isNaN(v)) {
           monitorBest[0] = v;

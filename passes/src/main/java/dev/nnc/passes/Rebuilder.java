@@ -2,9 +2,7 @@ package dev.nnc.passes;
 
 import dev.nnc.ir.Graph;
 import dev.nnc.ir.Node;
-import dev.nnc.ir.ops.Input;
 import dev.nnc.ir.ops.Op;
-import dev.nnc.ir.ops.Param;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;

@@ -14,7 +14,23 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 public final class History {
   /** One epoch; NaN where a value was not measured (no validation set). */
   public record Epoch(int epoch, double loss, double accuracy, double valLoss, double valAccuracy, double lr,
-      double seconds) {}
+      double seconds) {
+    /** A monitored metric by its recipe name: {@code loss}, {@code accuracy}, {@code val_loss}, {@code val_accuracy}. */
+    public double metric(String name) {
+      return switch (name) {
+        case "loss" -> loss;
+        case "accuracy" -> accuracy;
+        case "val_accuracy" -> valAccuracy;
+        case "val_loss" -> valLoss;
+        default -> throw new IllegalArgumentException("no metric named " + name);
+      };
+    }
+
+    /** Whether a smaller value of the metric is better (the losses). */
+    public static boolean lowerIsBetter(String name) {
+      return name.endsWith("loss");
+    }
+  }
 
   private final List<Epoch> epochs = new ArrayList<>();
 

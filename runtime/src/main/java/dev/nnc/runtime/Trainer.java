@@ -150,7 +150,7 @@ public final class Trainer {
     int targetWidth = train.width(cfg.target());
     double best = from.best();
     int sinceBest = from.sinceBest();
-    boolean lowerIsBetter = cfg.earlyStopping() == null || cfg.earlyStopping().monitor().endsWith("loss");
+    boolean lowerIsBetter = cfg.earlyStopping() == null || History.Epoch.lowerIsBetter(cfg.earlyStopping().monitor());
     if (from.stopped()) {
       return from;
     }
@@ -223,12 +223,7 @@ public final class Trainer {
       out.println(String.format("%s  loss %.4f  accuracy %.4f%s  lr %.3g  %.1fs", title, loss, acc,
           Double.isNaN(vl) ? "" : String.format("  val_loss %.4f  val_accuracy %.4f", vl, va), lr, secs));
       if (cfg.earlyStopping() != null) {
-        double m = switch (cfg.earlyStopping().monitor()) {
-          case "loss" -> loss;
-          case "accuracy" -> acc;
-          case "val_accuracy" -> va;
-          default -> vl;
-        };
+        double m = h.epochs().getLast().metric(cfg.earlyStopping().monitor());
         boolean improved = Double.isNaN(best)
             || (lowerIsBetter ? m < best - cfg.earlyStopping().minDelta() : m > best + cfg.earlyStopping().minDelta());
         if (improved) {

@@ -4,7 +4,6 @@ import dev.nnc.ir.kernel.KExpr;
 import dev.nnc.ir.kernel.KStmt;
 import dev.nnc.ir.kernel.Kernel;
 import dev.nnc.ir.kernel.KernelWalk;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
