@@ -15,8 +15,8 @@ final class LayerRegistry {
   private LayerRegistry() {}
 
   /** Ops of the language that later issues implement; rejected with "not supported yet". */
-  static final Set<String> NOT_YET = Set.of("conv1d", "conv2d", "conv_transpose2d", "maxpool", "avgpool",
-      "maxpool1d", "avgpool1d", "maxpool2d", "avgpool2d", "global_avgpool", "global_maxpool", "upsample", "concat",
+  static final Set<String> NOT_YET = Set.of("conv1d", "conv_transpose2d", "maxpool1d", "avgpool1d", "upsample",
+      "concat",
       "batchnorm", "layernorm", "embedding", "embedding_bag", "rnn", "lstm", "gru", "prelu", "maxout",
       "sample_normal", "project", "kl_normal", "dice", "attention");
 
@@ -27,6 +27,7 @@ final class LayerRegistry {
     all.add(new Dense());
     all.addAll(Activation.all());
     all.addAll(Structural.all());
+    all.addAll(Convolution.all());
     all.addAll(Losses.all());
     Map<String, Layer> byName = new LinkedHashMap<>();
     for (Layer l : all) {

@@ -3,6 +3,11 @@ package dev.nnc.ir;
 import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.Broadcast;
 import dev.nnc.ir.ops.Constant;
+import dev.nnc.ir.ops.Conv2d;
+import dev.nnc.ir.ops.Patches;
+import dev.nnc.ir.ops.PatchesGrad;
+import dev.nnc.ir.ops.Permute;
+import dev.nnc.ir.ops.Window;
 import dev.nnc.ir.ops.DropoutMask;
 import dev.nnc.ir.ops.Input;
 import dev.nnc.ir.ops.LogSoftmax;
@@ -106,6 +111,31 @@ public final class Interpreter {
         }
         yield new Tensor(s, out);
       }
+      case Conv2d c -> conv2d(c, v.get(n.input(0)), v.get(n.input(1)), s);
+      case Patches p -> patches(p.window(), p.channelsLast(), p.fill(), v.get(n.input(0)), null, s);
+      case PatchesGrad pg -> {
+        Tensor dx = Tensor.zeros(s);
+        patches(pg.window(), pg.channelsLast(), 0, dx, v.get(n.input(0)), n.input(0).shape());
+        yield dx;
+      }
+      case Permute p -> {
+        Tensor x = v.get(n.input(0));
+        long[] xs = x.shape().strides();
+        int r = s.rank();
+        double[] out = new double[Math.toIntExact(s.size())];
+        int[] idx = new int[r];
+        for (int k = 0; k < out.length; k++) {
+          long at = 0;
+          for (int d = 0; d < r; d++) {
+            at += idx[d] * xs[p.perm().get(d)];
+          }
+          out[k] = x.data()[(int) at];
+          for (int d = r - 1; d >= 0 && ++idx[d] == s.dim(d); d--) {
+            idx[d] = 0;
+          }
+        }
+        yield new Tensor(s, out);
+      }
       case DropoutMask dm -> {
         int step = (int) v.get(n.input(0)).data()[0];
         double[] out = new double[Math.toIntExact(s.size())];
@@ -115,6 +145,89 @@ public final class Interpreter {
         yield new Tensor(s, out);
       }
     };
+  }
+
+  /** Direct convolution, the plain seven-loop definition (groups included). */
+  private static Tensor conv2d(Conv2d c, Tensor x, Tensor w, Shape out) {
+    Window win = c.window();
+    int n = out.dim(0);
+    int o = out.dim(1);
+    int oh = out.dim(2);
+    int ow = out.dim(3);
+    int ch = x.shape().dim(1);
+    int h = x.shape().dim(2);
+    int wd = x.shape().dim(3);
+    int cg = ch / c.groups();
+    int og = o / c.groups();
+    double[] y = new double[Math.toIntExact(out.size())];
+    for (int b = 0; b < n; b++) {
+      for (int oc = 0; oc < o; oc++) {
+        int g = oc / og;
+        for (int i = 0; i < oh; i++) {
+          for (int j = 0; j < ow; j++) {
+            double acc = 0;
+            for (int ic = 0; ic < cg; ic++) {
+              for (int ki = 0; ki < win.kh(); ki++) {
+                int hi = i * win.sh() + ki * win.dh() - win.pt();
+                if (hi < 0 || hi >= h) {
+                  continue;
+                }
+                for (int kj = 0; kj < win.kw(); kj++) {
+                  int wj = j * win.sw() + kj * win.dw() - win.pl();
+                  if (wj < 0 || wj >= wd) {
+                    continue;
+                  }
+                  acc += x.data()[((b * ch + g * cg + ic) * h + hi) * wd + wj]
+                      * w.data()[((oc * cg + ic) * win.kh() + ki) * win.kw() + kj];
+                }
+              }
+            }
+            y[((b * o + oc) * oh + i) * ow + j] = acc;
+          }
+        }
+      }
+    }
+    return new Tensor(out, y);
+  }
+
+  /**
+   * Window extraction, or (with {@code grad}) its adjoint: {@code x} is {@code [N, C, H, W]};
+   * gathers its windows into a new tensor of shape {@code ps}, or adds {@code grad}'s elements
+   * onto {@code x} where they were read from.
+   */
+  private static Tensor patches(Window win, boolean channelsLast, double fill, Tensor x, Tensor grad, Shape ps) {
+    int n = x.shape().dim(0);
+    int ch = x.shape().dim(1);
+    int h = x.shape().dim(2);
+    int wd = x.shape().dim(3);
+    int oh = win.outH(h);
+    int ow = win.outW(wd);
+    double[] out = grad == null ? new double[Math.toIntExact(ps.size())] : null;
+    for (int b = 0; b < n; b++) {
+      for (int c = 0; c < ch; c++) {
+        for (int i = 0; i < oh; i++) {
+          for (int j = 0; j < ow; j++) {
+            for (int ki = 0; ki < win.kh(); ki++) {
+              for (int kj = 0; kj < win.kw(); kj++) {
+                int at = channelsLast
+                    ? ((((b * oh + i) * ow + j) * ch + c) * win.kh() + ki) * win.kw() + kj
+                    : ((((b * ch + c) * oh + i) * ow + j) * win.kh() + ki) * win.kw() + kj;
+                int hi = i * win.sh() + ki * win.dh() - win.pt();
+                int wj = j * win.sw() + kj * win.dw() - win.pl();
+                boolean inside = hi >= 0 && hi < h && wj >= 0 && wj < wd;
+                int xi = ((b * ch + c) * h + hi) * wd + wj;
+                if (grad == null) {
+                  out[at] = inside ? x.data()[xi] : fill;
+                } else if (inside) {
+                  x.data()[xi] += grad.data()[at];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return grad == null ? new Tensor(ps, out) : x;
   }
 
   private static Tensor check(Node n, Tensor t, String what) {

@@ -4,6 +4,11 @@ import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.BinaryFn;
 import dev.nnc.ir.ops.Broadcast;
 import dev.nnc.ir.ops.Constant;
+import dev.nnc.ir.ops.Conv2d;
+import dev.nnc.ir.ops.Patches;
+import dev.nnc.ir.ops.PatchesGrad;
+import dev.nnc.ir.ops.Permute;
+import dev.nnc.ir.ops.Window;
 import dev.nnc.ir.ops.DropoutMask;
 import dev.nnc.ir.ops.Init;
 import dev.nnc.ir.ops.Input;
@@ -151,6 +156,16 @@ public final class IrParser {
     return out;
   }
 
+  /** {@code [0,3,1,2]} → list. */
+  private static List<Integer> ints(String text) {
+    String t = text.strip();
+    if (!t.startsWith("[") || !t.endsWith("]")) {
+      throw new IllegalArgumentException("expected a list like [0,1], got " + text);
+    }
+    String body = t.substring(1, t.length() - 1).strip();
+    return body.isEmpty() ? List.of() : Arrays.stream(body.split(",")).map(s -> Integer.parseInt(s.strip())).toList();
+  }
+
   private static String need(Map<String, String> attrs, String key, String op) {
     String v = attrs.get(key);
     if (v == null) {
@@ -185,6 +200,16 @@ public final class IrParser {
         return new Reshape(Shape.parse(need(a, "shape", mnemonic)));
       case "softmax":
         return new Softmax();
+      case "conv2d":
+        return new Conv2d(Window.parse(a), Integer.parseInt(need(a, "groups", mnemonic)));
+      case "patches":
+        return new Patches(Window.parse(a), Boolean.parseBoolean(need(a, "channelsLast", mnemonic)),
+            Double.parseDouble(need(a, "fill", mnemonic)));
+      case "patches_grad":
+        return new PatchesGrad(Window.parse(a), Boolean.parseBoolean(need(a, "channelsLast", mnemonic)),
+            Integer.parseInt(need(a, "h", mnemonic)), Integer.parseInt(need(a, "w", mnemonic)));
+      case "permute":
+        return new Permute(ints(need(a, "perm", mnemonic)));
       case "log_softmax":
         return new LogSoftmax();
       case "one_hot":

@@ -6,6 +6,11 @@ import dev.nnc.ir.Shape;
 import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.BinaryFn;
 import dev.nnc.ir.ops.Broadcast;
+import dev.nnc.ir.ops.Conv2d;
+import dev.nnc.ir.ops.Patches;
+import dev.nnc.ir.ops.PatchesGrad;
+import dev.nnc.ir.ops.Permute;
+import dev.nnc.ir.ops.Window;
 import dev.nnc.ir.ops.LogSoftmax;
 import dev.nnc.ir.ops.MatMul;
 import dev.nnc.ir.ops.Reduce;
@@ -110,7 +115,59 @@ final class OpCases {
         t -> TorchOps.softmax(t.get(0), false)));
     cases.add(new Case("log_softmax", List.of(sm), Domain.ANY, (b, in) -> b.add(new LogSoftmax(), in.get(0)),
         t -> TorchOps.softmax(t.get(0), true)));
+    convolutionCases(r, cases);
     return cases;
+  }
+
+  /** A random window for an {@code h×w} map: odd and even kernels, stride up to 3, padding on each side, dilation. */
+  static Window window(Random r, int h, int w, boolean dilate) {
+    while (true) {
+      int kh = 1 + r.nextInt(3);
+      int kw = 1 + r.nextInt(3);
+      Window win = new Window(kh, kw, 1 + r.nextInt(3), 1 + r.nextInt(3), r.nextInt(kh), r.nextInt(kw),
+          r.nextInt(kh), r.nextInt(kw), dilate ? 1 + r.nextInt(2) : 1, dilate ? 1 + r.nextInt(2) : 1);
+      if (win.outH(h) >= 1 && win.outW(w) >= 1) {
+        return win;
+      }
+    }
+  }
+
+  /** Convolution, pooling and the ops they lower to, on odd sizes with stride, padding and dilation. */
+  private static void convolutionCases(Random r, List<Case> cases) {
+    for (int i = 0; i < 3; i++) {
+      int n = 1 + r.nextInt(2);
+      int c = 1 + r.nextInt(3);
+      int o = 1 + r.nextInt(3);
+      int h = 3 + r.nextInt(4);
+      int w = 3 + r.nextInt(4);
+      Window win = window(r, h, w, true);
+      cases.add(new Case("conv2d[" + win.text() + "]",
+          List.of(Shape.of(n, c, h, w), Shape.of(o, c, win.kh(), win.kw())), Domain.ANY,
+          (b, in) -> b.add(new Conv2d(win, 1), in.get(0), in.get(1)),
+          t -> TorchOps.conv2d(t.get(0), t.get(1), win, 1)));
+      for (boolean last : new boolean[] {false, true}) {
+        double fill = last ? 0 : -1.5;
+        cases.add(new Case("patches[" + win.text() + ", channelsLast=" + last + "]", List.of(Shape.of(n, c, h, w)),
+            Domain.ANY, (b, in) -> b.add(new Patches(win, last, fill), in.get(0)),
+            t -> TorchOps.patches(t.get(0), win, last, fill)));
+        Shape ps = new Patches(win, last, 0).shape(Shape.of(n, c, h, w));
+        cases.add(new Case("patches_grad[" + win.text() + ", channelsLast=" + last + "]", List.of(ps), Domain.ANY,
+            (b, in) -> b.add(new PatchesGrad(win, last, h, w), in.get(0)),
+            t -> TorchOps.patchesGrad(t.get(0), win, last, h, w)));
+      }
+      // Pooling as the frontend builds it: a reduction over the windows, which it reads in place.
+      Window pool = window(r, h, w, false);
+      cases.add(new Case("maxpool[" + pool.text() + "]", List.of(Shape.of(n, c, h, w)), Domain.ANY,
+          (b, in) -> b.add(new Reduce(ReduceFn.MAX, List.of(4, 5), false),
+              b.add(new Patches(pool, false, Double.NEGATIVE_INFINITY), in.get(0))),
+          t -> TorchOps.maxPool(t.get(0), pool)));
+      cases.add(new Case("avgpool[" + pool.text() + "]", List.of(Shape.of(n, c, h, w)), Domain.ANY,
+          (b, in) -> b.add(new Reduce(ReduceFn.MEAN, List.of(4, 5), false), b.add(new Patches(pool, false, 0), in.get(0))),
+          t -> TorchOps.avgPool(t.get(0), pool)));
+    }
+    Shape ps = Shape.of(d(r), d(r), d(r), d(r));
+    cases.add(new Case("permute[0,3,1,2]", List.of(ps), Domain.ANY,
+        (b, in) -> b.add(new Permute(List.of(0, 3, 1, 2)), in.get(0)), t -> t.get(0).permute(0, 3, 1, 2)));
   }
 
   static double[] sample(Random r, Shape s, Domain d) {

@@ -4,6 +4,7 @@ import dev.nnc.ir.Shape;
 import dev.nnc.ir.ops.BinaryFn;
 import dev.nnc.ir.ops.ReduceFn;
 import dev.nnc.ir.ops.UnaryFn;
+import dev.nnc.ir.ops.Window;
 import java.util.List;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.pytorch.Scalar;
@@ -42,6 +43,52 @@ final class TorchOps {
       out[i] = f.select(0, i).item_double();
     }
     return out;
+  }
+
+  /** {@code x} padded by the window's (possibly asymmetric) padding with {@code fill}. */
+  static Tensor pad(Tensor x, Window w, double fill) {
+    return torch.constant_pad_nd(x, new long[] {w.pl(), w.pr(), w.pt(), w.pb()}, new Scalar(fill));
+  }
+
+  static Tensor conv2d(Tensor x, Tensor w, Window win, int groups) {
+    return torch.conv2d(pad(x, win, 0), w, new org.bytedeco.pytorch.TensorOptional(),
+        new long[] {win.sh(), win.sw()}, new long[] {0, 0}, new long[] {win.dh(), win.dw()}, groups);
+  }
+
+  /** nnc's patches layouts from libtorch's im2col ({@code [N, C·KH·KW, OH·OW]}). */
+  static Tensor patches(Tensor x, Window w, boolean channelsLast, double fill) {
+    long n = x.size(0);
+    long c = x.size(1);
+    Tensor cols = torch.im2col(pad(x, w, fill), new long[] {w.kh(), w.kw()}, new long[] {w.dh(), w.dw()},
+        new long[] {0, 0}, new long[] {w.sh(), w.sw()});
+    long oh = w.outH((int) x.size(2));
+    long ow = w.outW((int) x.size(3));
+    Tensor six = cols.reshape(n, c, w.kh(), w.kw(), oh, ow);
+    return channelsLast ? six.permute(0, 4, 5, 1, 2, 3) : six.permute(0, 1, 4, 5, 2, 3);
+  }
+
+  /** The adjoint of {@link #patches}: libtorch's col2im on the padded map, the padding cut off. */
+  static Tensor patchesGrad(Tensor p, Window w, boolean channelsLast, int h, int wd) {
+    Tensor six = channelsLast ? p.permute(0, 3, 4, 5, 1, 2) : p.permute(0, 1, 4, 5, 2, 3);  // N C KH KW OH OW
+    long n = p.size(0);
+    long c = six.size(1);
+    Tensor cols = six.contiguous().reshape(n, c * w.kh() * w.kw(), six.size(4) * six.size(5));
+    long ph = h + w.pt() + w.pb();
+    long pw = wd + w.pl() + w.pr();
+    Tensor full = torch.col2im(cols, new long[] {ph, pw}, new long[] {w.kh(), w.kw()}, new long[] {w.dh(), w.dw()},
+        new long[] {0, 0}, new long[] {w.sh(), w.sw()});
+    return full.narrow(2, w.pt(), h).narrow(3, w.pl(), wd);
+  }
+
+  static Tensor maxPool(Tensor x, Window w) {
+    return torch.max_pool2d(pad(x, w, Double.NEGATIVE_INFINITY), new long[] {w.kh(), w.kw()},
+        new long[] {w.sh(), w.sw()}, new long[] {0, 0}, new long[] {w.dh(), w.dw()}, false);
+  }
+
+  /** Average pooling counting the padding (PyTorch's default, {@code count_include_pad=True}). */
+  static Tensor avgPool(Tensor x, Window w) {
+    return torch.avg_pool2d(pad(x, w, 0), new long[] {w.kh(), w.kw()}, new long[] {w.sh(), w.sw()},
+        new long[] {0, 0}, false, true, new org.bytedeco.pytorch.LongOptional());
   }
 
   static Tensor matmul(Tensor a, Tensor b, boolean ta, boolean tb) {

@@ -277,7 +277,7 @@ final class KernelEmitter {
       }
     });
     dev.nnc.ir.kernel.KernelWalk.forEachExpr(k.root(), e -> dev.nnc.ir.kernel.KernelWalk.forEach(e, x -> {
-      if (x instanceof KExpr.Load l && !written.contains(l.buf()) && constantIndex(l.index())) {
+      if (x instanceof KExpr.Load l && !l.guarded() && !written.contains(l.buf()) && constantIndex(l.index())) {
         invariant.computeIfAbsent(l.buf() + ":" + l.index().base(),
             key -> LLVMBuildLoad2(b, f32, at(c64(offsets[l.buf()] + l.index().base())), "inv"));
       }
@@ -303,11 +303,41 @@ final class KernelEmitter {
     switch (s) {
       case KStmt.Loop l -> loop(varSlots[l.var()], c64(0), c64(l.extent()), 1, () -> body(l));
       case KStmt.Store st -> {
-        LLVMValueRef v = expr(st.value());
-        LLVMBuildStore(b, v, at(index(st.buf(), st.index())));
+        if (st.guarded()) {
+          // Only where the guards hold: a branch around the store (a masked store once vectorised).
+          ifElse(guards(st.guards()), () -> LLVMBuildStore(b, expr(st.value()), at(index(st.buf(), st.index()))),
+              () -> { });
+        } else {
+          LLVMValueRef v = expr(st.value());
+          LLVMBuildStore(b, v, at(index(st.buf(), st.index())));
+        }
       }
       case KStmt.Assign a -> LLVMBuildStore(b, expr(a.value()), localSlots[a.local()]);
     }
+  }
+
+  /** The conjunction of {@code lo <= expr < hi} over the guards, as an i1. */
+  private LLVMValueRef guards(java.util.List<KExpr.Guard> gs) {
+    LLVMValueRef all = null;
+    for (KExpr.Guard g : gs) {
+      LLVMValueRef v = affine(0, g.expr());
+      // lo <= v < hi as one unsigned compare: (v - lo) <u (hi - lo).
+      LLVMValueRef c = LLVMBuildICmp(b, LLVMIntULT, LLVMBuildSub(b, v, c64(g.lo()), ""), c64(g.hi() - g.lo()), "");
+      all = all == null ? c : LLVMBuildAnd(b, all, c, "");
+    }
+    return all;
+  }
+
+  /**
+   * A predicated load without a branch: where a guard fails the address is the buffer's first
+   * element (always inside it) and the value is the fill, so the loop stays straight-line code
+   * that vectorises, and nothing outside the buffer is ever read.
+   */
+  private LLVMValueRef guardedLoad(KExpr.Load l) {
+    LLVMValueRef ok = guards(l.guards());
+    LLVMValueRef idx = LLVMBuildSelect(b, ok, index(l.buf(), l.index()), c64(offsets[l.buf()]), "");
+    LLVMValueRef v = LLVMBuildLoad2(b, f32, at(idx), "");
+    return LLVMBuildSelect(b, ok, v, cf(l.fill()), "");
   }
 
   /** Arena index of {@code buf[affine]}. */
@@ -346,6 +376,7 @@ final class KernelEmitter {
   private LLVMValueRef expr(KExpr e) {
     return switch (e) {
       case KExpr.Lit l -> cf(l.value());
+      case KExpr.Load l when l.guarded() -> guardedLoad(l);
       case KExpr.Load l -> {
         LLVMValueRef hoisted = constantIndex(l.index()) ? invariant.get(l.buf() + ":" + l.index().base()) : null;
         yield hoisted != null ? hoisted : LLVMBuildLoad2(b, f32, at(index(l.buf(), l.index())), "");

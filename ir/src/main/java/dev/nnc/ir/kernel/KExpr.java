@@ -40,8 +40,43 @@ public sealed interface KExpr {
 
   record Lit(double value) implements KExpr {}
 
-  /** {@code buf[index]}. */
-  record Load(int buf, Affine index) implements KExpr {}
+  /**
+   * {@code buf[index]}; with guards, {@code guards hold ? buf[index] : fill} — a predicated load
+   * that never touches memory when a guard fails (a padded convolution's border reads its zero
+   * padding this way). Back ends must not read {@code buf[index]} when a guard fails.
+   */
+  record Load(int buf, Affine index, java.util.List<Guard> guards, double fill) implements KExpr {
+    public Load {
+      guards = java.util.List.copyOf(guards);
+    }
+
+    public Load(int buf, Affine index) {
+      this(buf, index, java.util.List.of(), 0);
+    }
+
+    public boolean guarded() {
+      return !guards.isEmpty();
+    }
+  }
+
+  /**
+   * {@code lo <= expr < hi} over the loop variables: the condition of a predicated load or store.
+   * A padded access {@code x[oh·s + kh − p]} is guarded by {@code 0 <= oh·s + kh − p < H}.
+   */
+  record Guard(Affine expr, long lo, long hi) {
+    public boolean holds(long[] vars) {
+      long v = expr.base();
+      for (int i = 0; i < expr.strides().length; i++) {
+        v += expr.strides()[i] * vars[i];
+      }
+      return v >= lo && v < hi;
+    }
+
+    @Override
+    public String toString() {
+      return lo + " <= " + expr + " < " + hi;
+    }
+  }
 
   /** The value of a local scalar (accumulators). */
   record Local(int id) implements KExpr {}

@@ -11,8 +11,23 @@ public sealed interface KStmt {
     }
   }
 
-  /** {@code buf[index] = value}. */
-  record Store(int buf, KExpr.Affine index, KExpr value) implements KStmt {}
+  /**
+   * {@code buf[index] = value}; with guards, only where all of them hold (a scatter whose
+   * targets can fall outside the buffer, like the gradient of a padded window).
+   */
+  record Store(int buf, KExpr.Affine index, KExpr value, List<KExpr.Guard> guards) implements KStmt {
+    public Store {
+      guards = List.copyOf(guards);
+    }
+
+    public Store(int buf, KExpr.Affine index, KExpr value) {
+      this(buf, index, value, List.of());
+    }
+
+    public boolean guarded() {
+      return !guards.isEmpty();
+    }
+  }
 
   /** {@code local = value}. */
   record Assign(int local, KExpr value) implements KStmt {}

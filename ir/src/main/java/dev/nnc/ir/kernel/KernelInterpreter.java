@@ -35,6 +35,15 @@ public final class KernelInterpreter {
     return Math.toIntExact(idx);
   }
 
+  private static boolean holds(java.util.List<KExpr.Guard> guards, long[] vars) {
+    for (KExpr.Guard g : guards) {
+      if (!g.holds(vars)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   private void exec(KStmt s, long[] vars, float[] locals, float acc) {
     switch (s) {
       case KStmt.Loop l -> {
@@ -45,7 +54,11 @@ public final class KernelInterpreter {
           }
         }
       }
-      case KStmt.Store st -> arena[at(st.buf(), st.index(), vars)] = eval(st.value(), vars, locals, acc);
+      case KStmt.Store st -> {
+        if (holds(st.guards(), vars)) {
+          arena[at(st.buf(), st.index(), vars)] = eval(st.value(), vars, locals, acc);
+        }
+      }
       case KStmt.Assign a -> locals[a.local()] = eval(a.value(), vars, locals, acc);
     }
   }
@@ -53,7 +66,7 @@ public final class KernelInterpreter {
   private float eval(KExpr e, long[] vars, float[] locals, float acc) {
     return switch (e) {
       case KExpr.Lit l -> (float) l.value();
-      case KExpr.Load l -> arena[at(l.buf(), l.index(), vars)];
+      case KExpr.Load l -> holds(l.guards(), vars) ? arena[at(l.buf(), l.index(), vars)] : (float) l.fill();
       case KExpr.Local l -> locals[l.id()];
       case KExpr.IndexValue i -> (float) vars[i.var()];
       case KExpr.Acc a -> acc;

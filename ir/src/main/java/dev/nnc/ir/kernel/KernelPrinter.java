@@ -47,18 +47,24 @@ public final class KernelPrinter {
         }
         sb.append(in).append("}\n");
       }
-      case KStmt.Store st -> sb.append(in).append('b').append(st.buf()).append('[').append(st.index()).append("] = ")
-          .append(expr(st.value())).append('\n');
+      case KStmt.Store st -> sb.append(in).append(st.guarded() ? "if " + guards(st.guards()) + ": " : "").append('b')
+          .append(st.buf()).append('[').append(st.index()).append("] = ").append(expr(st.value())).append('\n');
       case KStmt.Assign a -> sb.append(in).append('l').append(a.local()).append(" = ").append(expr(a.value()))
           .append('\n');
     }
+  }
+
+  private static String guards(java.util.List<KExpr.Guard> gs) {
+    return String.join(" && ", gs.stream().map(KExpr.Guard::toString).toList());
   }
 
   public static String expr(KExpr e) {
     return switch (e) {
       case KExpr.Lit l -> l.value() == Math.rint(l.value()) && Math.abs(l.value()) < 1e15 ? String.valueOf((long) l.value())
           : String.valueOf(l.value());
-      case KExpr.Load l -> "b" + l.buf() + "[" + l.index() + "]";
+      case KExpr.Load l -> l.guarded()
+          ? "(" + guards(l.guards()) + " ? b" + l.buf() + "[" + l.index() + "] : " + expr(new KExpr.Lit(l.fill())) + ")"
+          : "b" + l.buf() + "[" + l.index() + "]";
       case KExpr.Local l -> "l" + l.id();
       case KExpr.IndexValue i -> "float(i" + i.var() + ")";
       case KExpr.Acc a -> "acc";

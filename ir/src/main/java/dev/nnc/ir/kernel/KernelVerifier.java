@@ -114,7 +114,7 @@ public final class KernelVerifier {
           extents[l.var()] = saved;
         }
         case KStmt.Store st -> {
-          access(st.buf(), st.index(), extents, at + " store");
+          access(st.buf(), st.index(), st.guards(), extents, at + " store");
           expr(st.value(), extents, at, false);
         }
         case KStmt.Assign a -> {
@@ -129,7 +129,7 @@ public final class KernelVerifier {
     void expr(KExpr e, long[] extents, String at, boolean accAllowed) {
       KernelWalk.forEach(e, x -> {
         switch (x) {
-          case KExpr.Load ld -> access(ld.buf(), ld.index(), extents, at + " load");
+          case KExpr.Load ld -> access(ld.buf(), ld.index(), ld.guards(), extents, at + " load");
           case KExpr.Rand r -> inScope(r.index(), extents, at + " random index");
           case KExpr.IndexValue iv -> {
             if (iv.var() < 0 || iv.var() >= extents.length || extents[iv.var()] == 0) {
@@ -165,7 +165,7 @@ public final class KernelVerifier {
       return ok;
     }
 
-    void access(int buf, Affine a, long[] extents, String at) {
+    void access(int buf, Affine a, List<KExpr.Guard> guards, long[] extents, String at) {
       long size = size(p, buf);
       if (size < 0) {
         out.add(at + ": no buffer " + buf);
@@ -174,10 +174,49 @@ public final class KernelVerifier {
       if (!inScope(a, extents, at + " of " + name(p, buf))) {
         return;
       }
+      for (KExpr.Guard g : guards) {
+        if (!inScope(g.expr(), extents, at + " guard")) {
+          return;
+        }
+      }
+      // A guarded access only happens where its guards hold: each guard whose expression is a
+      // multiple of a part of the index bounds that part by the guard's range instead of by the
+      // loop extents ({@code W·(oh·s + kh − p)} lies in {@code W·[0, H)}). Still an
+      // over-approximation, so never wrong.
+      long[] rest = a.strides().clone();
       long lo = a.base();
       long hi = a.base();
-      for (int v = 0; v < a.strides().length; v++) {
-        long span = a.strides()[v] * (extents[v] - 1);
+      for (KExpr.Guard g : guards) {
+        long[] gs = g.expr().strides();
+        int v0 = -1;
+        for (int v = 0; v < gs.length; v++) {
+          if (gs[v] != 0) {
+            v0 = v;
+            break;
+          }
+        }
+        if (v0 < 0 || v0 >= rest.length || rest[v0] == 0 || rest[v0] % gs[v0] != 0) {
+          continue;
+        }
+        long f = rest[v0] / gs[v0];
+        boolean multiple = true;
+        for (int v = 0; v < gs.length && multiple; v++) {
+          multiple = v < rest.length ? rest[v] == f * gs[v] || gs[v] == 0 : gs[v] == 0;
+        }
+        if (!multiple || g.hi() <= g.lo()) {
+          continue;
+        }
+        for (int v = 0; v < gs.length; v++) {
+          rest[v] -= f * gs[v];
+        }
+        // f·(expr) with expr in [lo, hi - 1]; the base of the index absorbs f·base(expr).
+        long e0 = f * g.lo();
+        long e1 = f * (g.hi() - 1);
+        lo += Math.min(e0, e1) - f * g.expr().base();
+        hi += Math.max(e0, e1) - f * g.expr().base();
+      }
+      for (int v = 0; v < rest.length; v++) {
+        long span = rest[v] * (extents[v] - 1);
         lo += Math.min(0, span);
         hi += Math.max(0, span);
       }

@@ -72,9 +72,25 @@ public final class KernelWalk {
         }
         yield new KStmt.Loop(l.var(), l.extent(), body);
       }
-      case KStmt.Store st -> fs.apply(new KStmt.Store(st.buf(), st.index(), map(st.value(), fe)));
+      case KStmt.Store st -> fs.apply(new KStmt.Store(st.buf(), st.index(), map(st.value(), fe), st.guards()));
       case KStmt.Assign a -> new KStmt.Assign(a.local(), map(a.value(), fe));
     };
+  }
+
+  /** Whether any load or store of {@code s} is predicated. */
+  public static boolean hasGuards(KStmt s) {
+    boolean[] found = {false};
+    forEachStmt(s, st -> {
+      if (st instanceof KStmt.Store store && store.guarded()) {
+        found[0] = true;
+      }
+    });
+    forEachExpr(s, e -> forEach(e, x -> {
+      if (x instanceof KExpr.Load l && l.guarded()) {
+        found[0] = true;
+      }
+    }));
+    return found[0];
   }
 
   /** All affine accesses in an expression (loads and random-index positions). */

@@ -13,7 +13,7 @@ import java.util.List;
  */
 public sealed interface Op
     permits Input, Param, Constant, MatMul, Unary, Binary, Reduce, Broadcast, SumTo, Reshape,
-        Softmax, LogSoftmax, OneHot, DropoutMask {
+        Softmax, LogSoftmax, OneHot, DropoutMask, Conv2d, Patches, PatchesGrad, Permute {
 
   /** The op's name in IR text ({@code matmul}, {@code relu}). */
   String mnemonic();
@@ -53,6 +53,15 @@ public sealed interface Op
    * fusing a producer into it would recompute each produced element many times.
    */
   default boolean expands() {
+    return false;
+  }
+
+  /**
+   * Each output element is one operand element at an index computed from the output's
+   * (transpose, window extraction): a consumer that iterates the output's shape reads it in
+   * place (so max pooling never builds its windows), and its operand is read from memory.
+   */
+  default boolean gather() {
     return false;
   }
 

@@ -17,7 +17,8 @@ final class Collapse {
   private Collapse() {}
 
   static Kernel apply(Kernel k) {
-    if (!(k instanceof Kernel.Loops l) || l.locals() != 0) {
+    // Predicated accesses test loop variables one by one: they keep their nest.
+    if (!(k instanceof Kernel.Loops l) || l.locals() != 0 || KernelWalk.hasGuards(l.root())) {
       return k;
     }
     List<KStmt> body = Reads.innermost(l.root());

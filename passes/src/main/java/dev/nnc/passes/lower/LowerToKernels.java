@@ -13,6 +13,11 @@ import dev.nnc.ir.kernel.KernelVerifier;
 import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.Broadcast;
 import dev.nnc.ir.ops.Constant;
+import dev.nnc.ir.ops.Conv2d;
+import dev.nnc.ir.ops.Patches;
+import dev.nnc.ir.ops.PatchesGrad;
+import dev.nnc.ir.ops.Permute;
+import dev.nnc.ir.ops.Window;
 import dev.nnc.ir.ops.DropoutMask;
 import dev.nnc.ir.ops.Input;
 import dev.nnc.ir.ops.LogSoftmax;
@@ -124,7 +129,7 @@ public final class LowerToKernels {
     if (n.op() instanceof MatMul) {
       return !fusedMatmul.contains(n);
     }
-    if (!elementwise(n)) {
+    if (!elementwise(n) && !n.op().gather()) {
       return true;
     }
     if (forced.contains(n) || isBoundary(n)) {
@@ -149,9 +154,12 @@ public final class LowerToKernels {
         case Softmax s -> force(n.input(0));
         case LogSoftmax s -> force(n.input(0));
         case Reshape r -> force(n.input(0));
+        case Permute p -> force(n.input(0));
+        case Patches p -> force(n.input(0));
+        case Conv2d c -> throw new IllegalStateException("conv2d reached lowering: the lower-conv pass must run first");
         // Reductions read their operand inline; element-wise ops read theirs inline or from memory.
         case Input _, Param _, Constant _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, OneHot _,
-            DropoutMask _ -> { }
+            DropoutMask _, PatchesGrad _ -> { }
       }
     }
     for (Node n : g.nodes()) {
@@ -179,7 +187,7 @@ public final class LowerToKernels {
         case Param p -> params.put(p.name(), bufOf.computeIfAbsent(n, k -> newBuffer(p.name(), Buffer.Kind.PARAM, n.shape())));
         case Reshape r -> bufOf.put(n, bufOf.get(n.input(0)));
         case Constant _, MatMul _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, Softmax _, LogSoftmax _,
-            OneHot _, DropoutMask _ -> {
+            OneHot _, DropoutMask _, Conv2d _, Patches _, PatchesGrad _, Permute _ -> {
           if (materialized(n)) {
             bufOf.put(n, newBuffer("t" + n.id(), Buffer.Kind.TEMP, n.shape()));
             roots.add(n);
@@ -242,7 +250,9 @@ public final class LowerToKernels {
       case SumTo s -> reduction(n, n.input(0), ReduceFn.SUM, keepShape(s.target(), n.input(0).shape()));
       case Softmax s -> softmax(n, false);
       case LogSoftmax s -> softmax(n, true);
-      case Unary _, Binary _, Broadcast _, OneHot _, DropoutMask _ -> elementwiseKernel(n);
+      case Unary _, Binary _, Broadcast _, OneHot _, DropoutMask _, Patches _, Permute _ -> elementwiseKernel(n);
+      case PatchesGrad pg -> patchesGrad(n, pg);
+      case Conv2d _ -> throw new IllegalStateException("conv2d reached lowering: the lower-conv pass must run first");
       // Never a root: stored (inputs, parameters), a view, or a literal inlined where it is read.
       case Input _, Param _, Reshape _, Constant _ -> throw new IllegalStateException("no kernel computes " + n);
     };
@@ -327,6 +337,20 @@ public final class LowerToKernels {
               new KExpr.Lit(1), new KExpr.Lit(0));
         }
         case DropoutMask dm -> new KExpr.Rand(contiguous(), of(n.input(0)), dm.salt(), dm.rate());
+        case Permute p -> {
+          // Output dimension d is the operand's dimension perm[d]: it walks that one's stride.
+          Node x = n.input(0);
+          long[] xs = x.shape().strides();
+          long[] strides = new long[vars];
+          int off = space.rank() - n.shape().rank();
+          for (int d = 0; d < n.shape().rank(); d++) {
+            if (n.shape().dim(d) != 1) {
+              strides[varOfDim[d + off]] += xs[p.perm().get(d)];
+            }
+          }
+          yield new KExpr.Load(bufOf.get(x), new Affine(0, strides));
+        }
+        case Patches p -> patchesLoad(n, p, this);
         case MatMul mm -> {
           if (matmul != null && matmul != n) {
             throw new IllegalStateException("two matmuls fused into one epilogue");
@@ -335,10 +359,95 @@ public final class LowerToKernels {
           yield new KExpr.Acc();
         }
         // Read from memory, never inlined (of() loads them): stored, a view, or computed by a kernel of their own.
-        case Input _, Param _, Reshape _, Reduce _, SumTo _, Softmax _, LogSoftmax _ ->
+        case Input _, Param _, Reshape _, Reduce _, SumTo _, Softmax _, LogSoftmax _, PatchesGrad _, Conv2d _ ->
             throw new IllegalStateException("cannot inline " + n);
       };
     }
+  }
+
+  /**
+   * A window element read in place: {@code x[n, c, oh·sh + kh·dh − pt, ow·sw + kw·dw − pl]},
+   * guarded where the window can reach into the padding (which reads {@code fill}).
+   */
+  private KExpr patchesLoad(Node n, Patches p, ExprBuilder eb) {
+    Window w = p.window();
+    Shape xs = n.input(0).shape();
+    long[] st = xs.strides();
+    int[] dims = p.channelsLast() ? new int[] {0, 3, 1, 2, 4, 5} : new int[] {0, 1, 2, 3, 4, 5}; // N C OH OW KH KW
+    int off = eb.space.rank() - n.shape().rank();
+    long[][] per = new long[6][eb.vars];
+    for (int i = 0; i < 6; i++) {
+      int d = dims[i];
+      if (n.shape().dim(d) != 1) {
+        per[i][eb.varOfDim[d + off]] = 1;
+      }
+    }
+    long[] index = new long[eb.vars];
+    long[] rowExpr = new long[eb.vars];
+    long[] colExpr = new long[eb.vars];
+    for (int v = 0; v < eb.vars; v++) {
+      rowExpr[v] = per[2][v] * w.sh() + per[4][v] * w.dh();
+      colExpr[v] = per[3][v] * w.sw() + per[5][v] * w.dw();
+      index[v] = per[0][v] * st[0] + per[1][v] * st[1] + rowExpr[v] * st[2] + colExpr[v] * st[3];
+    }
+    List<KExpr.Guard> guards = new ArrayList<>();
+    if (w.pt() > 0 || w.pb() > 0) {
+      guards.add(new KExpr.Guard(new Affine(-w.pt(), rowExpr), 0, xs.dim(2)));
+    }
+    if (w.pl() > 0 || w.pr() > 0) {
+      guards.add(new KExpr.Guard(new Affine(-w.pl(), colExpr), 0, xs.dim(3)));
+    }
+    return new KExpr.Load(bufOf.get(n.input(0)), new Affine(-w.pt() * st[2] - w.pl() * st[3], index), guards,
+        p.fill());
+  }
+
+  /**
+   * {@code dx = Σ windows}: per image (the parallel loop) zero {@code dx}, then add each window
+   * element at the position it was read from, walking the windows in their memory order; writes
+   * into the padding are skipped by guards.
+   */
+  private Kernel patchesGrad(Node out, PatchesGrad pg) {
+    Window w = pg.window();
+    Node dp = out.input(0);
+    Shape ps = dp.shape();
+    Shape xs = out.shape();
+    long[] st = xs.strides();
+    int vars = 6;
+    int dx = bufOf.get(out);
+    // Variables are the window tensor's dimensions in its order; their roles:
+    int[] role = pg.channelsLast() ? new int[] {0, 2, 3, 1, 4, 5} : new int[] {0, 1, 2, 3, 4, 5}; // N C OH OW KH KW → var
+    ExprBuilder eb = new ExprBuilder(ps, identityVars(6), vars);
+    KExpr value = eb.of(dp);
+    long[] rowExpr = new long[vars];
+    long[] colExpr = new long[vars];
+    rowExpr[role[2]] = w.sh();
+    rowExpr[role[4]] = w.dh();
+    colExpr[role[3]] = w.sw();
+    colExpr[role[5]] = w.dw();
+    long[] index = new long[vars];
+    index[role[0]] = st[0];
+    index[role[1]] = st[1];
+    for (int v = 0; v < vars; v++) {
+      index[v] += rowExpr[v] * st[2] + colExpr[v] * st[3];
+    }
+    Affine at = new Affine(-w.pt() * st[2] - w.pl() * st[3], index);
+    List<KExpr.Guard> guards = new ArrayList<>();
+    if (w.pt() > 0 || w.pb() > 0) {
+      guards.add(new KExpr.Guard(new Affine(-w.pt(), rowExpr), 0, xs.dim(2)));
+    }
+    if (w.pl() > 0 || w.pr() > 0) {
+      guards.add(new KExpr.Guard(new Affine(-w.pl(), colExpr), 0, xs.dim(3)));
+    }
+    KStmt acc = new KStmt.Store(dx, at, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Load(dx, at), value), guards);
+    for (int v = vars - 1; v >= 1; v--) {
+      acc = new KStmt.Loop(v, ps.dim(v), List.of(acc));
+    }
+    KStmt zero = new KStmt.Store(dx, new Affine(0, new long[] {st[0], st[1], st[2], st[3], 0, 0}), new KExpr.Lit(0));
+    for (int v = 3; v >= 1; v--) {
+      zero = new KStmt.Loop(v, xs.dim(v), List.of(zero));
+    }
+    KStmt.Loop root = new KStmt.Loop(0, xs.dim(0), List.of(zero, acc));
+    return new Kernel.Loops(kernelName(out), root, vars, 0, xs.dim(0) > 1, ps.size());
   }
 
   private static int[] identityVars(int rank) {

@@ -41,7 +41,7 @@ final class Merge {
   }
 
   private static boolean mergeable(Kernel.Loops a, Kernel.Loops b) {
-    if (a.locals() != 0 || b.locals() != 0 || a.vars() != b.vars()) {
+    if (a.locals() != 0 || b.locals() != 0 || a.vars() != b.vars() || guardedStore(a) || guardedStore(b)) {
       return false;
     }
     List<KStmt> ia = Reads.innermost(a.root());
@@ -80,6 +80,12 @@ final class Merge {
       }
     }
     return true;
+  }
+
+  private static boolean guardedStore(Kernel.Loops k) {
+    boolean[] found = {false};
+    KernelWalk.forEachStmt(k.root(), s -> found[0] |= s instanceof KStmt.Store st && st.guarded());
+    return found[0];
   }
 
   private static Kernel.Loops merge(Kernel.Loops a, Kernel.Loops b) {

@@ -70,7 +70,7 @@ final class Reads {
     }
     boolean written = false;
     for (KStmt s : body) {
-      if (!(s instanceof KStmt.Store st)) {
+      if (!(s instanceof KStmt.Store st) || st.guarded()) {
         return false;
       }
       if (st.buf() == param) {
@@ -113,13 +113,13 @@ final class Reads {
       return k;
     }
     java.util.function.UnaryOperator<KExpr> fe = e -> e instanceof KExpr.Load l && m.containsKey(l.buf())
-        ? new KExpr.Load(m.get(l.buf()), l.index()) : e;
+        ? new KExpr.Load(m.get(l.buf()), l.index(), l.guards(), l.fill()) : e;
     return switch (k) {
       case Kernel.Gemm g -> new Kernel.Gemm(g.name(), m.getOrDefault(g.a(), g.a()), g.aBase(), m.getOrDefault(g.b(), g.b()),
           g.bBase(), m.getOrDefault(g.c(), g.c()), g.m(), g.n(), g.k(), g.transA(), g.transB(),
           g.epilogue() == null ? null : KernelWalk.map(g.epilogue(), fe));
       case Kernel.Loops l -> new Kernel.Loops(l.name(), (KStmt.Loop) KernelWalk.map(l.root(), fe,
-          st -> m.containsKey(st.buf()) ? new KStmt.Store(m.get(st.buf()), st.index(), st.value()) : st),
+          st -> m.containsKey(st.buf()) ? new KStmt.Store(m.get(st.buf()), st.index(), st.value(), st.guards()) : st),
           l.vars(), l.locals(), l.parallel(), l.flops());
     };
   }

@@ -1,0 +1,101 @@
+package dev.nnc.ir.ops;
+
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.Node;
+import dev.nnc.ir.Shape;
+import dev.nnc.ir.ShapeException;
+import dev.nnc.ir.TensorType;
+import java.util.List;
+
+/**
+ * 2-D convolution (PyTorch's cross-correlation): {@code x[N, C, H, W]} and
+ * {@code w[O, C/groups, KH, KW]} (PyTorch's weight layout) give {@code y[N, O, OH, OW]}. Bias is
+ * a separate broadcast add. The {@code lower-conv} pass chooses how it is computed; its gradient
+ * is written with the ops it lowers to, so the backward pass shares the forward's windows.
+ */
+public record Conv2d(Window window, int groups) implements Op {
+  @Override
+  public String mnemonic() {
+    return "conv2d";
+  }
+
+  @Override
+  public String attributes() {
+    return window.text() + ", groups=" + groups;
+  }
+
+  @Override
+  public int arity() {
+    return 2;
+  }
+
+  @Override
+  public TensorType infer(List<Node> in) {
+    Shape x = in.get(0).shape();
+    Shape w = in.get(1).shape();
+    int[] o = window.out(x, "conv2d");
+    if (w.rank() != 4) {
+      throw new ShapeException("conv2d weight must be [out, in/groups, kh, kw], got " + w);
+    }
+    if (groups < 1 || x.dim(1) % groups != 0 || w.dim(0) % groups != 0) {
+      throw new ShapeException("conv2d: " + x.dim(1) + " input and " + w.dim(0)
+          + " output channels must both be divisible by groups=" + groups);
+    }
+    if (w.dim(1) * groups != x.dim(1) || w.dim(2) != window.kh() || w.dim(3) != window.kw()) {
+      throw new ShapeException("conv2d weight " + w + " does not fit input " + x + " with a " + window.kh() + "×"
+          + window.kw() + " kernel and groups=" + groups);
+    }
+    return TensorType.f32(Shape.of(x.dim(0), w.dim(0), o[0], o[1]));
+  }
+
+  /** {@code x}'s windows as GEMM rows: {@code [N·OH·OW, C·KH·KW]}. */
+  public static Node columns(Graph.Builder b, Window window, Node x) {
+    Node p = b.add(new Patches(window, true, 0), x);
+    Shape ps = p.shape();
+    return Ops.reshape(b, p, Shape.of(ps.dim(0) * ps.dim(1) * ps.dim(2), ps.dim(3) * ps.dim(4) * ps.dim(5)));
+  }
+
+  /** The weight as a GEMM operand: {@code [O, C·KH·KW]}. */
+  public static Node weightMatrix(Graph.Builder b, Node w) {
+    Shape s = w.shape();
+    return Ops.reshape(b, w, Shape.of(s.dim(0), s.dim(1) * s.dim(2) * s.dim(3)));
+  }
+
+  /** {@code y[N, O, OH, OW]} as GEMM rows {@code [N·OH·OW, O]}. */
+  public static Node rows(Graph.Builder b, Node y) {
+    Shape s = y.shape();
+    Node t = b.add(new Permute(List.of(0, 2, 3, 1)), y);
+    return Ops.reshape(b, t, Shape.of(s.dim(0) * s.dim(2) * s.dim(3), s.dim(1)));
+  }
+
+  private void requireOneGroup() {
+    if (groups != 1) {
+      throw new UnsupportedOperationException("grouped convolution (groups=" + groups + ") is not supported yet");
+    }
+  }
+
+  @Override
+  public List<Node> gradients(Graph.Builder b, Node self, Node dy) {
+    requireOneGroup();
+    Node x = self.input(0);
+    Node w = self.input(1);
+    Shape ws = w.shape();
+    Shape xs = x.shape();
+    Node dyRows = rows(b, dy);                                   // [N·OH·OW, O]
+    Node cols = columns(b, window, x);                           // [N·OH·OW, C·KH·KW]
+    Node dw = Ops.reshape(b, b.add(new MatMul(true, false), dyRows, cols), ws);
+    Node dcols = b.add(new MatMul(false, false), dyRows, weightMatrix(b, w));
+    Shape ys = self.shape();
+    Node dp = Ops.reshape(b, dcols, Shape.of(ys.dim(0), ys.dim(2), ys.dim(3), xs.dim(1), ws.dim(2), ws.dim(3)));
+    Node dx = b.add(new PatchesGrad(window, true, xs.dim(2), xs.dim(3)), dp);
+    return List.of(dx, dw);
+  }
+
+  /** The im2col form: {@code permute(reshape(columns(x) · Wᵀ))}. */
+  public Node lowerIm2col(Graph.Builder b, Node x, Node w, Shape out) {
+    requireOneGroup();
+    Node y = b.add(new MatMul(false, true), columns(b, window, x), weightMatrix(b, w));   // [N·OH·OW, O]
+    Node nhwc = Ops.reshape(b, y, Shape.of(out.dim(0), out.dim(2), out.dim(3), out.dim(1)));
+    return b.add(new Permute(List.of(0, 3, 1, 2)), nhwc);
+  }
+}
