@@ -43,17 +43,51 @@ class JitMatchesInterpreterTest {
       }
       """;
 
+  /**
+   * Convolutions with every kind of window (same and explicit padding, dilation, a non-square
+   * kernel with different strides per axis) and pooling whose windows reach into the padding:
+   * the predicated loads and the scatter of the backward pass, in native code.
+   */
+  static final String CONV_MODEL = """
+      model M {
+        input x: [48]
+        h = x -> reshape([3, 4, 4])
+              -> conv2d(4, 3, padding=same) -> relu
+              -> conv2d(4, 3, padding=2, dilation=2)
+              -> maxpool(3, stride=2, padding=1)
+              -> avgpool(2, stride=1, padding=1)
+              -> conv2d(5, [2, 3], stride=[1, 2], padding=[1, 1]) -> tanh
+        output y = h -> flatten -> dense(5)
+      }
+      train M {
+        data = csv("%s", label="y")
+        loss = cross_entropy(y, label)
+        optimizer = %s
+        batch = 7
+      }
+      """;
+
   @ParameterizedTest
   @ValueSource(strings = {"adam(lr=0.01)", "sgd(lr=0.1, momentum=0.9, nesterov=true)", "rmsprop(momentum=0.5)",
       "adagrad", "adadelta", "adamax", "nadam", "sgd"})
   void trainStepMatches(String optimizer) throws Exception {
+    trainStepsMatch(MODEL, 12, optimizer);
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"adam(lr=0.01)", "sgd(lr=0.1, momentum=0.9)"})
+  void convolutionalTrainStepMatches(String optimizer) throws Exception {
+    trainStepsMatch(CONV_MODEL, 48, optimizer);
+  }
+
+  static void trainStepsMatch(String model, int columns, String optimizer) throws Exception {
     java.nio.file.Path csv = java.nio.file.Files.createTempFile("cols", ".csv");
     StringBuilder header = new StringBuilder();
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < columns; i++) {
       header.append("c").append(i).append(',');
     }
     java.nio.file.Files.writeString(csv, header + "y\n");
-    Program prog = Program.parse(SourceFile.of("m.nn", MODEL.formatted(csv.toString().replace("\\", "/"), optimizer)));
+    Program prog = Program.parse(SourceFile.of("m.nn", model.formatted(csv.toString().replace("\\", "/"), optimizer)));
     Recipe recipe = Elaborator.recipe(prog, null);
     ModelCompiler.Result r = ModelCompiler.compile(prog, null, recipe, 7, Backend.find("cpu"));
     Manifest m = r.manifest();

@@ -13,7 +13,9 @@ public sealed interface KStmt {
 
   /**
    * {@code buf[index] = value}; with guards, only where all of them hold (a scatter whose
-   * targets can fall outside the buffer, like the gradient of a padded window).
+   * targets can fall outside the buffer, like the gradient of a padded window). The value may be
+   * evaluated whether or not the guards hold, so its own loads must be safe by themselves
+   * (guarded as well where needed); the verifier checks them so.
    */
   record Store(int buf, KExpr.Affine index, KExpr value, List<KExpr.Guard> guards) implements KStmt {
     public Store {

@@ -415,7 +415,7 @@ public final class LowerToKernels {
     int vars = 6;
     int dx = bufOf.get(out);
     // Variables are the window tensor's dimensions in its order; their roles:
-    int[] role = pg.channelsLast() ? new int[] {0, 2, 3, 1, 4, 5} : new int[] {0, 1, 2, 3, 4, 5}; // N C OH OW KH KW → var
+    int[] role = pg.channelsLast() ? new int[] {0, 3, 1, 2, 4, 5} : new int[] {0, 1, 2, 3, 4, 5}; // N C OH OW KH KW → var
     ExprBuilder eb = new ExprBuilder(ps, identityVars(6), vars);
     KExpr value = eb.of(dp);
     long[] rowExpr = new long[vars];
@@ -438,7 +438,9 @@ public final class LowerToKernels {
     if (w.pl() > 0 || w.pr() > 0) {
       guards.add(new KExpr.Guard(new Affine(-w.pl(), colExpr), 0, xs.dim(3)));
     }
-    KStmt acc = new KStmt.Store(dx, at, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Load(dx, at), value), guards);
+    // The value is guarded too: back ends may evaluate a store's value before testing its guards.
+    KStmt acc = new KStmt.Store(dx, at, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Load(dx, at, guards, 0), value),
+        guards);
     for (int v = vars - 1; v >= 1; v--) {
       acc = new KStmt.Loop(v, ps.dim(v), List.of(acc));
     }

@@ -41,7 +41,42 @@ class LoweringTest {
   void trainingStepThroughKernelsMatchesGraph(String optimizer) throws Exception {
     Path csv = Files.createTempFile("l", ".csv");
     Files.writeString(csv, "a,b,c,d,e,f,y\n");
+    String text = MLP.formatted(csv.toString().replace("\\", "/"), optimizer);
+    stepMatches(text, optimizer, true);
+  }
+
+  /** Padded, strided and dilated convolutions and pooling: predicated loads and the backward scatter. */
+  @ParameterizedTest
+  @ValueSource(strings = {"adam", "sgd(momentum=0.9)"})
+  void convolutionalTrainingStepThroughKernelsMatchesGraph(String optimizer) throws Exception {
+    Path csv = Files.createTempFile("l", ".csv");
+    StringBuilder header = new StringBuilder();
+    for (int i = 0; i < 48; i++) {
+      header.append('c').append(i).append(',');
+    }
+    Files.writeString(csv, header + "y\n");
     String text = """
+        model M {
+          input x: [48]
+          h = x -> reshape([3, 4, 4])
+                -> conv2d(4, 3, padding=same) -> relu
+                -> conv2d(4, 3, padding=2, dilation=2)
+                -> maxpool(3, stride=2, padding=1)
+                -> avgpool(2, stride=1, padding=1)
+                -> conv2d(5, [2, 3], stride=[1, 2], padding=[1, 1]) -> tanh
+          output y = h -> flatten -> dense(4)
+        }
+        train M {
+          data = csv("%s", label="y")
+          loss = cross_entropy(y, label)
+          optimizer = %s
+          batch = 5
+        }
+        """.formatted(csv.toString().replace("\\", "/"), optimizer);
+    stepMatches(text, optimizer, false);
+  }
+
+  static final String MLP = """
         model M {
           input x: [6]
           h = x -> dense(9) -> relu -> dropout(0.3) -> dense(7) -> gelu
@@ -56,7 +91,9 @@ class LoweringTest {
           clip_norm = 1.0
           batch = 5
         }
-        """.formatted(csv.toString().replace("\\", "/"), optimizer);
+        """;
+
+  static void stepMatches(String text, String optimizer, boolean fusedUpdates) throws Exception {
     Program p = Program.parse(SourceFile.of("m.nn", text));
     Recipe r = Elaborator.recipe(p, null);
     Elaborated e = Elaborator.elaborate(p, null, 5, LayerContext.Mode.TRAIN, r);
@@ -115,6 +152,9 @@ class LoweringTest {
       }
     }
     assertTrue(OptimizerSpec.names().contains(optimizer.replaceAll("\\(.*", "")));
+    if (!fusedUpdates) {
+      return;
+    }
 
     // Each weight's update and its optimizer state's are one fused pass over the weight: the
     // optimizer's scalars (bias corrections) are computed before, not between, them.
