@@ -57,4 +57,46 @@ class KernelVerifierTest {
     assertEquals(List.of("gemm mm operand B: elements 2..13 of buffer b (12 elements)",
         "gemm mm result C: elements 0..7 of buffer c (7 elements)"), p);
   }
+
+  /** y[i,j] = x[i, j + shift] where 0 <= j + shift < 4, else 0 (a row shifted with zero padding). */
+  static KernelProgram shifted(long shift, List<KExpr.Guard> guards) {
+    KStmt store = new KStmt.Store(1, new Affine(0, new long[] {4, 1}),
+        new KExpr.Load(0, new Affine(shift, new long[] {4, 1}), guards, 0));
+    KStmt.Loop root = new KStmt.Loop(0, 3, List.of(new KStmt.Loop(1, 4, List.of(store))));
+    return new KernelProgram("p", BUFS, List.of(new Kernel.Loops("k", root, 2, 0, true, 12)), Map.of("x", 0),
+        Map.of(), Map.of());
+  }
+
+  @Test
+  void guardsBoundThePartOfTheIndexTheyCover() {
+    // Shift by -1 (left padding) and by +2: the column guard keeps both inside their rows.
+    for (long shift : new long[] {-1, 2}) {
+      List<KExpr.Guard> column = List.of(new KExpr.Guard(new Affine(shift, new long[] {0, 1}), 0, 4));
+      assertEquals(List.of(), KernelVerifier.problems(shifted(shift, column)), "shift " + shift);
+    }
+    // Without the guard, or with a guard too wide for the buffer, the access is out of bounds.
+    assertEquals(List.of("kernel k load of x: indices -1..10 for 12 elements"),
+        KernelVerifier.problems(shifted(-1, List.of())));
+    assertEquals(List.of("kernel k load of x: indices 0..13 for 12 elements"),
+        KernelVerifier.problems(shifted(2, List.of(new KExpr.Guard(new Affine(2, new long[] {0, 1}), 0, 6)))));
+    // A guard on something that is not part of the index proves nothing about it.
+    List<KExpr.Guard> rows = List.of(new KExpr.Guard(new Affine(0, new long[] {1, 0}), 0, 3));
+    assertEquals(1, KernelVerifier.problems(shifted(-1, rows)).size());
+  }
+
+  @Test
+  void guardedStoresAreCheckedUnderTheirGuards() {
+    Affine at = new Affine(-1, new long[] {4, 1});
+    List<KExpr.Guard> g = List.of(new KExpr.Guard(new Affine(-1, new long[] {0, 1}), 0, 4));
+    KStmt.Loop root = new KStmt.Loop(0, 3, List.of(new KStmt.Loop(1, 4, List.of(new KStmt.Store(1, at,
+        new KExpr.Lit(1), g)))));
+    KernelProgram ok = new KernelProgram("p", BUFS, List.of(new Kernel.Loops("k", root, 2, 0, true, 12)),
+        Map.of("x", 0), Map.of(), Map.of());
+    assertEquals(List.of(), KernelVerifier.problems(ok));
+    KStmt.Loop bad = new KStmt.Loop(0, 3, List.of(new KStmt.Loop(1, 4, List.of(new KStmt.Store(1, at,
+        new KExpr.Lit(1))))));
+    assertEquals(List.of("kernel k store of y: indices -1..10 for 12 elements"), KernelVerifier.problems(
+        new KernelProgram("p", BUFS, List.of(new Kernel.Loops("k", bad, 2, 0, true, 12)), Map.of("x", 0), Map.of(),
+            Map.of())));
+  }
 }

@@ -52,6 +52,7 @@ class GoldenTest {
     m.put("cse", g -> IrPrinter.print(new CommonSubexpressionElimination().apply(g)));
     m.put("fold-constants", g -> IrPrinter.print(new FoldConstants().apply(g)));
     m.put("dce", g -> IrPrinter.print(new DeadCodeElimination().apply(g)));
+    m.put("lower-conv", g -> IrPrinter.print(new LowerConv().apply(g)));
     m.put("differentiate", g -> IrPrinter.print(
         TrainingGraph.build(g, TrainSpec.of(OptimizerSpec.of("sgd", Map.of("lr", 0.1))))));
     m.put("lower", g -> KernelPrinter.print(LowerToKernels.lower(g, "p")));
