@@ -40,17 +40,26 @@ final class Convolution {
     Val v = a.get(name);
     List<Val> items = v instanceof ListV l ? l.items() : List.of(v, v);
     if (items.size() != 2) {
-      throw new LayerException(layer + " " + name + " must be a number or a pair [h, w], got " + Val.describe(v));
+      throw new LayerException(layer + " " + name + " must be a number or a pair [h, w], got " + show(v));
     }
     int[] out = new int[2];
     for (int i = 0; i < 2; i++) {
       if (!(items.get(i) instanceof NumV n) || !n.integral() || n.value() < min || n.value() > 1 << 20) {
         throw new LayerException(layer + " " + name + " must be " + (min == 0 ? "a whole number ≥ 0" : "a whole "
-            + "number ≥ " + min) + " (or a pair of them), got " + Val.describe(v));
+            + "number ≥ " + min) + " (or a pair of them), got " + show(v));
       }
       out[i] = (int) ((NumV) items.get(i)).value();
     }
     return out;
+  }
+
+  /** A number or a list of numbers as written: {@code 0}, {@code [1, 0]}; anything else described. */
+  static String show(Val v) {
+    return switch (v) {
+      case NumV n -> n.integral() ? String.valueOf((long) n.value()) : String.valueOf(n.value());
+      case ListV l -> "[" + String.join(", ", l.items().stream().map(Convolution::show).toList()) + "]";
+      default -> Val.describe(v);
+    };
   }
 
   /**
