@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -51,5 +52,38 @@ class SamplesTrainTest {
     CliRunner.Run pr = CliRunner.run("predict", file, "--data", data, "--weights", weights.toString(), "-n", "5");
     assertEquals(0, pr.code(), pr.all());
     assertEquals(5, pr.out().lines().filter(l -> l.startsWith("#")).count(), pr.out());
+  }
+
+  @Test
+  void lenet5LearnsFashionMnistSubset() {
+    String data = SAMPLES.resolve("data/fashion-mnist").toString();
+    String file = SAMPLES.resolve("lenet5.nn").toString();
+    CliRunner.Run r = CliRunner.run("train", file, "-q", "--data", data, "-o", tmp.toString());
+    assertEquals(0, r.code(), r.all());
+    double acc = CliRunner.testAccuracy(r.out());
+    assertTrue(acc >= 0.85, "test accuracy " + acc + " on the embedded subset:\n" + r.out());
+    CliRunner.Run ev = CliRunner.run("eval", file, "--data", data, "--weights",
+        tmp.resolve("weights.safetensors").toString());
+    assertEquals(0, ev.code(), ev.all());
+    assertTrue(ev.out().contains(String.format("accuracy %.4f", acc)), "eval agrees with train's test accuracy:\n"
+        + ev.out());
+  }
+
+  /** Every sample's programs pass the kernel verifier, and every sample compiles to a native library. */
+  @Test
+  void everySampleVerifiesAndCompiles() throws Exception {
+    List<Path> samples;
+    try (var files = Files.list(SAMPLES)) {
+      samples = files.filter(f -> f.toString().endsWith(".nn")).sorted().toList();
+    }
+    assertTrue(samples.size() >= 3, samples.toString());
+    for (Path f : samples) {
+      CliRunner.Run v = CliRunner.run("emit", "--verify", f.toString());
+      assertEquals(0, v.code(), f + ":\n" + v.all());
+      Path out = tmp.resolve(f.getFileName().toString().replace(".nn", ""));
+      CliRunner.Run c = CliRunner.run("compile", f.toString(), "-o", out.toString());
+      assertEquals(0, c.code(), f + ":\n" + c.all());
+      assertTrue(Files.exists(out.resolve("manifest.json")), f.toString());
+    }
   }
 }
