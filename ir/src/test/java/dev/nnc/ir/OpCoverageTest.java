@@ -6,6 +6,11 @@ import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.BinaryFn;
 import dev.nnc.ir.ops.Broadcast;
 import dev.nnc.ir.ops.Constant;
+import dev.nnc.ir.ops.Conv2d;
+import dev.nnc.ir.ops.Patches;
+import dev.nnc.ir.ops.PatchesGrad;
+import dev.nnc.ir.ops.Permute;
+import dev.nnc.ir.ops.Window;
 import dev.nnc.ir.ops.DropoutMask;
 import dev.nnc.ir.ops.Init;
 import dev.nnc.ir.ops.Input;
@@ -42,7 +47,9 @@ class OpCoverageTest {
         new MatMul(false, true), new Unary(UnaryFn.TANH, 0), new Binary(BinaryFn.ADD),
         new Reduce(ReduceFn.SUM, List.of(1), true), new Broadcast(Shape.of(4, 3)), new SumTo(Shape.of(3)),
         new Reshape(Shape.of(2, 6)), new Softmax(), new LogSoftmax(), new OneHot(10),
-        new DropoutMask(0.5, Shape.of(4, 3), 7))) {
+        new DropoutMask(0.5, Shape.of(4, 3), 7), new Conv2d(new Window(3, 2, 2, 1, 1, 0, 1, 0, 1, 2), 1),
+        new Patches(Window.of(2, 2, 0), false, Double.NEGATIVE_INFINITY),
+        new PatchesGrad(Window.of(3, 1, 1), true, 7, 5), new Permute(List.of(0, 3, 1, 2)))) {
       SAMPLES.put(op.getClass(), op);
     }
   }
@@ -65,11 +72,17 @@ class OpCoverageTest {
   void traitsAreConsistent() {
     for (Op op : SAMPLES.values()) {
       String n = op.getClass().getSimpleName();
-      if (op.expands() || op.random()) {
-        org.junit.jupiter.api.Assertions.assertTrue(op.elementwise(), n + ": expands and random qualify element-wise ops");
+      if (op.expands()) {
+        org.junit.jupiter.api.Assertions.assertTrue(op.elementwise() || op.gather(),
+            n + ": expands qualifies element-wise and gather ops");
       }
-      int kinds = (op.elementwise() ? 1 : 0) + (op.reduction() ? 1 : 0) + (op.leaf() ? 1 : 0) + (op.view() ? 1 : 0);
-      org.junit.jupiter.api.Assertions.assertTrue(kinds <= 1, n + " is at most one of element-wise, reduction, leaf, view");
+      if (op.random()) {
+        org.junit.jupiter.api.Assertions.assertTrue(op.elementwise(), n + ": random qualifies element-wise ops");
+      }
+      int kinds = (op.elementwise() ? 1 : 0) + (op.gather() ? 1 : 0) + (op.reduction() ? 1 : 0) + (op.leaf() ? 1 : 0)
+          + (op.view() ? 1 : 0);
+      org.junit.jupiter.api.Assertions.assertTrue(kinds <= 1,
+          n + " is at most one of element-wise, gather, reduction, leaf, view");
       assertEquals(op.leaf(), op.arity() == 0 && !(op instanceof Constant), n + ": leaves are the operand-less stored values");
     }
   }
