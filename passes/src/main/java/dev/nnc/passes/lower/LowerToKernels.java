@@ -366,6 +366,21 @@ public final class LowerToKernels {
   }
 
   /**
+   * The guards of an access at input row {@code rowExpr − pt} and column {@code colExpr − pl} of
+   * an {@code [N, C, H, W]} tensor: one per axis the window can leave (the padded ones).
+   */
+  private static List<KExpr.Guard> windowGuards(Window w, long[] rowExpr, long[] colExpr, Shape xs) {
+    List<KExpr.Guard> guards = new ArrayList<>();
+    if (w.pt() > 0 || w.pb() > 0) {
+      guards.add(new KExpr.Guard(new Affine(-w.pt(), rowExpr), 0, xs.dim(2)));
+    }
+    if (w.pl() > 0 || w.pr() > 0) {
+      guards.add(new KExpr.Guard(new Affine(-w.pl(), colExpr), 0, xs.dim(3)));
+    }
+    return guards;
+  }
+
+  /**
    * A window element read in place: {@code x[n, c, oh·sh + kh·dh − pt, ow·sw + kw·dw − pl]},
    * guarded where the window can reach into the padding (which reads {@code fill}).
    */
@@ -390,13 +405,7 @@ public final class LowerToKernels {
       colExpr[v] = per[3][v] * w.sw() + per[5][v] * w.dw();
       index[v] = per[0][v] * st[0] + per[1][v] * st[1] + rowExpr[v] * st[2] + colExpr[v] * st[3];
     }
-    List<KExpr.Guard> guards = new ArrayList<>();
-    if (w.pt() > 0 || w.pb() > 0) {
-      guards.add(new KExpr.Guard(new Affine(-w.pt(), rowExpr), 0, xs.dim(2)));
-    }
-    if (w.pl() > 0 || w.pr() > 0) {
-      guards.add(new KExpr.Guard(new Affine(-w.pl(), colExpr), 0, xs.dim(3)));
-    }
+    List<KExpr.Guard> guards = windowGuards(w, rowExpr, colExpr, xs);
     return new KExpr.Load(bufOf.get(n.input(0)), new Affine(-w.pt() * st[2] - w.pl() * st[3], index), guards,
         p.fill());
   }
@@ -431,13 +440,7 @@ public final class LowerToKernels {
       index[v] += rowExpr[v] * st[2] + colExpr[v] * st[3];
     }
     Affine at = new Affine(-w.pt() * st[2] - w.pl() * st[3], index);
-    List<KExpr.Guard> guards = new ArrayList<>();
-    if (w.pt() > 0 || w.pb() > 0) {
-      guards.add(new KExpr.Guard(new Affine(-w.pt(), rowExpr), 0, xs.dim(2)));
-    }
-    if (w.pl() > 0 || w.pr() > 0) {
-      guards.add(new KExpr.Guard(new Affine(-w.pl(), colExpr), 0, xs.dim(3)));
-    }
+    List<KExpr.Guard> guards = windowGuards(w, rowExpr, colExpr, xs);
     // The value is guarded too: back ends may evaluate a store's value before testing its guards.
     KStmt acc = new KStmt.Store(dx, at, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Load(dx, at, guards, 0), value),
         guards);
