@@ -46,13 +46,16 @@ class JitMatchesInterpreterTest {
   /**
    * Convolutions with every kind of window (same and explicit padding, dilation, a non-square
    * kernel with different strides per axis) and pooling whose windows reach into the padding:
-   * the predicated loads and the scatter of the backward pass, in native code.
+   * the predicated loads and the scatter of the backward pass, in native code; and a batchnorm
+   * whose running statistics are updates of the step. (The convolution before it has no bias: a
+   * bias before batchnorm has a gradient of exactly 0 in theory and f32 noise in practice, which
+   * Adam's normalisation blows up to a full step — PyTorch does the same.)
    */
   static final String CONV_MODEL = """
       model M {
         input x: [48]
         h = x -> reshape([3, 4, 4])
-              -> conv2d(4, 3, padding=same) -> relu
+              -> conv2d(4, 3, padding=same, bias=false) -> batchnorm -> relu
               -> conv2d(4, 3, padding=2, dilation=2)
               -> maxpool(3, stride=2, padding=1)
               -> avgpool(2, stride=1, padding=1)

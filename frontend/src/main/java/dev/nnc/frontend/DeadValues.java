@@ -42,6 +42,20 @@ final class DeadValues {
     return live;
   }
 
+  /**
+   * Adds the updates that belong to live layers (BatchNorm's running statistics): an update lives
+   * when its new value reads a node that is live, and then everything it reads lives too.
+   */
+  static void addUpdates(Set<Node> live, java.util.Map<Node, Node> updates) {
+    for (java.util.Map.Entry<Node, Node> u : updates.entrySet()) {
+      Set<Node> reads = liveFrom(java.util.List.of(u.getValue()), null);
+      if (reads.stream().anyMatch(n -> live.contains(n) && !n.op().leaf())) {
+        live.addAll(reads);
+        live.add(u.getKey());
+      }
+    }
+  }
+
   /** A warning at each assignment whose value is not live. */
   void warn(Diagnostics diag, Set<Node> live) {
     for (Binding b : bindings) {

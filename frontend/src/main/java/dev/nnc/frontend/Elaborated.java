@@ -16,8 +16,10 @@ public record Elaborated(String model, Graph graph, Map<String, Node> inputs, Ma
 
   /** One applied layer: its path ({@code block1.dense2}), kind, per-example output shape, parameters. */
   public record LayerInfo(String path, String kind, Shape output, List<Node> params) {
+    /** Parameters as PyTorch and Keras count them: weights, trainable or frozen, not buffers. */
     public long paramCount() {
-      return params.stream().mapToLong(p -> p.shape().size()).sum();
+      return params.stream().filter(p -> ((dev.nnc.ir.ops.Param) p.op()).role() != dev.nnc.ir.ops.Param.Role.BUFFER)
+          .mapToLong(p -> p.shape().size()).sum();
     }
   }
 }

@@ -169,6 +169,8 @@ public final class Elaborator {
       e.graph.output("loss_per_example", loss);
     }
     Set<Node> live = DeadValues.liveFrom(outputs.values(), loss);
+    DeadValues.addUpdates(live, e.graph.updates());
+    e.graph.retainUpdates(live::contains);
     List<Elaborated.LayerInfo> layers = new ArrayList<>();
     for (int i = 0; i < e.infos.size(); i++) {
       if (live.contains(e.layerOutputs.get(i))) {
@@ -678,6 +680,14 @@ public final class Elaborator {
         boolean isFrozen = frozen.stream().anyMatch(f -> path.equals(f) || path.startsWith(f + "."));
         Node p = graph.addTyped(new Param(path + "." + local, isFrozen ? Param.Role.FROZEN : Param.Role.WEIGHT, init),
             List.of(), TensorType.f32(shape));
+        params.add(p);
+        return p;
+      }
+
+      @Override
+      public Node buffer(String local, Shape shape, Init init) {
+        Node p = graph.addTyped(new Param(path + "." + local, Param.Role.BUFFER, init), List.of(),
+            TensorType.f32(shape));
         params.add(p);
         return p;
       }

@@ -20,6 +20,13 @@ public interface LayerContext {
   /** Creates the layer's parameter {@code <layer path>.<local>}, e.g. {@code dense1.weight}. */
   Node param(String local, Shape shape, Init init);
 
+  /**
+   * Creates the layer's buffer {@code <layer path>.<local>}: state that training updates without
+   * gradients (through {@code graph().update}) and that weight files carry, like BatchNorm's
+   * running statistics. Not counted as a parameter.
+   */
+  Node buffer(String local, Shape shape, Init init);
+
   /** The step counter (a scalar state), created on first use. */
   Node step();
 

@@ -17,7 +17,7 @@ final class LayerRegistry {
   /** Ops of the language that later issues implement; rejected with "not supported yet". */
   static final Set<String> NOT_YET = Set.of("conv1d", "conv_transpose2d", "maxpool1d", "avgpool1d", "upsample",
       "concat",
-      "batchnorm", "layernorm", "embedding", "embedding_bag", "rnn", "lstm", "gru", "prelu", "maxout",
+      "layernorm", "embedding", "embedding_bag", "rnn", "lstm", "gru", "prelu", "maxout",
       "sample_normal", "project", "kl_normal", "dice", "attention");
 
   private static final Map<String, Layer> LAYERS;
@@ -28,6 +28,7 @@ final class LayerRegistry {
     all.addAll(Activation.all());
     all.addAll(Structural.all());
     all.addAll(Convolution.all());
+    all.addAll(Normalization.all());
     all.addAll(Losses.all());
     Map<String, Layer> byName = new LinkedHashMap<>();
     for (Layer l : all) {

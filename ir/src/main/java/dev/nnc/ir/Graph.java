@@ -179,6 +179,17 @@ public final class Graph {
       return this;
     }
 
+    /** The updates so far: state → new value. */
+    public Map<Node, Node> updates() {
+      return Collections.unmodifiableMap(updates);
+    }
+
+    /** Drops the updates of states {@code keep} rejects (a layer left out of the model takes its own). */
+    public Builder retainUpdates(java.util.function.Predicate<Node> keep) {
+      updates.keySet().removeIf(s -> !keep.test(s));
+      return this;
+    }
+
     public Builder clearOutputs() {
       outputs.clear();
       return this;

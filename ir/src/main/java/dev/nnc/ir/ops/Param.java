@@ -15,11 +15,17 @@ public record Param(String name, Role role, Init init) implements Op {
     return true;
   }
 
-  /** What a parameter is for; only {@link #WEIGHT} takes gradients. */
+  /**
+   * What a parameter is for; only {@link #WEIGHT} takes gradients. {@link #BUFFER} is model state
+   * that training updates without gradients and that weight files carry (BatchNorm's running
+   * statistics, PyTorch's "buffers"); {@link #STATE} is the training loop's own (optimizer
+   * moments, step, learning rate), kept in checkpoints only.
+   */
   public enum Role {
     WEIGHT,
     FROZEN,
-    STATE;
+    STATE,
+    BUFFER;
 
     public String text() {
       return name().toLowerCase(java.util.Locale.ROOT);

@@ -59,7 +59,7 @@ class LoweringTest {
         model M {
           input x: [48]
           h = x -> reshape([3, 4, 4])
-                -> conv2d(4, 3, padding=same) -> relu
+                -> conv2d(4, 3, padding=same, bias=false) -> batchnorm -> relu
                 -> conv2d(4, 3, padding=2, dilation=2)
                 -> maxpool(3, stride=2, padding=1)
                 -> avgpool(2, stride=1, padding=1)
