@@ -18,9 +18,18 @@ final class Rebuilder {
     Node rewrite(Graph.Builder b, Node n, List<Node> ins);
   }
 
+  /** A rewrite that also sees where earlier nodes went ({@code mapped.get(old)}), to reach past its operands. */
+  interface DeepRewrite {
+    Node rewrite(Graph.Builder b, Node n, List<Node> ins, Map<Node, Node> mapped);
+  }
+
   private Rebuilder() {}
 
   static Graph rebuild(Graph g, Set<Node> keep, Rewrite rw) {
+    return rebuildDeep(g, keep, rw == null ? null : (b, n, ins, mapped) -> rw.rewrite(b, n, ins));
+  }
+
+  static Graph rebuildDeep(Graph g, Set<Node> keep, DeepRewrite rw) {
     Graph.Builder b = Graph.builder(g.name());
     Map<Node, Node> map = new HashMap<>();
     for (Node n : g.nodes()) {
@@ -28,7 +37,7 @@ final class Rebuilder {
         continue;
       }
       List<Node> ins = n.inputs().stream().map(map::get).toList();
-      Node r = rw == null ? null : rw.rewrite(b, n, ins);
+      Node r = rw == null ? null : rw.rewrite(b, n, ins, map);
       if (r == null) {
         Op op = n.op();
         r = op.leaf()
