@@ -75,7 +75,10 @@ public final class FoldConvBatchNorm implements Pass {
     Node div = binary(mul, BinaryFn.MUL, 0);
     Node gamma = channelParam(mul, 1);
     Node sub = binary(div, BinaryFn.DIV, 0);
-    Node sqrt = div == null ? null : div.input(1);
+    if (sub == null) {
+      return null;
+    }
+    Node sqrt = div.input(1);
     Node pre = binary(sub, BinaryFn.SUB, 0);
     Node mean = channelParam(sub, 1);
     if (beta == null || gamma == null || mean == null || pre == null
