@@ -119,6 +119,17 @@ final class Session {
             d.labelColumn() == null ? 0 : classes(r));
         return new Dataset[] {all, all};
       }
+      case "synthetic" -> {
+        if (override != null) {
+          throw new UserError("--data does not apply to synthetic data (it has no files)");
+        }
+        Elaborated train = Elaborator.elaborate(program, modelName, 1, LayerContext.Mode.TRAIN, r);
+        Node in = train.graph().input(d.featureField());
+        int[] shape = in.shape().dropFirst().dims();
+        int classes = Math.max(1, classes(r));
+        return new Dataset[] {Dataset.synthetic(d.examples(), d.featureField(), shape, classes, r.seed()),
+            Dataset.synthetic(d.examples(), d.featureField(), shape, classes, r.seed() + 1)};
+      }
       default -> throw new UserError("unknown data source " + d.kind());
     }
   }

@@ -86,4 +86,37 @@ class SamplesTrainTest {
       assertTrue(Files.exists(out.resolve("manifest.json")), f.toString());
     }
   }
+
+  @Test
+  void fashionCnnBnLearnsFashionMnistSubset() {
+    String data = SAMPLES.resolve("data/fashion-mnist").toString();
+    String file = SAMPLES.resolve("fashion-cnn-bn.nn").toString();
+    // Three epochs of the subset: this checks that batchnorm trains and that eval (running
+    // statistics, folded into the convolutions) agrees with training's test pass.
+    CliRunner.Run r = CliRunner.run("train", file, "-q", "--data", data, "--epochs", "3", "-o", tmp.toString());
+    assertEquals(0, r.code(), r.all());
+    double acc = CliRunner.testAccuracy(r.out());
+    assertTrue(acc >= 0.80, "test accuracy " + acc + " on the embedded subset:\n" + r.out());
+    CliRunner.Run ev = CliRunner.run("eval", file, "--data", data, "--weights",
+        tmp.resolve("weights.safetensors").toString());
+    assertEquals(0, ev.code(), ev.all());
+    assertTrue(ev.out().contains(String.format("accuracy %.4f", acc)), "eval agrees with train's test accuracy:\n"
+        + ev.out());
+  }
+
+  /**
+   * The ImageNet- and CIFAR-shape samples train on synthetic data: one epoch of a few examples
+   * compiles the training step, runs it and writes weights (with batchnorm's running statistics).
+   */
+  @Test
+  void syntheticDataSamplesRunTrainingSteps() throws Exception {
+    for (String name : List.of("resnet18-cifar", "resnet18", "vgg16")) {
+      Path out = tmp.resolve(name);
+      CliRunner.Run r = CliRunner.run("train", SAMPLES.resolve(name + ".nn").toString(), "-q", "--epochs", "1",
+          "--limit", "4", "--batch", "2", "-o", out.toString());
+      assertEquals(0, r.code(), name + ":\n" + r.all());
+      assertTrue(r.out().contains("synthetic (4 training examples"), r.out());
+      assertTrue(Files.exists(out.resolve("weights.safetensors")), name);
+    }
+  }
 }

@@ -16,10 +16,14 @@ import java.util.Map;
  *       as integer classes;
  *   <li>{@code csv("file.csv", target=["y"])}: the other columns as the model's input, the named
  *       columns as {@code target f32[k]}.
+ *   <li>{@code synthetic(examples=256)}: random inputs of the model's first input's shape,
+ *       uniform in [0, 1), and random {@code label}s among the model's classes, seeded — for
+ *       networks without their data set here (ImageNet-shape models): they compile, train steps
+ *       run and report speed and memory, nothing is learnt.
  * </ul>
  */
 public record DataSpec(String kind, String path, boolean flatten, String labelColumn, List<String> targetColumns,
-    List<String> featureColumns, Map<String, TensorType> fields, String featureField) {
+    List<String> featureColumns, Map<String, TensorType> fields, String featureField, int examples) {
 
   public static final Shape MNIST_IMAGE = Shape.of(1, 28, 28);
 
@@ -27,7 +31,7 @@ public record DataSpec(String kind, String path, boolean flatten, String labelCo
     Map<String, TensorType> f = new LinkedHashMap<>();
     f.put("image", TensorType.f32(flatten ? Shape.of(784) : MNIST_IMAGE));
     f.put("label", new TensorType(Shape.SCALAR, DType.I32));
-    return new DataSpec("fashion_mnist", null, flatten, null, List.of(), List.of(), f, "image");
+    return new DataSpec("fashion_mnist", null, flatten, null, List.of(), List.of(), f, "image", 0);
   }
 
   static DataSpec csv(String path, String featureField, List<String> header, String label, List<String> targets) {
@@ -40,6 +44,14 @@ public record DataSpec(String kind, String path, boolean flatten, String labelCo
     if (!targets.isEmpty()) {
       f.put("target", TensorType.f32(Shape.of(targets.size())));
     }
-    return new DataSpec("csv", path, false, label, targets, features, f, featureField);
+    return new DataSpec("csv", path, false, label, targets, features, f, featureField, 0);
+  }
+
+  /** The feature field takes the model input's shape, whatever it is (its type here is a placeholder). */
+  static DataSpec synthetic(String featureField, int examples) {
+    Map<String, TensorType> f = new LinkedHashMap<>();
+    f.put(featureField, TensorType.f32(Shape.SCALAR));
+    f.put("label", new TensorType(Shape.SCALAR, DType.I32));
+    return new DataSpec("synthetic", null, false, "label", List.of(), List.of(), f, featureField, examples);
   }
 }

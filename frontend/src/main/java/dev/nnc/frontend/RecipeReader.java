@@ -138,6 +138,24 @@ final class RecipeReader {
       }
       return DataSpec.fashionMnist(flatten);
     }
+    if ("synthetic".equals(kind)) {
+      int examples = 256;
+      for (Map.Entry<String, Val> e : named.entrySet()) {
+        if (!e.getKey().equals("examples")) {
+          diag.error(argument(s, e.getKey(), -1), "synthetic has no option `" + e.getKey() + "`",
+              "its option is examples=N (random examples per split, default 256)");
+        } else if (e.getValue() instanceof NumV n && n.integral() && n.value() >= 1 && n.value() <= 1_000_000) {
+          examples = (int) n.value();
+        } else {
+          diag.error(argument(s, "examples", -1), "synthetic examples must be a whole number from 1 to 1,000,000, got "
+              + Val.describe(e.getValue()), null);
+        }
+      }
+      if (!pos.isEmpty()) {
+        diag.error(s.expr(), "synthetic takes no positional arguments", "e.g. synthetic(examples=128)");
+      }
+      return DataSpec.synthetic(firstInput, examples);
+    }
     if ("csv".equals(kind)) {
       if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
         diag.error(s.expr(), "csv needs a file name", "e.g. csv(\"data/xor.csv\", label=\"y\")");
@@ -179,7 +197,7 @@ final class RecipeReader {
       return DataSpec.csv(file.toString(), firstInput, header, label, targets);
     }
     diag.error(s.expr(), "unknown data source " + Val.describe(v),
-        "use fashion_mnist, fashion_mnist(flatten=true) or csv(\"file.csv\", label=\"y\")");
+        "use fashion_mnist, fashion_mnist(flatten=true), csv(\"file.csv\", label=\"y\") or synthetic(examples=256)");
     return DataSpec.fashionMnist(false);
   }
 

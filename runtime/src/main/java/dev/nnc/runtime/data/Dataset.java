@@ -30,6 +30,40 @@ public final class Dataset {
     }
   }
 
+  /**
+   * {@code size} random examples: {@code field} uniform in [0, 1) of the given shape and
+   * {@code label} uniform among {@code classes}, from {@code seed} (the same seed, the same data).
+   */
+  public static Dataset synthetic(int size, String field, int[] shape, int classes, long seed) {
+    long width = 1;
+    for (int d : shape) {
+      width *= d;
+    }
+    if (width * size > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("synthetic data of " + size + " examples of " + Arrays.toString(shape)
+          + " is too large for one array; use fewer examples");
+    }
+    java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+    float[] x = new float[(int) (width * size)];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) rnd.nextDouble();
+    }
+    float[] labels = new float[size];
+    for (int i = 0; i < size; i++) {
+      labels[i] = rnd.nextInt(classes);
+    }
+    Map<String, float[]> f = new java.util.LinkedHashMap<>();
+    f.put(field, x);
+    f.put("label", labels);
+    Map<String, int[]> shapes = new java.util.LinkedHashMap<>();
+    shapes.put(field, shape.clone());
+    shapes.put("label", new int[0]);
+    Map<String, Boolean> ints = new java.util.LinkedHashMap<>();
+    ints.put(field, false);
+    ints.put("label", true);
+    return new Dataset(size, f, shapes, ints);
+  }
+
   public int size() {
     return size;
   }
