@@ -27,7 +27,14 @@ final class CheckCommand implements Callable<Integer> {
   @Spec
   picocli.CommandLine.Model.CommandSpec spec;
 
-  private static String mib(long bytes) {
+  /** Bytes of the arena that {@code graphs} need together, planned as compile would (no code generated). */
+  static long arenaBytes(Map<String, Graph> graphs) {
+    Map<String, KernelProgram> programs = new LinkedHashMap<>();
+    graphs.forEach((name, g) -> programs.put(name, LowerToKernels.lower(g, name)));
+    return ModelCompiler.layout(graphs, programs, dev.nnc.passes.backend.Backend.find("cpu")).arena() * 4;
+  }
+
+  static String mib(long bytes) {
     return bytes >= 1L << 30 ? String.format(Locale.ROOT, "%.1f GiB", bytes / (double) (1L << 30))
         : String.format(Locale.ROOT, "%.1f MiB", bytes / (double) (1L << 20));
   }
@@ -39,9 +46,7 @@ final class CheckCommand implements Callable<Integer> {
     Elaborated e = s.forward(batch);
     // The arena, planned as compile would (no code generated): what the model needs in memory.
     Map<String, Graph> graphs = ModelCompiler.graphs(s.program, s.modelName, s.recipe, batch, null);
-    Map<String, KernelProgram> programs = new LinkedHashMap<>();
-    graphs.forEach((name, g) -> programs.put(name, LowerToKernels.lower(g, name)));
-    long bytes = ModelCompiler.layout(graphs, programs, dev.nnc.passes.backend.Backend.find("cpu")).arena() * 4;
+    long bytes = arenaBytes(graphs);
     ModelTooLargeException.checkFits(e.model(), batch, bytes, ModelTooLargeException.availableBytes());
     if (s.recipe != null) {
       if (s.recipe.data().kind().equals("csv")) {

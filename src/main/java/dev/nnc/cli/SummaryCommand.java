@@ -25,6 +25,18 @@ final class SummaryCommand implements Callable<Integer> {
     Elaborated e = s.forward(1);
     PrintWriter out = spec.commandLine().getOut();
     out.print(render(e, s.recipe == null ? java.util.Set.of() : new java.util.HashSet<>(s.recipe.freeze())));
+    // What the compiled programs need in memory (arena: parameters, optimizer state, inputs and
+    // temporaries as planned), for inference alone and for a training step.
+    int batch = s.recipe != null ? s.recipe.batch() : 1;
+    java.util.Map<String, dev.nnc.ir.Graph> graphs = ModelCompiler.graphs(s.program, s.modelName, s.recipe, batch, null);
+    StringBuilder mem = new StringBuilder("Memory at batch " + batch + ": inference "
+        + CheckCommand.mib(CheckCommand.arenaBytes(java.util.Map.of(ModelCompiler.PREDICT,
+            graphs.get(ModelCompiler.PREDICT)))));
+    if (graphs.containsKey(ModelCompiler.TRAIN)) {
+      mem.append(", training step ").append(CheckCommand.mib(CheckCommand.arenaBytes(java.util.Map.of(
+          ModelCompiler.TRAIN, graphs.get(ModelCompiler.TRAIN)))));
+    }
+    out.println(mem);
     return 0;
   }
 

@@ -33,6 +33,8 @@ class CliTest {
     assertTrue(s.out().contains("200,960"), s.out());
     assertTrue(s.out().contains("Total params: 235,146"), s.out());
     assertTrue(s.out().contains("Trainable params: 235,146"), s.out());
+    // The training step needs what check reports; inference needs less (no gradients, no Adam state).
+    assertTrue(s.out().contains("Memory at batch 64: inference 2.5 MiB, training step 4.3 MiB"), s.out());
   }
 
   @Test
