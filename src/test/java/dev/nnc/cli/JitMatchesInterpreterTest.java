@@ -46,7 +46,8 @@ class JitMatchesInterpreterTest {
   /**
    * Convolutions with every kind of window (same and explicit padding, dilation, a non-square
    * kernel with different strides per axis) and pooling whose windows reach into the padding:
-   * the predicated loads and the scatter of the backward pass, in native code; and a batchnorm
+   * the predicated loads and the scatter of the backward pass, in native code; two branches joined
+   * by concat; and a batchnorm
    * whose running statistics are updates of the step. (The convolution before it has no bias: a
    * bias before batchnorm has a gradient of exactly 0 in theory and f32 noise in practice, which
    * Adam's normalisation blows up to a full step — PyTorch does the same.)
@@ -56,8 +57,9 @@ class JitMatchesInterpreterTest {
         input x: [48]
         h = x -> reshape([3, 4, 4])
               -> conv2d(4, 3, padding=same, bias=false) -> batchnorm -> relu
-              -> conv2d(4, 3, padding=2, dilation=2)
-              -> maxpool(3, stride=2, padding=1)
+        a = h -> conv2d(2, 1)
+        b = h -> conv2d(3, 3, padding=2, dilation=2)
+        h = concat(a, b) -> maxpool(3, stride=2, padding=1)
               -> avgpool(2, stride=1, padding=1)
               -> conv2d(5, [2, 3], stride=[1, 2], padding=[1, 1]) -> tanh
         output y = h -> flatten -> dense(5)

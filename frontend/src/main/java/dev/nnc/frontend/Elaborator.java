@@ -628,6 +628,18 @@ public final class Elaborator {
       return new ErrV();
     }
     int needed = layer.operands();
+    if (needed == Layer.VARIADIC) {
+      int tensors = 0;
+      while (tensors < args.size() && args.get(tensors) instanceof TensorV) {
+        tensors++;
+      }
+      if (tensors < 2) {
+        diag.error(nameTok, name + " takes two or more tensor operands, got " + tensors,
+            "write `" + name + "(a, b)`");
+        return new ErrV();
+      }
+      needed = tensors;
+    }
     if (args.size() < needed || args.subList(0, needed).stream().anyMatch(v -> !(v instanceof TensorV))) {
       diag.error(nameTok, name + " takes " + needed + " tensor operand" + (needed == 1 ? "" : "s") + ", got "
           + args.stream().filter(v -> v instanceof TensorV).count(),

@@ -7,10 +7,12 @@ import java.util.List;
 public interface Layer {
   String name();
 
-  /** Tensor operands the layer takes (1 for most, 2 for add). */
+  /** Tensor operands the layer takes (1 for most, 2 for add); {@link #VARIADIC}: all leading tensors, at least 2. */
   default int operands() {
     return 1;
   }
+
+  int VARIADIC = -1;
 
   List<Args.Spec> specs();
 

@@ -16,7 +16,6 @@ final class LayerRegistry {
 
   /** Ops of the language that later issues implement; rejected with "not supported yet". */
   static final Set<String> NOT_YET = Set.of("conv1d", "conv_transpose2d", "maxpool1d", "avgpool1d", "upsample",
-      "concat",
       "layernorm", "embedding", "embedding_bag", "rnn", "lstm", "gru", "prelu", "maxout",
       "sample_normal", "project", "kl_normal", "dice", "attention");
 

@@ -16,7 +16,48 @@ final class Structural {
 
   static List<Layer> all() {
     return List.of(new Flatten(), new ReshapeLayer(), new Dropout(), new Combine("add", BinaryFn.ADD),
-        new Combine("multiply", BinaryFn.MUL), new Combine("subtract", BinaryFn.SUB));
+        new Combine("multiply", BinaryFn.MUL), new Combine("subtract", BinaryFn.SUB), new ConcatLayer());
+  }
+
+  /**
+   * {@code concat(a, b, …, axis=0)}: joins tensors along a per-example axis (0: channels of an
+   * image, features of a vector), as {@code torch.cat(dim=axis+1)}.
+   */
+  static final class ConcatLayer implements Layer {
+    @Override
+    public String name() {
+      return "concat";
+    }
+
+    @Override
+    public int operands() {
+      return VARIADIC;
+    }
+
+    @Override
+    public List<Args.Spec> specs() {
+      return List.of(Args.Spec.of("axis", 0));
+    }
+
+    @Override
+    public Node apply(LayerContext ctx, List<Node> in, Args a) {
+      double ax = a.num("axis");
+      int rank = in.get(0).shape().rank() - 1;
+      if (ax != Math.rint(ax) || ax < 0 || ax >= rank) {
+        throw new LayerException("concat axis must be a per-example axis from 0 to " + (rank - 1) + ", got " + ax,
+            "axis 0 joins channels (images) or features (vectors)");
+      }
+      try {
+        return ctx.graph().add(new dev.nnc.ir.ops.Concat((int) ax + 1), in);
+      } catch (ShapeException e) {
+        StringBuilder shapes = new StringBuilder();
+        for (Node n : in) {
+          shapes.append(shapes.isEmpty() ? "" : " and ").append(Layer.perExample(n));
+        }
+        throw new LayerException("concat needs tensors that match except along axis " + (int) ax + ", got " + shapes,
+            "pool or pad the larger one, or concatenate along the axis where they differ");
+      }
+    }
   }
 
   /** {@code [N, d1, d2, ...] → [N, d1·d2·…]}. */

@@ -2,7 +2,9 @@ package dev.nnc.ir;
 
 import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.Broadcast;
+import dev.nnc.ir.ops.Concat;
 import dev.nnc.ir.ops.Constant;
+import dev.nnc.ir.ops.Slice;
 import dev.nnc.ir.ops.Conv2d;
 import dev.nnc.ir.ops.Patches;
 import dev.nnc.ir.ops.PatchesGrad;
@@ -118,6 +120,33 @@ public final class Interpreter {
         patches(pg.window(), pg.channelsLast(), 0, dx, v.get(n.input(0)), n.input(0).shape());
         yield dx;
       }
+      case Concat c -> {
+        // Per index before the axis, each operand's block of (its size along the axis × what follows).
+        double[] out = new double[Math.toIntExact(s.size())];
+        long inner = s.size() / prefix(s, c.axis() + 1);
+        long outer = prefix(s, c.axis());
+        int at = 0;
+        for (long o = 0; o < outer; o++) {
+          for (Node x : n.inputs()) {
+            int len = (int) (x.shape().dim(c.axis()) * inner);
+            System.arraycopy(v.get(x).data(), (int) (o * len), out, at, len);
+            at += len;
+          }
+        }
+        yield new Tensor(s, out);
+      }
+      case Slice sl -> {
+        Tensor x = v.get(n.input(0));
+        double[] out = new double[Math.toIntExact(s.size())];
+        long inner = s.size() / prefix(s, sl.axis() + 1);
+        long outer = prefix(s, sl.axis());
+        int full = x.shape().dim(sl.axis());
+        int len = (int) (sl.size() * inner);
+        for (long o = 0; o < outer; o++) {
+          System.arraycopy(x.data(), (int) ((o * full + sl.start()) * inner), out, (int) (o * len), len);
+        }
+        yield new Tensor(s, out);
+      }
       case Permute p -> {
         Tensor x = v.get(n.input(0));
         long[] xs = x.shape().strides();
@@ -228,6 +257,15 @@ public final class Interpreter {
       }
     }
     return grad == null ? new Tensor(ps, out) : x;
+  }
+
+  /** The product of the first {@code k} dimensions of {@code s}. */
+  private static long prefix(Shape s, int k) {
+    long p = 1;
+    for (int d = 0; d < k; d++) {
+      p *= s.dim(d);
+    }
+    return p;
   }
 
   private static Tensor check(Node n, Tensor t, String what) {

@@ -3,7 +3,9 @@ package dev.nnc.ir;
 import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.BinaryFn;
 import dev.nnc.ir.ops.Broadcast;
+import dev.nnc.ir.ops.Concat;
 import dev.nnc.ir.ops.Constant;
+import dev.nnc.ir.ops.Slice;
 import dev.nnc.ir.ops.Conv2d;
 import dev.nnc.ir.ops.Patches;
 import dev.nnc.ir.ops.PatchesGrad;
@@ -208,6 +210,11 @@ public final class IrParser {
       case "patches_grad":
         return new PatchesGrad(Window.parse(a), Boolean.parseBoolean(need(a, "channelsLast", mnemonic)),
             Integer.parseInt(need(a, "h", mnemonic)), Integer.parseInt(need(a, "w", mnemonic)));
+      case "concat":
+        return new Concat(Integer.parseInt(need(a, "axis", mnemonic)));
+      case "slice":
+        return new Slice(Integer.parseInt(need(a, "axis", mnemonic)), Integer.parseInt(need(a, "start", mnemonic)),
+            Integer.parseInt(need(a, "size", mnemonic)));
       case "permute":
         return new Permute(ints(need(a, "perm", mnemonic)));
       case "log_softmax":

@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.BinaryFn;
 import dev.nnc.ir.ops.Broadcast;
+import dev.nnc.ir.ops.Concat;
 import dev.nnc.ir.ops.Constant;
+import dev.nnc.ir.ops.Slice;
 import dev.nnc.ir.ops.Conv2d;
 import dev.nnc.ir.ops.Patches;
 import dev.nnc.ir.ops.PatchesGrad;
@@ -49,7 +51,8 @@ class OpCoverageTest {
         new Reshape(Shape.of(2, 6)), new Softmax(), new LogSoftmax(), new OneHot(10),
         new DropoutMask(0.5, Shape.of(4, 3), 7), new Conv2d(new Window(3, 2, 2, 1, 1, 0, 1, 0, 1, 2), 1),
         new Patches(Window.of(2, 2, 0), false, Double.NEGATIVE_INFINITY),
-        new PatchesGrad(Window.of(3, 1, 1), true, 7, 5), new Permute(List.of(0, 3, 1, 2)))) {
+        new PatchesGrad(Window.of(3, 1, 1), true, 7, 5), new Permute(List.of(0, 3, 1, 2)), new Concat(1),
+        new Slice(1, 2, 3))) {
       SAMPLES.put(op.getClass(), op);
     }
   }

@@ -6,6 +6,9 @@ import dev.nnc.ir.Shape;
 import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.BinaryFn;
 import dev.nnc.ir.ops.Broadcast;
+import dev.nnc.ir.ops.Concat;
+import dev.nnc.ir.ops.Slice;
+import org.bytedeco.pytorch.global.torch;
 import dev.nnc.ir.ops.Conv2d;
 import dev.nnc.ir.ops.Patches;
 import dev.nnc.ir.ops.PatchesGrad;
@@ -164,6 +167,22 @@ final class OpCases {
       cases.add(new Case("avgpool[" + pool.text() + "]", List.of(Shape.of(n, c, h, w)), Domain.ANY,
           (b, in) -> b.add(new Reduce(ReduceFn.MEAN, List.of(4, 5), false), b.add(new Patches(pool, false, 0), in.get(0))),
           t -> TorchOps.avgPool(t.get(0), pool)));
+    }
+    for (int axis = 0; axis < 3; axis++) {
+      int ax = axis;
+      Shape base = Shape.of(d(r), d(r), d(r));
+      List<Shape> parts = new ArrayList<>();
+      for (int i = 0; i < 2 + axis % 2; i++) {
+        int[] dims = base.dims().clone();
+        dims[ax] = 1 + r.nextInt(3);
+        parts.add(new Shape(dims));
+      }
+      cases.add(new Case("concat[axis=" + ax + "]", parts, Domain.ANY, (b, in) -> b.add(new Concat(ax), in),
+          t -> torch.cat(new org.bytedeco.pytorch.TensorVector(t.toArray(new org.bytedeco.pytorch.Tensor[0])), ax)));
+      int start = r.nextInt(base.dim(ax));
+      int size = 1 + r.nextInt(base.dim(ax) - start);
+      cases.add(new Case("slice[axis=" + ax + ", start=" + start + ", size=" + size + "]", List.of(base), Domain.ANY,
+          (b, in) -> b.add(new Slice(ax, start, size), in.get(0)), t -> t.get(0).narrow(ax, start, size)));
     }
     Shape ps = Shape.of(d(r), d(r), d(r), d(r));
     cases.add(new Case("permute[0,3,1,2]", List.of(ps), Domain.ANY,

@@ -12,7 +12,9 @@ import dev.nnc.ir.kernel.KernelProgram;
 import dev.nnc.ir.kernel.KernelVerifier;
 import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.Broadcast;
+import dev.nnc.ir.ops.Concat;
 import dev.nnc.ir.ops.Constant;
+import dev.nnc.ir.ops.Slice;
 import dev.nnc.ir.ops.Conv2d;
 import dev.nnc.ir.ops.Patches;
 import dev.nnc.ir.ops.PatchesGrad;
@@ -156,10 +158,11 @@ public final class LowerToKernels {
         case Reshape r -> force(n.input(0));
         case Permute p -> force(n.input(0));
         case Patches p -> force(n.input(0));
+        case Slice sl -> force(n.input(0));
         case Conv2d c -> throw new IllegalStateException("conv2d reached lowering: the lower-conv pass must run first");
         // Reductions read their operand inline; element-wise ops read theirs inline or from memory.
         case Input _, Param _, Constant _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, OneHot _,
-            DropoutMask _, PatchesGrad _ -> { }
+            DropoutMask _, PatchesGrad _, Concat _ -> { }
       }
     }
     for (Node n : g.nodes()) {
@@ -187,7 +190,7 @@ public final class LowerToKernels {
         case Param p -> params.put(p.name(), bufOf.computeIfAbsent(n, k -> newBuffer(p.name(), Buffer.Kind.PARAM, n.shape())));
         case Reshape r -> bufOf.put(n, bufOf.get(n.input(0)));
         case Constant _, MatMul _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, Softmax _, LogSoftmax _,
-            OneHot _, DropoutMask _, Conv2d _, Patches _, PatchesGrad _, Permute _ -> {
+            OneHot _, DropoutMask _, Conv2d _, Patches _, PatchesGrad _, Permute _, Concat _, Slice _ -> {
           if (materialized(n)) {
             bufOf.put(n, newBuffer("t" + n.id(), Buffer.Kind.TEMP, n.shape()));
             roots.add(n);
@@ -250,7 +253,9 @@ public final class LowerToKernels {
       case SumTo s -> reduction(n, n.input(0), ReduceFn.SUM, keepShape(s.target(), n.input(0).shape()));
       case Softmax s -> softmax(n, false);
       case LogSoftmax s -> softmax(n, true);
-      case Unary _, Binary _, Broadcast _, OneHot _, DropoutMask _, Patches _, Permute _ -> elementwiseKernel(n);
+      case Unary _, Binary _, Broadcast _, OneHot _, DropoutMask _, Patches _, Permute _, Slice _ ->
+          elementwiseKernel(n);
+      case Concat c -> concat(n, c);
       case PatchesGrad pg -> patchesGrad(n, pg);
       case Conv2d _ -> throw new IllegalStateException("conv2d reached lowering: the lower-conv pass must run first");
       // Never a root: stored (inputs, parameters), a view, or a literal inlined where it is read.
@@ -351,6 +356,19 @@ public final class LowerToKernels {
           yield new KExpr.Load(bufOf.get(x), new Affine(0, strides));
         }
         case Patches p -> patchesLoad(n, p, this);
+        case Slice sl -> {
+          // The operand at the same index, shifted by start along the axis.
+          Node x = n.input(0);
+          long[] xs = x.shape().strides();
+          long[] strides = new long[vars];
+          int off = space.rank() - n.shape().rank();
+          for (int d = 0; d < n.shape().rank(); d++) {
+            if (n.shape().dim(d) != 1) {
+              strides[varOfDim[d + off]] += xs[d];
+            }
+          }
+          yield new KExpr.Load(bufOf.get(x), new Affine(sl.start() * xs[sl.axis()], strides));
+        }
         case MatMul mm -> {
           if (matmul != null && matmul != n) {
             throw new IllegalStateException("two matmuls fused into one epilogue");
@@ -359,8 +377,8 @@ public final class LowerToKernels {
           yield new KExpr.Acc();
         }
         // Read from memory, never inlined (of() loads them): stored, a view, or computed by a kernel of their own.
-        case Input _, Param _, Reshape _, Reduce _, SumTo _, Softmax _, LogSoftmax _, PatchesGrad _, Conv2d _ ->
-            throw new IllegalStateException("cannot inline " + n);
+        case Input _, Param _, Reshape _, Reduce _, SumTo _, Softmax _, LogSoftmax _, PatchesGrad _, Conv2d _,
+            Concat _ -> throw new IllegalStateException("cannot inline " + n);
       };
     }
   }
@@ -453,6 +471,37 @@ public final class LowerToKernels {
     }
     KStmt.Loop root = new KStmt.Loop(0, xs.dim(0), List.of(zero, acc));
     return new Kernel.Loops(kernelName(out), root, vars, 0, xs.dim(0) > 1, ps.size());
+  }
+
+  /**
+   * One nest per operand, each writing its block of the output: over the leading dimension
+   * (parallel) when the axis is not the first, else once.
+   */
+  private Kernel concat(Node out, Concat c) {
+    Shape s = out.shape();
+    int r = s.rank();
+    int axis = c.axis();
+    int vars = r + 1;           // variable r: the single outer iteration when joining along dimension 0
+    long[] os = s.strides();
+    boolean outerLoop = axis > 0;
+    List<KStmt> body = new ArrayList<>();
+    long offset = 0;
+    for (Node x : out.inputs()) {
+      ExprBuilder eb = new ExprBuilder(x.shape(), identityVars(r), vars);
+      KExpr value = eb.of(x);
+      long[] st = new long[vars];
+      for (int d = 0; d < r; d++) {
+        st[d] = os[d];
+      }
+      KStmt nest = new KStmt.Store(bufOf.get(out), new Affine(offset * os[axis], st), value);
+      for (int d = r - 1; d >= (outerLoop ? 1 : 0); d--) {
+        nest = new KStmt.Loop(d, x.shape().dim(d), List.of(nest));
+      }
+      body.add(nest);
+      offset += x.shape().dim(axis);
+    }
+    KStmt.Loop root = outerLoop ? new KStmt.Loop(0, s.dim(0), body) : new KStmt.Loop(r, 1, body);
+    return new Kernel.Loops(kernelName(out), root, vars, 0, outerLoop && s.dim(0) > 1, s.size());
   }
 
   private static int[] identityVars(int rank) {

@@ -60,8 +60,9 @@ class LoweringTest {
           input x: [48]
           h = x -> reshape([3, 4, 4])
                 -> conv2d(4, 3, padding=same, bias=false) -> batchnorm -> relu
-                -> conv2d(4, 3, padding=2, dilation=2)
-                -> maxpool(3, stride=2, padding=1)
+          a = h -> conv2d(2, 1)
+          b = h -> conv2d(3, 3, padding=2, dilation=2)
+          h = concat(a, b) -> maxpool(3, stride=2, padding=1)
                 -> avgpool(2, stride=1, padding=1)
                 -> conv2d(5, [2, 3], stride=[1, 2], padding=[1, 1]) -> tanh
           output y = h -> flatten -> dense(4)
