@@ -59,7 +59,7 @@ class JitMatchesInterpreterTest {
               -> conv2d(4, 3, padding=same, bias=false) -> batchnorm -> relu
         a = h -> conv2d(2, 1)
         b = h -> conv2d(3, 3, padding=2, dilation=2)
-        h = concat(a, b) -> maxpool(3, stride=2, padding=1)
+        h = concat(a, b) -> maxpool(3, stride=2, padding=1) -> upsample(2) -> zeropad([1, 0, 0, 1])
               -> avgpool(2, stride=1, padding=1)
               -> conv2d(5, [2, 3], stride=[1, 2], padding=[1, 1]) -> tanh
         output y = h -> flatten -> dense(5)

@@ -25,7 +25,8 @@ final class Convolution {
   static List<Layer> all() {
     return List.of(new Conv2dLayer(), new Pool("maxpool", ReduceFn.MAX), new Pool("maxpool2d", ReduceFn.MAX),
         new Pool("avgpool", ReduceFn.MEAN), new Pool("avgpool2d", ReduceFn.MEAN),
-        new GlobalPool("global_avgpool", ReduceFn.MEAN), new GlobalPool("global_maxpool", ReduceFn.MAX));
+        new GlobalPool("global_avgpool", ReduceFn.MEAN), new GlobalPool("global_maxpool", ReduceFn.MAX),
+        new Upsample(), new ZeroPad());
   }
 
   static void requireImage(String layer, Node x) {
@@ -237,6 +238,90 @@ final class Convolution {
       Node x = in.get(0);
       requireImage(name, x);
       return ctx.graph().add(new Reduce(fn, List.of(2, 3), false), x);
+    }
+  }
+
+  /**
+   * {@code upsample(scale=2)}: nearest-neighbour upsampling, {@code [C, H, W] → [C, s·H, s·W]}
+   * (PyTorch's {@code Upsample(mode="nearest")} with an integer factor): each pixel broadcast to
+   * an s×s block, which the ops already have — a reshape, a broadcast and a reshape; its
+   * gradient sums each block.
+   */
+  static final class Upsample implements Layer {
+    @Override
+    public String name() {
+      return "upsample";
+    }
+
+    @Override
+    public List<Args.Spec> specs() {
+      return List.of(Args.Spec.of("scale", 2), Args.Spec.sym("mode", "nearest"));
+    }
+
+    @Override
+    public Node apply(LayerContext ctx, List<Node> in, Args a) {
+      Node x = in.get(0);
+      requireImage(name(), x);
+      int[] s = pair(a, "scale", name(), 1);
+      if (!(a.get("mode") instanceof SymV m && m.name().equals("nearest"))) {
+        throw new LayerException("upsample mode " + show(a.get("mode")) + " is not supported yet",
+            "use mode=nearest (bilinear comes later)");
+      }
+      Shape xs = x.shape();
+      long size = xs.size() * s[0] * s[1];
+      if (size > Integer.MAX_VALUE) {
+        throw new LayerException("upsample by " + s[0] + "×" + s[1] + " makes a tensor of " + size + " elements");
+      }
+      dev.nnc.ir.Graph.Builder b = ctx.graph();
+      int n = xs.dim(0);
+      int c = xs.dim(1);
+      int h = xs.dim(2);
+      int w = xs.dim(3);
+      Node six = dev.nnc.ir.ops.Ops.reshape(b, x, Shape.of(n, c, h, 1, w, 1));
+      Node blocks = dev.nnc.ir.ops.Ops.broadcastTo(b, six, Shape.of(n, c, h, s[0], w, s[1]));
+      return dev.nnc.ir.ops.Ops.reshape(b, blocks, Shape.of(n, c, h * s[0], w * s[1]));
+    }
+  }
+
+  /**
+   * {@code zeropad(padding)}: zeros around an image, a number for every side or
+   * {@code [top, left, bottom, right]} ({@code nn.ZeroPad2d}'s order is left, right, top, bottom).
+   * The 1×1 windows of a padded input: predicated reads of the zeros, and its gradient drops them.
+   */
+  static final class ZeroPad implements Layer {
+    @Override
+    public String name() {
+      return "zeropad";
+    }
+
+    @Override
+    public List<Args.Spec> specs() {
+      return List.of(Args.Spec.required("padding"));
+    }
+
+    @Override
+    public Node apply(LayerContext ctx, List<Node> in, Args a) {
+      Node x = in.get(0);
+      requireImage(name(), x);
+      Val p = a.get("padding");
+      int[] pad;
+      if (p instanceof ListV l && l.items().size() == 4) {
+        pad = new int[4];
+        for (int i = 0; i < 4; i++) {
+          if (!(l.items().get(i) instanceof NumV nv) || !nv.integral() || nv.value() < 0 || nv.value() > 1 << 20) {
+            throw new LayerException("zeropad padding must be whole numbers ≥ 0, got " + show(p));
+          }
+          pad[i] = (int) ((NumV) l.items().get(i)).value();
+        }
+      } else {
+        int[] hw = pair(a, "padding", name(), 0);
+        pad = new int[] {hw[0], hw[1], hw[0], hw[1]};
+      }
+      Window win = new Window(1, 1, 1, 1, pad[0], pad[1], pad[2], pad[3], 1, 1);
+      Shape xs = x.shape();
+      Node windows = ctx.graph().add(new Patches(win, false, 0), x);
+      return dev.nnc.ir.ops.Ops.reshape(ctx.graph(), windows,
+          Shape.of(xs.dim(0), xs.dim(1), xs.dim(2) + pad[0] + pad[2], xs.dim(3) + pad[1] + pad[3]));
     }
   }
 }
