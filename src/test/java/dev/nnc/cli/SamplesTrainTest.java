@@ -120,14 +120,14 @@ class SamplesTrainTest {
     }
   }
 
-  /** Inception modules (four branches joined by concat) train: one epoch of 2,000 subset images. */
+  /** Inception modules (four branches joined by concat) train: two epochs of 4,000 subset images (70% here). */
   @Test
   void inceptionTrainsOnFashionMnistSubset() {
     String data = SAMPLES.resolve("data/fashion-mnist").toString();
     CliRunner.Run r = CliRunner.run("train", SAMPLES.resolve("inception.nn").toString(), "-q", "--data", data,
-        "--epochs", "1", "--limit", "2000", "-o", tmp.toString());
+        "--epochs", "2", "--limit", "4000", "-o", tmp.toString());
     assertEquals(0, r.code(), r.all());
     double acc = CliRunner.testAccuracy(r.out());
-    assertTrue(acc >= 0.4, "test accuracy " + acc + " after one short epoch (chance is 0.1):\n" + r.out());
+    assertTrue(acc >= 0.5, "test accuracy " + acc + " after two short epochs (chance is 0.1):\n" + r.out());
   }
 }
