@@ -323,6 +323,23 @@ public final class LowerToKernels {
       return expand(n);
     }
 
+    /**
+     * A gather whose output dimension {@code d} walks the operand's dimension
+     * {@code operandDim(d)}, from element {@code base} of the operand.
+     */
+    private KExpr gatherLoad(Node n, java.util.function.IntUnaryOperator operandDim, long base) {
+      Node x = n.input(0);
+      long[] xs = x.shape().strides();
+      long[] strides = new long[vars];
+      int off = space.rank() - n.shape().rank();
+      for (int d = 0; d < n.shape().rank(); d++) {
+        if (n.shape().dim(d) != 1) {
+          strides[varOfDim[d + off]] += xs[operandDim.applyAsInt(d)];
+        }
+      }
+      return new KExpr.Load(bufOf.get(x), new Affine(base, strides));
+    }
+
     private KExpr expand(Node n) {
       return switch (n.op()) {
         case Constant c -> new KExpr.Lit(c.value());
@@ -342,33 +359,11 @@ public final class LowerToKernels {
               new KExpr.Lit(1), new KExpr.Lit(0));
         }
         case DropoutMask dm -> new KExpr.Rand(contiguous(), of(n.input(0)), dm.salt(), dm.rate());
-        case Permute p -> {
-          // Output dimension d is the operand's dimension perm[d]: it walks that one's stride.
-          Node x = n.input(0);
-          long[] xs = x.shape().strides();
-          long[] strides = new long[vars];
-          int off = space.rank() - n.shape().rank();
-          for (int d = 0; d < n.shape().rank(); d++) {
-            if (n.shape().dim(d) != 1) {
-              strides[varOfDim[d + off]] += xs[p.perm().get(d)];
-            }
-          }
-          yield new KExpr.Load(bufOf.get(x), new Affine(0, strides));
-        }
+        // Output dimension d is the operand's dimension perm[d]: it walks that one's stride.
+        case Permute p -> gatherLoad(n, p.perm()::get, 0);
         case Patches p -> patchesLoad(n, p, this);
-        case Slice sl -> {
-          // The operand at the same index, shifted by start along the axis.
-          Node x = n.input(0);
-          long[] xs = x.shape().strides();
-          long[] strides = new long[vars];
-          int off = space.rank() - n.shape().rank();
-          for (int d = 0; d < n.shape().rank(); d++) {
-            if (n.shape().dim(d) != 1) {
-              strides[varOfDim[d + off]] += xs[d];
-            }
-          }
-          yield new KExpr.Load(bufOf.get(x), new Affine(sl.start() * xs[sl.axis()], strides));
-        }
+        // The operand at the same index, shifted by start along the axis.
+        case Slice sl -> gatherLoad(n, d -> d, sl.start() * n.input(0).shape().strides()[sl.axis()]);
         case MatMul mm -> {
           if (matmul != null && matmul != n) {
             throw new IllegalStateException("two matmuls fused into one epilogue");
