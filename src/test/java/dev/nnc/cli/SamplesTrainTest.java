@@ -56,12 +56,23 @@ class SamplesTrainTest {
 
   @Test
   void lenet5LearnsFashionMnistSubset() {
+    trainsOnSubsetAndEvalAgrees("lenet5.nn", 0.85);
+  }
+
+  /**
+   * Trains {@code sample} on the embedded Fashion-MNIST subset (extra {@code train} options
+   * after the accuracy), requires {@code minAccuracy} on its test images, and requires
+   * {@code nnc eval} of the saved weights to report the same accuracy.
+   */
+  private void trainsOnSubsetAndEvalAgrees(String sample, double minAccuracy, String... trainOptions) {
     String data = SAMPLES.resolve("data/fashion-mnist").toString();
-    String file = SAMPLES.resolve("lenet5.nn").toString();
-    CliRunner.Run r = CliRunner.run("train", file, "-q", "--data", data, "-o", tmp.toString());
+    String file = SAMPLES.resolve(sample).toString();
+    List<String> args = new java.util.ArrayList<>(List.of("train", file, "-q", "--data", data, "-o", tmp.toString()));
+    args.addAll(List.of(trainOptions));
+    CliRunner.Run r = CliRunner.run(args.toArray(String[]::new));
     assertEquals(0, r.code(), r.all());
     double acc = CliRunner.testAccuracy(r.out());
-    assertTrue(acc >= 0.85, "test accuracy " + acc + " on the embedded subset:\n" + r.out());
+    assertTrue(acc >= minAccuracy, sample + ": test accuracy " + acc + " on the embedded subset:\n" + r.out());
     CliRunner.Run ev = CliRunner.run("eval", file, "--data", data, "--weights",
         tmp.resolve("weights.safetensors").toString());
     assertEquals(0, ev.code(), ev.all());
@@ -87,21 +98,13 @@ class SamplesTrainTest {
     }
   }
 
+  /**
+   * Three epochs of the subset: batchnorm trains, and eval (running statistics, folded into the
+   * convolutions) agrees with training's test pass.
+   */
   @Test
   void fashionCnnBnLearnsFashionMnistSubset() {
-    String data = SAMPLES.resolve("data/fashion-mnist").toString();
-    String file = SAMPLES.resolve("fashion-cnn-bn.nn").toString();
-    // Three epochs of the subset: this checks that batchnorm trains and that eval (running
-    // statistics, folded into the convolutions) agrees with training's test pass.
-    CliRunner.Run r = CliRunner.run("train", file, "-q", "--data", data, "--epochs", "3", "-o", tmp.toString());
-    assertEquals(0, r.code(), r.all());
-    double acc = CliRunner.testAccuracy(r.out());
-    assertTrue(acc >= 0.80, "test accuracy " + acc + " on the embedded subset:\n" + r.out());
-    CliRunner.Run ev = CliRunner.run("eval", file, "--data", data, "--weights",
-        tmp.resolve("weights.safetensors").toString());
-    assertEquals(0, ev.code(), ev.all());
-    assertTrue(ev.out().contains(String.format("accuracy %.4f", acc)), "eval agrees with train's test accuracy:\n"
-        + ev.out());
+    trainsOnSubsetAndEvalAgrees("fashion-cnn-bn.nn", 0.80, "--epochs", "3");
   }
 
   /**
