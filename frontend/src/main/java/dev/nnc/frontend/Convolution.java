@@ -136,10 +136,6 @@ final class Convolution {
         throw new LayerException("conv2d: " + c + " input channels and " + filters
             + " filters must both be divisible by groups=" + groups, "choose groups that divides both");
       }
-      if (groups != 1) {
-        throw new LayerException("conv2d: grouped convolution (groups=" + groups + ") is not supported yet",
-            "use groups=1 for now");
-      }
       Window win = window(a, name(), k, s, d, x.shape());
       checkFits(name(), win, x.shape());
       Node w = ctx.param("weight", Shape.of(filters, c / groups, k[0], k[1]),

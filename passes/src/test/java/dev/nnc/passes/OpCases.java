@@ -148,6 +148,15 @@ final class OpCases {
           List.of(Shape.of(n, c, h, w), Shape.of(o, c, win.kh(), win.kw())), Domain.ANY,
           (b, in) -> b.add(new Conv2d(win, 1), in.get(0), in.get(1)),
           t -> TorchOps.conv2d(t.get(0), t.get(1), win, 1)));
+      // Grouped: two groups (AlexNet), and depthwise (a group per channel).
+      for (int groups : new int[] {2, 2 * c}) {
+        int gc = 2 * c;
+        int go = groups == 2 ? 2 * o : gc;
+        cases.add(new Case("conv2d[" + win.text() + ", groups=" + groups + "]",
+            List.of(Shape.of(n, gc, h, w), Shape.of(go, gc / groups, win.kh(), win.kw())), Domain.ANY,
+            (b, in) -> b.add(new Conv2d(win, groups), in.get(0), in.get(1)),
+            t -> TorchOps.conv2d(t.get(0), t.get(1), win, groups)));
+      }
       for (boolean last : new boolean[] {false, true}) {
         double fill = last ? 0 : -1.5;
         cases.add(new Case("patches[" + win.text() + ", channelsLast=" + last + "]", List.of(Shape.of(n, c, h, w)),

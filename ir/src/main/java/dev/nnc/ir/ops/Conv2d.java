@@ -68,32 +68,70 @@ public record Conv2d(Window window, int groups) implements Op {
     return Ops.reshape(b, t, Shape.of(s.dim(0) * s.dim(2) * s.dim(3), s.dim(1)));
   }
 
-  private void requireOneGroup() {
-    if (groups != 1) {
-      throw new UnsupportedOperationException("grouped convolution (groups=" + groups + ") is not supported yet");
-    }
+  /**
+   * The operands of group {@code g}: channels {@code [g·C/G, (g+1)·C/G)} of {@code x} and filters
+   * {@code [g·O/G, (g+1)·O/G)} of {@code w} (slices, read in place).
+   */
+  private List<Node> group(Graph.Builder b, Node x, Node w, int g) {
+    int cg = x.shape().dim(1) / groups;
+    int og = w.shape().dim(0) / groups;
+    return List.of(b.add(new Slice(1, g * cg, cg), x), b.add(new Slice(0, g * og, og), w));
   }
 
+  /**
+   * The gradient rule. A grouped convolution is its groups side by side: each group's gradients
+   * are those of an ungrouped convolution of its slices, joined along the channels (dx) and the
+   * filters (dW).
+   */
   @Override
   public List<Node> gradients(Graph.Builder b, Node self, Node dy) {
-    requireOneGroup();
-    Node x = self.input(0);
-    Node w = self.input(1);
+    if (groups == 1) {
+      return ungroupedGradients(b, self.input(0), self.input(1), dy);
+    }
+    int og = self.input(1).shape().dim(0) / groups;
+    List<Node> dxs = new java.util.ArrayList<>();
+    List<Node> dws = new java.util.ArrayList<>();
+    for (int g = 0; g < groups; g++) {
+      List<Node> xw = group(b, self.input(0), self.input(1), g);
+      List<Node> d = ungroupedGradients(b, xw.get(0), xw.get(1), b.add(new Slice(1, g * og, og), dy));
+      dxs.add(d.get(0));
+      dws.add(d.get(1));
+    }
+    return List.of(b.add(new Concat(1), dxs), b.add(new Concat(0), dws));
+  }
+
+  private List<Node> ungroupedGradients(Graph.Builder b, Node x, Node w, Node dy) {
     Shape ws = w.shape();
     Shape xs = x.shape();
+    Shape ys = dy.shape();
     Node dyRows = rows(b, dy);                                   // [N·OH·OW, O]
     Node cols = columns(b, window, x);                           // [N·OH·OW, C·KH·KW]
     Node dw = Ops.reshape(b, b.add(new MatMul(true, false), dyRows, cols), ws);
     Node dcols = b.add(new MatMul(false, false), dyRows, weightMatrix(b, w));
-    Shape ys = self.shape();
     Node dp = Ops.reshape(b, dcols, Shape.of(ys.dim(0), ys.dim(2), ys.dim(3), xs.dim(1), ws.dim(2), ws.dim(3)));
     Node dx = b.add(new PatchesGrad(window, true, xs.dim(2), xs.dim(3)), dp);
     return List.of(dx, dw);
   }
 
-  /** The im2col form: {@code permute(reshape(columns(x) · Wᵀ))}. */
+  /**
+   * The im2col form: {@code permute(reshape(columns(x) · Wᵀ))}; a grouped convolution is one
+   * such product per group, joined along the channels.
+   */
   public Node lowerIm2col(Graph.Builder b, Node x, Node w, Shape out) {
-    requireOneGroup();
+    if (groups == 1) {
+      return ungroupedIm2col(b, x, w, out);
+    }
+    int og = out.dim(1) / groups;
+    Shape part = Shape.of(out.dim(0), og, out.dim(2), out.dim(3));
+    List<Node> ys = new java.util.ArrayList<>();
+    for (int g = 0; g < groups; g++) {
+      List<Node> xw = group(b, x, w, g);
+      ys.add(ungroupedIm2col(b, xw.get(0), xw.get(1), part));
+    }
+    return b.add(new Concat(1), ys);
+  }
+
+  private Node ungroupedIm2col(Graph.Builder b, Node x, Node w, Shape out) {
     Node y = b.add(new MatMul(false, true), columns(b, window, x), weightMatrix(b, w));   // [N·OH·OW, O]
     Node nhwc = Ops.reshape(b, y, Shape.of(out.dim(0), out.dim(2), out.dim(3), out.dim(1)));
     return b.add(new Permute(List.of(0, 3, 1, 2)), nhwc);
