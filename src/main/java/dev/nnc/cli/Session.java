@@ -76,7 +76,7 @@ final class Session {
     Recipe r = requireRecipe();
     return new Recipe(r.model(), r.data(), r.loss(), r.optimizer(), r.schedule(), batch != null ? batch : r.batch(),
         epochs != null ? epochs : r.epochs(), r.metrics(), r.l1(), r.l2(), r.clipValue(), r.clipNorm(), r.shuffle(),
-        r.validationSplit(), r.earlyStopping(), r.seed(), r.freeze());
+        r.validationSplit(), r.earlyStopping(), r.seed(), r.freeze(), r.augment());
   }
 
   Elaborated forward(int batch) throws CompileException {
@@ -143,6 +143,23 @@ final class Session {
     Node label = train.graph().inputs().stream()
         .filter(n -> ((dev.nnc.ir.ops.Input) n.op()).name().equals("label")).findFirst().orElse(null);
     return label == null ? 0 : ModelCompiler.indexBound(train.graph(), label);
+  }
+
+  /** The recipe's augmentation for the runtime; null when it has none. */
+  static dev.nnc.runtime.data.Augment augment(Recipe r) {
+    if (r.augment().isEmpty()) {
+      return null;
+    }
+    java.util.List<dev.nnc.runtime.data.Augment.Transform> ts = new java.util.ArrayList<>();
+    for (Recipe.Augmentation a : r.augment()) {
+      ts.add(switch (a.kind()) {
+        case "random_crop" -> new dev.nnc.runtime.data.Augment.RandomCrop(a.amount());
+        case "translate" -> new dev.nnc.runtime.data.Augment.Translate(a.amount());
+        case "flip_horizontal" -> new dev.nnc.runtime.data.Augment.FlipHorizontal();
+        default -> throw new IllegalStateException("augmentation " + a.kind());
+      });
+    }
+    return new dev.nnc.runtime.data.Augment(ts);
   }
 
   static String dataDescription(Recipe r, Path override, Dataset train) {

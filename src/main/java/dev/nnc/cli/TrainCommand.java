@@ -108,7 +108,7 @@ final class TrainCommand implements Callable<Integer> {
           Session.dataDescription(r, run.data, train), r.optimizer().name(), r.batch(), r.epochs(), m.threads());
       Trainer t = new Trainer(m, new Trainer.Config(r.epochs(), r.shuffle(), r.seed(), r.optimizer().lr(),
           Session.schedule(r), es, !quiet && System.console() != null, Session.primaryOutput(res.forward()),
-          Session.targetField(r), Session.threshold(r)), log);
+          Session.targetField(r), Session.threshold(r), Session.augment(r), r.data().featureField()), log);
       if (profile) {
         m.startProfiling();
       }

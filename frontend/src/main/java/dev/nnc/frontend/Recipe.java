@@ -27,7 +27,14 @@ public record Recipe(
     double validationSplit,
     EarlyStopping earlyStopping,
     long seed,
-    List<String> freeze) {
+    List<String> freeze,
+    List<Augmentation> augment) {
+
+  /**
+   * One online augmentation of training images: {@code random_crop} (amount = padding),
+   * {@code translate} (amount = pixels) or {@code flip_horizontal} (amount unused).
+   */
+  public record Augmentation(String kind, int amount) {}
 
   /** A learning-rate schedule: {@code step(every=10, gamma=0.5)}, {@code exponential(gamma=0.95)}, {@code cosine(epochs=20)}. */
   public record Schedule(String kind, Map<String, Double> args) {}

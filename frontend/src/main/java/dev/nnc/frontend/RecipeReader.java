@@ -24,7 +24,7 @@ import java.util.function.Function;
 final class RecipeReader {
   private static final Set<String> RECIPE_KEYS = Set.of("data", "loss", "optimizer", "schedule", "batch", "epochs",
       "metrics", "l1", "l2", "clip_value", "clip_norm", "shuffle", "validation_split", "early_stopping", "seed",
-      "freeze");
+      "freeze", "augment");
 
   private final Program program;
   private final Diagnostics diag;
@@ -114,7 +114,43 @@ final class RecipeReader {
     return new Recipe(model.name.getText(), data, settings.containsKey("loss") ? settings.get("loss").expr() : null,
         opt, schedule, batchSize, epochs, metrics, number(settings, v, "l1", 0), number(settings, v, "l2", 0),
         number(settings, v, "clip_value", 0), number(settings, v, "clip_norm", 0), bool(settings, v, "shuffle", true),
-        vs, es, (long) seed, freeze);
+        vs, es, (long) seed, freeze, augment(settings.get("augment"), v.get("augment"), model));
+  }
+
+  /**
+   * {@code augment = [random_crop(padding=4), flip_horizontal, translate(pixels=2)]}: transforms
+   * of the model's first input, which must be an image {@code [C, H, W]}.
+   */
+  private List<Recipe.Augmentation> augment(NnParser.SettingContext s, Val v, NnParser.ModelDeclContext model) {
+    if (v == null) {
+      return List.of();
+    }
+    List<Val> items = v instanceof ListV l ? l.items() : List.of(v);
+    List<Recipe.Augmentation> out = new ArrayList<>();
+    for (Val item : items) {
+      String kind = item instanceof SymV sym ? sym.name() : item instanceof CallV c ? c.name() : null;
+      List<Val> args = item instanceof CallV c ? new ArrayList<>(c.args()) : new ArrayList<>();
+      if (item instanceof CallV c) {
+        args.addAll(c.named().values());
+      }
+      String param = "random_crop".equals(kind) ? "padding" : "translate".equals(kind) ? "pixels" : null;
+      if ("flip_horizontal".equals(kind) && args.isEmpty()) {
+        out.add(new Recipe.Augmentation(kind, 0));
+      } else if (param != null && args.size() == 1 && args.get(0) instanceof NumV n && n.integral() && n.value() >= 1
+          && n.value() <= 1024 && (!(item instanceof CallV c) || c.named().isEmpty() || c.named().containsKey(param))) {
+        out.add(new Recipe.Augmentation(kind, (int) n.value()));
+      } else {
+        diag.error(s.expr(), "unknown augmentation " + Val.describe(item),
+            "use random_crop(padding=N), translate(pixels=N) or flip_horizontal, N a whole number ≥ 1");
+      }
+    }
+    NnParser.InputStmtContext first = model.stmt().stream().filter(st -> st.inputStmt() != null)
+        .map(NnParser.StmtContext::inputStmt).findFirst().orElse(null);
+    if (first != null && first.shape().INT().size() != 3) {
+      diag.error(s.expr(), "augment transforms images, but input `" + first.name.getText() + "` is "
+          + first.shape().getText(), "augmentation needs a [C, H, W] input");
+    }
+    return out;
   }
 
   private DataSpec data(NnParser.SettingContext s, Val v, String firstInput, NnParser.TrainDeclContext t) {

@@ -1,5 +1,6 @@
 package dev.nnc.runtime;
 
+import dev.nnc.runtime.data.Augment;
 import dev.nnc.runtime.data.Dataset;
 import java.io.PrintStream;
 import java.util.List;
@@ -41,8 +42,18 @@ public final class Trainer {
   /** Stop when {@code monitor} has not improved by {@code minDelta} for {@code patience} epochs. */
   public record EarlyStopping(String monitor, int patience, double minDelta) {}
 
+  /**
+   * How to train; {@code augment}, when not null, transforms the training batches of the input
+   * {@code augmentField} (evaluation never).
+   */
   public record Config(int epochs, boolean shuffle, long seed, double lr, Schedule schedule,
-      EarlyStopping earlyStopping, boolean progress, String output, String target, double threshold) {}
+      EarlyStopping earlyStopping, boolean progress, String output, String target, double threshold,
+      dev.nnc.runtime.data.Augment augment, String augmentField) {
+    public Config(int epochs, boolean shuffle, long seed, double lr, Schedule schedule, EarlyStopping earlyStopping,
+        boolean progress, String output, String target, double threshold) {
+      this(epochs, shuffle, seed, lr, schedule, earlyStopping, progress, output, target, threshold, null, null);
+    }
+  }
 
   /** Loss and accuracy over a dataset, with the predicted and true class of each example. */
   public record Evaluation(double loss, double accuracy, int[] predicted, int[] actual) {
@@ -179,6 +190,9 @@ public final class Trainer {
           System.arraycopy(order, 0, stepOrder, fresh, batch - fresh);
           for (int i = 0; i < ins.size(); i++) {
             train.gather(ins.get(i).name(), stepOrder, 0, batch, buffers[i]);
+            if (cfg.augment() != null && ins.get(i).name().equals(cfg.augmentField())) {
+              cfg.augment().apply(buffers[i], batch, train.shape(cfg.augmentField()), Augment.random(cfg.seed(), epoch, s));
+            }
             model.setInput(TRAIN, ins.get(i).name(), buffers[i]);
           }
           model.run(TRAIN);
