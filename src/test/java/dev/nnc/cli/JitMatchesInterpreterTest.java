@@ -32,7 +32,7 @@ class JitMatchesInterpreterTest {
   static final String MODEL = """
       model M {
         input x: [12]
-        h = x -> dense(20) -> relu -> dense(16) -> tanh
+        h = x -> dense(20) -> prelu -> dense(32) -> maxout(2) -> tanh
         output y = h -> dense(5)
       }
       train M {

@@ -14,7 +14,72 @@ final class Normalization {
   private Normalization() {}
 
   static List<Layer> all() {
-    return List.of(new BatchNorm());
+    return List.of(new BatchNorm(), new PRelu(), new Maxout());
+  }
+
+  /**
+   * {@code prelu(init=0.25)}: {@code max(0, x) + a·min(0, x)} with a learnt slope {@code a} per
+   * channel ({@code [C]} for images, {@code [features]} for vectors; PyTorch's {@code PReLU} with
+   * {@code num_parameters=C}, weight named {@code weight}).
+   */
+  static final class PRelu implements Layer {
+    @Override
+    public String name() {
+      return "prelu";
+    }
+
+    @Override
+    public List<Args.Spec> specs() {
+      return List.of(Args.Spec.of("init", 0.25));
+    }
+
+    @Override
+    public Node apply(LayerContext ctx, List<Node> in, Args a) {
+      Node x = in.get(0);
+      Shape s = x.shape();
+      if (s.rank() != 2 && s.rank() != 4) {
+        throw new LayerException("prelu supports [features] and [C, H, W] inputs, got " + Layer.perExample(x),
+            "flatten it or reshape it to [C, H, W]");
+      }
+      int c = s.dim(1);
+      Graph.Builder b = ctx.graph();
+      Node slope = ctx.param("weight", Shape.of(c), new Init(Init.Kind.CONSTANT, a.num("init")));
+      Node per = Ops.reshape(b, slope, s.rank() == 4 ? Shape.of(c, 1, 1) : Shape.of(c));
+      Node zero = Ops.constant(b, 0);
+      Node pos = b.add(new dev.nnc.ir.ops.Binary(dev.nnc.ir.ops.BinaryFn.MAX), x, zero);
+      Node neg = b.add(new dev.nnc.ir.ops.Binary(dev.nnc.ir.ops.BinaryFn.MIN), x, zero);
+      return Ops.add(b, pos, Ops.mul(b, neg, per));
+    }
+  }
+
+  /**
+   * {@code maxout(pieces)}: the maximum of each group of {@code pieces} consecutive features,
+   * {@code [features] → [features / pieces]} (Goodfellow et al., 2013; put a {@code dense} of
+   * {@code units·pieces} before it).
+   */
+  static final class Maxout implements Layer {
+    @Override
+    public String name() {
+      return "maxout";
+    }
+
+    @Override
+    public List<Args.Spec> specs() {
+      return List.of(Args.Spec.required("pieces"));
+    }
+
+    @Override
+    public Node apply(LayerContext ctx, List<Node> in, Args a) {
+      Node x = in.get(0);
+      int k = a.positiveInt("pieces");
+      if (x.shape().rank() != 2 || x.shape().dim(1) % k != 0) {
+        throw new LayerException("maxout(" + k + ") needs [features] with features divisible by " + k + ", got "
+            + Layer.perExample(x), "e.g. `-> dense(" + 64 * k + ") -> maxout(" + k + ")` for 64 units");
+      }
+      Graph.Builder b = ctx.graph();
+      Node groups = Ops.reshape(b, x, Shape.of(x.shape().dim(0), x.shape().dim(1) / k, k));
+      return b.add(new dev.nnc.ir.ops.Reduce(ReduceFn.MAX, List.of(2), false), groups);
+    }
   }
 
   /**

@@ -31,12 +31,16 @@ class LayerParityTest {
       case "upsample([3, 1])" -> t -> torch.upsample_nearest2d(t, new long[] {15, 4});
       case "zeropad(1)" -> t -> torch.constant_pad_nd(t, 1, 1, 1, 1);
       case "zeropad([1, 0, 2, 3])" -> t -> torch.constant_pad_nd(t, 0, 3, 1, 2);   // (left, right, top, bottom)
+      // PReLU with its initial slope 0.25 on each of the 3 channels.
+      case "prelu" -> t -> torch.prelu(t, TorchOps.tensor(new double[] {0.25, 0.25, 0.25}, dev.nnc.ir.Shape.of(3), false));
+      case "flatten -> maxout(4)" -> t -> t.reshape(2, 15, 4).amax(new long[] {2}, false);
       default -> throw new IllegalArgumentException(layer);
     };
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"upsample(2)", "upsample([3, 1])", "zeropad(1)", "zeropad([1, 0, 2, 3])"})
+  @ValueSource(strings = {"upsample(2)", "upsample([3, 1])", "zeropad(1)", "zeropad([1, 0, 2, 3])", "prelu",
+      "flatten -> maxout(4)"})
   void layerMatchesLibtorch(String layer) throws Exception {
     String text = "model M {\n  input x: [3, 5, 4]\n  output y = x -> " + layer + "\n}\n";
     Program p = Program.parse(SourceFile.of("l.nn", text));
@@ -50,7 +54,15 @@ class LayerParityTest {
     Random rnd = new Random(layer.hashCode());
     Tensor xv = new Tensor(x.shape(), OpCases.sample(rnd, x.shape(), OpCases.Domain.ANY));
     Tensor rv = new Tensor(y.shape(), OpCases.sample(rnd, y.shape(), OpCases.Domain.ANY));
-    Interpreter.Result ours = Interpreter.run(b.build(), Map.of("x", xv, "r", rv), Map.of());
+    // Parameters (prelu's slope) at their constant initial values, as libtorch's side has them.
+    Map<String, Tensor> params = new java.util.HashMap<>();
+    for (Node n : e.graph().params()) {
+      dev.nnc.ir.ops.Param pp = (dev.nnc.ir.ops.Param) n.op();
+      double[] v = new double[(int) n.shape().size()];
+      java.util.Arrays.fill(v, pp.init().value());
+      params.put(pp.name(), new Tensor(n.shape(), v));
+    }
+    Interpreter.Result ours = Interpreter.run(b.build(), Map.of("x", xv, "r", rv), params);
     org.bytedeco.pytorch.Tensor tx = TorchOps.tensor(xv.data(), xv.shape(), true);
     org.bytedeco.pytorch.Tensor ty = torchOf(layer).apply(tx);
     TorchParityTest.close(TorchOps.values(ty), ours.outputs().get("y").data(), layer + " forward");
