@@ -126,7 +126,7 @@ final class Session {
         Elaborated train = Elaborator.elaborate(program, modelName, 1, LayerContext.Mode.TRAIN, r);
         Node in = train.graph().input(d.featureField());
         int[] shape = in.shape().dropFirst().dims();
-        int classes = Math.max(1, classes(r));
+        int classes = Math.max(1, classes(train));
         return new Dataset[] {Dataset.synthetic(d.examples(), d.featureField(), shape, classes, r.seed()),
             Dataset.synthetic(d.examples(), d.featureField(), shape, classes, r.seed() + 1)};
       }
@@ -139,7 +139,11 @@ final class Session {
    * label input of the training graph (see {@code Op.indexBound}); 0 when nothing bounds it.
    */
   int classes(Recipe r) throws CompileException {
-    Elaborated train = Elaborator.elaborate(program, modelName, 1, LayerContext.Mode.TRAIN, r);
+    return classes(Elaborator.elaborate(program, modelName, 1, LayerContext.Mode.TRAIN, r));
+  }
+
+  /** {@link #classes(Recipe)} of a model already elaborated for training. */
+  private static int classes(Elaborated train) {
     Node label = train.graph().inputs().stream()
         .filter(n -> ((dev.nnc.ir.ops.Input) n.op()).name().equals("label")).findFirst().orElse(null);
     return label == null ? 0 : ModelCompiler.indexBound(train.graph(), label);

@@ -86,19 +86,7 @@ public class LeNetBench {
     adam = new Adam(new TensorVector(c1, cb1, c2, cb2, w1, b1, w2, b2, w3, b3), new AdamOptions(1e-3));
     // Both engines compute the same function: nnc's predict program on the benchmark batch
     // equals libtorch's forward (the comparison is meaningless otherwise).
-    nnc.setInput(ModelCompiler.PREDICT, "image", xv);
-    nnc.run(ModelCompiler.PREDICT);
-    float[] ours = nnc.output(ModelCompiler.PREDICT, "logits");
-    Tensor theirs;
-    try (NoGradGuard g = new NoGradGuard()) {
-      theirs = forward().contiguous();
-    }
-    for (int i = 0; i < ours.length; i++) {
-      float t = theirs.reshape(-1).select(0, i).item_float();
-      if (Math.abs(t - ours[i]) > 1e-3f * Math.max(1, Math.abs(t))) {
-        throw new IllegalStateException("nnc and libtorch differ at logit " + i + ": " + ours[i] + " vs " + t);
-      }
-    }
+    Models.requireSameLogits(nnc, xv, this::forward);
   }
 
   private static Tensor param(float[] v, long... shape) {

@@ -56,4 +56,25 @@ final class Models {
     p.close();
     return t;
   }
+
+  /**
+   * Runs nnc's predict program on {@code image} and requires its {@code logits} to equal
+   * libtorch's {@code forward} (under no-grad) within 1e-3: a benchmark compares the same function
+   * or nothing.
+   */
+  static void requireSameLogits(NativeModel nnc, float[] image, java.util.function.Supplier<Tensor> forward) {
+    nnc.setInput(dev.nnc.cli.ModelCompiler.PREDICT, "image", image);
+    nnc.run(dev.nnc.cli.ModelCompiler.PREDICT);
+    float[] ours = nnc.output(dev.nnc.cli.ModelCompiler.PREDICT, "logits");
+    Tensor theirs;
+    try (org.bytedeco.pytorch.NoGradGuard g = new org.bytedeco.pytorch.NoGradGuard()) {
+      theirs = forward.get().contiguous().reshape(-1);
+    }
+    for (int i = 0; i < ours.length; i++) {
+      float t = theirs.select(0, i).item_float();
+      if (Math.abs(t - ours[i]) > 1e-3f * Math.max(1, Math.abs(t))) {
+        throw new IllegalStateException("nnc and libtorch differ at logit " + i + ": " + ours[i] + " vs " + t);
+      }
+    }
+  }
 }

@@ -85,19 +85,7 @@ public class ResNetCifarBench {
     sgd = new SGD(trainable, options);
     // The same function first: nnc's predict program (running statistics, folded) equals
     // libtorch's eval-mode forward on the benchmark batch.
-    nnc.setInput(ModelCompiler.PREDICT, "image", xv);
-    nnc.run(ModelCompiler.PREDICT);
-    float[] ours = nnc.output(ModelCompiler.PREDICT, "logits");
-    Tensor theirs;
-    try (NoGradGuard g = new NoGradGuard()) {
-      theirs = forward(false).contiguous().reshape(-1);
-    }
-    for (int i = 0; i < ours.length; i++) {
-      float t = theirs.select(0, i).item_float();
-      if (Math.abs(t - ours[i]) > 1e-3f * Math.max(1, Math.abs(t))) {
-        throw new IllegalStateException("nnc and libtorch differ at logit " + i + ": " + ours[i] + " vs " + t);
-      }
-    }
+    Models.requireSameLogits(nnc, xv, () -> forward(false));
   }
 
   @TearDown(Level.Trial)
