@@ -79,6 +79,34 @@ class JitMatchesInterpreterTest {
     trainStepsMatch(MODEL, 12, optimizer);
   }
 
+  /**
+   * The layers composed of other ops — 1-d convolution and pooling, transposed convolution,
+   * layernorm, bilinear upsampling, average pooling with {@code ceil_mode} — in one training step.
+   */
+  static final String COMPOSED_MODEL = """
+      model M {
+        input x: [48]
+        s = x -> reshape([3, 16]) -> conv1d(4, 3, padding=same) -> relu -> maxpool1d(2)
+              -> avgpool1d(3, ceil_mode=true) -> flatten
+        i = x -> reshape([3, 4, 4]) -> conv_transpose2d(2, 3, stride=2, padding=1, output_padding=1)
+              -> layernorm -> upsample(2, mode=bilinear) -> avgpool(3, ceil_mode=true) -> flatten
+              -> layernorm(over=last)
+        output y = concat(s, i) -> dense(5)
+      }
+      train M {
+        data = csv("%s", label="y")
+        loss = cross_entropy(y, label)
+        optimizer = %s
+        batch = 7
+      }
+      """;
+
+  @ParameterizedTest
+  @ValueSource(strings = {"adam(lr=0.01)"})
+  void composedLayersTrainStepMatches(String optimizer) throws Exception {
+    trainStepsMatch(COMPOSED_MODEL, 48, optimizer);
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"adam(lr=0.01)", "sgd(lr=0.1, momentum=0.9)"})
   void convolutionalTrainStepMatches(String optimizer) throws Exception {

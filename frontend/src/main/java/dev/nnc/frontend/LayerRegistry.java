@@ -15,7 +15,7 @@ final class LayerRegistry {
   private LayerRegistry() {}
 
   /** Ops of the language that later issues implement; rejected with "not supported yet". */
-  static final Set<String> NOT_YET = Set.of("conv1d", "conv_transpose2d", "maxpool1d", "avgpool1d", "layernorm", "embedding", "embedding_bag", "rnn", "lstm", "gru",
+  static final Set<String> NOT_YET = Set.of("embedding", "embedding_bag", "rnn", "lstm", "gru",
       "sample_normal", "project", "kl_normal", "dice", "attention");
 
   private static final Map<String, Layer> LAYERS;

@@ -9,12 +9,68 @@ import dev.nnc.ir.ops.ReduceFn;
 import dev.nnc.ir.ops.UnaryFn;
 import java.util.List;
 
-/** Normalisation layers: {@code batchnorm}. */
+/** Normalisation layers ({@code batchnorm}, {@code layernorm}) and learnt activations ({@code prelu}, {@code maxout}). */
 final class Normalization {
   private Normalization() {}
 
   static List<Layer> all() {
-    return List.of(new BatchNorm(), new PRelu(), new Maxout());
+    return List.of(new BatchNorm(), new LayerNorm(), new PRelu(), new Maxout());
+  }
+
+  /**
+   * {@code layernorm(over=all, eps=1e-5, affine=true)}: each example normalised by its own mean
+   * and biased variance (Ba et al., 2016), the same in training and inference — over all its
+   * features ({@code over=all}: PyTorch's {@code LayerNorm(x.shape[1:])}) or over the last axis
+   * only ({@code over=last}: {@code LayerNorm(x.shape[-1])}, Keras' default). Weights
+   * {@code weight} (ones) and {@code bias} (zeros), shaped as the normalised axes.
+   */
+  static final class LayerNorm implements Layer {
+    @Override
+    public String name() {
+      return "layernorm";
+    }
+
+    @Override
+    public List<Args.Spec> specs() {
+      return List.of(Args.Spec.sym("over", "all"), Args.Spec.of("eps", 1e-5), Args.Spec.sym("affine", "true"));
+    }
+
+    @Override
+    public Node apply(LayerContext ctx, List<Node> in, Args a) {
+      Node x = in.get(0);
+      Shape s = x.shape();
+      if (s.rank() < 2) {
+        throw new LayerException("layernorm needs per-example features, got a scalar");
+      }
+      boolean all;
+      if (a.get("over") instanceof Val.SymV v && (v.name().equals("all") || v.name().equals("last"))) {
+        all = v.name().equals("all");
+      } else {
+        throw new LayerException("layernorm over must be all or last, got " + Val.describe(a.get("over")),
+            "over=all normalises all of an example's features, over=last only its last axis");
+      }
+      double eps = a.num("eps");
+      if (!(eps > 0) || Double.isInfinite(eps)) {
+        throw new LayerException("layernorm eps must be positive, got " + eps);
+      }
+      int first = all ? 1 : s.rank() - 1;
+      int[] axes = new int[s.rank() - first];
+      int[] norm = new int[axes.length];
+      for (int i = 0; i < axes.length; i++) {
+        axes[i] = first + i;
+        norm[i] = s.dim(first + i);
+      }
+      Graph.Builder b = ctx.graph();
+      Node centered = Ops.sub(b, x, Ops.reduceKeep(b, ReduceFn.MEAN, x, axes));
+      Node var = Ops.reduceKeep(b, ReduceFn.MEAN, Ops.unary(b, UnaryFn.SQUARE, centered), axes);
+      Node y = Ops.div(b, centered, Ops.unary(b, UnaryFn.SQRT, Ops.add(b, var, Ops.constant(b, eps))));
+      if (a.bool("affine")) {
+        Node gamma = ctx.param("weight", Shape.of(norm), Init.of(Init.Kind.ONES));
+        Node beta = ctx.param("bias", Shape.of(norm), Init.ZEROS);
+        y = Ops.add(b, Ops.mul(b, y, gamma), beta);
+      }
+      return y;
+    }
   }
 
   /**
