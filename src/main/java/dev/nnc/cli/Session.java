@@ -92,9 +92,10 @@ final class Session {
     ModelCompiler.Result res = ModelCompiler.compile(program, modelName, r, batch, Backend.find("cpu"), cpu);
     int kernels = res.manifest().programs().values().stream().mapToInt(p -> p.calls().size()).sum();
     if (log != null) {
-      log.printf("compiled %s: %d programs, %d native kernels, arena %.1f MiB, in %.1fs%n", res.manifest().model(),
+      String report = res.compiled().report();
+      log.printf("compiled %s: %d programs, %d native kernels, arena %.1f MiB, in %.1fs%s%n", res.manifest().model(),
           res.manifest().programs().size(), kernels, res.manifest().arenaFloats() * 4 / 1048576.0,
-          (System.nanoTime() - t0) / 1e9);
+          (System.nanoTime() - t0) / 1e9, report.isEmpty() ? "" : " (" + report + ")");
     }
     return res;
   }

@@ -49,8 +49,8 @@ class CheckpointTest {
     // A real kill (SIGKILL) of a separate process once its checkpoint says epoch 2.
     Path killed = tmp.resolve("killed");
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Nnc.class.getName(),
-        "train", CliTest.MLP, "--epochs", "6"));
+        "--enable-native-access=ALL-UNNAMED", "-Dnnc.cache.dir=" + System.getProperty("nnc.cache.dir", "off"), "-cp",
+        System.getProperty("java.class.path"), Nnc.class.getName(), "train", CliTest.MLP, "--epochs", "6"));
     cmd.addAll(List.of(MLP_RUN));
     cmd.addAll(List.of("-o", killed.toString()));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("killed.log").toFile())

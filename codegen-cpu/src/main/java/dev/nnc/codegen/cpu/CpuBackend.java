@@ -14,13 +14,14 @@ import java.util.Map;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.llvm.LLVM.LLVMContextRef;
 import org.bytedeco.llvm.LLVM.LLVMModuleRef;
-import org.bytedeco.llvm.LLVM.LLVMOrcThreadSafeContextRef;
 import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
 import org.bytedeco.llvm.LLVM.LLVMValueRef;
 
 /**
- * The x86-64 back end: kernel IR → LLVM IR for the host's vector width, optimised at -O3, then
- * either loaded by ORC LLJIT or written as an object and linked into a shared library by lld.
+ * The x86-64 back end: kernel IR → LLVM IR for the host's vector width, optimised at -O3 and
+ * compiled to object code in independent units (in parallel, and through the on-disk
+ * {@link ObjectCache}), then either linked in memory by ORC LLJIT or linked into a shared library
+ * by lld.
  */
 public final class CpuBackend implements Backend {
   /** An exported i64: the arena size (floats) the code was planned for. */
@@ -50,28 +51,105 @@ public final class CpuBackend implements Backend {
     return "cpu";
   }
 
+  /** The optimisation pipeline every code unit runs (part of the cache key). */
+  static final String PIPELINE = "default<O3>";
+
+  /** Kernels per code unit: small enough to spread over the cores, large enough to amortise a module. */
+  static final int UNIT_KERNELS = 16;
+
+  /** One code unit to build: kernels {@code [from, to)} of a program, or (program null) the globals. */
+  private record UnitSpec(String name, PlannedProgram program, int from, int to) {}
+
   @Override
   public Compiled compile(String model, List<PlannedProgram> programs, String cpu) {
+    return compile(model, programs, cpu, ObjectCache.open());
+  }
+
+  /**
+   * Compiles the programs as independent code units (runs of {@value #UNIT_KERNELS} kernels, each
+   * its own LLVM context and module), built in parallel, each looked up in {@code cache} by a hash
+   * of its IR and target before LLVM optimises it and generates its object code.
+   */
+  Compiled compile(String model, List<PlannedProgram> programs, String cpu, ObjectCache cache) {
+    long t0 = System.nanoTime();
     GemmEmitter.Tiling tiling = this.tiling != null ? this.tiling : GemmEmitter.Tiling.fromSystemProperties();
     Llvm.Host host = Llvm.target(cpu);
-    LLVMTargetMachineRef tm = Llvm.targetMachine(host);
-    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-    LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
-    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(model, ctx);
-    LLVMSetTarget(mod, host.triple());
-    LLVMSetModuleDataLayout(mod, LLVMCreateTargetDataLayout(tm));
     VectorMath vecmath = VectorMath.forHost(host).orElse(null);
-    Map<String, List<NativeCall>> schedules = new LinkedHashMap<>();
     // The arena size the code was planned for: the runtime refuses a manifest that disagrees.
     long arena = programs.stream().mapToLong(pp -> pp.plan().regionEnd()).max().orElse(0);
-    LLVMValueRef arenaGlobal = LLVMAddGlobal(mod, LLVMInt64TypeInContext(ctx), ARENA_SYMBOL);
-    LLVMSetInitializer(arenaGlobal, LLVMConstInt(LLVMInt64TypeInContext(ctx), arena, 0));
-    LLVMSetGlobalConstant(arenaGlobal, 1);
+    List<UnitSpec> specs = new ArrayList<>();
+    specs.add(new UnitSpec(model + "_globals", null, 0, 0));
     for (PlannedProgram pp : programs) {
+      int n = pp.program().kernels().size();
+      for (int from = 0; from < n; from += UNIT_KERNELS) {
+        specs.add(new UnitSpec(pp.program().name() + "_" + from, pp, from, Math.min(n, from + UNIT_KERNELS)));
+      }
+    }
+    String version = llvmVersion();
+    int threads = Math.max(1, Math.min(specs.size(),
+        Integer.getInteger("nnc.compile.threads", Runtime.getRuntime().availableProcessors())));
+    List<CpuCompiled.Unit> units = new ArrayList<>();
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads, r -> {
+      Thread t = new Thread(r, "nnc-compile");
+      t.setDaemon(true);
+      return t;
+    });
+    try {
+      List<java.util.concurrent.Future<CpuCompiled.Unit>> futures = new ArrayList<>();
+      for (UnitSpec spec : specs) {
+        futures.add(pool.submit(() -> build(spec, host, vecmath, tiling, arena, cache, version)));
+      }
+      for (var f : futures) {
+        units.add(f.get());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new Llvm.LlvmException("interrupted while compiling");
+    } catch (java.util.concurrent.ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException re) {
+        throw re;
+      }
+      if (e.getCause() instanceof Error err) {
+        throw err;
+      }
+      throw new Llvm.LlvmException("compiling: " + e.getCause());
+    } finally {
+      pool.shutdownNow();
+    }
+    Map<String, List<NativeCall>> schedules = new LinkedHashMap<>();
+    for (PlannedProgram pp : programs) {
+      schedules.put(pp.program().name(), new ArrayList<>());
+    }
+    boolean usesVecmath = false;
+    for (int i = 0; i < units.size(); i++) {
+      UnitSpec spec = specs.get(i);
+      if (spec.program() != null) {
+        schedules.get(spec.program().program().name()).addAll(units.get(i).calls());
+      }
+      usesVecmath |= units.get(i).usesVecmath();
+    }
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    return new CpuCompiled(host, units, schedules, usesVecmath ? vecmath.library() : null, seconds,
+        cache.enabled() ? cache.dir() : null);
+  }
+
+  private static CpuCompiled.Unit build(UnitSpec spec, Llvm.Host host, VectorMath vecmath, GemmEmitter.Tiling tiling,
+      long arena, ObjectCache cache, String version) {
+    LLVMTargetMachineRef tm = Llvm.targetMachine(host);
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(spec.name(), ctx);
+    LLVMSetTarget(mod, host.triple());
+    LLVMSetModuleDataLayout(mod, LLVMCreateTargetDataLayout(tm));
+    List<NativeCall> calls = new ArrayList<>();
+    if (spec.program() == null) {
+      LLVMValueRef arenaGlobal = LLVMAddGlobal(mod, LLVMInt64TypeInContext(ctx), ARENA_SYMBOL);
+      LLVMSetInitializer(arenaGlobal, LLVMConstInt(LLVMInt64TypeInContext(ctx), arena, 0));
+      LLVMSetGlobalConstant(arenaGlobal, 1);
+    } else {
+      PlannedProgram pp = spec.program();
       KernelEmitter e = new KernelEmitter(ctx, mod, pp.plan().offsets(), vecmath);
       GemmEmitter gemm = new GemmEmitter(e, host.vectorWidth(), tiling);
-      List<NativeCall> calls = new ArrayList<>();
-      for (int ki = 0; ki < pp.program().kernels().size(); ki++) {
+      for (int ki = spec.from(); ki < spec.to(); ki++) {
         Kernel k = pp.program().kernels().get(ki);
         switch (k) {
           case Kernel.Loops l -> {
@@ -84,7 +162,6 @@ public final class CpuBackend implements Backend {
         }
       }
       LLVMDisposeBuilder(e.b);
-      schedules.put(pp.program().name(), calls);
     }
     boolean usesVecmath = vecmath != null && keepVectorFunctions(ctx, mod);
     BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
@@ -93,8 +170,52 @@ public final class CpuBackend implements Backend {
       LLVMDisposeMessage(err);
       throw new Llvm.LlvmException("generated LLVM IR does not verify: " + msg);
     }
-    Llvm.check(LLVMRunPasses(mod, "default<O3>", tm, LLVMCreatePassBuilderOptions()), "LLVM optimisation");
-    return new CpuCompiled(host, tm, tsc, mod, schedules, usesVecmath ? vecmath.library() : null);
+    BytePointer irText = LLVMPrintModuleToString(mod);
+    String key = ObjectCache.key(host.triple(), host.cpu(), host.features(), version, PIPELINE, irText.getString());
+    LLVMDisposeMessage(irText);
+    byte[] object = cache.get(key);
+    boolean cached = object != null;
+    if (!cached) {
+      optimise(mod, tm);
+      object = emitObject(tm, mod);
+      cache.put(key, object);
+    }
+    LLVMDisposeTargetMachine(tm);
+    return new CpuCompiled.Unit(spec.name(), ctx, mod, !cached, object, cached, calls, usesVecmath);
+  }
+
+  static void optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
+    org.bytedeco.llvm.LLVM.LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+    try {
+      Llvm.check(LLVMRunPasses(mod, PIPELINE, tm, opts), "LLVM optimisation");
+    } finally {
+      LLVMDisposePassBuilderOptions(opts);
+    }
+  }
+
+  private static byte[] emitObject(LLVMTargetMachineRef tm, LLVMModuleRef mod) {
+    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
+    org.bytedeco.llvm.LLVM.LLVMMemoryBufferRef buf = new org.bytedeco.llvm.LLVM.LLVMMemoryBufferRef();
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, err, buf) != 0) {
+      String msg = err.getString();
+      LLVMDisposeMessage(err);
+      throw new Llvm.LlvmException("LLVM could not generate object code: " + msg);
+    }
+    try {
+      byte[] out = new byte[(int) LLVMGetBufferSize(buf)];
+      LLVMGetBufferStart(buf).capacity(out.length).get(out);
+      return out;
+    } finally {
+      LLVMDisposeMemoryBuffer(buf);
+    }
+  }
+
+  private static String llvmVersion() {
+    org.bytedeco.javacpp.IntPointer major = new org.bytedeco.javacpp.IntPointer(1);
+    org.bytedeco.javacpp.IntPointer minor = new org.bytedeco.javacpp.IntPointer(1);
+    org.bytedeco.javacpp.IntPointer patch = new org.bytedeco.javacpp.IntPointer(1);
+    LLVMGetVersion(major, minor, patch);
+    return "llvm-" + major.get() + "." + minor.get() + "." + patch.get();
   }
 
   /**

@@ -15,38 +15,45 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.ToLongFunction;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.llvm.LLVM.LLVMContextRef;
+import org.bytedeco.llvm.LLVM.LLVMMemoryBufferRef;
 import org.bytedeco.llvm.LLVM.LLVMModuleRef;
 import org.bytedeco.llvm.LLVM.LLVMOrcDefinitionGeneratorRef;
 import org.bytedeco.llvm.LLVM.LLVMOrcJITDylibRef;
 import org.bytedeco.llvm.LLVM.LLVMOrcLLJITBuilderRef;
 import org.bytedeco.llvm.LLVM.LLVMOrcLLJITRef;
-import org.bytedeco.llvm.LLVM.LLVMOrcThreadSafeContextRef;
-import org.bytedeco.llvm.LLVM.LLVMOrcThreadSafeModuleRef;
 import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
 
-/** An optimised LLVM module: printable, loadable into the JIT, or linkable into a shared library. */
+/**
+ * The model's code as independent units of object code (see {@link CpuBackend}): linked in memory
+ * by ORC LLJIT, or linked into a shared library by lld; its LLVM IR printable on demand.
+ */
 final class CpuCompiled implements Compiled {
+  /**
+   * One code unit: its LLVM module (optimised, or as emitted when its object came from the
+   * cache), its object code, and the calls its kernels make.
+   */
+  record Unit(String name, LLVMContextRef ctx, LLVMModuleRef mod, boolean optimised, byte[] object, boolean cached,
+      List<NativeCall> calls, boolean usesVecmath) {}
+
   private final Llvm.Host host;
-  private final LLVMTargetMachineRef tm;
-  private final LLVMOrcThreadSafeContextRef tsc;
-  private LLVMModuleRef mod;
+  private final List<Unit> units;
   private final Map<String, List<NativeCall>> schedules;
-  private final String text;
+  private final double seconds;
+  private final Path cacheDir;
+  private String text;
   private LLVMOrcLLJITRef jit;
   /** libmvec, when the code calls its vector functions; else null. */
   private final Path vectorLibrary;
 
-  CpuCompiled(Llvm.Host host, LLVMTargetMachineRef tm, LLVMOrcThreadSafeContextRef tsc, LLVMModuleRef mod,
-      Map<String, List<NativeCall>> schedules, Path vectorLibrary) {
+  CpuCompiled(Llvm.Host host, List<Unit> units, Map<String, List<NativeCall>> schedules, Path vectorLibrary,
+      double seconds, Path cacheDir) {
     this.host = host;
-    this.tm = tm;
-    this.tsc = tsc;
-    this.mod = mod;
+    this.units = List.copyOf(units);
     this.schedules = schedules;
     this.vectorLibrary = vectorLibrary;
-    BytePointer t = LLVMPrintModuleToString(mod);
-    this.text = t.getString();
-    LLVMDisposeMessage(t);
+    this.seconds = seconds;
+    this.cacheDir = cacheDir;
   }
 
   @Override
@@ -59,17 +66,48 @@ final class CpuCompiled implements Compiled {
     return new Target(host.triple(), host.cpu(), dev.nnc.runtime.CpuFeatures.checked(host.features()));
   }
 
+  /** How many code units came from the on-disk cache. */
+  int cachedUnits() {
+    return (int) units.stream().filter(Unit::cached).count();
+  }
+
+  int unitCount() {
+    return units.size();
+  }
+
   @Override
-  public String text() {
+  public String report() {
+    String cache = cacheDir == null ? "cache off" : cachedUnits() + " of " + units.size() + " code units from the "
+        + "cache";
+    return String.format("code generation %.1fs, %s", seconds, cache);
+  }
+
+  /** The optimised LLVM IR of every unit (units whose object came from the cache are optimised now). */
+  @Override
+  public synchronized String text() {
+    if (text == null) {
+      StringBuilder sb = new StringBuilder();
+      LLVMTargetMachineRef tm = Llvm.targetMachine(host);
+      try {
+        for (Unit u : units) {
+          if (!u.optimised()) {
+            CpuBackend.optimise(u.mod(), tm);
+          }
+          BytePointer t = LLVMPrintModuleToString(u.mod());
+          sb.append(t.getString());
+          LLVMDisposeMessage(t);
+        }
+      } finally {
+        LLVMDisposeTargetMachine(tm);
+      }
+      text = sb.toString();
+    }
     return text;
   }
 
   @Override
   public synchronized ToLongFunction<String> jit() {
     if (jit == null) {
-      if (mod == null) {
-        throw new IllegalStateException("module already consumed");
-      }
       LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
       LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
           LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(Llvm.targetMachine(host)));
@@ -88,9 +126,15 @@ final class CpuCompiled implements Compiled {
             LLVMOrcLLJITGetGlobalPrefix(j), null, null), "loading " + vectorLibrary);
         LLVMOrcJITDylibAddGenerator(dylib, vgen);
       }
-      LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
-      mod = null;
-      Llvm.check(LLVMOrcLLJITAddLLVMIRModule(j, dylib, tsm), "adding the module to the JIT");
+      for (Unit u : units) {
+        BytePointer bytes = new BytePointer(u.object().length);
+        bytes.put(u.object());
+        // The JIT takes ownership of the buffer (a copy of the bytes).
+        LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(bytes, u.object().length,
+            new BytePointer(u.name()));
+        bytes.close();
+        Llvm.check(LLVMOrcLLJITAddObjectFile(j, dylib, buf), "adding " + u.name() + " to the JIT");
+      }
       jit = j;
     }
     LLVMOrcLLJITRef j = jit;
@@ -103,18 +147,15 @@ final class CpuCompiled implements Compiled {
 
   @Override
   public synchronized void writeLibrary(Path file) throws IOException {
-    if (mod == null) {
-      throw new IllegalStateException("the module was loaded into the JIT; compile again to write a library");
-    }
     Path dir = Files.createTempDirectory("nnc-link");
     try {
-      Path obj = dir.resolve("model.o");
-      BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
-      if (LLVMTargetMachineEmitToFile(tm, mod, new BytePointer(obj.toString()), LLVMObjectFile, err) != 0) {
-        throw new IOException("LLVM could not write an object file: " + err.getString());
-      }
       List<String> cmd = new ArrayList<>(List.of(lld().toString(), "-flavor", "gnu", "-shared", "--as-needed",
-          "-o", file.toString(), obj.toString()));
+          "-o", file.toString()));
+      for (int i = 0; i < units.size(); i++) {
+        Path obj = dir.resolve("unit" + i + ".o");
+        Files.write(obj, units.get(i).object());
+        cmd.add(obj.toString());
+      }
       if (vectorLibrary != null) {
         cmd.add(vectorLibrary.toString());  // recorded as needed: the loader brings libmvec along
       }

@@ -28,6 +28,11 @@ public final class CpuHarness {
   }
 
   static Built build(Graph g, CpuBackend backend) {
+    return build(g, backend, null);
+  }
+
+  /** With {@code cache} (null: the one the system properties name). */
+  static Built build(Graph g, CpuBackend backend, ObjectCache cache) {
     KernelProgram kp = LowerToKernels.lower(g, "p");
     Map<String, Long> offsets = new LinkedHashMap<>();
     List<Manifest.ParamSlot> slots = new ArrayList<>();
@@ -40,7 +45,9 @@ public final class CpuHarness {
       }
     }
     MemoryPlan plan = MemoryPlan.plan(kp, offsets, cursor, backend::scratchFloats);
-    Compiled c = backend.compile("t", List.of(new PlannedProgram(kp, plan)));
+    List<PlannedProgram> programs = List.of(new PlannedProgram(kp, plan));
+    Compiled c = cache == null ? backend.compile("t", programs)
+        : backend.compile("t", programs, dev.nnc.passes.backend.Backend.NATIVE, cache);
     List<Manifest.Slot> ins = new ArrayList<>();
     kp.inputs().forEach((n, b) -> ins.add(new Manifest.Slot(n, plan.offset(b), kp.buffers().get(b).shape().dims(), "f32")));
     List<Manifest.Slot> outs = new ArrayList<>();

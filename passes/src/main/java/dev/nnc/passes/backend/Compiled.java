@@ -16,6 +16,11 @@ public interface Compiled extends AutoCloseable {
 
   Target target();
 
+  /** One line on how the code was built (time, cache use), for progress output; empty if nothing to say. */
+  default String report() {
+    return "";
+  }
+
   /** The generated module as text (LLVM IR for the CPU back end). */
   String text();
 
