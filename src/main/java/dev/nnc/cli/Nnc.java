@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
 @Command(name = "nnc", mixinStandardHelpOptions = true, version = "nnc 0.1.0",
     description = "A compiler for neural networks: .nn models to native code that trains and infers.",
     subcommands = {CheckCommand.class, SummaryCommand.class, TrainCommand.class, EvalCommand.class,
-        PredictCommand.class, CompileCommand.class, EmitCommand.class, CommandLine.HelpCommand.class})
+        PredictCommand.class, CompileCommand.class, EmitCommand.class, BenchCommand.class,
+        CommandLine.HelpCommand.class})
 public final class Nnc implements Runnable {
   @CommandLine.Spec
   CommandLine.Model.CommandSpec spec;
@@ -18,7 +19,7 @@ public final class Nnc implements Runnable {
   @Override
   public void run() {
     throw new CommandLine.ParameterException(spec.commandLine(), "name a command: check, summary, train, eval, "
-        + "predict, compile or emit (nnc --help lists them)");
+        + "predict, compile, emit or bench (nnc --help lists them)");
   }
 
   public static void main(String[] args) {

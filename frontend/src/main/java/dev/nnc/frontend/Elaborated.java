@@ -14,8 +14,13 @@ import java.util.Map;
 public record Elaborated(String model, Graph graph, Map<String, Node> inputs, Map<String, Node> outputs,
     Node lossPerExample, List<LayerInfo> layers, int batch, List<Diagnostic> warnings) {
 
-  /** One applied layer: its path ({@code block1.dense2}), kind, per-example output shape, parameters. */
-  public record LayerInfo(String path, String kind, Shape output, List<Node> params) {
+  /**
+   * One applied layer: its path ({@code block1.dense2}), kind, per-example output shape,
+   * parameters, and for tools that rebuild the model elsewhere (the libtorch baseline of
+   * {@code nnc bench}) its operands, its output node and its bound arguments.
+   */
+  public record LayerInfo(String path, String kind, Shape output, List<Node> params, List<Node> inputs, Node node,
+      Args args) {
     /** Parameters as PyTorch and Keras count them: weights, trainable or frozen, not buffers. */
     public long paramCount() {
       return params.stream().filter(p -> ((dev.nnc.ir.ops.Param) p.op()).role() != dev.nnc.ir.ops.Param.Role.BUFFER)

@@ -664,7 +664,7 @@ public final class Elaborator {
       }
       List<Node> params = new ArrayList<>();
       Node out = layer.apply(context(path, params), operands, bound);
-      infos.add(new Elaborated.LayerInfo(path, name, Layer.perExample(out), params));
+      infos.add(new Elaborated.LayerInfo(path, name, Layer.perExample(out), params, operands, out, bound));
       layerOutputs.add(out);
       return new TensorV(out);
     } catch (LayerException ex) {
