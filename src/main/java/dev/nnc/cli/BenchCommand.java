@@ -83,7 +83,7 @@ final class BenchCommand implements Callable<Integer> {
       System.out.printf("bench %s: batch %d, %d thread%s%s%n", res.manifest().model(), b, t, t == 1 ? "" : "s",
           engine == null ? "" : ", beside " + engine.describe());
       if (engine == null) {
-        report(List.of(row("inference", predict, () -> nnc.run(ModelCompiler.PREDICT), null),
+        report(rows(row("inference", predict, () -> nnc.run(ModelCompiler.PREDICT), null),
             train ? row("training step", step, () -> nnc.run(ModelCompiler.TRAIN), null) : null));
         return 0;
       }
@@ -106,7 +106,7 @@ final class BenchCommand implements Callable<Integer> {
         inputs.forEach(base::setInput);
         System.out.println(base.summary());
         check(nnc, predict, step, base, out, train);
-        report(List.of(row("inference", predict, () -> nnc.run(ModelCompiler.PREDICT), () -> base.infer(out)),
+        report(rows(row("inference", predict, () -> nnc.run(ModelCompiler.PREDICT), () -> base.infer(out)),
             train ? row("training step", step, () -> nnc.run(ModelCompiler.TRAIN), base::trainStep) : null));
       }
     }
@@ -195,6 +195,17 @@ final class BenchCommand implements Callable<Integer> {
   /** A workload: {@code first} sets nnc's inputs and runs once, then {@code nnc} is timed, and {@code base}. */
   record Row(String name, Runnable first, Runnable nnc, Runnable base) {}
 
+  /** The rows that are there (a model without a recipe has no training step). */
+  static List<Row> rows(Row... rows) {
+    List<Row> out = new ArrayList<>();
+    for (Row r : rows) {
+      if (r != null) {
+        out.add(r);
+      }
+    }
+    return out;
+  }
+
   static Row row(String name, Runnable first, Runnable nnc, Runnable base) {
     return new Row(name, first, nnc, base);
   }
@@ -229,9 +240,6 @@ final class BenchCommand implements Callable<Integer> {
     List<String[]> lines = new ArrayList<>();
     lines.add(new String[] {"", "nnc ms (p10–p90)", "baseline ms (p10–p90)", "speed-up"});
     for (Row r : rows) {
-      if (r == null) {
-        continue;
-      }
       r.first().run();
       Timing ours = measure(r.nnc());
       if (r.base() == null) {

@@ -113,7 +113,7 @@ class SamplesTrainTest {
    */
   @Test
   void syntheticDataSamplesRunTrainingSteps() throws Exception {
-    for (String name : List.of("resnet18-cifar", "resnet18", "vgg16", "alexnet")) {
+    for (String name : List.of("resnet18-cifar", "resnet18", "vgg16", "alexnet", "darknet19")) {
       Path out = tmp.resolve(name);
       CliRunner.Run r = CliRunner.run("train", SAMPLES.resolve(name + ".nn").toString(), "-q", "--epochs", "1",
           "--limit", "4", "--batch", "2", "-o", out.toString());

@@ -1,16 +1,33 @@
 package dev.nnc.passes;
 
 import dev.nnc.ir.Graph;
+import dev.nnc.ir.Shape;
 import dev.nnc.ir.ops.Conv2d;
 
 /**
- * {@code lower-conv}: chooses how each convolution is computed and rewrites it into the ops that
- * compute it. Today every convolution becomes im2col + the packed GEMM:
+ * {@code lower-conv}: chooses how each convolution is computed ({@link Conv2d.Lowering}) and
+ * rewrites it into the ops that compute it. The choice, per layer:
+ *
+ * <ul>
+ *   <li>a 1×1, stride-1, unpadded convolution of one image is {@code W · x}: the input already is
+ *       the GEMM's operand, so there is no im2col copy and the output is NCHW
+ *       ({@code gemm-1x1});
+ *   <li>any other convolution of one image is {@code W · colsᵀ} ({@code im2col-columns}): its
+ *       output is NCHW as the GEMM writes it, so the bias and activation after it become the
+ *       GEMM's epilogue and no transpose follows;
+ *   <li>a batch is {@code cols · Wᵀ} ({@code im2col-rows}), then a transpose to NCHW that the next
+ *       element-wise op reads in place.
+ * </ul>
+ *
+ * The rule comes from measurements (docs/benchmarks.md, "Convolution lowerings"). The system
+ * property {@code nnc.conv} ({@code -Dnnc.conv=im2col-rows}, {@code im2col-columns},
+ * {@code gemm-1x1} or {@code auto}, in {@code NNC_JAVA_OPTS}) forces one where it applies, for
+ * experiments and benchmarks. For example, with a batch:
  *
  * <pre>
  *   %2 = conv2d[kernel=[5,5], …](%x, %w) : f32[64,6,24,24]
  *     →
- *   %2 = patches[…, channelsLast=true, fill=0.0](%x) : f32[64,24,24,1,5,5]     // im2col, read in place
+ *   %2 = patches[…, channelsLast=true, fill=0.0](%x) : f32[64,24,24,1,5,5]     // im2col
  *   %3 = reshape[shape=[36864,25]](%2)
  *   %4 = reshape[shape=[6,25]](%w)
  *   %5 = matmul[transA=false, transB=true](%3, %4) : f32[36864,6]
@@ -18,10 +35,47 @@ import dev.nnc.ir.ops.Conv2d;
  *   %7 = permute[perm=[0,3,1,2]](%6) : f32[64,6,24,24]                    // NHWC rows → NCHW
  * </pre>
  *
- * The gradient of a convolution is already written with these ops, so after this pass CSE shares
- * one im2col between the forward pass and the weight gradient.
+ * The gradient of a convolution is written with the same ops, so after this pass CSE shares one
+ * im2col between the forward pass and the weight gradient.
  */
 public final class LowerConv implements Pass {
+  /** The system property that forces a lowering. */
+  public static final String PROPERTY = "nnc.conv";
+
+  private final Conv2d.Lowering forced;
+
+  /** The lowering the {@value #PROPERTY} property names, else the cost model's. */
+  public LowerConv() {
+    this(forcedByProperty());
+  }
+
+  /** {@code forced}: this lowering wherever it applies (null: the cost model's choice). */
+  public LowerConv(Conv2d.Lowering forced) {
+    this.forced = forced;
+  }
+
+  static Conv2d.Lowering forcedByProperty() {
+    String v = System.getProperty(PROPERTY, "auto").strip();
+    if (v.equals("auto")) {
+      return null;
+    }
+    for (Conv2d.Lowering l : Conv2d.Lowering.values()) {
+      if (l.text().equals(v)) {
+        return l;
+      }
+    }
+    throw new IllegalArgumentException("-D" + PROPERTY + "=" + v + " is not a convolution lowering; use auto, "
+        + String.join(", ", java.util.Arrays.stream(Conv2d.Lowering.values()).map(Conv2d.Lowering::text).toList()));
+  }
+
+  /** The cost model: what computes {@code c} on {@code x} fastest (see the class comment). */
+  public static Conv2d.Lowering choose(Conv2d c, Shape x) {
+    if (Conv2d.Lowering.GEMM_1X1.applies(c, x)) {
+      return Conv2d.Lowering.GEMM_1X1;
+    }
+    return x.dim(0) == 1 ? Conv2d.Lowering.IM2COL_COLUMNS : Conv2d.Lowering.IM2COL_ROWS;
+  }
+
   @Override
   public String name() {
     return "lower-conv";
@@ -29,8 +83,13 @@ public final class LowerConv implements Pass {
 
   @Override
   public Graph apply(Graph g) {
-    return Rebuilder.rebuild(g, null, (b, n, ins) -> n.op() instanceof Conv2d c
-        ? c.lowerIm2col(b, ins.get(0), ins.get(1), n.shape())
-        : null);
+    return Rebuilder.rebuild(g, null, (b, n, ins) -> {
+      if (!(n.op() instanceof Conv2d c)) {
+        return null;
+      }
+      Shape x = ins.get(0).shape();
+      Conv2d.Lowering how = forced != null && forced.applies(c, x) ? forced : choose(c, x);
+      return c.lower(how, b, ins.get(0), ins.get(1), n.shape());
+    });
   }
 }

@@ -113,22 +113,79 @@ public record Conv2d(Window window, int groups) implements Op {
     return List.of(dx, dw);
   }
 
-  /**
-   * The im2col form: {@code permute(reshape(columns(x) · Wᵀ))}; a grouped convolution is one
-   * such product per group, joined along the channels.
-   */
+  /** How {@code lower-conv} computes a convolution (see {@code passes/LowerConv} for the choice). */
+  public enum Lowering {
+    /**
+     * im2col rows times Wᵀ: {@code [N·OH·OW, O]} pixel-major, then an element-wise transpose to
+     * NCHW (which the next element-wise op reads in place).
+     */
+    IM2COL_ROWS,
+    /**
+     * W times im2col rows transposed: {@code [O, N·OH·OW]} channel-major, NCHW as it comes for
+     * batch 1 (its bias and activation run in the GEMM's epilogue), else one block permute of
+     * whole output maps.
+     */
+    IM2COL_COLUMNS,
+    /** A 1×1, stride-1, unpadded convolution of one image: {@code W · x} with no im2col at all. */
+    GEMM_1X1;
+
+    public String text() {
+      return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+    }
+
+    /** Whether this lowering computes {@code c} on input {@code x}. */
+    public boolean applies(Conv2d c, Shape x) {
+      Window w = c.window();
+      return this != GEMM_1X1 || (x.dim(0) == 1 && w.kh() == 1 && w.kw() == 1 && w.sh() == 1 && w.sw() == 1
+          && !w.padded());
+    }
+  }
+
+  /** The im2col form, {@link Lowering#IM2COL_ROWS}. */
   public Node lowerIm2col(Graph.Builder b, Node x, Node w, Shape out) {
+    return lower(Lowering.IM2COL_ROWS, b, x, w, out);
+  }
+
+  /**
+   * The convolution as {@code how} computes it; a grouped convolution is one such product per
+   * group, joined along the channels.
+   */
+  public Node lower(Lowering how, Graph.Builder b, Node x, Node w, Shape out) {
+    if (!how.applies(this, x.shape())) {
+      throw new IllegalArgumentException(how.text() + " does not compute " + attributes() + " on " + x.shape());
+    }
     if (groups == 1) {
-      return ungroupedIm2col(b, x, w, out);
+      return ungrouped(how, b, x, w, out);
     }
     int og = out.dim(1) / groups;
     Shape part = Shape.of(out.dim(0), og, out.dim(2), out.dim(3));
     List<Node> ys = new java.util.ArrayList<>();
     for (int g = 0; g < groups; g++) {
       List<Node> xw = group(b, x, w, g);
-      ys.add(ungroupedIm2col(b, xw.get(0), xw.get(1), part));
+      ys.add(ungrouped(how, b, xw.get(0), xw.get(1), part));
     }
     return b.add(new Concat(1), ys);
+  }
+
+  private Node ungrouped(Lowering how, Graph.Builder b, Node x, Node w, Shape out) {
+    return switch (how) {
+      case IM2COL_ROWS -> ungroupedIm2col(b, x, w, out);
+      case IM2COL_COLUMNS -> {
+        int n = out.dim(0);
+        int pixels = out.dim(2) * out.dim(3);
+        Node y = b.add(new MatMul(false, true), weightMatrix(b, w), columns(b, window, x));   // [O, N·OH·OW]
+        if (n == 1) {
+          yield Ops.reshape(b, y, out);
+        }
+        Node blocks = b.add(new Permute(List.of(1, 0, 2)), Ops.reshape(b, y, Shape.of(out.dim(1), n, pixels)));
+        yield Ops.reshape(b, blocks, out);
+      }
+      case GEMM_1X1 -> {
+        Shape xs = x.shape();
+        Node maps = Ops.reshape(b, x, Shape.of(xs.dim(1), xs.dim(2) * xs.dim(3)));        // [C, H·W]
+        yield Ops.reshape(b, b.add(new MatMul(false, false), weightMatrix(b, w), maps), out);
+      }
+    };
   }
 
   private Node ungroupedIm2col(Graph.Builder b, Node x, Node w, Shape out) {
