@@ -37,6 +37,70 @@ class ConvLoweringJitTest {
       }
       """;
 
+  /** Linear chains that fold-linear folds (1×1 → 1×1 with a bias, 1×1 expansion → 3×3, dense → dense). */
+  static final String FOLDABLE = """
+      model F {
+        input x: [32, 16, 16]
+        h = x -> conv2d(64, 1) -> conv2d(8, 1) -> conv2d(48, 1, bias=false) -> conv2d(8, 3, padding=1)
+        output y = h -> flatten -> dense(256) -> dense(10)
+      }
+      """;
+
+  @org.junit.jupiter.api.Test
+  void foldedLinearChainsMatchInterpreter() throws Exception {
+    Program p = Program.parse(SourceFile.of("f.nn", FOLDABLE));
+    ModelCompiler.Result res = ModelCompiler.compile(p, null, null, 1, Backend.find("cpu"));
+    long convs = res.graphs().get(ModelCompiler.PREDICT).nodes().stream()
+        .filter(n -> n.op() instanceof dev.nnc.ir.ops.MatMul && n.shape().dim(0) != 1).count();
+    Elaborated e = Elaborator.elaborate(p, null, 1, LayerContext.Mode.INFER, null);
+    long before = e.graph().nodes().stream().filter(n -> n.op() instanceof dev.nnc.ir.ops.Conv2d
+        || n.op() instanceof dev.nnc.ir.ops.MatMul).count();
+    assertEquals(6, before);
+    // Folded: 1×1 pair → one, 1×1 expansion + 3×3 → one, and the dense pair → one (plus weight products).
+    String ir = dev.nnc.ir.IrPrinter.print(res.graphs().get(ModelCompiler.PREDICT));
+    assertTrue(ir.contains("f32[8,32,3,3]") || ir.contains("f32[8,8,3,3]"), "folded 3×3 weight:\n" + ir);
+    assertTrue(convs > 0);
+    compareWithInterpreter(p, res, e, 1, "fold-linear");
+  }
+
+  static void compareWithInterpreter(Program p, ModelCompiler.Result res, Elaborated e, int batch, String what)
+      throws Exception {
+    Random r = new Random(7);
+    int size = (int) e.graph().input("x").shape().size();
+    float[] x = new float[size];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) r.nextGaussian();
+    }
+    float[] got;
+    Map<String, Tensor> params = new HashMap<>();
+    try (NativeModel m = new NativeModel(res.manifest(), KernelLibrary.ofAddresses(res.compiled().jit()), 2)) {
+      m.initParams(5);
+      m.setInput(ModelCompiler.PREDICT, "x", x);
+      m.run(ModelCompiler.PREDICT);
+      got = m.output(ModelCompiler.PREDICT, "y");
+      for (Node n : e.graph().params()) {
+        String name = ((Param) n.op()).name();
+        float[] v = m.param(name);
+        double[] d = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+          d[i] = v[i];
+        }
+        params.put(name, new Tensor(n.shape(), d));
+      }
+    }
+    double[] xd = new double[x.length];
+    for (int i = 0; i < x.length; i++) {
+      xd[i] = x[i];
+    }
+    double[] want = Interpreter.run(e.graph(), Map.of("x", new Tensor(e.graph().input("x").shape(), xd)), params)
+        .outputs().get("y").data();
+    assertEquals(want.length, got.length);
+    for (int i = 0; i < want.length; i++) {
+      assertTrue(Math.abs(want[i] - got[i]) <= 1e-4 * Math.max(1, Math.abs(want[i])),
+          what + " batch " + batch + " y[" + i + "]: reference " + want[i] + ", native " + got[i]);
+    }
+  }
+
   @ParameterizedTest(name = "nnc.conv={0}, batch {1}")
   @CsvSource({"auto, 1", "auto, 3", "im2col-rows, 1", "im2col-columns, 1", "im2col-columns, 3", "gemm-1x1, 1"})
   void loweringMatchesInterpreter(String lowering, int batch) throws Exception {

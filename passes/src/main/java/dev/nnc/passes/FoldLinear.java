@@ -1,0 +1,201 @@
+package dev.nnc.passes;
+
+import dev.nnc.ir.Graph;
+import dev.nnc.ir.Node;
+import dev.nnc.ir.Shape;
+import dev.nnc.ir.ops.Binary;
+import dev.nnc.ir.ops.BinaryFn;
+import dev.nnc.ir.ops.Conv2d;
+import dev.nnc.ir.ops.MatMul;
+import dev.nnc.ir.ops.Ops;
+import dev.nnc.ir.ops.Permute;
+import dev.nnc.ir.ops.Reduce;
+import dev.nnc.ir.ops.ReduceFn;
+import dev.nnc.ir.ops.Window;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code fold-linear}: two linear maps in a row with nothing nonlinear between them become one,
+ * when the FLOP model says the one is cheaper — 1×1 convolution → 1×1 convolution, 1×1
+ * convolution → K×K convolution (or K×K → 1×1), dense → dense. The folded weight is computed from
+ * the parameters inside the program (as {@code fold-conv-bn} does), so its cost — one product of
+ * the two weights per run — is part of the model:
+ *
+ * <pre>
+ *   before = FLOPs(first) + FLOPs(second)
+ *   after  = FLOPs(one map from the first's input to the second's output) + FLOPs(W₂·W₁)
+ * </pre>
+ *
+ * and the pass folds only when {@code after < before}. So a 256→64→256 bottleneck stays (the
+ * one map would have 256·256 weights per pixel where the two have 2·256·64), while a 256→128→64
+ * chain of 1×1 convolutions, or an 8→64 expansion followed by a 3×3 reduction to 8, becomes one
+ * convolution. A bias between the maps folds into the result's bias ({@code W₂·b₁}), except
+ * before a padded K×K convolution, where the padding would see the bias in one form and zeros in
+ * the other. Grouped convolutions, and maps whose intermediate value is read anywhere else (every
+ * training graph: the backward pass reads it), are left alone.
+ */
+public final class FoldLinear implements Pass {
+  @Override
+  public String name() {
+    return "fold-linear";
+  }
+
+  /** {@code first(x) [+ bias] → second}: the first map, its bias (or null), and the second map. */
+  record Chain(Node first, Node bias, Node second) {}
+
+  @Override
+  public Graph apply(Graph g) {
+    Map<Node, List<Node>> users = g.users();
+    return new DeadCodeElimination().apply(Rebuilder.rebuildDeep(g, null, (b, n, ins, mapped) -> {
+      Chain c = match(n, users);
+      if (c == null || !pays(c)) {
+        return null;
+      }
+      Node x = mapped.get(c.first().input(0));
+      Node w1 = mapped.get(c.first().input(1));
+      Node w2 = mapped.get(c.second().input(1));
+      Node bias = c.bias() == null ? null : mapped.get(c.bias());
+      return c.second().op() instanceof MatMul ? foldDense(b, x, w1, w2, bias) : foldConv(b, c, x, w1, w2, bias);
+    }));
+  }
+
+  /** The chain ending at {@code n}, or null. */
+  static Chain match(Node n, Map<Node, List<Node>> users) {
+    boolean conv = n.op() instanceof Conv2d c2 && c2.groups() == 1;
+    boolean dense = n.op() instanceof MatMul m2 && !m2.transA() && m2.transB();
+    if (!conv && !dense) {
+      return null;
+    }
+    Node a = n.input(0);
+    Node bias = null;
+    Node first = a;
+    if (a.op() instanceof Binary bin && bin.fn() == BinaryFn.ADD && single(users, a.input(0))) {
+      first = a.input(0);
+      bias = a.input(1);
+    }
+    if (!single(users, a)) {
+      return null;
+    }
+    if (conv) {
+      if (!(first.op() instanceof Conv2d c1) || c1.groups() != 1) {
+        return null;
+      }
+      Window w1 = c1.window();
+      Window w2 = ((Conv2d) n.op()).window();
+      if (!pointwise(w1) && !pointwise(w2)) {
+        return null;
+      }
+      int m = first.shape().dim(1);
+      if (bias != null && (!bias.shape().equals(Shape.of(m, 1, 1)) || pointwise(w1) && w2.padded())) {
+        return null;
+      }
+    } else {
+      if (!(first.op() instanceof MatMul m1) || m1.transA() || !m1.transB()) {
+        return null;
+      }
+      if (bias != null && !bias.shape().equals(Shape.of(first.shape().dim(1)))) {
+        return null;
+      }
+    }
+    return new Chain(first, bias, n);
+  }
+
+  /** A 1×1, stride-1, unpadded, undilated window: a per-pixel linear map. */
+  static boolean pointwise(Window w) {
+    return w.kh() == 1 && w.kw() == 1 && w.sh() == 1 && w.sw() == 1 && !w.padded();
+  }
+
+  /** The FLOP model of the class comment (multiply-adds; the bias terms are negligible). */
+  static boolean pays(Chain c) {
+    return after(c) < before(c);
+  }
+
+  static double before(Chain c) {
+    return macs(c.first()) + macs(c.second());
+  }
+
+  static double after(Chain c) {
+    Node first = c.first();
+    Node second = c.second();
+    double out = second.shape().size();                  // N·O·P2 (conv) or N·O (dense)
+    double in = first.input(0).shape().dim(1);           // C
+    double mid = first.shape().dim(1);                   // M
+    double o = second.shape().dim(1);
+    if (second.op() instanceof MatMul) {
+      return out * in + o * mid * in;
+    }
+    Window w1 = ((Conv2d) first.op()).window();
+    Window w2 = ((Conv2d) second.op()).window();
+    // 1×1 first: the second's window on x; else the first's window (the second is 1×1).
+    Window w = pointwise(w1) ? w2 : w1;
+    double k = (double) w.kh() * w.kw();
+    return out * in * k + o * mid * in * k;
+  }
+
+  /** Multiply-adds of a convolution or matmul node. */
+  static double macs(Node n) {
+    if (n.op() instanceof Conv2d) {
+      Shape w = n.input(1).shape();                 // [O, C/groups, kh, kw]: each output reads C/groups·kh·kw
+      return (double) n.shape().size() * w.dim(1) * w.dim(2) * w.dim(3);
+    }
+    MatMul m = (MatMul) n.op();
+    Shape a = n.input(0).shape();
+    return (double) n.shape().size() * (m.transA() ? a.dim(0) : a.dim(1));
+  }
+
+  /** {@code x·(W₂W₁)ᵀ + W₂·b₁}. */
+  private static Node foldDense(Graph.Builder b, Node x, Node w1, Node w2, Node b1) {
+    Node w = b.add(new MatMul(false, false), w2, w1);                                  // [O, C]
+    Node y = b.add(new MatMul(false, true), x, w);
+    if (b1 == null) {
+      return y;
+    }
+    int mid = b1.shape().dim(0);
+    Node shift = b.add(new MatMul(false, false), w2, Ops.reshape(b, b1, Shape.of(mid, 1)));   // [O, 1]
+    return Ops.add(b, y, Ops.reshape(b, shift, Shape.of(w2.shape().dim(0))));
+  }
+
+  private static Node foldConv(Graph.Builder b, Chain c, Node x, Node w1, Node w2, Node b1) {
+    Conv2d first = (Conv2d) c.first().op();
+    Conv2d second = (Conv2d) c.second().op();
+    Shape s1 = w1.shape();                                   // [M, C, kh1, kw1]
+    Shape s2 = w2.shape();                                   // [O, M, kh2, kw2]
+    int o = s2.dim(0);
+    int mid = s2.dim(1);
+    int in = s1.dim(1);
+    Node w;
+    Node shift = null;
+    Conv2d op;
+    if (pointwise(first.window())) {
+      // W[o, c, k] = Σ_m W₂[o, m, k]·W₁[m, c]: W₂ with its taps as rows, times W₁.
+      int taps = s2.dim(2) * s2.dim(3);
+      Node rows = Ops.reshape(b, b.add(new Permute(List.of(0, 2, 3, 1)), w2), Shape.of(o * taps, mid));
+      Node prod = b.add(new MatMul(false, false), rows, Ops.reshape(b, w1, Shape.of(mid, in)));       // [O·K, C]
+      Node back = Ops.reshape(b, prod, Shape.of(o, s2.dim(2), s2.dim(3), in));
+      w = b.add(new Permute(List.of(0, 3, 1, 2)), back);                                               // [O, C, kh, kw]
+      op = second;
+      if (b1 != null) {
+        // An unpadded window sees the bias at every tap: Σ_{m,k} W₂[o, m, k]·b₁[m].
+        Node summed = b.add(new Reduce(ReduceFn.SUM, List.of(2), false), Ops.reshape(b, w2, Shape.of(o, mid, taps)));
+        shift = b.add(new MatMul(false, false), summed, Ops.reshape(b, b1, Shape.of(mid, 1)));
+      }
+    } else {
+      // The second is 1×1: W[o, c, k] = Σ_m W₂[o, m]·W₁[m, c, k].
+      Node w2m = Ops.reshape(b, w2, Shape.of(o, mid));
+      Node prod = b.add(new MatMul(false, false), w2m,
+          Ops.reshape(b, w1, Shape.of(mid, in * s1.dim(2) * s1.dim(3))));
+      w = Ops.reshape(b, prod, Shape.of(o, in, s1.dim(2), s1.dim(3)));
+      op = first;
+      if (b1 != null) {
+        shift = b.add(new MatMul(false, false), w2m, Ops.reshape(b, b1, Shape.of(mid, 1)));
+      }
+    }
+    Node y = b.add(op, x, w);
+    return shift == null ? y : Ops.add(b, y, Ops.reshape(b, shift, Shape.of(o, 1, 1)));
+  }
+
+  private static boolean single(Map<Node, List<Node>> users, Node n) {
+    return users.getOrDefault(n, List.of()).size() == 1;
+  }
+}
