@@ -41,16 +41,28 @@ final class EvalCommand implements Callable<Integer> {
           Session.threshold(r)), System.out);
       Trainer.Evaluation ev = t.evaluate(data[1]);
       System.out.printf("%s on %d test examples (weights %s)%n", res.manifest().model(), data[1].size(), w);
-      System.out.printf("loss %.4f  accuracy %.4f%n%n", ev.loss(), ev.accuracy());
       int classes = classes(res, r);
       Metrics.Report rep = ev.report(classes);
-      System.out.print(rep.render(r.data().kind().equals("fashion_mnist") ? FashionMnist.CLASSES : null));
+      if (ev.pixels()) {
+        System.out.printf("loss %.4f  pixel accuracy %.4f  mean IoU %.4f%n%n", ev.loss(), ev.accuracy(), rep.meanIou());
+      } else {
+        System.out.printf("loss %.4f  accuracy %.4f%n%n", ev.loss(), ev.accuracy());
+      }
+      String[] names = switch (r.data().kind()) {
+        case "fashion_mnist" -> FashionMnist.CLASSES;
+        case "shapes" -> dev.nnc.runtime.data.Shapes.CLASSES;
+        default -> null;
+      };
+      System.out.print(rep.render(names));
     }
     return 0;
   }
 
   static int classes(ModelCompiler.Result res, Recipe r) {
     int[] shape = res.manifest().program(ModelCompiler.EVAL).output(Session.primaryOutput(res.forward())).shape();
+    if (shape.length == 4) {
+      return shape[1];  // [N, C, H, W]: a class per pixel
+    }
     int w = shape.length > 1 ? shape[shape.length - 1] : 1;
     return w == 1 ? 2 : w;
   }

@@ -131,6 +131,13 @@ final class Session {
         return new Dataset[] {Dataset.synthetic(d.examples(), d.featureField(), shape, classes, r.seed()),
             Dataset.synthetic(d.examples(), d.featureField(), shape, classes, r.seed() + 1)};
       }
+      case "shapes" -> {
+        if (override != null) {
+          throw new UserError("--data does not apply to shapes data (it is generated)");
+        }
+        return new Dataset[] {dev.nnc.runtime.data.Shapes.generate(d.examples(), d.size(), r.seed()),
+            dev.nnc.runtime.data.Shapes.generate(Math.max(1, d.examples() / 5), d.size(), r.seed() + 1)};
+      }
       default -> throw new UserError("unknown data source " + d.kind());
     }
   }

@@ -135,7 +135,14 @@ final class TrainCommand implements Callable<Integer> {
       }
       double secs = (System.nanoTime() - t0) / 1e9;
       Trainer.Evaluation test = t.evaluate(data[1]);
-      log.printf("test: loss %.4f  accuracy %.4f  (%d examples)%n", test.loss(), test.accuracy(), data[1].size());
+      if (test.pixels()) {
+        // Segmentation: pixel accuracy and the mean intersection over union of the classes.
+        double miou = test.report(EvalCommand.classes(res, r)).meanIou();
+        log.printf("test: loss %.4f  accuracy %.4f  mean IoU %.4f  (%d examples, accuracy over pixels)%n",
+            test.loss(), test.accuracy(), miou, data[1].size());
+      } else {
+        log.printf("test: loss %.4f  accuracy %.4f  (%d examples)%n", test.loss(), test.accuracy(), data[1].size());
+      }
       Path w = dir.resolve(RunFiles.WEIGHTS);
       SafeTensors.write(w, Session.weights(m), Map.of("model", model, "format", "nnc"));
       h.writeCsv(dir.resolve(RunFiles.HISTORY));

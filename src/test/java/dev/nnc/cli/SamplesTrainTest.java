@@ -123,6 +123,29 @@ class SamplesTrainTest {
     }
   }
 
+  /**
+   * U-Net learns to segment the generated shapes: two epochs of 1,000 images (pixel accuracy and
+   * mean IoU of the test pass), and eval reports the same numbers with the per-class IoU.
+   */
+  @Test
+  void unetSegmentsGeneratedShapes() {
+    String file = SAMPLES.resolve("unet.nn").toString();
+    CliRunner.Run r = CliRunner.run("train", file, "-q", "--epochs", "2", "--limit", "1000", "-o", tmp.toString());
+    assertEquals(0, r.code(), r.all());
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "test: loss [0-9.]+  accuracy ([0-9.]+)  mean IoU ([0-9.]+)  \\(800 examples, accuracy over pixels\\)")
+        .matcher(r.out());
+    assertTrue(m.find(), r.out());
+    double acc = Double.parseDouble(m.group(1));
+    double miou = Double.parseDouble(m.group(2));
+    // Background alone is ~85% of the pixels: the mean IoU says whether the shapes are found.
+    assertTrue(acc >= 0.88 && miou >= 0.40, "pixel accuracy " + acc + ", mean IoU " + miou + ":\n" + r.out());
+    CliRunner.Run ev = CliRunner.run("eval", file, "--weights", tmp.resolve("weights.safetensors").toString());
+    assertEquals(0, ev.code(), ev.all());
+    assertTrue(ev.out().contains(String.format("pixel accuracy %.4f  mean IoU %.4f", acc, miou)), ev.out());
+    assertTrue(ev.out().contains("IoU triangle"), ev.out());
+  }
+
   /** Inception modules (four branches joined by concat) train: two epochs of 4,000 subset images (70% here). */
   @Test
   void inceptionTrainsOnFashionMnistSubset() {

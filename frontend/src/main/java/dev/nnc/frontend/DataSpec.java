@@ -20,6 +20,9 @@ import java.util.Map;
  *       uniform in [0, 1), and random {@code label}s among the model's classes, seeded — for
  *       networks without their data set here (ImageNet-shape models): they compile, train steps
  *       run and report speed and memory, nothing is learnt.
+ *   <li>{@code shapes(examples=2000, size=32)}: generated segmentation images
+ *       ({@code image f32[1,size,size]}) with the class of every pixel ({@code label i32[size,size]}:
+ *       background, disc, square, triangle); a fifth as many test images, from another seed.
  * </ul>
  */
 public record DataSpec(String kind, String path, boolean flatten, String labelColumn, List<String> targetColumns,
@@ -45,6 +48,18 @@ public record DataSpec(String kind, String path, boolean flatten, String labelCo
       f.put("target", TensorType.f32(Shape.of(targets.size())));
     }
     return new DataSpec("csv", path, false, label, targets, features, f, featureField, 0);
+  }
+
+  static DataSpec shapes(int examples, int size) {
+    Map<String, TensorType> f = new LinkedHashMap<>();
+    f.put("image", TensorType.f32(Shape.of(1, size, size)));
+    f.put("label", new TensorType(Shape.of(size, size), DType.I32));
+    return new DataSpec("shapes", null, false, "label", List.of(), List.of(), f, "image", examples);
+  }
+
+  /** The image side of {@code shapes} data. */
+  public int size() {
+    return fields.get("image").shape().dim(1);
   }
 
   /** The feature field takes the model input's shape, whatever it is (its type here is a placeholder). */

@@ -85,8 +85,12 @@ final class Losses {
     }
 
     private Node crossEntropy(Graph.Builder b, Node logits, Node t) {
+      if (logits.shape().rank() == 4) {
+        return perPixelCrossEntropy(b, logits, t);
+      }
       if (logits.shape().rank() != 2) {
-        throw new LayerException("cross_entropy expects [classes] logits, got " + Layer.perExample(logits));
+        throw new LayerException("cross_entropy expects [classes] logits (or [classes, H, W] with a class per "
+            + "pixel), got " + Layer.perExample(logits));
       }
       int classes = logits.shape().dim(1);
       Node target;
@@ -108,6 +112,27 @@ final class Losses {
       Node prod = Ops.mul(b, target, logp);
       return Ops.neg(b, b.add(new Reduce(ReduceFn.SUM, List.of(1), false), prod));
     }
+  }
+
+  /**
+   * Segmentation: logits {@code [C, H, W]} and a class per pixel {@code i32[H, W]}; the loss of an
+   * example is the mean over its pixels of each pixel's cross-entropy (PyTorch's
+   * {@code CrossEntropyLoss} on {@code [N, C, H, W]}, whose mean over the batch is the same number).
+   */
+  static Node perPixelCrossEntropy(Graph.Builder b, Node logits, Node t) {
+    Shape s = logits.shape();
+    if (t.dtype() != DType.I32 || t.shape().rank() != 3 || t.shape().dim(1) != s.dim(2)
+        || t.shape().dim(2) != s.dim(3)) {
+      throw new LayerException("cross_entropy with [C, H, W] logits needs a class per pixel, integer labels "
+          + Shape.of(s.dim(2), s.dim(3)) + ", got " + Layer.perExample(t) + (t.dtype() == DType.I32 ? "" : " floats"),
+          "e.g. data = shapes(size=" + s.dim(2) + ") gives label i32[" + s.dim(2) + "," + s.dim(3) + "]");
+    }
+    int classes = s.dim(1);
+    // Channels last, so that the class axis is the one log_softmax and one_hot work on.
+    Node last = b.add(new dev.nnc.ir.ops.Permute(List.of(0, 2, 3, 1)), logits);
+    Node logp = b.add(new LogSoftmax(), last);
+    Node picked = b.add(new Reduce(ReduceFn.SUM, List.of(3), false), Ops.mul(b, b.add(new OneHot(classes), t), logp));
+    return Ops.neg(b, b.add(new Reduce(ReduceFn.MEAN, List.of(1, 2), false), picked));
   }
 
   /** Mean over all but the batch axis: {@code [N, ...] → [N]}. */

@@ -192,6 +192,38 @@ final class RecipeReader {
       }
       return DataSpec.synthetic(firstInput, examples);
     }
+    if ("shapes".equals(kind)) {
+      int examples = 2000;
+      int size = 32;
+      for (Map.Entry<String, Val> e : named.entrySet()) {
+        boolean whole = e.getValue() instanceof NumV n && n.integral();
+        double num = e.getValue() instanceof NumV n ? n.value() : 0;
+        switch (e.getKey()) {
+          case "examples" -> {
+            if (whole && num >= 1 && num <= 1_000_000) {
+              examples = (int) num;
+            } else {
+              diag.error(argument(s, "examples", -1), "shapes examples must be a whole number from 1 to 1,000,000, got "
+                  + Val.describe(e.getValue()), null);
+            }
+          }
+          case "size" -> {
+            if (whole && num >= 8 && num <= 512) {
+              size = (int) num;
+            } else {
+              diag.error(argument(s, "size", -1), "shapes size must be a whole number from 8 to 512, got "
+                  + Val.describe(e.getValue()), null);
+            }
+          }
+          default -> diag.error(argument(s, e.getKey(), -1), "shapes has no option `" + e.getKey() + "`",
+              "its options are examples=N (training images, default 2000) and size=S (pixels a side, default 32)");
+        }
+      }
+      if (!pos.isEmpty()) {
+        diag.error(s.expr(), "shapes takes no positional arguments", "e.g. shapes(examples=2000, size=32)");
+      }
+      return DataSpec.shapes(examples, size);
+    }
     if ("csv".equals(kind)) {
       if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
         diag.error(s.expr(), "csv needs a file name", "e.g. csv(\"data/xor.csv\", label=\"y\")");
@@ -233,7 +265,8 @@ final class RecipeReader {
       return DataSpec.csv(file.toString(), firstInput, header, label, targets);
     }
     diag.error(s.expr(), "unknown data source " + Val.describe(v),
-        "use fashion_mnist, fashion_mnist(flatten=true), csv(\"file.csv\", label=\"y\") or synthetic(examples=256)");
+        "use fashion_mnist, fashion_mnist(flatten=true), csv(\"file.csv\", label=\"y\"), synthetic(examples=256) or "
+            + "shapes(examples=2000, size=32)");
     return DataSpec.fashionMnist(false);
   }
 

@@ -32,8 +32,71 @@ public final class Metrics {
     return predicted(target, r, w, 0.5);
   }
 
-  /** Per-class precision, recall and F1 plus the confusion matrix (rows: true class). */
-  public record Report(int[][] confusion, double accuracy) {
+  /**
+   * Segmentation: the class of each pixel of output row {@code r} ({@code [C, P]} channels first,
+   * {@code w = C·P}), the channel with the largest value, written to {@code into[at …]}.
+   */
+  public static void pixelClasses(float[] out, int r, int w, int pixels, int[] into, int at) {
+    int classes = w / pixels;
+    int base = r * w;
+    for (int p = 0; p < pixels; p++) {
+      int best = 0;
+      for (int c = 1; c < classes; c++) {
+        if (out[base + c * pixels + p] > out[base + best * pixels + p]) {
+          best = c;
+        }
+      }
+      into[at + p] = best;
+    }
+  }
+
+  /** Segmentation: how many pixels of row {@code r} have their true class (target row of {@code pixels} labels). */
+  public static int correctPixels(float[] out, int r, int w, float[] target, int pixels) {
+    int[] cls = new int[pixels];
+    pixelClasses(out, r, w, pixels, cls, 0);
+    int n = 0;
+    for (int p = 0; p < pixels; p++) {
+      n += cls[p] == (int) target[r * pixels + p] ? 1 : 0;
+    }
+    return n;
+  }
+
+  /**
+   * Per-class precision, recall, F1 and — for segmentation ({@code pixels}, counts of pixels) —
+   * intersection over union, plus the confusion matrix (rows: true class).
+   */
+  public record Report(int[][] confusion, double accuracy, boolean pixels) {
+    public Report(int[][] confusion, double accuracy) {
+      this(confusion, accuracy, false);
+    }
+
+    /** {@code TP / (TP + FP + FN)} of class {@code c}; NaN when it is neither present nor predicted. */
+    public double iou(int c) {
+      long tp = confusion[c][c];
+      long row = 0;
+      long col = 0;
+      for (int k = 0; k < classes(); k++) {
+        row += confusion[c][k];
+        col += confusion[k][c];
+      }
+      long union = row + col - tp;
+      return union == 0 ? Double.NaN : (double) tp / union;
+    }
+
+    /** The mean of {@link #iou} over the classes present or predicted (the usual mIoU). */
+    public double meanIou() {
+      double sum = 0;
+      int n = 0;
+      for (int c = 0; c < classes(); c++) {
+        double v = iou(c);
+        if (!Double.isNaN(v)) {
+          sum += v;
+          n++;
+        }
+      }
+      return n == 0 ? Double.NaN : sum / n;
+    }
+
     public int classes() {
       return confusion.length;
     }
@@ -73,9 +136,9 @@ public final class Metrics {
     /** A text table like scikit-learn's classification report, then the confusion matrix. */
     public String render(String[] names) {
       StringBuilder sb = new StringBuilder();
-      int width = 12;
+      int width = pixels ? 14 : 12;
       for (int c = 0; c < classes(); c++) {
-        width = Math.max(width, name(names, c).length());
+        width = Math.max(width, (pixels ? "IoU " : "").length() + name(names, c).length());
       }
       sb.append(String.format("%" + width + "s  %9s  %6s  %6s  %7s%n", "class", "precision", "recall", "f1", "support"));
       double mp = 0;
@@ -90,7 +153,14 @@ public final class Metrics {
       }
       int n = classes();
       sb.append(String.format("%" + width + "s  %9.4f  %6.4f  %6.4f%n", "macro avg", mp / n, mr / n, mf / n));
-      sb.append(String.format("%" + width + "s  %9.4f%n%n", "accuracy", accuracy));
+      sb.append(String.format("%" + width + "s  %9.4f%n", pixels ? "pixel accuracy" : "accuracy", accuracy));
+      if (pixels) {
+        for (int c = 0; c < n; c++) {
+          sb.append(String.format("%" + width + "s  %9.4f%n", "IoU " + name(names, c), iou(c)));
+        }
+        sb.append(String.format("%" + width + "s  %9.4f%n", "mean IoU", meanIou()));
+      }
+      sb.append('\n');
       sb.append("confusion matrix (rows: true class, columns: predicted)\n");
       sb.append(String.format("%" + width + "s", ""));
       for (int c = 0; c < n; c++) {

@@ -55,8 +55,16 @@ public final class Trainer {
     }
   }
 
-  /** Loss and accuracy over a dataset, with the predicted and true class of each example. */
-  public record Evaluation(double loss, double accuracy, int[] predicted, int[] actual) {
+  /**
+   * Loss and accuracy over a dataset, with the predicted and true class of each example — or,
+   * for segmentation ({@code pixels}: a class per pixel), of each pixel, accuracy being the
+   * fraction of pixels right.
+   */
+  public record Evaluation(double loss, double accuracy, int[] predicted, int[] actual, boolean pixels) {
+    public Evaluation(double loss, double accuracy, int[] predicted, int[] actual) {
+      this(loss, accuracy, predicted, actual, false);
+    }
+
     public Metrics.Report report(int classes) {
       int[][] cm = new int[classes][classes];
       for (int i = 0; i < predicted.length; i++) {
@@ -64,7 +72,7 @@ public final class Trainer {
           cm[actual[i]][predicted[i]]++;
         }
       }
-      return new Metrics.Report(cm, accuracy);
+      return new Metrics.Report(cm, accuracy, pixels);
     }
   }
 
@@ -159,6 +167,8 @@ public final class Trainer {
     float[] outBuf = new float[(int) outSlot.size()];
     float[] targetBuf = null;
     int targetWidth = train.width(cfg.target());
+    // Segmentation: an integer class per pixel; accuracy counts pixels.
+    boolean pixels = train.isInteger(cfg.target()) && targetWidth > 1;
     double best = from.best();
     int sinceBest = from.sinceBest();
     boolean lowerIsBetter = cfg.earlyStopping() == null || History.Epoch.lowerIsBetter(cfg.earlyStopping().monitor());
@@ -209,13 +219,17 @@ public final class Trainer {
           }
           train.gather(cfg.target(), stepOrder, 0, batch, targetBuf);
           for (int r = 0; r < fresh; r++) {
-            if (Metrics.predicted(outBuf, r, outWidth, cfg.threshold()) == Metrics.actual(targetBuf, r, targetWidth, train.isInteger(cfg.target()))) {
+            if (pixels) {
+              correct += Metrics.correctPixels(outBuf, r, outWidth, targetBuf, targetWidth);
+            } else if (Metrics.predicted(outBuf, r, outWidth, cfg.threshold())
+                == Metrics.actual(targetBuf, r, targetWidth, train.isInteger(cfg.target()))) {
               correct++;
             }
           }
           if (bar != null) {
             bar.step();
-            bar.setExtraMessage(String.format("loss %.4f acc %.4f", lossSum / seen, (double) correct / seen));
+            bar.setExtraMessage(String.format("loss %.4f acc %.4f", lossSum / seen,
+                (double) correct / (seen * (pixels ? targetWidth : 1))));
           }
         }
       } finally {
@@ -224,7 +238,7 @@ public final class Trainer {
         }
       }
       double loss = lossSum / train.size();
-      double acc = (double) correct / train.size();
+      double acc = (double) correct / ((double) train.size() * (pixels ? targetWidth : 1));
       double vl = Double.NaN;
       double va = Double.NaN;
       if (val != null && val.size() > 0) {
@@ -274,8 +288,13 @@ public final class Trainer {
     float[] outBuf = new float[(int) outSlot.size()];
     float[] lossBuf = new float[batch];
     float[] targetBuf = new float[batch * targetWidth];
-    int[] predicted = new int[d.size()];
-    int[] actual = new int[d.size()];
+    boolean pixels = d.isInteger(cfg.target()) && targetWidth > 1;
+    int unit = pixels ? targetWidth : 1;
+    if ((long) d.size() * unit > Integer.MAX_VALUE - 8) {
+      throw new DataException("too many pixels to score at once: " + d.size() + " images of " + unit + " pixels");
+    }
+    int[] predicted = new int[d.size() * unit];
+    int[] actual = new int[d.size() * unit];
     double lossSum = 0;
     long correct = 0;
     for (int start = 0; start < d.size(); start += batch) {
@@ -290,6 +309,14 @@ public final class Trainer {
       d.gather(cfg.target(), order, start, n, targetBuf);
       for (int r = 0; r < n; r++) {
         lossSum += lossBuf[r];
+        if (pixels) {
+          Metrics.pixelClasses(outBuf, r, outWidth, targetWidth, predicted, (start + r) * unit);
+          for (int p = 0; p < unit; p++) {
+            actual[(start + r) * unit + p] = (int) targetBuf[r * unit + p];
+            correct += predicted[(start + r) * unit + p] == actual[(start + r) * unit + p] ? 1 : 0;
+          }
+          continue;
+        }
         predicted[start + r] = Metrics.predicted(outBuf, r, outWidth, cfg.threshold());
         actual[start + r] = Metrics.actual(targetBuf, r, targetWidth, d.isInteger(cfg.target()));
         if (predicted[start + r] == actual[start + r]) {
@@ -297,6 +324,6 @@ public final class Trainer {
         }
       }
     }
-    return new Evaluation(lossSum / d.size(), (double) correct / d.size(), predicted, actual);
+    return new Evaluation(lossSum / d.size(), (double) correct / ((double) d.size() * unit), predicted, actual, pixels);
   }
 }
