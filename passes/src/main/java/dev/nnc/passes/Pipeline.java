@@ -11,7 +11,7 @@ import java.util.function.BiConsumer;
 public record Pipeline(List<Pass> passes) {
   /** The passes every graph goes through after elaboration (and after differentiation). */
   public static Pipeline canonical() {
-    return new Pipeline(List.of(new FoldConvBatchNorm(), new FoldLinear(), new LowerConv(), new CommonSubexpressionElimination(), new FoldConstants(),
+    return new Pipeline(List.of(new FoldConvBatchNorm(), new FoldLinear(), new LowerConv(), new SinkReshape(), new CommonSubexpressionElimination(), new FoldConstants(),
         new CommonSubexpressionElimination(), new DeadCodeElimination()));
   }
 
@@ -21,7 +21,7 @@ public record Pipeline(List<Pass> passes) {
    * {@code nnc emit --after NAME}; {@code --print-after-all} prints them all.
    */
   public static List<String> passNames() {
-    return List.of("elaborate", "differentiate", "fold-conv-bn", "fold-linear", "lower-conv", "cse", "fold-constants", "dce", "lower", "merge", "collapse",
+    return List.of("elaborate", "differentiate", "fold-conv-bn", "fold-linear", "lower-conv", "sink-reshape", "cse", "fold-constants", "dce", "lower", "merge", "collapse",
         "place-updates", "plan-memory");
   }
 

@@ -55,6 +55,7 @@ class GoldenTest {
     m.put("fold-conv-bn", g -> IrPrinter.print(new FoldConvBatchNorm().apply(g)));
     m.put("lower-conv", g -> IrPrinter.print(new LowerConv().apply(g)));
     m.put("fold-linear", g -> IrPrinter.print(new FoldLinear().apply(g)));
+    m.put("sink-reshape", g -> IrPrinter.print(new SinkReshape().apply(g)));
     m.put("differentiate", g -> IrPrinter.print(
         TrainingGraph.build(g, TrainSpec.of(OptimizerSpec.of("sgd", Map.of("lr", 0.1))))));
     m.put("lower", g -> KernelPrinter.print(LowerToKernels.lower(g, "p")));
