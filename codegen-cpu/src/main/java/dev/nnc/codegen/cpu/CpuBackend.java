@@ -211,11 +211,8 @@ public final class CpuBackend implements Backend {
   }
 
   private static String llvmVersion() {
-    org.bytedeco.javacpp.IntPointer major = new org.bytedeco.javacpp.IntPointer(1);
-    org.bytedeco.javacpp.IntPointer minor = new org.bytedeco.javacpp.IntPointer(1);
-    org.bytedeco.javacpp.IntPointer patch = new org.bytedeco.javacpp.IntPointer(1);
-    LLVMGetVersion(major, minor, patch);
-    return "llvm-" + major.get() + "." + minor.get() + "." + patch.get();
+    int[] v = Llvm.version();
+    return "llvm-" + v[0] + "." + v[1] + "." + v[2];
   }
 
   /**

@@ -204,11 +204,8 @@ final class CpuCompiled implements Compiled {
   }
 
   private static String llvmSoVersion() {
-    org.bytedeco.javacpp.IntPointer major = new org.bytedeco.javacpp.IntPointer(1);
-    org.bytedeco.javacpp.IntPointer minor = new org.bytedeco.javacpp.IntPointer(1);
-    org.bytedeco.javacpp.IntPointer patch = new org.bytedeco.javacpp.IntPointer(1);
-    LLVMGetVersion(major, minor, patch);
-    return major.get() + "." + minor.get();
+    int[] v = Llvm.version();
+    return v[0] + "." + v[1];
   }
 
   /** The lld executable shipped in the bytedeco LLVM artifact, extracted to JavaCPP's cache. */

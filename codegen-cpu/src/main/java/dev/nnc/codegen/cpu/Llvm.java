@@ -104,6 +104,15 @@ public final class Llvm {
         LLVMRelocPIC, LLVMCodeModelDefault);
   }
 
+  /** The LLVM library's version: major, minor, patch. */
+  static int[] version() {
+    org.bytedeco.javacpp.IntPointer major = new org.bytedeco.javacpp.IntPointer(1);
+    org.bytedeco.javacpp.IntPointer minor = new org.bytedeco.javacpp.IntPointer(1);
+    org.bytedeco.javacpp.IntPointer patch = new org.bytedeco.javacpp.IntPointer(1);
+    LLVMGetVersion(major, minor, patch);
+    return new int[] {major.get(), minor.get(), patch.get()};
+  }
+
   static PointerPointer<?> pp(org.bytedeco.javacpp.Pointer... ps) {
     return new PointerPointer<>(ps);
   }
