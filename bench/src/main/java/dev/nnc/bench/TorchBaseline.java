@@ -54,8 +54,9 @@ import org.bytedeco.pytorch.global.torch;
 /**
  * The libtorch baseline of {@code nnc bench}: the model rebuilt from nnc's elaborated graph as a
  * PyTorch user would write it — each layer through libtorch's own kernel where it has one
- * ({@code linear}, {@code conv2d} with its bias, {@code batch_norm}, {@code max_pool2d},
- * {@code avg_pool2d}, {@code cross_entropy}), everything else op by op (an activation, a residual
+ * ({@code linear}, {@code conv2d} and {@code conv_transpose2d} with their bias, the
+ * {@code upsample} kernels, {@code batch_norm}, {@code max_pool2d}, {@code avg_pool2d},
+ * {@code cross_entropy}), everything else op by op (an activation, a residual
  * add, a reshape) — with nnc's weights, trained by {@code torch::optim} with the recipe's
  * optimizer, run eagerly on libtorch's intra-op threads.
  */
@@ -367,9 +368,46 @@ public final class TorchBaseline implements Baseline {
                   new TensorOptional(mean), new TensorOptional(var), training, momentum, eps, false));
             }
           }
+          case "conv_transpose2d" -> {
+            Tensor w = param(l, "weight");
+            Tensor b = param(l, "bias");
+            var a = l.args();
+            long[] stride = pair(a.get("stride"));
+            long[] pad = pair(a.get("padding"));
+            long[] outPad = pair(a.get("output_padding"));
+            long[] dil = pair(a.get("dilation"));
+            long groups = pair(a.get("groups"))[0];
+            if (w != null) {
+              return new Fused("conv_transpose2d", in, xs -> torch.conv_transpose2d(xs.get(0), w,
+                  b != null ? new TensorOptional(b) : new TensorOptional(), stride, pad, outPad, groups, dil));
+            }
+          }
+          case "upsample" -> {
+            long[] scale = pair(l.args().get("scale"));
+            boolean bilinear = l.args().get("mode") instanceof dev.nnc.frontend.Val.SymV m
+                && m.name().equals("bilinear");
+            long[] size = {out.shape().dim(2), out.shape().dim(3)};
+            if (scale != null && out.shape().rank() == 4) {
+              return new Fused(bilinear ? "upsample_bilinear2d" : "upsample_nearest2d", in, xs -> bilinear
+                  ? torch.upsample_bilinear2d(xs.get(0), size, false) : torch.upsample_nearest2d(xs.get(0), size));
+            }
+          }
           default -> {
             return null;
           }
+        }
+        return null;
+      }
+
+      /** A layer argument that is a number or {@code [h, w]}, as libtorch's pair; null otherwise. */
+      private static long[] pair(dev.nnc.frontend.Val v) {
+        if (v instanceof dev.nnc.frontend.Val.NumV n) {
+          return new long[] {(long) n.value(), (long) n.value()};
+        }
+        if (v instanceof dev.nnc.frontend.Val.ListV list && list.items().size() == 2
+            && list.items().get(0) instanceof dev.nnc.frontend.Val.NumV a
+            && list.items().get(1) instanceof dev.nnc.frontend.Val.NumV b) {
+          return new long[] {(long) a.value(), (long) b.value()};
         }
         return null;
       }

@@ -82,7 +82,8 @@ class BenchCommandTest {
           input image: [3, 9, 9]
           h = image -> conv2d(4, 3, padding=1, bias=false) -> batchnorm(momentum=0.2) -> relu -> res(4)
           a = h -> maxpool(3, stride=2, padding=1)
-          b = h -> avgpool(2, ceil_mode=true) -> conv_transpose2d(4, 1) -> zeropad([0, 0, 0, 0])
+          b = h -> avgpool(2, ceil_mode=true) -> conv_transpose2d(4, [3, 2], stride=2, padding=1, output_padding=1)
+                -> upsample(2, mode=bilinear) -> maxpool(4) -> zeropad([0, 1, 0, 0])
           output logits = concat(a, b) -> global_avgpool -> dense(5) -> leaky_relu(0.1)
         }
         train M {
@@ -95,7 +96,8 @@ class BenchCommandTest {
     Run r = nnc("bench", f.toString(), "--threads", "1", "--time", "0.05");
     assertEquals(0, r.code(), r.out());
     assertTrue(r.out().contains("check: logits agree (20 values"), r.out());
-    assertTrue(r.out().contains("batch_norm ×2"), r.out());
+    assertTrue(r.out().contains("batch_norm ×2") && r.out().contains("conv_transpose2d ×1")
+        && r.out().contains("upsample_bilinear2d ×1"), r.out());
     assertTrue(r.out().contains("first training step loss"), r.out());
     speedup(r.out(), "training step");
   }
