@@ -123,6 +123,11 @@ final class EmitCommand implements Callable<Integer> {
         if (g == null) {
           throw new UserError("the " + prog + " program does not run pass '" + after + "'");
         }
+        if (after.equals("lower-conv")) {
+          // The choice per convolution, read off the graph lower-conv received.
+          Graph before = snapshots.get(prog + ":fold-linear");
+          out.print(new dev.nnc.passes.LowerConv().explain(before));
+        }
       }
       out.print(IrPrinter.print(g));
       return 0;

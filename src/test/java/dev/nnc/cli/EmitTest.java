@@ -22,6 +22,19 @@ class EmitTest {
     }
   }
 
+  /** {@code --after lower-conv} names each convolution's lowering: columns for one image, rows for a batch. */
+  @Test
+  void lowerConvShowsTheChoicePerLayer() {
+    String lenet = "../samples/lenet5.nn";
+    CliRunner.Run one = CliRunner.run("emit", lenet, "--ir", "--after", "lower-conv", "--program", "predict", "--batch",
+        "1");
+    assertEquals(0, one.code(), one.all());
+    assertTrue(one.out().contains("conv2d [1,1,28,28] → [1,6,28,28] (5×5, stride 1): im2col-columns"), one.out());
+    CliRunner.Run batch = CliRunner.run("emit", lenet, "--ir", "--after", "lower-conv", "--program", "predict");
+    assertEquals(0, batch.code(), batch.all());
+    assertTrue(batch.out().contains("conv2d [64,6,14,14] → [64,16,10,10] (5×5, stride 1): im2col-rows"), batch.out());
+  }
+
   @Test
   void printAfterAllShowsThePipelineInOrder() {
     CliRunner.Run r = CliRunner.run("emit", CliTest.XOR, "--print-after-all");

@@ -76,6 +76,30 @@ public final class LowerConv implements Pass {
     return x.dim(0) == 1 ? Conv2d.Lowering.IM2COL_COLUMNS : Conv2d.Lowering.IM2COL_ROWS;
   }
 
+  /** What this pass does with {@code c} on input {@code x}: the forced lowering where it applies, else the cost model's. */
+  public Conv2d.Lowering decide(Conv2d c, Shape x) {
+    return forced != null && forced.applies(c, x) ? forced : choose(c, x);
+  }
+
+  /**
+   * One comment line per convolution of {@code before} (the graph this pass receives) naming the
+   * lowering it gets, for {@code nnc emit --ir --after lower-conv}.
+   */
+  public String explain(Graph before) {
+    StringBuilder sb = new StringBuilder();
+    for (dev.nnc.ir.Node n : before.nodes()) {
+      if (n.op() instanceof Conv2d c) {
+        Shape x = n.input(0).shape();
+        sb.append("// lower-conv: %").append(n.id()).append(" conv2d ").append(x).append(" → ").append(n.shape())
+            .append(" (").append(c.window().kh()).append('×').append(c.window().kw()).append(", stride ")
+            .append(c.window().sh()).append(c.groups() > 1 ? ", groups " + c.groups() : "").append("): ")
+            .append(decide(c, x).text()).append(forced != null && forced.applies(c, x) ? " (forced)" : "")
+            .append('\n');
+      }
+    }
+    return sb.toString();
+  }
+
   @Override
   public String name() {
     return "lower-conv";
@@ -87,9 +111,7 @@ public final class LowerConv implements Pass {
       if (!(n.op() instanceof Conv2d c)) {
         return null;
       }
-      Shape x = ins.get(0).shape();
-      Conv2d.Lowering how = forced != null && forced.applies(c, x) ? forced : choose(c, x);
-      return c.lower(how, b, ins.get(0), ins.get(1), n.shape());
+      return c.lower(decide(c, ins.get(0).shape()), b, ins.get(0), ins.get(1), n.shape());
     });
   }
 }
