@@ -213,7 +213,12 @@ final class BenchCommand implements Callable<Integer> {
   /** Median and the 10th–90th percentile spread of a workload's run times in ms. */
   record Timing(double median, double low, double high, int runs) {
     String text() {
-      return String.format("%.3f (%.3f–%.3f)", median, low, high);
+      return ms(median) + " (" + ms(low) + "–" + ms(high) + ")";
+    }
+
+    /** Milliseconds to four significant digits, never in exponent form (0.0004213, 12.35, 1126). */
+    static String ms(double v) {
+      return new java.math.BigDecimal(v).round(new java.math.MathContext(4)).stripTrailingZeros().toPlainString();
     }
   }
 
