@@ -85,10 +85,6 @@ final class Convolution {
    * Padding {@code valid} (none), {@code same} (TensorFlow's rule: output ⌈H / stride⌉, the odd
    * pixel at the bottom and right), a number, or {@code [h, w]}.
    */
-  static Window window(Args a, String layer, int[] k, int[] s, int[] d, Shape x) {
-    return window(a, layer, k, s, d, x, 2);
-  }
-
   static Window window(Args a, String layer, int[] k, int[] s, int[] d, Shape x, int dims) {
     Val p = a.get("padding");
     int h = x.dim(2);
@@ -112,12 +108,10 @@ final class Convolution {
     return (a + b - 1) / b;
   }
 
-  /** The window's output size, or a located error naming the sizes and the fix. */
-  static int[] checkFits(String layer, Window win, Shape x) {
-    return checkFits(layer, win, x, 2);
-  }
-
-  /** As {@link #checkFits(String, Window, Shape)}; {@code x} is the 4-d view of a 1-d input when {@code dims} is 1. */
+  /**
+   * The window's output size, or a located error naming the sizes and the fix; {@code x} is the
+   * 4-d view of a 1-d input when {@code dims} is 1.
+   */
   static int[] checkFits(String layer, Window win, Shape x, int dims) {
     int oh = win.outH(x.dim(2));
     int ow = win.outW(x.dim(3));

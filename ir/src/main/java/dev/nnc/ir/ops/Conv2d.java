@@ -141,11 +141,6 @@ public record Conv2d(Window window, int groups) implements Op {
     }
   }
 
-  /** The im2col form, {@link Lowering#IM2COL_ROWS}. */
-  public Node lowerIm2col(Graph.Builder b, Node x, Node w, Shape out) {
-    return lower(Lowering.IM2COL_ROWS, b, x, w, out);
-  }
-
   /**
    * The convolution as {@code how} computes it; a grouped convolution is one such product per
    * group, joined along the channels.
