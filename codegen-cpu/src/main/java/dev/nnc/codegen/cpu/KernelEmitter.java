@@ -13,6 +13,7 @@ import org.bytedeco.llvm.LLVM.LLVMBuilderRef;
 import org.bytedeco.llvm.LLVM.LLVMContextRef;
 import org.bytedeco.llvm.LLVM.LLVMModuleRef;
 import org.bytedeco.llvm.LLVM.LLVMTypeRef;
+import org.bytedeco.llvm.LLVM.LLVMMetadataRef;
 import org.bytedeco.llvm.LLVM.LLVMValueRef;
 
 /**
@@ -255,10 +256,67 @@ final class KernelEmitter {
       localSlots[l] = slot(f32, "l" + l);
     }
     KStmt.Loop root = k.root();
+    scopeBuffers(k);
     hoistInvariantLoads(k);
     // The outermost loop runs over the slice [lo, hi) the runtime hands this call.
     loop(varSlots[root.var()], LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> body(root));
     endFunction();
+  }
+
+  /**
+   * Per buffer of the kernel being emitted: its alias-scope list and the list of every other
+   * buffer's scope, as metadata for its loads and stores; null outside a loop kernel.
+   */
+  private Map<Integer, LLVMValueRef[]> scopes;
+
+  /**
+   * Tells LLVM what memory planning guarantees: buffers that one kernel touches are live at the
+   * same time and never overlap (views share their buffer's id). Without it every store may
+   * alias every load of the one arena, and loops with several streams, such as a Winograd
+   * transform's, stay scalar.
+   */
+  private void scopeBuffers(Kernel.Loops k) {
+    java.util.Set<Integer> bufs = new java.util.TreeSet<>();
+    dev.nnc.ir.kernel.KernelWalk.forEachStmt(k.root(), s -> {
+      if (s instanceof KStmt.Store st) {
+        bufs.add(st.buf());
+      }
+    });
+    dev.nnc.ir.kernel.KernelWalk.forEachExpr(k.root(), e -> dev.nnc.ir.kernel.KernelWalk.forEach(e, x -> {
+      if (x instanceof KExpr.Load l) {
+        bufs.add(l.buf());
+      }
+    }));
+    scopes = null;
+    if (bufs.size() < 2) {
+      return;
+    }
+    String dn = "nnc.arena";
+    LLVMMetadataRef domain = LLVMMDNodeInContext2(ctx, pp(
+        LLVMMDStringInContext2(ctx, dn, dn.length())), 1);
+    Map<Integer, LLVMMetadataRef> scope = new HashMap<>();
+    for (int id : bufs) {
+      String n = "nnc.b" + id;
+      scope.put(id, LLVMMDNodeInContext2(ctx, pp(
+          LLVMMDStringInContext2(ctx, n, n.length()), domain), 2));
+    }
+    scopes = new HashMap<>();
+    for (int id : bufs) {
+      LLVMMetadataRef own = LLVMMDNodeInContext2(ctx, pp(scope.get(id)), 1);
+      LLVMMetadataRef[] others = bufs.stream().filter(o -> o != id).map(scope::get).toArray(LLVMMetadataRef[]::new);
+      LLVMMetadataRef rest = LLVMMDNodeInContext2(ctx, pp(others), others.length);
+      scopes.put(id, new LLVMValueRef[] {LLVMMetadataAsValue(ctx, own), LLVMMetadataAsValue(ctx, rest)});
+    }
+  }
+
+  /** {@code access} (a load or store of {@code buf}) with the buffer's alias scopes; returns it. */
+  private LLVMValueRef scoped(LLVMValueRef access, int buf) {
+    LLVMValueRef[] sc = scopes == null ? null : scopes.get(buf);
+    if (sc != null) {
+      LLVMSetMetadata(access, LLVMGetMDKindIDInContext(ctx, "alias.scope", 11), sc[0]);
+      LLVMSetMetadata(access, LLVMGetMDKindIDInContext(ctx, "noalias", 7), sc[1]);
+    }
+    return access;
   }
 
   /**
@@ -279,7 +337,7 @@ final class KernelEmitter {
     dev.nnc.ir.kernel.KernelWalk.forEachExpr(k.root(), e -> dev.nnc.ir.kernel.KernelWalk.forEach(e, x -> {
       if (x instanceof KExpr.Load l && !l.guarded() && !written.contains(l.buf()) && constantIndex(l.index())) {
         invariant.computeIfAbsent(l.buf() + ":" + l.index().base(),
-            key -> LLVMBuildLoad2(b, f32, at(c64(offsets[l.buf()] + l.index().base())), "inv"));
+            key -> scoped(LLVMBuildLoad2(b, f32, at(c64(offsets[l.buf()] + l.index().base())), "inv"), l.buf()));
       }
     }));
   }
@@ -305,11 +363,11 @@ final class KernelEmitter {
       case KStmt.Store st -> {
         if (st.guarded()) {
           // Only where the guards hold: a branch around the store (a masked store once vectorised).
-          ifElse(guards(st.guards()), () -> LLVMBuildStore(b, expr(st.value()), at(index(st.buf(), st.index()))),
-              () -> { });
+          ifElse(guards(st.guards()), () -> scoped(LLVMBuildStore(b, expr(st.value()), at(index(st.buf(), st.index()))),
+              st.buf()), () -> { });
         } else {
           LLVMValueRef v = expr(st.value());
-          LLVMBuildStore(b, v, at(index(st.buf(), st.index())));
+          scoped(LLVMBuildStore(b, v, at(index(st.buf(), st.index()))), st.buf());
         }
       }
       case KStmt.Assign a -> LLVMBuildStore(b, expr(a.value()), localSlots[a.local()]);
@@ -336,7 +394,7 @@ final class KernelEmitter {
   private LLVMValueRef guardedLoad(KExpr.Load l) {
     LLVMValueRef ok = guards(l.guards());
     LLVMValueRef idx = LLVMBuildSelect(b, ok, index(l.buf(), l.index()), c64(offsets[l.buf()]), "");
-    LLVMValueRef v = LLVMBuildLoad2(b, f32, at(idx), "");
+    LLVMValueRef v = scoped(LLVMBuildLoad2(b, f32, at(idx), ""), l.buf());
     return LLVMBuildSelect(b, ok, v, cf(l.fill()), "");
   }
 
@@ -361,6 +419,7 @@ final class KernelEmitter {
   /** Emits an expression with loop variables in {@code vars} and {@code acc} as {@link KExpr.Acc}. */
   LLVMValueRef exprWith(KExpr e, LLVMValueRef[] vars, LLVMValueRef accValue) {
     invariant.clear();
+    scopes = null;
     LLVMValueRef[] savedVars = varSlots;
     LLVMValueRef savedAcc = acc;
     varSlots = vars;
@@ -379,7 +438,7 @@ final class KernelEmitter {
       case KExpr.Load l when l.guarded() -> guardedLoad(l);
       case KExpr.Load l -> {
         LLVMValueRef hoisted = constantIndex(l.index()) ? invariant.get(l.buf() + ":" + l.index().base()) : null;
-        yield hoisted != null ? hoisted : LLVMBuildLoad2(b, f32, at(index(l.buf(), l.index())), "");
+        yield hoisted != null ? hoisted : scoped(LLVMBuildLoad2(b, f32, at(index(l.buf(), l.index())), ""), l.buf());
       }
       case KExpr.Local l -> LLVMBuildLoad2(b, f32, localSlots[l.id()], "");
       case KExpr.IndexValue iv -> LLVMBuildSIToFP(b, load64(varSlots[iv.var()]), f32, "");
