@@ -104,13 +104,36 @@ class ConvLoweringJitTest {
     }
   }
 
+  /**
+   * Winograd's shapes: 3×3 stride 1, padded (tiles reading the zero border) and valid, odd map
+   * sizes (partial tiles at the bottom and right, for F(2×2) and F(4×4) alike), channels that
+   * are not a multiple of the vector width.
+   */
+  static final String WINOGRAD = """
+      model W {
+        input x: [3, 11, 9]
+        output y = x -> conv2d(8, 3, padding=1) -> relu -> conv2d(5, 3) -> relu -> flatten -> dense(3)
+      }
+      """;
+
   @ParameterizedTest(name = "nnc.conv={0}, batch {1}")
-  @CsvSource({"auto, 1", "auto, 3", "im2col-rows, 1", "im2col-columns, 1", "im2col-columns, 3", "gemm-1x1, 1"})
+  @CsvSource({"auto, 1", "auto, 3", "im2col-rows, 1", "im2col-columns, 1", "im2col-columns, 3", "gemm-1x1, 1",
+      "winograd-2, 1", "winograd-4, 1", "winograd-4, 3"})
   void loweringMatchesInterpreter(String lowering, int batch) throws Exception {
+    lowered(lowering, batch, MODEL);
+  }
+
+  @ParameterizedTest(name = "nnc.conv={0}, batch {1}")
+  @CsvSource({"winograd-2, 1", "winograd-2, 2", "winograd-4, 1", "winograd-4, 2", "auto, 2"})
+  void winogradMatchesInterpreter(String lowering, int batch) throws Exception {
+    lowered(lowering, batch, WINOGRAD);
+  }
+
+  private static void lowered(String lowering, int batch, String model) throws Exception {
     String old = System.getProperty(LowerConv.PROPERTY);
     System.setProperty(LowerConv.PROPERTY, lowering);
     try {
-      Program p = Program.parse(SourceFile.of("m.nn", MODEL));
+      Program p = Program.parse(SourceFile.of("m.nn", model));
       ModelCompiler.Result res = ModelCompiler.compile(p, null, null, batch, Backend.find("cpu"));
       Elaborated e = Elaborator.elaborate(p, null, batch, LayerContext.Mode.INFER, null);
       compareWithInterpreter(p, res, e, batch, lowering);

@@ -61,6 +61,7 @@ public final class Interpreter {
       case Param p -> check(n, params.get(p.name()), "parameter " + p.name());
       case Constant c -> Tensor.scalar(c.value());
       case MatMul mm -> matmul(mm, v.get(n.input(0)), v.get(n.input(1)), s);
+      case dev.nnc.ir.ops.Winograd wg -> winograd(wg, v.get(n.input(0)), s);
       case Unary u -> {
         Tensor x = v.get(n.input(0));
         double[] out = new double[x.data().length];
@@ -279,22 +280,75 @@ public final class Interpreter {
   }
 
   private static Tensor matmul(MatMul mm, Tensor a, Tensor b, Shape out) {
-    int m = out.dim(0);
-    int n = out.dim(1);
-    int k = mm.transA() ? a.shape().dim(0) : a.shape().dim(1);
-    double[] c = new double[m * n];
-    for (int i = 0; i < m; i++) {
-      for (int j = 0; j < n; j++) {
-        double acc = 0;
-        for (int p = 0; p < k; p++) {
-          double av = mm.transA() ? a.data()[p * m + i] : a.data()[i * k + p];
-          double bv = mm.transB() ? b.data()[j * k + p] : b.data()[p * n + j];
-          acc += av * bv;
+    int o = out.rank() - 2;
+    int g = MatMul.batch(out);
+    int m = out.dim(o);
+    int n = out.dim(o + 1);
+    int k = mm.transA() ? a.shape().dim(o) : a.shape().dim(o + 1);
+    double[] c = new double[g * m * n];
+    for (int q = 0; q < g; q++) {
+      int ab = q * m * k;
+      int bb = q * k * n;
+      for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+          double acc = 0;
+          for (int p = 0; p < k; p++) {
+            double av = mm.transA() ? a.data()[ab + p * m + i] : a.data()[ab + i * k + p];
+            double bv = mm.transB() ? b.data()[bb + j * k + p] : b.data()[bb + p * n + j];
+            acc += av * bv;
+          }
+          c[q * m * n + i * n + j] = acc;
         }
-        c[i * n + j] = acc;
       }
     }
     return new Tensor(out, c);
+  }
+
+  /** Both directions of {@link dev.nnc.ir.ops.Winograd}, as its Javadoc defines them. */
+  private static Tensor winograd(dev.nnc.ir.ops.Winograd wg, Tensor x, Shape out) {
+    int p = wg.p();
+    int q = wg.q();
+    Shape img = wg.toTiles() ? x.shape() : out;        // [N, C, H, W]
+    Shape til = wg.toTiles() ? out : x.shape();        // [positions, C, N·TH·TW]
+    int nImg = img.dim(0);
+    int ch = img.dim(1);
+    int h = img.dim(2);
+    int w = img.dim(3);
+    int t = til.dim(2);
+    double[] y = new double[Math.toIntExact(out.size())];
+    double[] xd = x.data();
+    int win = wg.toTiles() ? q : p;                    // the side of a tile's window in the image
+    int side = wg.toTiles() ? p : q;                   // the side of a transformed tile
+    for (int n = 0; n < nImg; n++) {
+      for (int c = 0; c < ch; c++) {
+        for (int th = 0; th < wg.tilesH(); th++) {
+          for (int tw = 0; tw < wg.tilesW(); tw++) {
+            int tile = (n * wg.tilesH() + th) * wg.tilesW() + tw;
+            for (int a = 0; a < win; a++) {
+              int r = th * wg.stride() + a - wg.padTop();
+              for (int b = 0; b < win; b++) {
+                int cc = tw * wg.stride() + b - wg.padLeft();
+                if (r < 0 || r >= h || cc < 0 || cc >= w) {
+                  continue;
+                }
+                int pix = ((n * ch + c) * h + r) * w + cc;
+                for (int i = 0; i < side; i++) {
+                  for (int j = 0; j < side; j++) {
+                    int pos = ((i * side + j) * ch + c) * t + tile;
+                    if (wg.toTiles()) {
+                      y[pos] += wg.at(i, a) * wg.at(j, b) * xd[pix];
+                    } else {
+                      y[pix] += wg.at(a, i) * wg.at(b, j) * xd[pos];
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return new Tensor(out, y);
   }
 
   private static Tensor reduce(Reduce r, Tensor x, Shape out) {

@@ -217,6 +217,13 @@ public final class IrParser {
             Integer.parseInt(need(a, "size", mnemonic)));
       case "permute":
         return new Permute(ints(need(a, "perm", mnemonic)));
+      case "winograd_tiles", "winograd_untiles":
+        return new dev.nnc.ir.ops.Winograd(mnemonic.equals("winograd_tiles"),
+            dev.nnc.ir.ops.Winograd.Matrix.valueOf(need(a, "matrix", mnemonic)),
+            Boolean.parseBoolean(need(a, "transposed", mnemonic)), Integer.parseInt(need(a, "stride", mnemonic)),
+            Integer.parseInt(need(a, "pt", mnemonic)), Integer.parseInt(need(a, "pl", mnemonic)),
+            Integer.parseInt(need(a, "th", mnemonic)), Integer.parseInt(need(a, "tw", mnemonic)),
+            Integer.parseInt(need(a, "h", mnemonic)), Integer.parseInt(need(a, "w", mnemonic)));
       case "log_softmax":
         return new LogSoftmax();
       case "one_hot":

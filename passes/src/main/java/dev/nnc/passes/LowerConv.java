@@ -16,12 +16,17 @@ import dev.nnc.ir.ops.Conv2d;
  *       output is NCHW as the GEMM writes it, so the bias and activation after it become the
  *       GEMM's epilogue and no transpose follows;
  *   <li>a batch is {@code cols · Wᵀ} ({@code im2col-rows}), then a transpose to NCHW that the next
- *       element-wise op reads in place.
+ *       element-wise op reads in place;
+ *   <li>but an ungrouped 3×3, stride-1, undilated convolution of at least
+ *       {@value #WINOGRAD_MIN_CHANNELS} input channels is Winograd F(2×2, 3×3) ({@code winograd-2}):
+ *       16 tile products instead of 36 multiplications per output pixel and channel pair. F(4×4, 3×3)
+ *       ({@code winograd-4}) multiplies less still, but its 6×6 input transform reads with stride 4,
+ *       which the vectoriser turns into gathers, so it loses to F(2×2) here; it is there to force.
  * </ul>
  *
  * The rule comes from measurements (docs/benchmarks.md, "Convolution lowerings"). The system
  * property {@code nnc.conv} ({@code -Dnnc.conv=im2col-rows}, {@code im2col-columns},
- * {@code gemm-1x1} or {@code auto}, in {@code NNC_JAVA_OPTS}) forces one where it applies, for
+ * {@code gemm-1x1}, {@code winograd-2}, {@code winograd-4} or {@code auto}, in {@code NNC_JAVA_OPTS}) forces one where it applies, for
  * experiments and benchmarks. For example, with a batch:
  *
  * <pre>
@@ -68,10 +73,16 @@ public final class LowerConv implements Pass {
         + String.join(", ", java.util.Arrays.stream(Conv2d.Lowering.values()).map(Conv2d.Lowering::text).toList()));
   }
 
+  /** Input channels from which Winograd's transforms pay for themselves (the first RGB layer's do not). */
+  public static final int WINOGRAD_MIN_CHANNELS = 16;
+
   /** The cost model: what computes {@code c} on {@code x} fastest (see the class comment). */
   public static Conv2d.Lowering choose(Conv2d c, Shape x) {
     if (Conv2d.Lowering.GEMM_1X1.applies(c, x)) {
       return Conv2d.Lowering.GEMM_1X1;
+    }
+    if (Conv2d.Lowering.WINOGRAD_2.applies(c, x) && c.groups() == 1 && x.dim(1) >= WINOGRAD_MIN_CHANNELS) {
+      return Conv2d.Lowering.WINOGRAD_2;
     }
     return x.dim(0) == 1 ? Conv2d.Lowering.IM2COL_COLUMNS : Conv2d.Lowering.IM2COL_ROWS;
   }

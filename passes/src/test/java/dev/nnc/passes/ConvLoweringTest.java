@@ -44,6 +44,14 @@ class ConvLoweringTest {
     out.add(Arguments.of(new Case(Shape.of(1, 3, 6, 5), Window.of(1, 1, 0), 4, 1)));    // gemm-1x1
     out.add(Arguments.of(new Case(Shape.of(3, 4, 6, 5), Window.of(1, 1, 0), 2, 2)));
     out.add(Arguments.of(new Case(Shape.of(1, 4, 7, 7), Window.of(3, 2, 1), 6, 2)));
+    // Winograd's shapes: 3×3 stride 1, padded or not (partial tiles at the bottom and right), a
+    // batch, groups, asymmetric padding.
+    out.add(Arguments.of(new Case(Shape.of(1, 3, 8, 8), Window.of(3, 1, 1), 4, 1)));
+    out.add(Arguments.of(new Case(Shape.of(2, 2, 7, 9), Window.of(3, 1, 0), 3, 1)));
+    out.add(Arguments.of(new Case(Shape.of(3, 4, 6, 5), Window.of(3, 1, 1), 2, 2)));
+    out.add(Arguments.of(new Case(Shape.of(1, 2, 5, 6), new Window(3, 3, 1, 1, 0, 2, 1, 0, 1, 1), 3, 1)));
+    out.add(Arguments.of(new Case(Shape.of(2, 16, 5, 5), Window.of(3, 1, 1), 4, 1)));  // the cost model's Winograd
+    out.add(Arguments.of(new Case(Shape.of(1, 16, 6, 6), Window.of(3, 1, 1), 4, 2)));  // grouped: im2col
     for (int i = 0; i < 12; i++) {
       int groups = 1 + r.nextInt(2);
       int n = i % 3 == 0 ? 1 : 1 + r.nextInt(3);
@@ -88,6 +96,9 @@ class ConvLoweringTest {
       applied += l.applies(op, c.x()) ? 1 : 0;
     }
     assertTrue(applied >= 2, "im2col rows and columns apply to every convolution");
+    Window w = c.win();
+    boolean winograd = w.kh() == 3 && w.kw() == 3 && w.sh() == 1 && w.sw() == 1 && w.dh() == 1 && w.dw() == 1;
+    assertEquals(winograd, Conv2d.Lowering.WINOGRAD_4.applies(op, c.x()), "Winograd applies to 3×3 stride 1 only");
   }
 
   @ParameterizedTest(name = "{0}")
@@ -99,7 +110,10 @@ class ConvLoweringTest {
     Conv2d.Lowering chosen = LowerConv.choose(op, c.x());
     Window w = c.win();
     boolean pointwise = w.kh() == 1 && w.kw() == 1 && w.sh() == 1 && w.sw() == 1 && !w.padded();
+    boolean winograd = w.kh() == 3 && w.kw() == 3 && w.sh() == 1 && w.sw() == 1 && w.dh() == 1 && w.dw() == 1
+        && c.groups() == 1 && c.x().dim(1) >= LowerConv.WINOGRAD_MIN_CHANNELS;
     Conv2d.Lowering want = c.x().dim(0) == 1 && pointwise ? Conv2d.Lowering.GEMM_1X1
+        : winograd ? Conv2d.Lowering.WINOGRAD_2
         : c.x().dim(0) == 1 ? Conv2d.Lowering.IM2COL_COLUMNS : Conv2d.Lowering.IM2COL_ROWS;
     assertEquals(want, chosen);
     if (!pointwise || c.x().dim(0) != 1) {

@@ -67,6 +67,12 @@ final class OpCases {
             List.of(ta ? Shape.of(k, m) : Shape.of(m, k), tb ? Shape.of(n, k) : Shape.of(k, n)), Domain.ANY,
             (b, in) -> b.add(new MatMul(ta, tb), in.get(0), in.get(1)),
             t -> TorchOps.matmul(t.get(0), t.get(1), ta, tb)));
+        // A batch of products (Winograd's tile products): the flags transpose each one.
+        int g = d(r);
+        cases.add(new Case("matmul[batch, transA=" + ta + ",transB=" + tb + "]",
+            List.of(ta ? Shape.of(g, k, m) : Shape.of(g, m, k), tb ? Shape.of(g, n, k) : Shape.of(g, k, n)), Domain.ANY,
+            (b, in) -> b.add(new MatMul(ta, tb), in.get(0), in.get(1)),
+            t -> TorchOps.matmul(t.get(0), t.get(1), ta, tb)));
       }
     }
     for (UnaryFn fn : UnaryFn.values()) {
@@ -193,9 +199,32 @@ final class OpCases {
       cases.add(new Case("slice[axis=" + ax + ", start=" + start + ", size=" + size + "]", List.of(base), Domain.ANY,
           (b, in) -> b.add(new Slice(ax, start, size), in.get(0)), t -> t.get(0).narrow(ax, start, size)));
     }
+    winogradCases(r, cases);
     Shape ps = Shape.of(d(r), d(r), d(r), d(r));
     cases.add(new Case("permute[0,3,1,2]", List.of(ps), Domain.ANY,
         (b, in) -> b.add(new Permute(List.of(0, 3, 1, 2)), in.get(0)), t -> t.get(0).permute(0, 3, 1, 2)));
+  }
+
+  /**
+   * Both Winograd directions with every matrix, transposed or not, on random tile geometry:
+   * strides below, at and above the window (overlapping, exact and gapped tiles), padding, and
+   * tiles that reach past the image.
+   */
+  private static void winogradCases(Random r, List<Case> cases) {
+    for (dev.nnc.ir.ops.Winograd.Matrix mat : dev.nnc.ir.ops.Winograd.Matrix.values()) {
+      for (boolean toTiles : new boolean[] {true, false}) {
+        boolean tr = r.nextBoolean();
+        int n = 1 + r.nextInt(2);
+        int c = 1 + r.nextInt(2);
+        int h = 2 + r.nextInt(6);
+        int w = 2 + r.nextInt(6);
+        dev.nnc.ir.ops.Winograd wg = new dev.nnc.ir.ops.Winograd(toTiles, mat, tr, 1 + r.nextInt(4), r.nextInt(3),
+            r.nextInt(3), 1 + r.nextInt(3), 1 + r.nextInt(3), h, w);
+        Shape in = toTiles ? Shape.of(n, c, h, w) : Shape.of(wg.q() * wg.q(), c, n * wg.tiles());
+        cases.add(new Case(wg.mnemonic() + "[" + wg.attributes() + "]", List.of(in), Domain.ANY,
+            (b, ins) -> b.add(wg, ins.get(0)), t -> TorchOps.winograd(t.get(0), wg)));
+      }
+    }
   }
 
   static double[] sample(Random r, Shape s, Domain d) {

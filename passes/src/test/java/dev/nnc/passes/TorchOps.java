@@ -80,6 +80,58 @@ final class TorchOps {
     return full.narrow(2, w.pt(), h).narrow(3, w.pl(), wd);
   }
 
+  /** The matrix of {@code wg} ({@code L}, p×q) as a libtorch tensor. */
+  private static Tensor matrix(dev.nnc.ir.ops.Winograd wg) {
+    double[] v = new double[wg.p() * wg.q()];
+    for (int i = 0; i < wg.p(); i++) {
+      for (int k = 0; k < wg.q(); k++) {
+        v[i * wg.q() + k] = wg.at(i, k);
+      }
+    }
+    return tensor(v, Shape.of(wg.p(), wg.q()), false);
+  }
+
+  /**
+   * Both Winograd directions from libtorch's own ops: im2col of the padded image and
+   * {@code L·d·Lᵀ} per tile, or {@code L·m·Lᵀ} per tile and col2im, the padding cut off.
+   */
+  static Tensor winograd(Tensor x, dev.nnc.ir.ops.Winograd wg) {
+    Tensor l = matrix(wg);
+    int s = wg.stride();
+    int th = wg.tilesH();
+    int tw = wg.tilesW();
+    if (wg.toTiles()) {
+      int q = wg.q();
+      long n = x.size(0);
+      long c = x.size(1);
+      long ph = Math.max(wg.padTop() + wg.height(), (long) (th - 1) * s + q);
+      long pw = Math.max(wg.padLeft() + wg.width(), (long) (tw - 1) * s + q);
+      Tensor padded = torch.constant_pad_nd(x, new long[] {wg.padLeft(), pw - wg.padLeft() - wg.width(), wg.padTop(),
+          ph - wg.padTop() - wg.height()}, new Scalar(0));
+      Tensor cols = torch.im2col(padded, new long[] {q, q}, new long[] {1, 1}, new long[] {0, 0}, new long[] {s, s});
+      long oh = (ph - q) / s + 1;
+      long ow = (pw - q) / s + 1;
+      Tensor d = cols.reshape(n, c, q, q, oh, ow).narrow(4, 0, th).narrow(5, 0, tw).permute(0, 1, 4, 5, 2, 3);
+      Tensor v = l.matmul(d).matmul(l.t());                                     // [N, C, TH, TW, p, p]
+      int p = wg.p();
+      return v.permute(4, 5, 1, 0, 2, 3).contiguous().reshape(p * p, c, n * th * tw);
+    }
+    int q = wg.q();
+    int p = wg.p();
+    long c = x.size(1);
+    long n = x.size(2) / wg.tiles();
+    Tensor m = x.reshape(q, q, c, n, th, tw).permute(3, 2, 4, 5, 0, 1);          // [N, C, TH, TW, q, q]
+    Tensor y = l.matmul(m).matmul(l.t());                                       // [N, C, TH, TW, p, p]
+    Tensor cols = y.permute(0, 1, 4, 5, 2, 3).contiguous().reshape(n, c * p * p, (long) th * tw);
+    long ph = (long) (th - 1) * s + p;               // exactly the tiles' windows, then zeros below and right
+    long pw = (long) (tw - 1) * s + p;
+    Tensor full = torch.col2im(cols, new long[] {ph, pw}, new long[] {p, p}, new long[] {1, 1}, new long[] {0, 0},
+        new long[] {s, s});
+    full = torch.constant_pad_nd(full, new long[] {0, Math.max(0, wg.padLeft() + wg.width() - pw), 0,
+        Math.max(0, wg.padTop() + wg.height() - ph)}, new Scalar(0));
+    return full.narrow(2, wg.padTop(), wg.height()).narrow(3, wg.padLeft(), wg.width());
+  }
+
   static Tensor maxPool(Tensor x, Window w) {
     return torch.max_pool2d(pad(x, w, Double.NEGATIVE_INFINITY), new long[] {w.kh(), w.kw()},
         new long[] {w.sh(), w.sw()}, new long[] {0, 0}, new long[] {w.dh(), w.dw()}, false);
@@ -92,7 +144,7 @@ final class TorchOps {
   }
 
   static Tensor matmul(Tensor a, Tensor b, boolean ta, boolean tb) {
-    return (ta ? a.t() : a).matmul(tb ? b.t() : b);
+    return (ta ? a.transpose(-2, -1) : a).matmul(tb ? b.transpose(-2, -1) : b);
   }
 
   static Tensor scalar(double v) {

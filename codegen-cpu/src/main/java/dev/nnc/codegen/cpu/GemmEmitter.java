@@ -101,6 +101,11 @@ final class GemmEmitter {
   private final int KC;
   private final LLVMTypeRef vec;
   private final LLVMBuilderRef b;
+  /**
+   * A batched GEMM's product index in the function being emitted (its work items are the
+   * products' items one product after another); null for a single product.
+   */
+  private LLVMValueRef batchSlot;
 
   GemmEmitter(KernelEmitter e, int vectorWidth, Tiling tiling) {
     this.e = e;
@@ -141,13 +146,47 @@ final class GemmEmitter {
     int panels = (g.n() + nr - 1) / nr;
     int tiles = (g.m() + MR - 1) / MR;
     emitPackB(g);
-    calls.add(new NativeCall(g.name() + "_packb", panels, (double) g.k() * nr));
+    calls.add(new NativeCall(g.name() + "_packb", (long) g.batch() * panels, (double) g.k() * nr));
     emitPackA(g);
-    calls.add(new NativeCall(g.name() + "_packa", tiles, (double) g.k() * MR));
+    calls.add(new NativeCall(g.name() + "_packa", (long) g.batch() * tiles, (double) g.k() * MR));
     Split s = split(g);
     emitCompute(g, s);
-    calls.add(new NativeCall(g.name(), s.items(), 2.0 * g.m() * g.n() * g.k() / s.items()));
+    calls.add(new NativeCall(g.name(), (long) g.batch() * s.items(), 2.0 * g.m() * g.n() * g.k() / s.items()));
     return calls;
+  }
+
+  /**
+   * The loop over work items {@code [lo, hi)} of a function: for a batch, item {@code it} is item
+   * {@code it % perProduct} of product {@code it / perProduct}, stored in {@code var} and in
+   * {@link #batchSlot}; a single product's items are {@code var} itself.
+   */
+  private void items(Kernel.Gemm g, LLVMValueRef var, long perProduct, Runnable body) {
+    if (g.batch() == 1) {
+      batchSlot = null;
+      e.loop(var, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, body);
+      return;
+    }
+    LLVMValueRef it = e.slot(e.i64, "bitem");
+    batchSlot = e.slot(e.i64, "bq");
+    e.loop(it, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
+      LLVMValueRef iv = e.load64(it);
+      LLVMBuildStore(b, LLVMBuildSDiv(b, iv, e.c64(perProduct), ""), batchSlot);
+      LLVMBuildStore(b, LLVMBuildSRem(b, iv, e.c64(perProduct), ""), var);
+      body.run();
+    });
+  }
+
+  /** {@code base + q·stride} for the current product q (just {@code base} for one product). */
+  private LLVMValueRef perProduct(long base, long stride) {
+    if (batchSlot == null) {
+      return e.c64(base);
+    }
+    return LLVMBuildAdd(b, e.c64(base), LLVMBuildMul(b, e.load64(batchSlot), e.c64(stride), ""), "");
+  }
+
+  /** Floats of scratch per product of the batch. */
+  private static long scratchPerProduct(Kernel.Gemm g) {
+    return scratchFloats(g.m(), g.n(), g.k());
   }
 
   private LLVMValueRef aAt(Kernel.Gemm g, LLVMValueRef i, LLVMValueRef k) {
@@ -155,7 +194,7 @@ final class GemmEmitter {
     LLVMValueRef off = g.transA()
         ? LLVMBuildAdd(b, LLVMBuildMul(b, k, e.c64(g.m()), ""), i, "")
         : LLVMBuildAdd(b, LLVMBuildMul(b, i, e.c64(g.k()), ""), k, "");
-    return LLVMBuildAdd(b, off, e.c64(e.offsets[g.a()] + g.aBase()), "");
+    return LLVMBuildAdd(b, off, perProduct(e.offsets[g.a()] + g.aBase(), (long) g.m() * g.k()), "");
   }
 
   private LLVMValueRef bAt(Kernel.Gemm g, LLVMValueRef k, LLVMValueRef j) {
@@ -163,7 +202,7 @@ final class GemmEmitter {
     LLVMValueRef off = g.transB()
         ? LLVMBuildAdd(b, LLVMBuildMul(b, j, e.c64(g.k()), ""), k, "")
         : LLVMBuildAdd(b, LLVMBuildMul(b, k, e.c64(g.n()), ""), j, "");
-    return LLVMBuildAdd(b, off, e.c64(e.offsets[g.b()] + g.bBase()), "");
+    return LLVMBuildAdd(b, off, perProduct(e.offsets[g.b()] + g.bBase(), (long) g.k() * g.n()), "");
   }
 
   private LLVMValueRef min(LLVMValueRef x, LLVMValueRef y) {
@@ -187,12 +226,12 @@ final class GemmEmitter {
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef jj = e.slot(e.i64, "jj");
     long ws = scratch;
-    LLVMValueRef safe = bAt0(g);
+    int panels = (g.n() + nr - 1) / nr;
     Runnable element = () -> packElement(g, e.load64(jp), e.load64(k), e.load64(jj), nr, g.n(),
-        (j, kv) -> bAt(g, kv, j), safe, ws);
+        (j, kv) -> bAt(g, kv, j), bAt0(g), ws);
     // Read B along its rows: k innermost when B is stored transposed ([N,K]), j innermost otherwise.
     Runnable transposedScalar = () -> e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
-    e.loop(jp, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
+    items(g, jp, panels, () -> {
       if (g.transB() && w == 8 && g.k() >= 8) {
         // Whole panels move 8×8 blocks through registers: 8 row loads, a transpose, 8 stores.
         LLVMValueRef full = LLVMBuildICmp(b, LLVMIntSLE,
@@ -228,7 +267,7 @@ final class GemmEmitter {
         : guardedLoad(lt(idx, e.c64(extent)), src.apply(idx, k), safe);
     LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
         LLVMBuildAdd(b, LLVMBuildMul(b, p, e.c64(g.k()), ""), k, ""), e.c64(width), ""), lane, "");
-    LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, e.c64(dstBase), "")));
+    LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, perProduct(dstBase, scratchPerProduct(g)), "")));
   }
 
   private LLVMValueRef mask(int... idx) {
@@ -277,7 +316,7 @@ final class GemmEmitter {
 
   /** Arena index of packed B row k, lanes h·W…, of panel jp: ws + (jp·K + k)·NR + h·W. */
   private LLVMValueRef packedB(Kernel.Gemm g, LLVMValueRef jp, LLVMValueRef k, int h, long ws) {
-    return LLVMBuildAdd(b, e.c64(ws + (long) h * w), LLVMBuildMul(b,
+    return LLVMBuildAdd(b, perProduct(ws + (long) h * w, scratchPerProduct(g)), LLVMBuildMul(b,
         LLVMBuildAdd(b, LLVMBuildMul(b, jp, e.c64(g.k()), ""), k, ""), e.c64(nr), ""), "");
   }
 
@@ -292,12 +331,11 @@ final class GemmEmitter {
     LLVMValueRef t = e.slot(e.i64, "tile");
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef r = e.slot(e.i64, "r");
-    LLVMValueRef safe = e.c64(e.offsets[g.a()] + g.aBase());
     long base = wsA(g);
     Runnable element = () -> packElement(g, e.load64(t), e.load64(k), e.load64(r), MR, g.m(),
-        (i, kv) -> aAt(g, i, kv), safe, base);
+        (i, kv) -> aAt(g, i, kv), perProduct(e.offsets[g.a()] + g.aBase(), (long) g.m() * g.k()), base);
     // Read A along its rows: k innermost when A is [M,K], rows innermost when it is stored [K,M].
-    e.loop(t, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
+    items(g, t, (g.m() + MR - 1) / MR, () -> {
       if (g.transA()) {
         e.loop(k, e.c64(0), e.c64(g.k()), 1, () -> e.loop(r, e.c64(0), e.c64(MR), 1, element));
       } else {
@@ -308,7 +346,7 @@ final class GemmEmitter {
   }
 
   private LLVMValueRef bAt0(Kernel.Gemm g) {
-    return e.c64(e.offsets[g.b()] + g.bBase());
+    return perProduct(e.offsets[g.b()] + g.bBase(), (long) g.k() * g.n());
   }
 
   private void emitCompute(Kernel.Gemm g, Split s) {
@@ -327,8 +365,11 @@ final class GemmEmitter {
     long ws = scratch;
     long aBase = wsA(g);
 
-    e.loop(item, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> {
+    items(g, item, s.items(), () -> {
       LLVMValueRef it = e.load64(item);
+      LLVMValueRef wsq = perProduct(ws, scratchPerProduct(g));
+      LLVMValueRef wsAq = perProduct(aBase, scratchPerProduct(g));
+      LLVMValueRef cq = perProduct(cOff, (long) g.m() * g.n());
       LLVMValueRef rb = LLVMBuildSDiv(b, it, e.c64(s.chunks()), "");
       LLVMValueRef cb = LLVMBuildSRem(b, it, e.c64(s.chunks()), "");
       LLVMValueRef i0 = LLVMBuildMul(b, rb, e.c64(MC), "");
@@ -343,14 +384,14 @@ final class GemmEmitter {
         e.loop(j0, jStart, jEnd, nr, () -> {
           LLVMValueRef j0v = e.load64(j0);
           // B sliver: ws + ((j0/NR)·K + k0)·NR
-          LLVMValueRef bOff = LLVMBuildAdd(b, e.c64(ws), LLVMBuildMul(b, LLVMBuildAdd(b,
+          LLVMValueRef bOff = LLVMBuildAdd(b, wsq, LLVMBuildMul(b, LLVMBuildAdd(b,
               LLVMBuildMul(b, LLVMBuildSDiv(b, j0v, e.c64(nr), ""), e.c64(g.k()), ""), k0v, ""), e.c64(nr), ""), "");
           LLVMValueRef bPtr = e.at(bOff);
           e.loop(ir, e.c64(0), tiles, 1, () -> {
             LLVMValueRef irv = e.load64(ir);
             // A sliver of tile (i0/MR + ir) at k0: wsA + ((i0/MR + ir)·K + k0)·MR
             LLVMValueRef tile = LLVMBuildAdd(b, LLVMBuildSDiv(b, i0, e.c64(MR), ""), irv, "");
-            LLVMValueRef aPtr = e.at(LLVMBuildAdd(b, e.c64(aBase), LLVMBuildMul(b,
+            LLVMValueRef aPtr = e.at(LLVMBuildAdd(b, wsAq, LLVMBuildMul(b,
                 LLVMBuildAdd(b, LLVMBuildMul(b, tile, e.c64(g.k()), ""), k0v, ""), e.c64(MR), ""), ""));
             LLVMValueRef[] accs = micro(aPtr, bPtr, kc);
             LLVMValueRef iTile = LLVMBuildAdd(b, i0, LLVMBuildMul(b, irv, e.c64(MR), ""), "");
@@ -359,8 +400,8 @@ final class GemmEmitter {
                 LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, iTile, e.c64(MR), ""), e.c64(g.m()), ""),
                 LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, j0v, e.c64(nr), ""), e.c64(g.n()), ""), "");
             e.ifElse(full,
-                () -> storeFull(accs, cOff, g.n(), iTile, j0v, first),
-                () -> storeEdge(accs, tileArr, cOff, g, iTile, j0v, first, rr, cc));
+                () -> storeFull(accs, cq, g.n(), iTile, j0v, first),
+                () -> storeEdge(accs, tileArr, cq, g, iTile, j0v, first, rr, cc));
           });
         });
       });
@@ -436,11 +477,11 @@ final class GemmEmitter {
     return next;
   }
 
-  private void storeFull(LLVMValueRef[] accs, long cOff, int n, LLVMValueRef iTile, LLVMValueRef j0, LLVMValueRef first) {
+  private void storeFull(LLVMValueRef[] accs, LLVMValueRef cOff, int n, LLVMValueRef iTile, LLVMValueRef j0, LLVMValueRef first) {
     LLVMValueRef[] ptrs = new LLVMValueRef[accs.length];
     for (int r = 0; r < MR; r++) {
       LLVMValueRef row = LLVMBuildAdd(b, LLVMBuildMul(b, LLVMBuildAdd(b, iTile, e.c64(r), ""), e.c64(n), ""), j0, "");
-      LLVMValueRef p = e.at(LLVMBuildAdd(b, row, e.c64(cOff), ""));
+      LLVMValueRef p = e.at(LLVMBuildAdd(b, row, cOff, ""));
       for (int h = 0; h < NV; h++) {
         ptrs[NV * r + h] = h == 0 ? p : e.gep(e.f32, p, e.c64((long) h * w));
       }
@@ -456,7 +497,7 @@ final class GemmEmitter {
     });
   }
 
-  private void storeEdge(LLVMValueRef[] accs, LLVMValueRef tile, long cOff, Kernel.Gemm g, LLVMValueRef iTile,
+  private void storeEdge(LLVMValueRef[] accs, LLVMValueRef tile, LLVMValueRef cOff, Kernel.Gemm g, LLVMValueRef iTile,
       LLVMValueRef j0, LLVMValueRef first, LLVMValueRef rr, LLVMValueRef cc) {
     for (int q = 0; q < accs.length; q++) {
       storeVec(accs[q], e.gep(e.f32, tile, e.c64((long) q * w)));
@@ -468,7 +509,7 @@ final class GemmEmitter {
       LLVMValueRef cv = e.load64(cc);
       LLVMValueRef t = LLVMBuildLoad2(b, e.f32, e.gep(e.f32, tile,
           LLVMBuildAdd(b, LLVMBuildMul(b, rv, e.c64(nr), ""), cv, "")), "");
-      LLVMValueRef idx = LLVMBuildAdd(b, e.c64(cOff), LLVMBuildAdd(b, LLVMBuildMul(b,
+      LLVMValueRef idx = LLVMBuildAdd(b, cOff, LLVMBuildAdd(b, LLVMBuildMul(b,
           LLVMBuildAdd(b, iTile, rv, ""), e.c64(g.n()), ""), LLVMBuildAdd(b, j0, cv, ""), ""), "");
       LLVMValueRef p = e.at(idx);
       LLVMValueRef old = LLVMBuildLoad2(b, e.f32, p, "");

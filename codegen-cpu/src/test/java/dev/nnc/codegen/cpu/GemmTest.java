@@ -64,6 +64,50 @@ class GemmTest {
     }
   }
 
+  /**
+   * A batch of products (Winograd's α² tile products): each one equals the reference, on edge
+   * sizes and several K blocks, every transpose combination, one and two threads. The operand A
+   * is a slice-free input and B a parameter, as in the Winograd lowering.
+   */
+  @ParameterizedTest
+  @CsvSource({"1,1,1,1", "3,7,5,3", "16,64,49,64", "36,13,33,600", "4,100,129,20"})
+  void batchedProductsMatchReference(int batch, int m, int n, int k) {
+    Random r = new Random(batch * 131 + m * 31 + n * 7 + k);
+    for (boolean ta : new boolean[] {false, true}) {
+      for (boolean tb : new boolean[] {false, true}) {
+        Graph.Builder b = Graph.builder("g");
+        Node a = b.addTyped(new Input("a"), List.of(), TensorType.f32(ta ? Shape.of(batch, k, m) : Shape.of(batch, m, k)));
+        Node w = b.addTyped(new Param("w", Param.Role.WEIGHT, Init.ZEROS), List.of(),
+            TensorType.f32(tb ? Shape.of(batch, n, k) : Shape.of(batch, k, n)));
+        // An element-wise user: the batched product cannot take it as an epilogue, so it reads it.
+        b.output("y", b.add(new Unary(UnaryFn.TANH, 0), b.add(new MatMul(ta, tb), a, w)));
+        float[] av = rand(r, batch * m * k);
+        float[] wv = rand(r, batch * n * k);
+        for (int threads : new int[] {1, 2}) {
+          try (NativeModel nm = CpuHarness.compile(b.build(), threads)) {
+            nm.setInput("p", "a", av);
+            nm.setParam("w", wv);
+            nm.run("p");
+            float[] y = nm.output("p", "y");
+            for (int q = 0; q < batch; q++) {
+              float[] aq = java.util.Arrays.copyOfRange(av, q * m * k, (q + 1) * m * k);
+              float[] wq = java.util.Arrays.copyOfRange(wv, q * n * k, (q + 1) * n * k);
+              for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                  double want = Math.tanh(product(aq, wq, m, n, k, ta, tb, i, j));
+                  double got = y[(q * m + i) * n + j];
+                  assertTrue(Math.abs(want - got) <= 1e-4 * Math.sqrt(k), "batch=" + batch + " m=" + m + " n=" + n
+                      + " k=" + k + " ta=" + ta + " tb=" + tb + " threads=" + threads + " at (" + q + "," + i + "," + j
+                      + "): " + want + " vs " + got);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
   /** Element (i, j) of op(A)·op(B) in double: the reference every GEMM test compares with. */
   static double product(float[] a, float[] b, int m, int n, int k, boolean ta, boolean tb, int i, int j) {
     double acc = 0;

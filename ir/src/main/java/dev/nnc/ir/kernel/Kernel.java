@@ -21,7 +21,23 @@ public sealed interface Kernel {
    * {@code C = A·B}. How a back end computes it (packing, tiling) is its own business: the scratch
    * it needs comes from {@code Backend.scratchFloats}, and memory planning gives each kernel its
    * scratch for the kernel's duration.
+   *
+   * <p>With {@code batch > 1} it is that many independent products over consecutive blocks:
+   * product {@code q} reads A at {@code aBase + q·M·K}, B at {@code bBase + q·K·N} and writes C at
+   * {@code q·M·N}. A batched product has no epilogue.
    */
   record Gemm(String name, int a, long aBase, int b, long bBase, int c, int m, int n, int k, boolean transA,
-      boolean transB, KExpr epilogue) implements Kernel {}
+      boolean transB, KExpr epilogue, int batch) implements Kernel {
+    public Gemm {
+      if (batch < 1 || (batch > 1 && epilogue != null)) {
+        throw new IllegalArgumentException("gemm " + name + ": batch " + batch + (epilogue != null ? " with an epilogue" : ""));
+      }
+    }
+
+    /** One product. */
+    public Gemm(String name, int a, long aBase, int b, long bBase, int c, int m, int n, int k, boolean transA,
+        boolean transB, KExpr epilogue) {
+      this(name, a, aBase, b, bBase, c, m, n, k, transA, transB, epilogue, 1);
+    }
+  }
 }

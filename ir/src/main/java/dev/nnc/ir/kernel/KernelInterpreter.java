@@ -121,27 +121,30 @@ public final class KernelInterpreter {
     int m = g.m();
     int n = g.n();
     int k = g.k();
-    long a0 = offsets[g.a()] + g.aBase();
-    long b0 = offsets[g.b()] + g.bBase();
-    float[] c = new float[m * n];
-    for (int i = 0; i < m; i++) {
-      for (int p = 0; p < k; p++) {
-        float av = arena[(int) (a0 + (g.transA() ? (long) p * m + i : (long) i * k + p))];
+    for (int q = 0; q < g.batch(); q++) {
+      long a0 = offsets[g.a()] + g.aBase() + (long) q * m * k;
+      long b0 = offsets[g.b()] + g.bBase() + (long) q * k * n;
+      float[] c = new float[m * n];
+      for (int i = 0; i < m; i++) {
+        for (int p = 0; p < k; p++) {
+          float av = arena[(int) (a0 + (g.transA() ? (long) p * m + i : (long) i * k + p))];
+          for (int j = 0; j < n; j++) {
+            float bv = arena[(int) (b0 + (g.transB() ? (long) j * k + p : (long) p * n + j))];
+            c[i * n + j] += av * bv;
+          }
+        }
+      }
+      long c0 = offsets[g.c()] + (long) q * m * n;
+      long[] vars = new long[2];
+      for (int i = 0; i < m; i++) {
         for (int j = 0; j < n; j++) {
-          float bv = arena[(int) (b0 + (g.transB() ? (long) j * k + p : (long) p * n + j))];
-          c[i * n + j] += av * bv;
+          vars[0] = i;
+          vars[1] = j;
+          float v = g.epilogue() == null ? c[i * n + j] : eval(g.epilogue(), vars, new float[1], c[i * n + j]);
+          arena[(int) (c0 + (long) i * n + j)] = v;
         }
       }
     }
-    long c0 = offsets[g.c()];
-    long[] vars = new long[2];
-    for (int i = 0; i < m; i++) {
-      for (int j = 0; j < n; j++) {
-        vars[0] = i;
-        vars[1] = j;
-        float v = g.epilogue() == null ? c[i * n + j] : eval(g.epilogue(), vars, new float[1], c[i * n + j]);
-        arena[(int) (c0 + (long) i * n + j)] = v;
-      }
-    }
   }
+
 }

@@ -22,7 +22,8 @@ public final class KernelPrinter {
     StringBuilder sb = new StringBuilder();
     switch (k) {
       case Kernel.Gemm g -> {
-        sb.append(indent).append("gemm ").append(g.name()).append(": b").append(g.c()).append("[").append(g.m())
+        sb.append(indent).append("gemm ").append(g.name()).append(": b").append(g.c()).append("[")
+            .append(g.batch() > 1 ? g.batch() + "×" : "").append(g.m())
             .append(',').append(g.n()).append("] = b").append(g.a()).append(g.transA() ? "ᵀ" : "").append(" · b")
             .append(g.b()).append(g.transB() ? "ᵀ" : "").append("  (K=").append(g.k()).append(")\n");
         if (g.epilogue() != null) {

@@ -56,9 +56,9 @@ public final class KernelVerifier {
       out.add(at + ": empty dimensions m=" + g.m() + " n=" + g.n() + " k=" + g.k());
       return;
     }
-    fits(out, at + " operand A", p, g.a(), g.aBase(), (long) g.m() * g.k());
-    fits(out, at + " operand B", p, g.b(), g.bBase(), (long) g.k() * g.n());
-    fits(out, at + " result C", p, g.c(), 0, (long) g.m() * g.n());
+    fits(out, at + " operand A", p, g.a(), g.aBase(), (long) g.batch() * g.m() * g.k());
+    fits(out, at + " operand B", p, g.b(), g.bBase(), (long) g.batch() * g.k() * g.n());
+    fits(out, at + " result C", p, g.c(), 0, (long) g.batch() * g.m() * g.n());
     if (g.epilogue() != null) {
       // The epilogue runs per element of C with variable 0 = i < M and 1 = j < N.
       long[] extents = {g.m(), g.n()};

@@ -10,7 +10,9 @@ import java.util.List;
 /**
  * {@code C[M,N] = op(A) · op(B)} where {@code op} transposes when the flag is set: A is stored
  * {@code [M,K]} (or {@code [K,M]} with transA), B {@code [K,N]} (or {@code [N,K]} with transB).
- * Dense layers use transB, so their weight is {@code [out, in]} as in PyTorch.
+ * Dense layers use transB, so their weight is {@code [out, in]} as in PyTorch. Both operands may
+ * also carry one leading batch dimension of the same size, {@code [G,M,K]·[G,K,N] → [G,M,N]}: G
+ * independent products (the flags transpose each one), as Winograd's α² tile products are.
  *
  * <pre>
  *   %2 = matmul[transA=false, transB=true](%x, %w) : f32[64,256]   // x[64,784], w[256,784]
@@ -36,20 +38,33 @@ public record MatMul(boolean transA, boolean transB) implements Op {
   public TensorType infer(List<Node> in) {
     Shape a = in.get(0).shape();
     Shape b = in.get(1).shape();
-    if (a.rank() != 2 || b.rank() != 2) {
-      throw new ShapeException("matmul expects two matrices, got " + a + " and " + b);
+    if (!((a.rank() == 2 && b.rank() == 2) || (a.rank() == 3 && b.rank() == 3))) {
+      throw new ShapeException("matmul expects two matrices or two batches of matrices, got " + a + " and " + b);
     }
-    int m = transA ? a.dim(1) : a.dim(0);
-    int ka = transA ? a.dim(0) : a.dim(1);
-    int kb = transB ? b.dim(1) : b.dim(0);
-    int n = transB ? b.dim(0) : b.dim(1);
+    int o = a.rank() - 2;     // 1 for a batch: its dimension 0 is the batch
+    if (o == 1 && a.dim(0) != b.dim(0)) {
+      throw new ShapeException("matmul batches differ: " + a + " and " + b);
+    }
+    int m = transA ? a.dim(o + 1) : a.dim(o);
+    int ka = transA ? a.dim(o) : a.dim(o + 1);
+    int kb = transB ? b.dim(o + 1) : b.dim(o);
+    int n = transB ? b.dim(o) : b.dim(o + 1);
     if (ka != kb) {
       throw new ShapeException("matmul inner dimensions differ: " + a + (transA ? "ᵀ" : "") + " · " + b
           + (transB ? "ᵀ" : "") + " (" + ka + " vs " + kb + ")");
     }
-    return TensorType.f32(Shape.of(m, n));
+    return TensorType.f32(o == 1 ? Shape.of(a.dim(0), m, n) : Shape.of(m, n));
   }
 
+  /** Products in the batch: the leading dimension of a batched product, else 1. */
+  public static int batch(Shape out) {
+    return out.rank() == 3 ? out.dim(0) : 1;
+  }
+
+  /**
+   * The gradient rule; a batched product's is the same per product, since the flags transpose
+   * each product's last two dimensions.
+   */
   @Override
   public List<Node> gradients(Graph.Builder b, Node self, Node dy) {
     Node a = self.input(0);

@@ -20,6 +20,7 @@ import dev.nnc.ir.ops.Patches;
 import dev.nnc.ir.ops.PatchesGrad;
 import dev.nnc.ir.ops.Permute;
 import dev.nnc.ir.ops.Window;
+import dev.nnc.ir.ops.Winograd;
 import dev.nnc.ir.ops.DropoutMask;
 import dev.nnc.ir.ops.Input;
 import dev.nnc.ir.ops.LogSoftmax;
@@ -159,6 +160,7 @@ public final class LowerToKernels {
         case Permute p -> force(n.input(0));
         case Patches p -> force(n.input(0));
         case Slice sl -> force(n.input(0));
+        case Winograd w -> force(n.input(0));
         case Conv2d c -> throw new IllegalStateException("conv2d reached lowering: the lower-conv pass must run first");
         // Reductions read their operand inline; element-wise ops read theirs inline or from memory.
         case Input _, Param _, Constant _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, OneHot _,
@@ -166,7 +168,8 @@ public final class LowerToKernels {
       }
     }
     for (Node n : g.nodes()) {
-      if (n.op() instanceof MatMul && !isBoundary(n)) {
+      // A batched product has no epilogue: its element-wise user reads it from memory.
+      if (n.op() instanceof MatMul && !isBoundary(n) && MatMul.batch(n.shape()) == 1) {
         List<Node> us = users.get(n);
         if (us.size() == 1 && fusible(us.get(0), n)) {
           // The epilogue is the whole single-use element-wise chain above the product:
@@ -190,7 +193,7 @@ public final class LowerToKernels {
         case Param p -> params.put(p.name(), bufOf.computeIfAbsent(n, k -> newBuffer(p.name(), Buffer.Kind.PARAM, n.shape())));
         case Reshape r -> bufOf.put(n, bufOf.get(n.input(0)));
         case Constant _, MatMul _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, Softmax _, LogSoftmax _,
-            OneHot _, DropoutMask _, Conv2d _, Patches _, PatchesGrad _, Permute _, Concat _, Slice _ -> {
+            OneHot _, DropoutMask _, Conv2d _, Patches _, PatchesGrad _, Permute _, Concat _, Slice _, Winograd _ -> {
           if (materialized(n)) {
             bufOf.put(n, newBuffer("t" + n.id(), Buffer.Kind.TEMP, n.shape()));
             roots.add(n);
@@ -257,6 +260,7 @@ public final class LowerToKernels {
           elementwiseKernel(n);
       case Concat c -> concat(n, c);
       case PatchesGrad pg -> patchesGrad(n, pg);
+      case Winograd w -> winograd(n, w);
       case Conv2d _ -> throw new IllegalStateException("conv2d reached lowering: the lower-conv pass must run first");
       // Never a root: stored (inputs, parameters), a view, or a literal inlined where it is read.
       case Input _, Param _, Reshape _, Constant _ -> throw new IllegalStateException("no kernel computes " + n);
@@ -373,7 +377,7 @@ public final class LowerToKernels {
         }
         // Read from memory, never inlined (of() loads them): stored, a view, or computed by a kernel of their own.
         case Input _, Param _, Reshape _, Reduce _, SumTo _, Softmax _, LogSoftmax _, PatchesGrad _, Conv2d _,
-            Concat _ -> throw new IllegalStateException("cannot inline " + n);
+            Concat _, Winograd _ -> throw new IllegalStateException("cannot inline " + n);
       };
     }
   }
@@ -469,6 +473,149 @@ public final class LowerToKernels {
   }
 
   /**
+   * A Winograd transform, loops {@code c} (parallel), {@code n}, {@code th}, {@code tw} with the
+   * whole tile in the innermost body: every transformed element is a sum of constant multiples of
+   * window elements (zero coefficients left out, ±1 as adds and subtracts), and the window's
+   * loads, the same address in every one of those sums, are shared by them. The tiles are split
+   * into up to nine nests: the interior, whose windows lie inside the image and need no guard,
+   * and the border rows and columns, whose image accesses are guarded. {@code winograd_untiles} whose windows tile the image
+   * exactly once (Winograd's output transform) stores each pixel directly; otherwise, as for the
+   * adjoint of overlapping tiles, it zeroes the image's channel and adds every window onto it.
+   */
+  private Kernel winograd(Node out, Winograd wg) {
+    Node in = out.input(0);
+    Shape img = wg.toTiles() ? in.shape() : out.shape();
+    int ch = img.dim(1);
+    int h = img.dim(2);
+    int w = img.dim(3);
+    long t = (long) img.dim(0) * wg.tiles();
+    boolean exact = !wg.toTiles() && exactTiling(wg, h, w);
+    int win = wg.toTiles() ? wg.q() : wg.p();           // a tile's window in the image
+    // Tiles whose windows lie inside the image need no guards: the nest is split into the
+    // border rows and columns of tiles (guarded) and the interior (plain loads and stores).
+    int[] rows = interior(wg.tilesH(), wg.stride(), wg.padTop(), win, h);
+    int[] cols = interior(wg.tilesW(), wg.stride(), wg.padLeft(), win, w);
+    List<KStmt> nests = new ArrayList<>();
+    double[] flops = {0};
+    for (int r = 0; r < 3; r++) {
+      for (int c = 0; c < 3; c++) {
+        int r0 = rows[r];
+        int c0 = cols[c];
+        int nr = rows[r + 1] - r0;
+        int nc = cols[c + 1] - c0;
+        if (nr > 0 && nc > 0) {
+          List<KStmt> body = winogradTile(wg, img, t, bufOf.get(wg.toTiles() ? in : out),
+              bufOf.get(wg.toTiles() ? out : in), r0, c0, r != 1, c != 1, exact, nests.isEmpty() ? flops : null);
+          nests.add(new KStmt.Loop(1, img.dim(0), List.of(new KStmt.Loop(2, nr, List.of(new KStmt.Loop(3, nc, body))))));
+        }
+      }
+    }
+    List<KStmt> perChannel = new ArrayList<>();
+    if (!wg.toTiles() && !exact) {
+      long[] is = img.strides();
+      KStmt zero = new KStmt.Store(bufOf.get(out), new Affine(0, new long[] {is[1], is[0], w, 1}), new KExpr.Lit(0));
+      perChannel.add(new KStmt.Loop(1, img.dim(0), List.of(new KStmt.Loop(2, h, List.of(new KStmt.Loop(3, w,
+          List.of(zero)))))));
+    }
+    perChannel.addAll(nests);
+    KStmt.Loop root = new KStmt.Loop(0, ch, perChannel);
+    return new Kernel.Loops(kernelName(out), root, 4, 0, ch > 1, flops[0] * ch * t);
+  }
+
+  /**
+   * {@code [0, lo, hi, tiles]}: tiles {@code [lo, hi)} have their whole window of side
+   * {@code win} at {@code t·stride − pad} inside {@code [0, size)}; those before and after may not.
+   */
+  private static int[] interior(int tiles, int stride, int pad, int win, int size) {
+    int lo = Math.min(tiles, (pad + stride - 1) / stride);
+    int last = size - win + pad;                            // the largest t·stride that still fits
+    int hi = last < 0 ? lo : Math.max(lo, Math.min(tiles, last / stride + 1));
+    return new int[] {0, lo, hi, tiles};
+  }
+
+  /**
+   * The innermost body of a Winograd nest over tiles {@code (r0 + i2, c0 + i3)}: one store per
+   * transformed element ({@code winograd_tiles}) or per window pixel ({@code winograd_untiles}),
+   * guarded along the rows or columns where the window can leave the image.
+   */
+  private static List<KStmt> winogradTile(Winograd wg, Shape img, long t, int xb, int tb, int r0, int c0,
+      boolean guardRows, boolean guardCols, boolean exact, double[] flops) {
+    int ch = img.dim(1);
+    int h = img.dim(2);
+    int w = img.dim(3);
+    long[] is = img.strides();
+    int s = wg.stride();
+    int side = wg.toTiles() ? wg.p() : wg.q();          // a transformed tile
+    int win = wg.toTiles() ? wg.q() : wg.p();           // its window in the image
+    // Variables: 0 = c, 1 = n, 2 = th − r0, 3 = tw − c0.
+    java.util.function.IntFunction<Affine> tileAt = pos -> new Affine((long) pos * ch * t
+        + (long) r0 * wg.tilesW() + c0, new long[] {t, wg.tiles(), wg.tilesW(), 1});
+    java.util.function.BiFunction<Integer, Integer, Affine> pixAt = (a, b) -> new Affine(
+        (long) (r0 * s + a - wg.padTop()) * w + (c0 * s + b - wg.padLeft()), new long[] {is[1], is[0], (long) s * w, s});
+    java.util.function.BiFunction<Integer, Integer, List<KExpr.Guard>> inImage = (a, b) -> {
+      List<KExpr.Guard> gs = new ArrayList<>();
+      if (guardRows) {
+        gs.add(new KExpr.Guard(new Affine(r0 * s + a - wg.padTop(), new long[] {0, 0, s, 0}), 0, h));
+      }
+      if (guardCols) {
+        gs.add(new KExpr.Guard(new Affine(c0 * s + b - wg.padLeft(), new long[] {0, 0, 0, s}), 0, w));
+      }
+      return gs;
+    };
+    List<KStmt> body = new ArrayList<>();
+    int outer = wg.toTiles() ? side : win;
+    int inner = wg.toTiles() ? win : side;
+    for (int i = 0; i < outer; i++) {
+      for (int j = 0; j < outer; j++) {
+        KExpr sum = null;
+        for (int a = 0; a < inner; a++) {
+          for (int b = 0; b < inner; b++) {
+            double coef = wg.at(i, a) * wg.at(j, b);
+            if (coef == 0) {
+              continue;
+            }
+            KExpr load = wg.toTiles()
+                ? new KExpr.Load(xb, pixAt.apply(a, b), inImage.apply(a, b), 0)
+                : new KExpr.Load(tb, tileAt.apply(a * side + b));
+            sum = addScaled(sum, coef, load);
+            if (flops != null) {
+              flops[0] += 2;                            // per tile and channel, counted in one nest
+            }
+          }
+        }
+        KExpr value = sum == null ? new KExpr.Lit(0) : sum;
+        if (wg.toTiles()) {
+          body.add(new KStmt.Store(tb, tileAt.apply(i * side + j), value));
+        } else {
+          List<KExpr.Guard> gs = inImage.apply(i, j);
+          body.add(exact
+              ? new KStmt.Store(xb, pixAt.apply(i, j), value, gs)
+              : new KStmt.Store(xb, pixAt.apply(i, j),
+                  new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Load(xb, pixAt.apply(i, j), gs, 0), value), gs));
+        }
+      }
+    }
+    return body;
+  }
+
+  /** Whether the windows of {@code winograd_untiles} cover every pixel of the image exactly once. */
+  private static boolean exactTiling(Winograd wg, int h, int w) {
+    return wg.p() == wg.stride() && wg.padTop() == 0 && wg.padLeft() == 0 && (long) wg.tilesH() * wg.stride() >= h
+        && (long) wg.tilesW() * wg.stride() >= w;
+  }
+
+  /** {@code sum + coef·x}: ±1 as an add or a subtract, and the first term alone. */
+  private static KExpr addScaled(KExpr sum, double coef, KExpr x) {
+    if (sum == null) {
+      return coef == 1 ? x : new KExpr.Bin(KExpr.BinOp.MUL, new KExpr.Lit(coef), x);
+    }
+    if (coef == 1 || coef == -1) {
+      return new KExpr.Bin(coef == 1 ? KExpr.BinOp.ADD : KExpr.BinOp.SUB, sum, x);
+    }
+    return new KExpr.Bin(KExpr.BinOp.ADD, sum, new KExpr.Bin(KExpr.BinOp.MUL, new KExpr.Lit(coef), x));
+  }
+
+  /**
    * One nest per operand, each writing its block of the output: over the leading dimension
    * (parallel) when the axis is not the first, else once.
    */
@@ -536,11 +683,12 @@ public final class LowerToKernels {
   private Kernel gemm(Node mmNode, MatMul mm, KExpr epilogue, Node out) {
     Node a = mmNode.input(0);
     Node b = mmNode.input(1);
-    int m = mmNode.shape().dim(0);
-    int nn = mmNode.shape().dim(1);
-    int k = mm.transA() ? a.shape().dim(0) : a.shape().dim(1);
+    int o = mmNode.shape().rank() - 2;      // 1 for a batch of products
+    int m = mmNode.shape().dim(o);
+    int nn = mmNode.shape().dim(o + 1);
+    int k = mm.transA() ? a.shape().dim(o) : a.shape().dim(o + 1);
     return new Kernel.Gemm(kernelName(out), bufOf.get(a), 0, bufOf.get(b), 0, bufOf.get(out), m, nn, k, mm.transA(),
-        mm.transB(), epilogue);
+        mm.transB(), epilogue, MatMul.batch(mmNode.shape()));
   }
 
   /**

@@ -117,7 +117,7 @@ final class Reads {
     return switch (k) {
       case Kernel.Gemm g -> new Kernel.Gemm(g.name(), m.getOrDefault(g.a(), g.a()), g.aBase(), m.getOrDefault(g.b(), g.b()),
           g.bBase(), m.getOrDefault(g.c(), g.c()), g.m(), g.n(), g.k(), g.transA(), g.transB(),
-          g.epilogue() == null ? null : KernelWalk.map(g.epilogue(), fe));
+          g.epilogue() == null ? null : KernelWalk.map(g.epilogue(), fe), g.batch());
       case Kernel.Loops l -> new Kernel.Loops(l.name(), (KStmt.Loop) KernelWalk.map(l.root(), fe,
           st -> m.containsKey(st.buf()) ? new KStmt.Store(m.get(st.buf()), st.index(), st.value(), st.guards()) : st),
           l.vars(), l.locals(), l.parallel(), l.flops());
