@@ -1,34 +1,38 @@
 package dev.nnc.cli;
 
-import dev.nnc.frontend.Program;
-import dev.nnc.frontend.SourceFile;
-import dev.nnc.passes.backend.Backend;
-import dev.nnc.runtime.KernelLibrary;
+import dev.nnc.frontend.Recipe;
 import dev.nnc.runtime.NativeModel;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
- * A quick manual look at where a model's inference time goes, kernel by kernel (not a test;
- * {@code nnc bench} is the measurement): {@code ConvSpeedProbe FILE BATCH} with
- * {@code -Dnnc.conv=LOWERING}.
+ * A quick manual look at where a model's time goes, kernel by kernel (not a test; {@code nnc
+ * bench} is the measurement): {@code ConvSpeedProbe FILE BATCH [train]}, with
+ * {@code -Dnnc.conv=LOWERING} to force a convolution lowering. Prints the per-kernel profile and
+ * the best time of the predict program, or of the training step with {@code train}.
  */
 public final class ConvSpeedProbe {
   public static void main(String[] args) throws Exception {
-    Program p = Program.parse(SourceFile.of(args[0], Files.readString(Path.of(args[0]))));
+    Session s = Session.open(Path.of(args[0]), null);
     int batch = Integer.parseInt(args[1]);
-    ModelCompiler.Result res = ModelCompiler.compile(p, null, null, batch, Backend.find("cpu"));
-    try (NativeModel m = new NativeModel(res.manifest(), KernelLibrary.ofAddresses(res.compiled().jit()), 2)) {
+    boolean train = args.length > 2 && args[2].equals("train");
+    Recipe recipe = s.recipe == null ? null : s.recipe(1, batch);
+    ModelCompiler.Result res = s.compile(recipe, batch, System.err);
+    String program = train ? ModelCompiler.TRAIN : ModelCompiler.PREDICT;
+    try (NativeModel m = Session.load(res, 2)) {
       m.initParams(5);
+      Map<String, float[]> inputs = BenchCommand.inputs(res.manifest(), Session.primaryOutput(res.forward()), 5);
+      BenchCommand.feed(m, res.manifest(), program, inputs);
+      int reps = train ? 10 : 100;
       long best = Long.MAX_VALUE;
-      for (int rep = 0; rep < 200; rep++) {
+      for (int rep = 0; rep < reps; rep++) {
         long t0 = System.nanoTime();
-        m.run(ModelCompiler.PREDICT);
+        m.run(program);
         best = Math.min(best, System.nanoTime() - t0);
       }
       m.startProfiling();
-      for (int rep = 0; rep < 50; rep++) {
-        m.run(ModelCompiler.PREDICT);
+      for (int rep = 0; rep < reps / 2; rep++) {
+        m.run(program);
       }
       System.out.print(m.profileReport());
       System.out.printf("best %.3f ms%n", best / 1e6);

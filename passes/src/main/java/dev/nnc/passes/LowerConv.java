@@ -3,6 +3,7 @@ package dev.nnc.passes;
 import dev.nnc.ir.Graph;
 import dev.nnc.ir.Shape;
 import dev.nnc.ir.ops.Conv2d;
+import dev.nnc.ir.ops.Window;
 
 /**
  * {@code lower-conv}: chooses how each convolution is computed ({@link Conv2d.Lowering}) and
@@ -18,7 +19,8 @@ import dev.nnc.ir.ops.Conv2d;
  *   <li>a batch is {@code cols · Wᵀ} ({@code im2col-rows}), then a transpose to NCHW that the next
  *       element-wise op reads in place;
  *   <li>but an ungrouped 3×3, stride-1, undilated convolution of at least
- *       {@value #WINOGRAD_MIN_CHANNELS} input channels is Winograd F(2×2, 3×3) ({@code winograd-2}):
+ *       {@value #WINOGRAD_MIN_CHANNELS} input channels and {@value #WINOGRAD_MIN_TILES} output tiles
+ *       is Winograd F(2×2, 3×3) ({@code winograd-2}):
  *       16 tile products instead of 36 multiplications per output pixel and channel pair. F(4×4, 3×3)
  *       ({@code winograd-4}) multiplies less still, but its 6×6 input transform reads with stride 4,
  *       which the vectoriser turns into gathers, so it loses to F(2×2) here; it is there to force.
@@ -76,15 +78,30 @@ public final class LowerConv implements Pass {
   /** Input channels from which Winograd's transforms pay for themselves (the first RGB layer's do not). */
   public static final int WINOGRAD_MIN_CHANNELS = 16;
 
+  /**
+   * Output tiles (images × tile rows × tile columns) from which Winograd pays for its filter
+   * transform, which runs every call and costs about as much as the products of this many tiles:
+   * below it (a 512-channel 4×4 map of one image has 4) the filters' 16 transformed copies cost
+   * more than the multiplications they save.
+   */
+  public static final int WINOGRAD_MIN_TILES = 64;
+
   /** The cost model: what computes {@code c} on {@code x} fastest (see the class comment). */
   public static Conv2d.Lowering choose(Conv2d c, Shape x) {
     if (Conv2d.Lowering.GEMM_1X1.applies(c, x)) {
       return Conv2d.Lowering.GEMM_1X1;
     }
-    if (Conv2d.Lowering.WINOGRAD_2.applies(c, x) && c.groups() == 1 && x.dim(1) >= WINOGRAD_MIN_CHANNELS) {
+    if (Conv2d.Lowering.WINOGRAD_2.applies(c, x) && c.groups() == 1 && x.dim(1) >= WINOGRAD_MIN_CHANNELS
+        && winogradTiles(c, x, 2) >= WINOGRAD_MIN_TILES) {
       return Conv2d.Lowering.WINOGRAD_2;
     }
     return x.dim(0) == 1 ? Conv2d.Lowering.IM2COL_COLUMNS : Conv2d.Lowering.IM2COL_ROWS;
+  }
+
+  /** Output tiles of F(m×m, 3×3) for {@code c} on {@code x}: images × ⌈OH/m⌉ × ⌈OW/m⌉. */
+  static long winogradTiles(Conv2d c, Shape x, int m) {
+    Window w = c.window();
+    return (long) x.dim(0) * ((w.outH(x.dim(2)) + m - 1) / m) * ((w.outW(x.dim(3)) + m - 1) / m);
   }
 
   /** What this pass does with {@code c} on input {@code x}: the forced lowering where it applies, else the cost model's. */

@@ -207,8 +207,8 @@ public record Conv2d(Window window, int groups) implements Op {
    *
    * <pre>
    *   V = winograd_tiles(Bᵀ, stride m)(x)     [α², C, N·TH·TW]   (input padding read as zeros)
-   *   U = winograd_tiles(G, stride 3)(w)      [α², C, O]          (w [O, C, 3, 3] as O images)
-   *   M = Uᵀ · V, batched over α²              [α², O, N·TH·TW]
+   *   U = winograd_tiles(G, stride 3)(wᵀ)     [α², O, C]          (w [O, C, 3, 3] as [C, O, 3, 3]: C images)
+   *   M = U · V, batched over α²               [α², O, N·TH·TW]
    *   y = winograd_untiles(Aᵀ, stride m)(M)   [N, O, OH, OW]      (tiles past the map dropped)
    * </pre>
    */
@@ -220,8 +220,10 @@ public record Conv2d(Window window, int groups) implements Op {
     int tw = (ow + m - 1) / m;
     Node v = b.add(new Winograd(true, Winograd.Matrix.of('B', m), false, m, window.pt(), window.pl(), th, tw, xs.dim(2),
         xs.dim(3)), x);
-    Node u = b.add(new Winograd(true, Winograd.Matrix.of('G', m), false, 3, 0, 0, 1, 1, 3, 3), w);
-    Node products = b.add(new MatMul(true, false), u, v);
+    // The filters as C images of O channels, so that U is [α², O, C]: GEMM rows read contiguously.
+    Node wt = b.add(new Permute(List.of(1, 0, 2, 3)), w);
+    Node u = b.add(new Winograd(true, Winograd.Matrix.of('G', m), false, 3, 0, 0, 1, 1, 3, 3), wt);
+    Node products = b.add(new MatMul(false, false), u, v);
     return b.add(new Winograd(false, Winograd.Matrix.of('A', m), false, m, 0, 0, th, tw, oh, ow), products);
   }
 
