@@ -68,6 +68,17 @@ class ConvLoweringJitTest {
   /** Native predict output on random input equals the interpreter on the unoptimised graph {@code e} (1e-4). */
   static void compareWithInterpreter(Program p, ModelCompiler.Result res, Elaborated e, int batch, String what)
       throws Exception {
+    double[][] wantGot = run(res, e, batch, what);
+    double[] want = wantGot[0];
+    double[] got = wantGot[1];
+    for (int i = 0; i < want.length; i++) {
+      assertTrue(Math.abs(want[i] - got[i]) <= 1e-4 * Math.max(1, Math.abs(want[i])),
+          what + " batch " + batch + " y[" + i + "]: reference " + want[i] + ", native " + got[i]);
+    }
+  }
+
+  /** {reference, native}: the predict output on random input, of the interpreter on {@code e} and of the native code. */
+  static double[][] run(ModelCompiler.Result res, Elaborated e, int batch, String what) throws Exception {
     Random r = new Random(batch * 31L + what.hashCode());
     int size = (int) e.graph().input("x").shape().size();
     float[] x = new float[size];
@@ -98,10 +109,11 @@ class ConvLoweringJitTest {
     double[] want = Interpreter.run(e.graph(), Map.of("x", new Tensor(e.graph().input("x").shape(), xd)), params)
         .outputs().get("y").data();
     assertEquals(want.length, got.length);
-    for (int i = 0; i < want.length; i++) {
-      assertTrue(Math.abs(want[i] - got[i]) <= 1e-4 * Math.max(1, Math.abs(want[i])),
-          what + " batch " + batch + " y[" + i + "]: reference " + want[i] + ", native " + got[i]);
+    double[] gotD = new double[got.length];
+    for (int i = 0; i < got.length; i++) {
+      gotD[i] = got[i];
     }
+    return new double[][] {want, gotD};
   }
 
   /**
@@ -127,6 +139,50 @@ class ConvLoweringJitTest {
   @CsvSource({"winograd-2, 1", "winograd-2, 2", "winograd-4, 1", "winograd-4, 2", "auto, 2"})
   void winogradMatchesInterpreter(String lowering, int batch) throws Exception {
     lowered(lowering, batch, WINOGRAD);
+  }
+
+  /** One ResNet-like 3×3 layer, for the lowerings' rounding error. */
+  static final String LAYER = """
+      model L {
+        input x: [64, 20, 20]
+        output y = x -> conv2d(64, 3, padding=1, bias=false)
+      }
+      """;
+
+  /**
+   * The rounding error of each lowering's native f32 code against the interpreter's direct
+   * convolution in f64, as the largest error over the largest output magnitude (standard normal
+   * inputs, the layer's default initialisation, 576 products per output). The bounds are docs/benchmarks.md's: F(4×4)'s
+   * transform constants (up to 8 and 1/24) cost about ten times F(2×2)'s precision, which is no
+   * worse than im2col's.
+   */
+  @ParameterizedTest(name = "nnc.conv={0}: error at most {1} of max |y|")
+  @CsvSource({"im2col-columns, 2e-6", "winograd-2, 2e-6", "winograd-4, 2e-5"})
+  void roundingErrorWithinDocumentedBound(String lowering, double bound) throws Exception {
+    String old = System.getProperty(LowerConv.PROPERTY);
+    System.setProperty(LowerConv.PROPERTY, lowering);
+    try {
+      Program p = Program.parse(SourceFile.of("l.nn", LAYER));
+      ModelCompiler.Result res = ModelCompiler.compile(p, null, null, 1, Backend.find("cpu"));
+      Elaborated e = Elaborator.elaborate(p, null, 1, LayerContext.Mode.INFER, null);
+      double[][] wantGot = run(res, e, 1, "rounding");       // the same input for every lowering
+      double maxY = 0;
+      double maxErr = 0;
+      for (int i = 0; i < wantGot[0].length; i++) {
+        maxY = Math.max(maxY, Math.abs(wantGot[0][i]));
+        maxErr = Math.max(maxErr, Math.abs(wantGot[0][i] - wantGot[1][i]));
+      }
+      double rel = maxErr / maxY;
+      System.out.printf("%s: largest error %.3g of max |y| %.3g = %.3g%n", lowering, maxErr, maxY, rel);
+      assertTrue(rel <= bound, lowering + ": error " + rel + " of max |y| exceeds " + bound);
+      assertTrue(rel > 0, "f32 code cannot equal the f64 reference exactly");
+    } finally {
+      if (old == null) {
+        System.clearProperty(LowerConv.PROPERTY);
+      } else {
+        System.setProperty(LowerConv.PROPERTY, old);
+      }
+    }
   }
 
   private static void lowered(String lowering, int batch, String model) throws Exception {
