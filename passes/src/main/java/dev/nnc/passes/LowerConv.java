@@ -20,10 +20,10 @@ import dev.nnc.ir.ops.Window;
  *       element-wise op reads in place;
  *   <li>but an ungrouped 3×3, stride-1, undilated convolution of at least
  *       {@value #WINOGRAD_MIN_CHANNELS} input channels and {@value #WINOGRAD_MIN_TILES} output tiles
- *       is Winograd F(2×2, 3×3) ({@code winograd-2}):
- *       16 tile products instead of 36 multiplications per output pixel and channel pair. F(4×4, 3×3)
- *       ({@code winograd-4}) multiplies less still, but its 6×6 input transform reads with stride 4,
- *       which the vectoriser turns into gathers, so it loses to F(2×2) here; it is there to force.
+ *       is Winograd: F(4×4, 3×3) ({@code winograd-4}, 36 tile products for 16 output pixels) when
+ *       it has at least {@value #WINOGRAD4_MIN_CHANNELS} input and output channels and as many
+ *       4×4 tiles, else F(2×2, 3×3) ({@code winograd-2}, 16 products for 4 pixels; direct
+ *       convolution takes 9 multiplications per pixel and channel pair).
  * </ul>
  *
  * The rule comes from measurements (docs/benchmarks.md, "Convolution lowerings"). The system
@@ -87,16 +87,28 @@ public final class LowerConv implements Pass {
   public static final int WINOGRAD_MIN_TILES = 64;
 
   /** The cost model: what computes {@code c} on {@code x} fastest (see the class comment). */
-  public static Conv2d.Lowering choose(Conv2d c, Shape x) {
+  public static Conv2d.Lowering choose(Conv2d c, Shape x, Shape w) {
     if (Conv2d.Lowering.GEMM_1X1.applies(c, x)) {
       return Conv2d.Lowering.GEMM_1X1;
     }
-    if (Conv2d.Lowering.WINOGRAD_2.applies(c, x) && c.groups() == 1 && x.dim(1) >= WINOGRAD_MIN_CHANNELS
-        && winogradTiles(c, x, 2) >= WINOGRAD_MIN_TILES) {
+    boolean winograd = Conv2d.Lowering.WINOGRAD_2.applies(c, x) && c.groups() == 1
+        && x.dim(1) >= WINOGRAD_MIN_CHANNELS;
+    if (winograd && x.dim(1) >= WINOGRAD4_MIN_CHANNELS && w.dim(0) >= WINOGRAD4_MIN_CHANNELS
+        && winogradTiles(c, x, 4) >= WINOGRAD_MIN_TILES) {
+      return Conv2d.Lowering.WINOGRAD_4;
+    }
+    if (winograd && winogradTiles(c, x, 2) >= WINOGRAD_MIN_TILES) {
       return Conv2d.Lowering.WINOGRAD_2;
     }
     return x.dim(0) == 1 ? Conv2d.Lowering.IM2COL_COLUMNS : Conv2d.Lowering.IM2COL_ROWS;
   }
+
+  /**
+   * Input and output channels from which F(4×4, 3×3) beats F(2×2, 3×3): its input transform costs
+   * 2.25× F(2×2)'s per input element, its products 1.78× less, so it needs wide layers (measured:
+   * 128→128 at 28×28, batch 8, 8.70 ms against 10.67; 64→64 at 56×56, batch 1, 1.89 against 1.33).
+   */
+  public static final int WINOGRAD4_MIN_CHANNELS = 128;
 
   /** Output tiles of F(m×m, 3×3) for {@code c} on {@code x}: images × ⌈OH/m⌉ × ⌈OW/m⌉. */
   static long winogradTiles(Conv2d c, Shape x, int m) {
@@ -104,9 +116,12 @@ public final class LowerConv implements Pass {
     return (long) x.dim(0) * ((w.outH(x.dim(2)) + m - 1) / m) * ((w.outW(x.dim(3)) + m - 1) / m);
   }
 
-  /** What this pass does with {@code c} on input {@code x}: the forced lowering where it applies, else the cost model's. */
-  public Conv2d.Lowering decide(Conv2d c, Shape x) {
-    return forced != null && forced.applies(c, x) ? forced : choose(c, x);
+  /**
+   * What this pass does with {@code c} on input {@code x} and weight {@code w}: the forced
+   * lowering where it applies, else the cost model's.
+   */
+  public Conv2d.Lowering decide(Conv2d c, Shape x, Shape w) {
+    return forced != null && forced.applies(c, x) ? forced : choose(c, x, w);
   }
 
   /**
@@ -121,7 +136,7 @@ public final class LowerConv implements Pass {
         sb.append("// lower-conv: %").append(n.id()).append(" conv2d ").append(x).append(" → ").append(n.shape())
             .append(" (").append(c.window().kh()).append('×').append(c.window().kw()).append(", stride ")
             .append(c.window().sh()).append(c.groups() > 1 ? ", groups " + c.groups() : "").append("): ")
-            .append(decide(c, x).text()).append(forced != null && forced.applies(c, x) ? " (forced)" : "")
+            .append(decide(c, x, n.input(1).shape()).text()).append(forced != null && forced.applies(c, x) ? " (forced)" : "")
             .append('\n');
       }
     }
@@ -139,7 +154,7 @@ public final class LowerConv implements Pass {
       if (!(n.op() instanceof Conv2d c)) {
         return null;
       }
-      return c.lower(decide(c, ins.get(0).shape()), b, ins.get(0), ins.get(1), n.shape());
+      return c.lower(decide(c, ins.get(0).shape(), ins.get(1).shape()), b, ins.get(0), ins.get(1), n.shape());
     });
   }
 }

@@ -51,7 +51,8 @@ class ConvLoweringTest {
     out.add(Arguments.of(new Case(Shape.of(3, 4, 6, 5), Window.of(3, 1, 1), 2, 2)));
     out.add(Arguments.of(new Case(Shape.of(1, 2, 5, 6), new Window(3, 3, 1, 1, 0, 2, 1, 0, 1, 1), 3, 1)));
     out.add(Arguments.of(new Case(Shape.of(2, 16, 5, 5), Window.of(3, 1, 1), 4, 1)));  // too few tiles: im2col
-    out.add(Arguments.of(new Case(Shape.of(4, 16, 8, 8), Window.of(3, 1, 1), 4, 1)));  // the cost model's Winograd
+    out.add(Arguments.of(new Case(Shape.of(4, 16, 8, 8), Window.of(3, 1, 1), 4, 1)));  // the cost model's F(2×2)
+    out.add(Arguments.of(new Case(Shape.of(1, 128, 30, 31), Window.of(3, 1, 1), 128, 1)));  // wide: F(4×4)
     out.add(Arguments.of(new Case(Shape.of(1, 16, 6, 6), Window.of(3, 1, 1), 4, 2)));  // grouped: im2col
     for (int i = 0; i < 12; i++) {
       int groups = 1 + r.nextInt(2);
@@ -108,13 +109,16 @@ class ConvLoweringTest {
     Graph g = conv(c);
     Node y = g.output("y");
     Conv2d op = (Conv2d) y.op();
-    Conv2d.Lowering chosen = LowerConv.choose(op, c.x());
+    Conv2d.Lowering chosen = LowerConv.choose(op, c.x(), y.input(1).shape());
     Window w = c.win();
     boolean pointwise = w.kh() == 1 && w.kw() == 1 && w.sh() == 1 && w.sw() == 1 && !w.padded();
     boolean winograd = w.kh() == 3 && w.kw() == 3 && w.sh() == 1 && w.sw() == 1 && w.dh() == 1 && w.dw() == 1
         && c.groups() == 1 && c.x().dim(1) >= LowerConv.WINOGRAD_MIN_CHANNELS
         && c.x().dim(0) * ((w.outH(c.x().dim(2)) + 1) / 2) * ((w.outW(c.x().dim(3)) + 1) / 2) >= LowerConv.WINOGRAD_MIN_TILES;
+    boolean wide = c.x().dim(1) >= LowerConv.WINOGRAD4_MIN_CHANNELS && c.filters() >= LowerConv.WINOGRAD4_MIN_CHANNELS
+        && c.x().dim(0) * ((w.outH(c.x().dim(2)) + 3) / 4) * ((w.outW(c.x().dim(3)) + 3) / 4) >= LowerConv.WINOGRAD_MIN_TILES;
     Conv2d.Lowering want = c.x().dim(0) == 1 && pointwise ? Conv2d.Lowering.GEMM_1X1
+        : winograd && wide ? Conv2d.Lowering.WINOGRAD_4
         : winograd ? Conv2d.Lowering.WINOGRAD_2
         : c.x().dim(0) == 1 ? Conv2d.Lowering.IM2COL_COLUMNS : Conv2d.Lowering.IM2COL_ROWS;
     assertEquals(want, chosen);
