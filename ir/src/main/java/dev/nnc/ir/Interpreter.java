@@ -115,6 +115,7 @@ public final class Interpreter {
         yield new Tensor(s, out);
       }
       case Conv2d c -> conv2d(c, v.get(n.input(0)), v.get(n.input(1)), s);
+      case dev.nnc.ir.ops.Conv2dGradInput g -> conv2dGradInput(g.window(), v.get(n.input(0)), v.get(n.input(1)), s);
       case Patches p -> patches(p.window(), p.channelsLast(), p.fill(), v.get(n.input(0)), null, s);
       case PatchesGrad pg -> {
         Tensor dx = Tensor.zeros(s);
@@ -178,6 +179,42 @@ public final class Interpreter {
   }
 
   /** Direct convolution, the plain seven-loop definition (groups included). */
+  /** {@code dx[n, c, oh·s + kh·d − pt, ow·s + kw·d − pl] += dy[n, o, oh, ow]·w[o, c, kh, kw]}, inside the image. */
+  private static Tensor conv2dGradInput(Window win, Tensor dy, Tensor w, Shape out) {
+    int n = out.dim(0);
+    int ch = out.dim(1);
+    int h = out.dim(2);
+    int wd = out.dim(3);
+    int o = dy.shape().dim(1);
+    int oh = dy.shape().dim(2);
+    int ow = dy.shape().dim(3);
+    double[] dx = new double[Math.toIntExact(out.size())];
+    for (int b = 0; b < n; b++) {
+      for (int oc = 0; oc < o; oc++) {
+        for (int i = 0; i < oh; i++) {
+          for (int j = 0; j < ow; j++) {
+            double g = dy.data()[((b * o + oc) * oh + i) * ow + j];
+            for (int ic = 0; ic < ch; ic++) {
+              for (int ki = 0; ki < win.kh(); ki++) {
+                int hi = i * win.sh() + ki * win.dh() - win.pt();
+                if (hi < 0 || hi >= h) {
+                  continue;
+                }
+                for (int kj = 0; kj < win.kw(); kj++) {
+                  int wj = j * win.sw() + kj * win.dw() - win.pl();
+                  if (wj >= 0 && wj < wd) {
+                    dx[((b * ch + ic) * h + hi) * wd + wj] += g * w.data()[((oc * ch + ic) * win.kh() + ki) * win.kw() + kj];
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return new Tensor(out, dx);
+  }
+
   private static Tensor conv2d(Conv2d c, Tensor x, Tensor w, Shape out) {
     Window win = c.window();
     int n = out.dim(0);

@@ -204,6 +204,9 @@ public final class IrParser {
         return new Softmax();
       case "conv2d":
         return new Conv2d(Window.parse(a), Integer.parseInt(need(a, "groups", mnemonic)));
+      case "conv2d_grad_input":
+        return new dev.nnc.ir.ops.Conv2dGradInput(Window.parse(a), Integer.parseInt(need(a, "h", mnemonic)),
+            Integer.parseInt(need(a, "w", mnemonic)));
       case "patches":
         return new Patches(Window.parse(a), Boolean.parseBoolean(need(a, "channelsLast", mnemonic)),
             Double.parseDouble(need(a, "fill", mnemonic)));

@@ -3,6 +3,7 @@ package dev.nnc.passes;
 import dev.nnc.ir.Graph;
 import dev.nnc.ir.Shape;
 import dev.nnc.ir.ops.Conv2d;
+import dev.nnc.ir.ops.Conv2dGradInput;
 import dev.nnc.ir.ops.Window;
 
 /**
@@ -42,8 +43,11 @@ import dev.nnc.ir.ops.Window;
  *   %7 = permute[perm=[0,3,1,2]](%6) : f32[64,6,24,24]                    // NHWC rows → NCHW
  * </pre>
  *
- * The gradient of a convolution is written with the same ops, so after this pass CSE shares one
- * im2col between the forward pass and the weight gradient.
+ * The input gradient of a convolution ({@code conv2d_grad_input}) is lowered here too: Winograd
+ * for 3×3 stride-1 layers by the same rule (it is a correlation of dy with the flipped filters),
+ * else col2im ({@code patches_grad(dy·W)}). The weight gradient is written with the im2col ops,
+ * so after this pass CSE shares one im2col between an im2col forward pass and the weight
+ * gradient.
  */
 public final class LowerConv implements Pass {
   /** The system property that forces a lowering. */
@@ -91,14 +95,12 @@ public final class LowerConv implements Pass {
     if (Conv2d.Lowering.GEMM_1X1.applies(c, x)) {
       return Conv2d.Lowering.GEMM_1X1;
     }
-    boolean winograd = Conv2d.Lowering.WINOGRAD_2.applies(c, x) && c.groups() == 1
-        && x.dim(1) >= WINOGRAD_MIN_CHANNELS;
-    if (winograd && x.dim(1) >= WINOGRAD4_MIN_CHANNELS && w.dim(0) >= WINOGRAD4_MIN_CHANNELS
-        && winogradTiles(c, x, 4) >= WINOGRAD_MIN_TILES) {
-      return Conv2d.Lowering.WINOGRAD_4;
-    }
-    if (winograd && winogradTiles(c, x, 2) >= WINOGRAD_MIN_TILES) {
-      return Conv2d.Lowering.WINOGRAD_2;
+    if (Conv2d.Lowering.WINOGRAD_2.applies(c, x) && c.groups() == 1) {
+      Window v = c.window();
+      int m = winogradTile(x.dim(1), w.dim(0), x.dim(0), v.outH(x.dim(2)), v.outW(x.dim(3)));
+      if (m != 0) {
+        return m == 4 ? Conv2d.Lowering.WINOGRAD_4 : Conv2d.Lowering.WINOGRAD_2;
+      }
     }
     return x.dim(0) == 1 ? Conv2d.Lowering.IM2COL_COLUMNS : Conv2d.Lowering.IM2COL_ROWS;
   }
@@ -110,10 +112,49 @@ public final class LowerConv implements Pass {
    */
   public static final int WINOGRAD4_MIN_CHANNELS = 128;
 
-  /** Output tiles of F(m×m, 3×3) for {@code c} on {@code x}: images × ⌈OH/m⌉ × ⌈OW/m⌉. */
-  static long winogradTiles(Conv2d c, Shape x, int m) {
-    Window w = c.window();
-    return (long) x.dim(0) * ((w.outH(x.dim(2)) + m - 1) / m) * ((w.outW(x.dim(3)) + m - 1) / m);
+  /**
+   * The Winograd tile m (4, 2, or 0 for none) the cost model takes for a 3×3 stride-1
+   * correlation of {@code in} channels into {@code out} channels whose result is
+   * {@code images × oh × ow}: the forward convolution, and the input gradient (a correlation of
+   * {@code dy}'s channels into {@code x}'s).
+   */
+  static int winogradTile(int in, int out, int images, int oh, int ow) {
+    if (in < WINOGRAD_MIN_CHANNELS) {
+      return 0;
+    }
+    if (in >= WINOGRAD4_MIN_CHANNELS && out >= WINOGRAD4_MIN_CHANNELS && tiles(images, oh, ow, 4) >= WINOGRAD_MIN_TILES) {
+      return 4;
+    }
+    return tiles(images, oh, ow, 2) >= WINOGRAD_MIN_TILES ? 2 : 0;
+  }
+
+  private static long tiles(int images, int oh, int ow, int m) {
+    return (long) images * ((oh + m - 1) / m) * ((ow + m - 1) / m);
+  }
+
+  /**
+   * How {@code g} (the input gradient of a convolution) is computed: Winograd where it applies
+   * and the forced lowering or the cost model says so, else col2im, {@code patches_grad(dy·W)}.
+   */
+  public Conv2d.Lowering decide(Conv2dGradInput g, Shape dy, Shape w) {
+    if (!g.winogradApplies()) {
+      return Conv2d.Lowering.IM2COL_ROWS;
+    }
+    if (forced != null) {
+      return forced;
+    }
+    int m = winogradTile(dy.dim(1), w.dim(1), dy.dim(0), g.h(), g.w());
+    return m == 4 ? Conv2d.Lowering.WINOGRAD_4 : m == 2 ? Conv2d.Lowering.WINOGRAD_2 : Conv2d.Lowering.IM2COL_ROWS;
+  }
+
+  /** The ops that compute {@code g} the way {@code how} names (im2col lowerings: col2im). */
+  static dev.nnc.ir.Node lower(Conv2dGradInput g, Conv2d.Lowering how, dev.nnc.ir.Graph.Builder b, dev.nnc.ir.Node dy,
+      dev.nnc.ir.Node w) {
+    return switch (how) {
+      case IM2COL_ROWS, IM2COL_COLUMNS, GEMM_1X1 -> g.lowerCol2im(b, dy, w);
+      case WINOGRAD_2 -> g.lowerWinograd(2, b, dy, w);
+      case WINOGRAD_4 -> g.lowerWinograd(4, b, dy, w);
+    };
   }
 
   /**
@@ -138,6 +179,11 @@ public final class LowerConv implements Pass {
             .append(c.window().sh()).append(c.groups() > 1 ? ", groups " + c.groups() : "").append("): ")
             .append(decide(c, x, n.input(1).shape()).text()).append(forced != null && forced.applies(c, x) ? " (forced)" : "")
             .append('\n');
+      } else if (n.op() instanceof Conv2dGradInput g) {
+        Conv2d.Lowering how = decide(g, n.input(0).shape(), n.input(1).shape());
+        sb.append("// lower-conv: %").append(n.id()).append(" conv2d_grad_input ").append(n.input(0).shape()).append(" → ")
+            .append(n.shape()).append(": ").append(how.text().startsWith("winograd") ? how.text() : "col2im")
+            .append(forced != null && g.winogradApplies() ? " (forced)" : "").append('\n');
       }
     }
     return sb.toString();
@@ -151,10 +197,13 @@ public final class LowerConv implements Pass {
   @Override
   public Graph apply(Graph g) {
     return Rebuilder.rebuild(g, null, (b, n, ins) -> {
-      if (!(n.op() instanceof Conv2d c)) {
-        return null;
+      if (n.op() instanceof Conv2d c) {
+        return c.lower(decide(c, ins.get(0).shape(), ins.get(1).shape()), b, ins.get(0), ins.get(1), n.shape());
       }
-      return c.lower(decide(c, ins.get(0).shape(), ins.get(1).shape()), b, ins.get(0), ins.get(1), n.shape());
+      if (n.op() instanceof Conv2dGradInput gi) {
+        return lower(gi, decide(gi, ins.get(0).shape(), ins.get(1).shape()), b, ins.get(0), ins.get(1));
+      }
+      return null;                                   // every other op stays as it is
     });
   }
 }

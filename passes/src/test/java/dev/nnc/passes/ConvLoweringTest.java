@@ -103,6 +103,40 @@ class ConvLoweringTest {
     assertEquals(winograd, Conv2d.Lowering.WINOGRAD_4.applies(op, c.x()), "Winograd applies to 3×3 stride 1 only");
   }
 
+  /**
+   * The input gradient of every ungrouped case, under every lowering (col2im, and Winograd where
+   * it applies), equals the interpreter's direct scatter.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cases")
+  void everyInputGradientLoweringComputesIt(Case c) {
+    if (c.groups() != 1) {
+      return;                                    // grouped gradients are per group of ungrouped ones
+    }
+    Window win = c.win();
+    Shape dys = Shape.of(c.x().dim(0), c.filters(), win.outH(c.x().dim(2)), win.outW(c.x().dim(3)));
+    Graph.Builder b = Graph.builder("g");
+    Node dy = b.addTyped(new Input("dy"), List.of(), TensorType.f32(dys));
+    Node w = b.addTyped(new Param("w", Param.Role.WEIGHT, Init.ZEROS), List.of(),
+        TensorType.f32(Shape.of(c.filters(), c.x().dim(1), win.kh(), win.kw())));
+    dev.nnc.ir.ops.Conv2dGradInput op = new dev.nnc.ir.ops.Conv2dGradInput(win, c.x().dim(2), c.x().dim(3));
+    b.output("dx", b.add(op, dy, w));
+    Graph g = b.build();
+    Random r = new Random(c.toString().hashCode() + 1);
+    Map<String, Tensor> in = Map.of("dy", new Tensor(dys, OpCases.sample(r, dys, OpCases.Domain.ANY)));
+    Map<String, Tensor> ps = Map.of("w", new Tensor(w.shape(), OpCases.sample(r, w.shape(), OpCases.Domain.ANY)));
+    double[] want = Interpreter.run(g, in, ps).outputs().get("dx").data();
+    for (Conv2d.Lowering l : Conv2d.Lowering.values()) {
+      Graph lowered = new LowerConv(l).apply(g);
+      boolean winograd = lowered.nodes().stream().anyMatch(n -> n.op() instanceof dev.nnc.ir.ops.Winograd);
+      assertEquals(op.winogradApplies() && l.text().startsWith("winograd"), winograd, l.text() + " of " + c);
+      double[] got = Interpreter.run(lowered, in, ps).outputs().get("dx").data();
+      for (int i = 0; i < want.length; i++) {
+        assertEquals(want[i], got[i], 1e-9, l.text() + " at " + i + " of " + c);
+      }
+    }
+  }
+
   @ParameterizedTest(name = "{0}")
   @MethodSource("cases")
   void costModelChoosesAsDocumented(Case c) {

@@ -163,6 +163,17 @@ final class OpCases {
             (b, in) -> b.add(new Conv2d(win, groups), in.get(0), in.get(1)),
             t -> TorchOps.conv2d(t.get(0), t.get(1), win, groups)));
       }
+      // The input gradient, on this window and on Winograd's (3×3, stride 1, each padding up to 2).
+      Window wino = new Window(3, 3, 1, 1, r.nextInt(3), r.nextInt(3), r.nextInt(3), r.nextInt(3), 1, 1);
+      for (Window gw : List.of(win, wino)) {
+        if (gw.outH(h) < 1 || gw.outW(w) < 1) {
+          continue;
+        }
+        Shape dys = Shape.of(n, o, gw.outH(h), gw.outW(w));
+        cases.add(new Case("conv2d_grad_input[" + gw.text() + "]", List.of(dys, Shape.of(o, c, gw.kh(), gw.kw())),
+            Domain.ANY, (b, in) -> b.add(new dev.nnc.ir.ops.Conv2dGradInput(gw, h, w), in.get(0), in.get(1)),
+            t -> TorchOps.conv2dGradInput(t.get(0), t.get(1), gw, h, w)));
+      }
       for (boolean last : new boolean[] {false, true}) {
         double fill = last ? 0 : -1.5;
         cases.add(new Case("patches[" + win.text() + ", channelsLast=" + last + "]", List.of(Shape.of(n, c, h, w)),

@@ -80,6 +80,19 @@ final class TorchOps {
     return full.narrow(2, w.pt(), h).narrow(3, w.pl(), wd);
   }
 
+  /**
+   * The input gradient of a convolution: libtorch's {@code conv_transpose2d} over the padded
+   * input's coordinates, zeros below and right where the convolution left rows out, the padding cut.
+   */
+  static Tensor conv2dGradInput(Tensor dy, Tensor w, Window win, int h, int wd) {
+    Tensor full = torch.conv_transpose2d(dy, w, new org.bytedeco.pytorch.TensorOptional(), new long[] {win.sh(), win.sw()},
+        new long[] {0, 0}, new long[] {0, 0}, 1, new long[] {win.dh(), win.dw()});
+    long ph = h + win.pt() + win.pb();
+    long pw = wd + win.pl() + win.pr();
+    full = torch.constant_pad_nd(full, new long[] {0, pw - full.size(3), 0, ph - full.size(2)}, new Scalar(0));
+    return full.narrow(2, win.pt(), h).narrow(3, win.pl(), wd);
+  }
+
   /** The matrix of {@code wg} ({@code L}, p×q) as a libtorch tensor. */
   private static Tensor matrix(dev.nnc.ir.ops.Winograd wg) {
     double[] v = new double[wg.p() * wg.q()];

@@ -79,9 +79,10 @@ public record Conv2d(Window window, int groups) implements Op {
   }
 
   /**
-   * The gradient rule. A grouped convolution is its groups side by side: each group's gradients
-   * are those of an ungrouped convolution of its slices, joined along the channels (dx) and the
-   * filters (dW).
+   * The gradient rule: {@code dx} is {@link Conv2dGradInput} (which {@code lower-conv} lowers
+   * like a convolution), {@code dW = dyᵀ·cols}. A grouped convolution is its groups side by side:
+   * each group's gradients are those of an ungrouped convolution of its slices, joined along the
+   * channels (dx) and the filters (dW).
    */
   @Override
   public List<Node> gradients(Graph.Builder b, Node self, Node dy) {
@@ -101,17 +102,18 @@ public record Conv2d(Window window, int groups) implements Op {
   }
 
   private List<Node> ungroupedGradients(Graph.Builder b, Node x, Node w, Node dy) {
-    Shape ws = w.shape();
     Shape xs = x.shape();
-    Shape ys = dy.shape();
+    Node dx = b.add(new Conv2dGradInput(window, xs.dim(2), xs.dim(3)), dy, w);
+    return List.of(dx, weightGradient(b, window, x, dy, w.shape()));
+  }
+
+  /** {@code dW = dyᵀ·cols}: the output gradient as GEMM rows times the input's windows. */
+  static Node weightGradient(Graph.Builder b, Window window, Node x, Node dy, Shape ws) {
     Node dyRows = rows(b, dy);                                   // [N·OH·OW, O]
     Node cols = columns(b, window, x);                           // [N·OH·OW, C·KH·KW]
-    Node dw = Ops.reshape(b, b.add(new MatMul(true, false), dyRows, cols), ws);
-    Node dcols = b.add(new MatMul(false, false), dyRows, weightMatrix(b, w));
-    Node dp = Ops.reshape(b, dcols, Shape.of(ys.dim(0), ys.dim(2), ys.dim(3), xs.dim(1), ws.dim(2), ws.dim(3)));
-    Node dx = b.add(new PatchesGrad(window, true, xs.dim(2), xs.dim(3)), dp);
-    return List.of(dx, dw);
+    return Ops.reshape(b, b.add(new MatMul(true, false), dyRows, cols), ws);
   }
+
 
   /** How {@code lower-conv} computes a convolution (see {@code passes/LowerConv} for the choice). */
   public enum Lowering {

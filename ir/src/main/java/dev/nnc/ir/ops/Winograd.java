@@ -64,7 +64,10 @@ public record Winograd(boolean toTiles, Matrix matrix, boolean transposed, int s
         {1, 1, 1, 1, 1, 0},
         {0, 1, -1, 2, -2, 0},
         {0, 1, 1, 4, 4, 0},
-        {0, 1, -1, 8, -8, 1}});
+        {0, 1, -1, 8, -8, 1}}),
+    /** G with its columns reversed: {@code GR·g·GRᵀ = G·flip(g)·Gᵀ}, the flipped filters of an input gradient. */
+    GR2(reversedColumns(G2.rows)),
+    GR4(reversedColumns(G4.rows));
 
     private final double[][] rows;
 
@@ -72,9 +75,29 @@ public record Winograd(boolean toTiles, Matrix matrix, boolean transposed, int s
         this.rows = rows;
     }
 
-    /** The input transform Bᵀ, filter transform G and output transform Aᵀ of F(m×m, 3×3). */
+    private static double[][] reversedColumns(double[][] rows) {
+      double[][] out = new double[rows.length][];
+      for (int i = 0; i < rows.length; i++) {
+        out[i] = new double[rows[i].length];
+        for (int k = 0; k < rows[i].length; k++) {
+          out[i][k] = rows[i][rows[i].length - 1 - k];
+        }
+      }
+      return out;
+    }
+
+    /**
+     * The input transform Bᵀ ({@code 'B'}), filter transform G ({@code 'G'}), G of the flipped
+     * filter ({@code 'R'}) and output transform Aᵀ ({@code 'A'}) of F(m×m, 3×3).
+     */
     public static Matrix of(char which, int m) {
-      return valueOf((which == 'B' ? "BT" : which == 'G' ? "G" : "AT") + m);
+      return valueOf((switch (which) {
+        case 'B' -> "BT";
+        case 'G' -> "G";
+        case 'R' -> "GR";
+        case 'A' -> "AT";
+        default -> throw new IllegalArgumentException("no Winograd matrix '" + which + "'");
+      }) + m);
     }
   }
 
