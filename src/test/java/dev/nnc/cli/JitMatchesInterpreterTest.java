@@ -113,8 +113,53 @@ class JitMatchesInterpreterTest {
     trainStepsMatch(CONV_MODEL, 48, optimizer);
   }
 
+  /** 3×3 stride-1 convolutions, padded and valid, on odd maps: Winograd forward, input and weight gradients. */
+  static final String WINOGRAD_MODEL = """
+      model W {
+        input x: [126]
+        h = x -> reshape([3, 6, 7]) -> conv2d(4, 3, padding=1) -> relu -> conv2d(3, 3) -> relu
+        output y = h -> flatten -> dense(5)
+      }
+      train W {
+        data = csv("%s", label="y")
+        loss = cross_entropy(y, label)
+        optimizer = %s
+        batch = 7
+      }
+      """;
+
+  /**
+   * A training step with every convolution, its input gradient and its weight gradient forced
+   * through Winograd F(2×2) or F(4×4), as native code, equals the interpreter's on the same
+   * model's im2col training graph: the Winograd lowerings and their code against im2col's math.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"winograd-2", "winograd-4"})
+  void winogradTrainStepMatches(String lowering) throws Exception {
+    String old = System.getProperty(dev.nnc.passes.LowerConv.PROPERTY);
+    try {
+      System.setProperty(dev.nnc.passes.LowerConv.PROPERTY, "im2col-rows");
+      Graph im2col = compileTrain(WINOGRAD_MODEL, "sgd(lr=0.1, momentum=0.9)").graphs().get(ModelCompiler.TRAIN);
+      assertTrue(im2col.nodes().stream().noneMatch(n -> n.op() instanceof dev.nnc.ir.ops.Winograd));
+      System.setProperty(dev.nnc.passes.LowerConv.PROPERTY, lowering);
+      trainStepsMatch(WINOGRAD_MODEL, 126, "sgd(lr=0.1, momentum=0.9)", im2col);
+    } finally {
+      if (old == null) {
+        System.clearProperty(dev.nnc.passes.LowerConv.PROPERTY);
+      } else {
+        System.setProperty(dev.nnc.passes.LowerConv.PROPERTY, old);
+      }
+    }
+  }
+
   static void trainStepsMatch(String model, int columns, String optimizer) throws Exception {
+    trainStepsMatch(model, columns, optimizer, null);
+  }
+
+  /** The model (its CSV source a header of {@code c0…} columns and {@code y}) compiled at batch 7. */
+  static ModelCompiler.Result compileTrain(String model, String optimizer) throws Exception {
     java.nio.file.Path csv = java.nio.file.Files.createTempFile("cols", ".csv");
+    int columns = Integer.parseInt(model.replaceAll("(?s).*input x: \\[(\\d+)\\].*", "$1"));
     StringBuilder header = new StringBuilder();
     for (int i = 0; i < columns; i++) {
       header.append("c").append(i).append(',');
@@ -122,12 +167,20 @@ class JitMatchesInterpreterTest {
     java.nio.file.Files.writeString(csv, header + "y\n");
     Program prog = Program.parse(SourceFile.of("m.nn", model.formatted(csv.toString().replace("\\", "/"), optimizer)));
     Recipe recipe = Elaborator.recipe(prog, null);
-    ModelCompiler.Result r = ModelCompiler.compile(prog, null, recipe, 7, Backend.find("cpu"));
+    return ModelCompiler.compile(prog, null, recipe, 7, Backend.find("cpu"));
+  }
+
+  /**
+   * Three native training steps equal the interpreter's on {@code reference} (null: the training
+   * graph that was compiled), each step continuing from the reference's state.
+   */
+  static void trainStepsMatch(String model, int columns, String optimizer, Graph reference) throws Exception {
+    ModelCompiler.Result r = compileTrain(model, optimizer);
     Manifest m = r.manifest();
     try (NativeModel nm = new NativeModel(m, KernelLibrary.ofAddresses(r.compiled().jit()), 2)) {
       nm.initParams(3);
       Random rnd = new Random(5);
-      Graph train = r.graphs().get(ModelCompiler.TRAIN);
+      Graph train = reference != null ? reference : r.graphs().get(ModelCompiler.TRAIN);
       Map<String, Tensor> inputs = new HashMap<>();
       for (Node n : train.inputs()) {
         String name = ((Input) n.op()).name();

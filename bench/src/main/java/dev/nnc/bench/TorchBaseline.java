@@ -480,7 +480,7 @@ public final class TorchBaseline implements Baseline {
           case Patches p -> patches(v.get(n.input(0)), p.window(), p.channelsLast(), p.fill());
           case PatchesGrad pg -> patchesGrad(v.get(n.input(0)), pg.window(), pg.channelsLast(), pg.h(), pg.w());
           // Made by lower-conv; the baseline is built from the elaborated graph, before any pass.
-          case dev.nnc.ir.ops.Winograd _, dev.nnc.ir.ops.Conv2dGradInput _ -> throw new IllegalStateException(
+          case dev.nnc.ir.ops.Winograd _, dev.nnc.ir.ops.Conv2dGradInput _, dev.nnc.ir.ops.Conv2dGradWeight _ -> throw new IllegalStateException(
               "the baseline runs the elaborated graph, which has no " + n.op().mnemonic());
           case Permute p -> v.get(n.input(0)).permute(p.perm().stream().mapToLong(Integer::longValue).toArray());
           case Concat c -> torch.cat(new TensorVector(n.inputs().stream().map(v::get).toArray(Tensor[]::new)),

@@ -116,6 +116,7 @@ public final class Interpreter {
       }
       case Conv2d c -> conv2d(c, v.get(n.input(0)), v.get(n.input(1)), s);
       case dev.nnc.ir.ops.Conv2dGradInput g -> conv2dGradInput(g.window(), v.get(n.input(0)), v.get(n.input(1)), s);
+      case dev.nnc.ir.ops.Conv2dGradWeight g -> conv2dGradWeight(g.window(), v.get(n.input(0)), v.get(n.input(1)), s);
       case Patches p -> patches(p.window(), p.channelsLast(), p.fill(), v.get(n.input(0)), null, s);
       case PatchesGrad pg -> {
         Tensor dx = Tensor.zeros(s);
@@ -213,6 +214,42 @@ public final class Interpreter {
       }
     }
     return new Tensor(out, dx);
+  }
+
+  /** {@code dW[o, c, kh, kw] = Σ dy[n, o, oh, ow]·x[n, c, oh·s + kh·d − pt, ow·s + kw·d − pl]}, zero outside the image. */
+  private static Tensor conv2dGradWeight(Window win, Tensor x, Tensor dy, Shape out) {
+    int n = x.shape().dim(0);
+    int ch = x.shape().dim(1);
+    int h = x.shape().dim(2);
+    int wd = x.shape().dim(3);
+    int o = dy.shape().dim(1);
+    int oh = dy.shape().dim(2);
+    int ow = dy.shape().dim(3);
+    double[] dw = new double[Math.toIntExact(out.size())];
+    for (int b = 0; b < n; b++) {
+      for (int oc = 0; oc < o; oc++) {
+        for (int i = 0; i < oh; i++) {
+          for (int j = 0; j < ow; j++) {
+            double g = dy.data()[((b * o + oc) * oh + i) * ow + j];
+            for (int ic = 0; ic < ch; ic++) {
+              for (int ki = 0; ki < win.kh(); ki++) {
+                int hi = i * win.sh() + ki * win.dh() - win.pt();
+                if (hi < 0 || hi >= h) {
+                  continue;
+                }
+                for (int kj = 0; kj < win.kw(); kj++) {
+                  int wj = j * win.sw() + kj * win.dw() - win.pl();
+                  if (wj >= 0 && wj < wd) {
+                    dw[((oc * ch + ic) * win.kh() + ki) * win.kw() + kj] += g * x.data()[((b * ch + ic) * h + hi) * wd + wj];
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return new Tensor(out, dw);
   }
 
   private static Tensor conv2d(Conv2d c, Tensor x, Tensor w, Shape out) {

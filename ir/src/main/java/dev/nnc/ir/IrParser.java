@@ -207,6 +207,8 @@ public final class IrParser {
       case "conv2d_grad_input":
         return new dev.nnc.ir.ops.Conv2dGradInput(Window.parse(a), Integer.parseInt(need(a, "h", mnemonic)),
             Integer.parseInt(need(a, "w", mnemonic)));
+      case "conv2d_grad_weight":
+        return new dev.nnc.ir.ops.Conv2dGradWeight(Window.parse(a));
       case "patches":
         return new Patches(Window.parse(a), Boolean.parseBoolean(need(a, "channelsLast", mnemonic)),
             Double.parseDouble(need(a, "fill", mnemonic)));

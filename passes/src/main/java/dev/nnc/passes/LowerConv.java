@@ -4,6 +4,7 @@ import dev.nnc.ir.Graph;
 import dev.nnc.ir.Shape;
 import dev.nnc.ir.ops.Conv2d;
 import dev.nnc.ir.ops.Conv2dGradInput;
+import dev.nnc.ir.ops.Conv2dGradWeight;
 import dev.nnc.ir.ops.Window;
 
 /**
@@ -45,9 +46,9 @@ import dev.nnc.ir.ops.Window;
  *
  * The input gradient of a convolution ({@code conv2d_grad_input}) is lowered here too: Winograd
  * for 3×3 stride-1 layers by the same rule (it is a correlation of dy with the flipped filters),
- * else col2im ({@code patches_grad(dy·W)}). The weight gradient is written with the im2col ops,
- * so after this pass CSE shares one im2col between an im2col forward pass and the weight
- * gradient.
+ * else col2im ({@code patches_grad(dy·W)}), and so is the weight gradient
+ * ({@code conv2d_grad_weight}): Winograd, whose input tiles CSE then shares with a Winograd
+ * forward pass, else {@code dyᵀ·cols}, whose im2col CSE shares with an im2col forward pass.
  */
 public final class LowerConv implements Pass {
   /** The system property that forces a lowering. */
@@ -147,6 +148,32 @@ public final class LowerConv implements Pass {
     return m == 4 ? Conv2d.Lowering.WINOGRAD_4 : m == 2 ? Conv2d.Lowering.WINOGRAD_2 : Conv2d.Lowering.IM2COL_ROWS;
   }
 
+  /**
+   * How {@code g} (the weight gradient of a convolution of {@code x} whose output gradient is
+   * {@code dy}) is computed: Winograd where it applies and the forced lowering or the cost model
+   * says so (it then shares the forward pass's input tiles), else {@code dyᵀ·cols}.
+   */
+  public Conv2d.Lowering decide(Conv2dGradWeight g, Shape x, Shape dy) {
+    if (!g.winogradApplies()) {
+      return Conv2d.Lowering.IM2COL_ROWS;
+    }
+    if (forced != null) {
+      return forced;
+    }
+    int m = winogradTile(x.dim(1), dy.dim(1), dy.dim(0), dy.dim(2), dy.dim(3));
+    return m == 4 ? Conv2d.Lowering.WINOGRAD_4 : m == 2 ? Conv2d.Lowering.WINOGRAD_2 : Conv2d.Lowering.IM2COL_ROWS;
+  }
+
+  /** The ops that compute {@code g} the way {@code how} names (im2col lowerings: {@code dyᵀ·cols}). */
+  static dev.nnc.ir.Node lower(Conv2dGradWeight g, Conv2d.Lowering how, dev.nnc.ir.Graph.Builder b, dev.nnc.ir.Node x,
+      dev.nnc.ir.Node dy, Shape ws) {
+    return switch (how) {
+      case IM2COL_ROWS, IM2COL_COLUMNS, GEMM_1X1 -> g.lowerIm2col(b, x, dy, ws);
+      case WINOGRAD_2 -> g.lowerWinograd(2, b, x, dy);
+      case WINOGRAD_4 -> g.lowerWinograd(4, b, x, dy);
+    };
+  }
+
   /** The ops that compute {@code g} the way {@code how} names (im2col lowerings: col2im). */
   static dev.nnc.ir.Node lower(Conv2dGradInput g, Conv2d.Lowering how, dev.nnc.ir.Graph.Builder b, dev.nnc.ir.Node dy,
       dev.nnc.ir.Node w) {
@@ -179,6 +206,11 @@ public final class LowerConv implements Pass {
             .append(c.window().sh()).append(c.groups() > 1 ? ", groups " + c.groups() : "").append("): ")
             .append(decide(c, x, n.input(1).shape()).text()).append(forced != null && forced.applies(c, x) ? " (forced)" : "")
             .append('\n');
+      } else if (n.op() instanceof Conv2dGradWeight g) {
+        Conv2d.Lowering how = decide(g, n.input(0).shape(), n.input(1).shape());
+        sb.append("// lower-conv: %").append(n.id()).append(" conv2d_grad_weight ").append(n.input(1).shape())
+            .append(" → ").append(n.shape()).append(": ").append(how.text().startsWith("winograd") ? how.text() : "im2col")
+            .append(forced != null && g.winogradApplies() ? " (forced)" : "").append('\n');
       } else if (n.op() instanceof Conv2dGradInput g) {
         Conv2d.Lowering how = decide(g, n.input(0).shape(), n.input(1).shape());
         sb.append("// lower-conv: %").append(n.id()).append(" conv2d_grad_input ").append(n.input(0).shape()).append(" → ")
@@ -202,6 +234,9 @@ public final class LowerConv implements Pass {
       }
       if (n.op() instanceof Conv2dGradInput gi) {
         return lower(gi, decide(gi, ins.get(0).shape(), ins.get(1).shape()), b, ins.get(0), ins.get(1));
+      }
+      if (n.op() instanceof Conv2dGradWeight gw) {
+        return lower(gw, decide(gw, ins.get(0).shape(), ins.get(1).shape()), b, ins.get(0), ins.get(1), n.shape());
       }
       return null;                                   // every other op stays as it is
     });

@@ -137,6 +137,39 @@ class ConvLoweringTest {
     }
   }
 
+  /**
+   * The weight gradient of every ungrouped case, under every lowering (im2col, and Winograd
+   * where it applies), equals the interpreter's direct sum.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cases")
+  void everyWeightGradientLoweringComputesIt(Case c) {
+    if (c.groups() != 1) {
+      return;
+    }
+    Window win = c.win();
+    Shape dys = Shape.of(c.x().dim(0), c.filters(), win.outH(c.x().dim(2)), win.outW(c.x().dim(3)));
+    Graph.Builder b = Graph.builder("g");
+    Node x = b.addTyped(new Input("x"), List.of(), TensorType.f32(c.x()));
+    Node dy = b.addTyped(new Input("dy"), List.of(), TensorType.f32(dys));
+    dev.nnc.ir.ops.Conv2dGradWeight op = new dev.nnc.ir.ops.Conv2dGradWeight(win);
+    b.output("dw", b.add(op, x, dy));
+    Graph g = b.build();
+    Random r = new Random(c.toString().hashCode() + 2);
+    Map<String, Tensor> in = Map.of("x", new Tensor(c.x(), OpCases.sample(r, c.x(), OpCases.Domain.ANY)),
+        "dy", new Tensor(dys, OpCases.sample(r, dys, OpCases.Domain.ANY)));
+    double[] want = Interpreter.run(g, in, Map.of()).outputs().get("dw").data();
+    for (Conv2d.Lowering l : Conv2d.Lowering.values()) {
+      Graph lowered = new LowerConv(l).apply(g);
+      boolean winograd = lowered.nodes().stream().anyMatch(n -> n.op() instanceof dev.nnc.ir.ops.Winograd);
+      assertEquals(op.winogradApplies() && l.text().startsWith("winograd"), winograd, l.text() + " of " + c);
+      double[] got = Interpreter.run(lowered, in, Map.of()).outputs().get("dw").data();
+      for (int i = 0; i < want.length; i++) {
+        assertEquals(want[i], got[i], 1e-9 * Math.max(1, Math.abs(want[i])), l.text() + " at " + i + " of " + c);
+      }
+    }
+  }
+
   @ParameterizedTest(name = "{0}")
   @MethodSource("cases")
   void costModelChoosesAsDocumented(Case c) {

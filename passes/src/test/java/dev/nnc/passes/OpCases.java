@@ -173,6 +173,9 @@ final class OpCases {
         cases.add(new Case("conv2d_grad_input[" + gw.text() + "]", List.of(dys, Shape.of(o, c, gw.kh(), gw.kw())),
             Domain.ANY, (b, in) -> b.add(new dev.nnc.ir.ops.Conv2dGradInput(gw, h, w), in.get(0), in.get(1)),
             t -> TorchOps.conv2dGradInput(t.get(0), t.get(1), gw, h, w)));
+        cases.add(new Case("conv2d_grad_weight[" + gw.text() + "]", List.of(Shape.of(n, c, h, w), dys),
+            Domain.ANY, (b, in) -> b.add(new dev.nnc.ir.ops.Conv2dGradWeight(gw), in.get(0), in.get(1)),
+            t -> TorchOps.conv2dGradWeight(t.get(0), t.get(1), gw)));
       }
       for (boolean last : new boolean[] {false, true}) {
         double fill = last ? 0 : -1.5;

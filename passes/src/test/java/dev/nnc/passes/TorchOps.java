@@ -93,6 +93,15 @@ final class TorchOps {
     return full.narrow(2, win.pt(), h).narrow(3, win.pl(), wd);
   }
 
+  /** The weight gradient of a convolution: {@code dyᵀ·cols} with libtorch's im2col windows. */
+  static Tensor conv2dGradWeight(Tensor x, Tensor dy, Window win) {
+    long o = dy.size(1);
+    Tensor cols = patches(x, win, true, 0);                                  // [N, OH, OW, C, KH, KW]
+    Tensor rows = cols.reshape(cols.size(0) * cols.size(1) * cols.size(2), -1);
+    Tensor dyRows = dy.permute(0, 2, 3, 1).reshape(-1, o);
+    return dyRows.t().matmul(rows).reshape(o, x.size(1), win.kh(), win.kw());
+  }
+
   /** The matrix of {@code wg} ({@code L}, p×q) as a libtorch tensor. */
   private static Tensor matrix(dev.nnc.ir.ops.Winograd wg) {
     double[] v = new double[wg.p() * wg.q()];

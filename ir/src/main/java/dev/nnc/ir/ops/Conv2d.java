@@ -79,8 +79,8 @@ public record Conv2d(Window window, int groups) implements Op {
   }
 
   /**
-   * The gradient rule: {@code dx} is {@link Conv2dGradInput} (which {@code lower-conv} lowers
-   * like a convolution), {@code dW = dyᵀ·cols}. A grouped convolution is its groups side by side:
+   * The gradient rule: {@code dx} is {@link Conv2dGradInput} and {@code dW}
+   * {@link Conv2dGradWeight}, ops that {@code lower-conv} lowers as it does the convolution. A grouped convolution is its groups side by side:
    * each group's gradients are those of an ungrouped convolution of its slices, joined along the
    * channels (dx) and the filters (dW).
    */
@@ -104,14 +104,7 @@ public record Conv2d(Window window, int groups) implements Op {
   private List<Node> ungroupedGradients(Graph.Builder b, Node x, Node w, Node dy) {
     Shape xs = x.shape();
     Node dx = b.add(new Conv2dGradInput(window, xs.dim(2), xs.dim(3)), dy, w);
-    return List.of(dx, weightGradient(b, window, x, dy, w.shape()));
-  }
-
-  /** {@code dW = dyᵀ·cols}: the output gradient as GEMM rows times the input's windows. */
-  static Node weightGradient(Graph.Builder b, Window window, Node x, Node dy, Shape ws) {
-    Node dyRows = rows(b, dy);                                   // [N·OH·OW, O]
-    Node cols = columns(b, window, x);                           // [N·OH·OW, C·KH·KW]
-    return Ops.reshape(b, b.add(new MatMul(true, false), dyRows, cols), ws);
+    return List.of(dx, b.add(new Conv2dGradWeight(window), x, dy));
   }
 
 

@@ -65,7 +65,7 @@ public record Conv2dGradInput(Window window, int h, int w) implements Op {
     Node dy = self.input(0);
     Node w = self.input(1);
     Node ddy = b.add(new Conv2d(window, 1), g, w);
-    Node dw = Conv2d.weightGradient(b, window, g, dy, w.shape());
+    Node dw = b.add(new Conv2dGradWeight(window), g, dy);
     return List.of(ddy, dw);
   }
 
