@@ -159,9 +159,7 @@ class ConvLoweringJitTest {
   @ParameterizedTest(name = "nnc.conv={0}: error at most {1} of max |y|")
   @CsvSource({"im2col-columns, 2e-6", "winograd-2, 2e-6", "winograd-4, 2e-5"})
   void roundingErrorWithinDocumentedBound(String lowering, double bound) throws Exception {
-    String old = System.getProperty(LowerConv.PROPERTY);
-    System.setProperty(LowerConv.PROPERTY, lowering);
-    try {
+    withLowering(lowering, () -> {
       Program p = Program.parse(SourceFile.of("l.nn", LAYER));
       ModelCompiler.Result res = ModelCompiler.compile(p, null, null, 1, Backend.find("cpu"));
       Elaborated e = Elaborator.elaborate(p, null, 1, LayerContext.Mode.INFER, null);
@@ -176,6 +174,20 @@ class ConvLoweringJitTest {
       System.out.printf("%s: largest error %.3g of max |y| %.3g = %.3g%n", lowering, maxErr, maxY, rel);
       assertTrue(rel <= bound, lowering + ": error " + rel + " of max |y| exceeds " + bound);
       assertTrue(rel > 0, "f32 code cannot equal the f64 reference exactly");
+    });
+  }
+
+  /** Code that throws, run by {@link #withLowering}. */
+  interface Body {
+    void run() throws Exception;
+  }
+
+  /** Runs {@code body} with {@code -Dnnc.conv=lowering}, then restores the property as it was. */
+  static void withLowering(String lowering, Body body) throws Exception {
+    String old = System.getProperty(LowerConv.PROPERTY);
+    System.setProperty(LowerConv.PROPERTY, lowering);
+    try {
+      body.run();
     } finally {
       if (old == null) {
         System.clearProperty(LowerConv.PROPERTY);
@@ -186,19 +198,11 @@ class ConvLoweringJitTest {
   }
 
   private static void lowered(String lowering, int batch, String model) throws Exception {
-    String old = System.getProperty(LowerConv.PROPERTY);
-    System.setProperty(LowerConv.PROPERTY, lowering);
-    try {
+    withLowering(lowering, () -> {
       Program p = Program.parse(SourceFile.of("m.nn", model));
       ModelCompiler.Result res = ModelCompiler.compile(p, null, null, batch, Backend.find("cpu"));
       Elaborated e = Elaborator.elaborate(p, null, batch, LayerContext.Mode.INFER, null);
       compareWithInterpreter(p, res, e, batch, lowering);
-    } finally {
-      if (old == null) {
-        System.clearProperty(LowerConv.PROPERTY);
-      } else {
-        System.setProperty(LowerConv.PROPERTY, old);
-      }
-    }
+    });
   }
 }

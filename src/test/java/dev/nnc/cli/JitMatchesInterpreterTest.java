@@ -136,20 +136,12 @@ class JitMatchesInterpreterTest {
   @ParameterizedTest
   @ValueSource(strings = {"winograd-2", "winograd-4"})
   void winogradTrainStepMatches(String lowering) throws Exception {
-    String old = System.getProperty(dev.nnc.passes.LowerConv.PROPERTY);
-    try {
-      System.setProperty(dev.nnc.passes.LowerConv.PROPERTY, "im2col-rows");
-      Graph im2col = compileTrain(WINOGRAD_MODEL, "sgd(lr=0.1, momentum=0.9)").graphs().get(ModelCompiler.TRAIN);
-      assertTrue(im2col.nodes().stream().noneMatch(n -> n.op() instanceof dev.nnc.ir.ops.Winograd));
-      System.setProperty(dev.nnc.passes.LowerConv.PROPERTY, lowering);
-      trainStepsMatch(WINOGRAD_MODEL, 126, "sgd(lr=0.1, momentum=0.9)", im2col);
-    } finally {
-      if (old == null) {
-        System.clearProperty(dev.nnc.passes.LowerConv.PROPERTY);
-      } else {
-        System.setProperty(dev.nnc.passes.LowerConv.PROPERTY, old);
-      }
-    }
+    Graph[] im2col = new Graph[1];
+    ConvLoweringJitTest.withLowering("im2col-rows", () ->
+        im2col[0] = compileTrain(WINOGRAD_MODEL, "sgd(lr=0.1, momentum=0.9)").graphs().get(ModelCompiler.TRAIN));
+    assertTrue(im2col[0].nodes().stream().noneMatch(n -> n.op() instanceof dev.nnc.ir.ops.Winograd));
+    ConvLoweringJitTest.withLowering(lowering,
+        () -> trainStepsMatch(WINOGRAD_MODEL, 126, "sgd(lr=0.1, momentum=0.9)", im2col[0]));
   }
 
   static void trainStepsMatch(String model, int columns, String optimizer) throws Exception {

@@ -180,96 +180,31 @@ public final class Interpreter {
   }
 
   /** Direct convolution, the plain seven-loop definition (groups included). */
-  /** {@code dx[n, c, oh·s + kh·d − pt, ow·s + kw·d − pl] += dy[n, o, oh, ow]·w[o, c, kh, kw]}, inside the image. */
-  private static Tensor conv2dGradInput(Window win, Tensor dy, Tensor w, Shape out) {
-    int n = out.dim(0);
-    int ch = out.dim(1);
-    int h = out.dim(2);
-    int wd = out.dim(3);
-    int o = dy.shape().dim(1);
-    int oh = dy.shape().dim(2);
-    int ow = dy.shape().dim(3);
-    double[] dx = new double[Math.toIntExact(out.size())];
-    for (int b = 0; b < n; b++) {
-      for (int oc = 0; oc < o; oc++) {
-        for (int i = 0; i < oh; i++) {
-          for (int j = 0; j < ow; j++) {
-            double g = dy.data()[((b * o + oc) * oh + i) * ow + j];
-            for (int ic = 0; ic < ch; ic++) {
-              for (int ki = 0; ki < win.kh(); ki++) {
-                int hi = i * win.sh() + ki * win.dh() - win.pt();
-                if (hi < 0 || hi >= h) {
-                  continue;
-                }
-                for (int kj = 0; kj < win.kw(); kj++) {
-                  int wj = j * win.sw() + kj * win.dw() - win.pl();
-                  if (wj >= 0 && wj < wd) {
-                    dx[((b * ch + ic) * h + hi) * wd + wj] += g * w.data()[((oc * ch + ic) * win.kh() + ki) * win.kw() + kj];
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-    return new Tensor(out, dx);
+  /** One product of a convolution: input, weight and output element indices. */
+  private interface ConvTerm {
+    void add(int xi, int wi, int yi);
   }
 
-  /** {@code dW[o, c, kh, kw] = Σ dy[n, o, oh, ow]·x[n, c, oh·s + kh·d − pt, ow·s + kw·d − pl]}, zero outside the image. */
-  private static Tensor conv2dGradWeight(Window win, Tensor x, Tensor dy, Shape out) {
-    int n = x.shape().dim(0);
-    int ch = x.shape().dim(1);
-    int h = x.shape().dim(2);
-    int wd = x.shape().dim(3);
-    int o = dy.shape().dim(1);
-    int oh = dy.shape().dim(2);
-    int ow = dy.shape().dim(3);
-    double[] dw = new double[Math.toIntExact(out.size())];
-    for (int b = 0; b < n; b++) {
-      for (int oc = 0; oc < o; oc++) {
-        for (int i = 0; i < oh; i++) {
-          for (int j = 0; j < ow; j++) {
-            double g = dy.data()[((b * o + oc) * oh + i) * ow + j];
-            for (int ic = 0; ic < ch; ic++) {
-              for (int ki = 0; ki < win.kh(); ki++) {
-                int hi = i * win.sh() + ki * win.dh() - win.pt();
-                if (hi < 0 || hi >= h) {
-                  continue;
-                }
-                for (int kj = 0; kj < win.kw(); kj++) {
-                  int wj = j * win.sw() + kj * win.dw() - win.pl();
-                  if (wj >= 0 && wj < wd) {
-                    dw[((oc * ch + ic) * win.kh() + ki) * win.kw() + kj] += g * x.data()[((b * ch + ic) * h + hi) * wd + wj];
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-    return new Tensor(out, dw);
-  }
-
-  private static Tensor conv2d(Conv2d c, Tensor x, Tensor w, Shape out) {
-    Window win = c.window();
-    int n = out.dim(0);
-    int o = out.dim(1);
-    int oh = out.dim(2);
-    int ow = out.dim(3);
-    int ch = x.shape().dim(1);
-    int h = x.shape().dim(2);
-    int wd = x.shape().dim(3);
-    int cg = ch / c.groups();
-    int og = o / c.groups();
-    double[] y = new double[Math.toIntExact(out.size())];
-    for (int b = 0; b < n; b++) {
+  /**
+   * Every product {@code x[n, c, oh·s + kh·d − pt, ow·s + kw·d − pl]·w[o, c/g, kh, kw]} of the
+   * convolution {@code y[n, o, oh, ow] = Σ …} with a position inside the image: the one walk
+   * behind the convolution and both of its gradients.
+   */
+  private static void convolution(Window win, int groups, Shape xs, Shape ys, ConvTerm term) {
+    int ch = xs.dim(1);
+    int h = xs.dim(2);
+    int wd = xs.dim(3);
+    int o = ys.dim(1);
+    int oh = ys.dim(2);
+    int ow = ys.dim(3);
+    int cg = ch / groups;
+    int og = o / groups;
+    for (int b = 0; b < ys.dim(0); b++) {
       for (int oc = 0; oc < o; oc++) {
         int g = oc / og;
         for (int i = 0; i < oh; i++) {
           for (int j = 0; j < ow; j++) {
-            double acc = 0;
+            int yi = ((b * o + oc) * oh + i) * ow + j;
             for (int ic = 0; ic < cg; ic++) {
               for (int ki = 0; ki < win.kh(); ki++) {
                 int hi = i * win.sh() + ki * win.dh() - win.pt();
@@ -278,21 +213,39 @@ public final class Interpreter {
                 }
                 for (int kj = 0; kj < win.kw(); kj++) {
                   int wj = j * win.sw() + kj * win.dw() - win.pl();
-                  if (wj < 0 || wj >= wd) {
-                    continue;
+                  if (wj >= 0 && wj < wd) {
+                    term.add(((b * ch + g * cg + ic) * h + hi) * wd + wj, ((oc * cg + ic) * win.kh() + ki) * win.kw() + kj,
+                        yi);
                   }
-                  acc += x.data()[((b * ch + g * cg + ic) * h + hi) * wd + wj]
-                      * w.data()[((oc * cg + ic) * win.kh() + ki) * win.kw() + kj];
                 }
               }
             }
-            y[((b * o + oc) * oh + i) * ow + j] = acc;
           }
         }
       }
     }
+  }
+
+  private static Tensor conv2d(Conv2d c, Tensor x, Tensor w, Shape out) {
+    double[] y = new double[Math.toIntExact(out.size())];
+    convolution(c.window(), c.groups(), x.shape(), out, (xi, wi, yi) -> y[yi] += x.data()[xi] * w.data()[wi]);
     return new Tensor(out, y);
   }
+
+  /** The input gradient: each output gradient element spread back over its window. */
+  private static Tensor conv2dGradInput(Window win, Tensor dy, Tensor w, Shape out) {
+    double[] dx = new double[Math.toIntExact(out.size())];
+    convolution(win, 1, out, dy.shape(), (xi, wi, yi) -> dx[xi] += dy.data()[yi] * w.data()[wi]);
+    return new Tensor(out, dx);
+  }
+
+  /** The weight gradient: each output gradient element times the window it was computed from. */
+  private static Tensor conv2dGradWeight(Window win, Tensor x, Tensor dy, Shape out) {
+    double[] dw = new double[Math.toIntExact(out.size())];
+    convolution(win, 1, x.shape(), dy.shape(), (xi, wi, yi) -> dw[wi] += dy.data()[yi] * x.data()[xi]);
+    return new Tensor(out, dw);
+  }
+
 
   /**
    * Window extraction, or (with {@code grad}) its adjoint: {@code x} is {@code [N, C, H, W]};

@@ -138,13 +138,22 @@ public final class LowerConv implements Pass {
    * and the forced lowering or the cost model says so, else col2im, {@code patches_grad(dy·W)}.
    */
   public Conv2d.Lowering decide(Conv2dGradInput g, Shape dy, Shape w) {
-    if (!g.winogradApplies()) {
+    return decideGradient(g.winogradApplies(), dy.dim(1), w.dim(1), dy.dim(0), g.h(), g.w());
+  }
+
+  /**
+   * A gradient's lowering: im2col's form where Winograd does not apply, else the forced lowering,
+   * else Winograd's tile for a correlation of {@code in} into {@code out} channels over
+   * {@code images × oh × ow} results (im2col's form when it is 0).
+   */
+  private Conv2d.Lowering decideGradient(boolean winogradApplies, int in, int out, int images, int oh, int ow) {
+    if (!winogradApplies) {
       return Conv2d.Lowering.IM2COL_ROWS;
     }
     if (forced != null) {
       return forced;
     }
-    int m = winogradTile(dy.dim(1), w.dim(1), dy.dim(0), g.h(), g.w());
+    int m = winogradTile(in, out, images, oh, ow);
     return m == 4 ? Conv2d.Lowering.WINOGRAD_4 : m == 2 ? Conv2d.Lowering.WINOGRAD_2 : Conv2d.Lowering.IM2COL_ROWS;
   }
 
@@ -154,14 +163,7 @@ public final class LowerConv implements Pass {
    * says so (it then shares the forward pass's input tiles), else {@code dyᵀ·cols}.
    */
   public Conv2d.Lowering decide(Conv2dGradWeight g, Shape x, Shape dy) {
-    if (!g.winogradApplies()) {
-      return Conv2d.Lowering.IM2COL_ROWS;
-    }
-    if (forced != null) {
-      return forced;
-    }
-    int m = winogradTile(x.dim(1), dy.dim(1), dy.dim(0), dy.dim(2), dy.dim(3));
-    return m == 4 ? Conv2d.Lowering.WINOGRAD_4 : m == 2 ? Conv2d.Lowering.WINOGRAD_2 : Conv2d.Lowering.IM2COL_ROWS;
+    return decideGradient(g.winogradApplies(), x.dim(1), dy.dim(1), dy.dim(0), dy.dim(2), dy.dim(3));
   }
 
   /** The ops that compute {@code g} the way {@code how} names (im2col lowerings: {@code dyᵀ·cols}). */
