@@ -508,7 +508,7 @@ public final class LowerToKernels {
         int nc = cols[c + 1] - c0;
         if (nr > 0 && nc > 0) {
           List<KStmt> body = winogradTile(wg, img, t, bufOf.get(wg.toTiles() ? in : out),
-              bufOf.get(wg.toTiles() ? out : in), r0, c0, r != 1, c != 1, exact, nests.isEmpty() ? flops : null);
+              bufOf.get(wg.toTiles() ? out : in), r0, nr, c0, nc, exact, nests.isEmpty() ? flops : null);
           nests.add(new KStmt.Loop(1, img.dim(0), List.of(new KStmt.Loop(2, nr, List.of(new KStmt.Loop(3, nc, body))))));
         }
       }
@@ -541,8 +541,8 @@ public final class LowerToKernels {
    * transformed element ({@code winograd_tiles}) or per window pixel ({@code winograd_untiles}),
    * guarded along the rows or columns where the window can leave the image.
    */
-  private static List<KStmt> winogradTile(Winograd wg, Shape img, long t, int xb, int tb, int r0, int c0,
-      boolean guardRows, boolean guardCols, boolean exact, double[] flops) {
+  private static List<KStmt> winogradTile(Winograd wg, Shape img, long t, int xb, int tb, int r0, int nr, int c0,
+      int nc, boolean exact, double[] flops) {
     int ch = img.dim(1);
     int h = img.dim(2);
     int w = img.dim(3);
@@ -555,13 +555,16 @@ public final class LowerToKernels {
         + (long) r0 * wg.tilesW() + c0, new long[] {t, wg.tiles(), wg.tilesW(), 1});
     java.util.function.BiFunction<Integer, Integer, Affine> pixAt = (a, b) -> new Affine(
         (long) (r0 * s + a - wg.padTop()) * w + (c0 * s + b - wg.padLeft()), new long[] {is[1], is[0], (long) s * w, s});
+    // A guard only where this window element can leave the image for some tile of the nest.
     java.util.function.BiFunction<Integer, Integer, List<KExpr.Guard>> inImage = (a, b) -> {
       List<KExpr.Guard> gs = new ArrayList<>();
-      if (guardRows) {
-        gs.add(new KExpr.Guard(new Affine(r0 * s + a - wg.padTop(), new long[] {0, 0, s, 0}), 0, h));
+      long row = (long) r0 * s + a - wg.padTop();
+      long col = (long) c0 * s + b - wg.padLeft();
+      if (row < 0 || row + (long) (nr - 1) * s >= h) {
+        gs.add(new KExpr.Guard(new Affine(row, new long[] {0, 0, s, 0}), 0, h));
       }
-      if (guardCols) {
-        gs.add(new KExpr.Guard(new Affine(c0 * s + b - wg.padLeft(), new long[] {0, 0, 0, s}), 0, w));
+      if (col < 0 || col + (long) (nc - 1) * s >= w) {
+        gs.add(new KExpr.Guard(new Affine(col, new long[] {0, 0, 0, s}), 0, w));
       }
       return gs;
     };
