@@ -80,9 +80,9 @@ public record Conv2d(Window window, int groups) implements Op {
 
   /**
    * The gradient rule: {@code dx} is {@link Conv2dGradInput} and {@code dW}
-   * {@link Conv2dGradWeight}, ops that {@code lower-conv} lowers as it does the convolution. A grouped convolution is its groups side by side:
-   * each group's gradients are those of an ungrouped convolution of its slices, joined along the
-   * channels (dx) and the filters (dW).
+   * {@link Conv2dGradWeight}, ops that {@code lower-conv} lowers as it does the convolution. A
+   * grouped convolution is its groups side by side: each group's gradients are those of an
+   * ungrouped convolution of its slices, joined along the channels (dx) and the filters (dW).
    */
   @Override
   public List<Node> gradients(Graph.Builder b, Node self, Node dy) {
@@ -106,7 +106,6 @@ public record Conv2d(Window window, int groups) implements Op {
     Node dx = b.add(new Conv2dGradInput(window, xs.dim(2), xs.dim(3)), dy, w);
     return List.of(dx, b.add(new Conv2dGradWeight(window), x, dy));
   }
-
 
   /** How {@code lower-conv} computes a convolution (see {@code passes/LowerConv} for the choice). */
   public enum Lowering {

@@ -72,7 +72,7 @@ public record Winograd(boolean toTiles, Matrix matrix, boolean transposed, int s
     private final double[][] rows;
 
     Matrix(double[][] rows) {
-        this.rows = rows;
+      this.rows = rows;
     }
 
     private static double[][] reversedColumns(double[][] rows) {

@@ -16,6 +16,8 @@ import dev.nnc.ir.ops.Concat;
 import dev.nnc.ir.ops.Constant;
 import dev.nnc.ir.ops.Slice;
 import dev.nnc.ir.ops.Conv2d;
+import dev.nnc.ir.ops.Conv2dGradInput;
+import dev.nnc.ir.ops.Conv2dGradWeight;
 import dev.nnc.ir.ops.Patches;
 import dev.nnc.ir.ops.PatchesGrad;
 import dev.nnc.ir.ops.Permute;
@@ -161,7 +163,7 @@ public final class LowerToKernels {
         case Patches p -> force(n.input(0));
         case Slice sl -> force(n.input(0));
         case Winograd w -> force(n.input(0));
-        case Conv2d _, dev.nnc.ir.ops.Conv2dGradInput _, dev.nnc.ir.ops.Conv2dGradWeight _ ->
+        case Conv2d _, Conv2dGradInput _, Conv2dGradWeight _ ->
             throw new IllegalStateException(n.op().mnemonic() + " reached lowering: the lower-conv pass must run first");
         // Reductions read their operand inline; element-wise ops read theirs inline or from memory.
         case Input _, Param _, Constant _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, OneHot _,
@@ -195,7 +197,7 @@ public final class LowerToKernels {
         case Reshape r -> bufOf.put(n, bufOf.get(n.input(0)));
         case Constant _, MatMul _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, Softmax _, LogSoftmax _,
             OneHot _, DropoutMask _, Conv2d _, Patches _, PatchesGrad _, Permute _, Concat _, Slice _, Winograd _,
-            dev.nnc.ir.ops.Conv2dGradInput _, dev.nnc.ir.ops.Conv2dGradWeight _ -> {
+            Conv2dGradInput _, Conv2dGradWeight _ -> {
           if (materialized(n)) {
             bufOf.put(n, newBuffer("t" + n.id(), Buffer.Kind.TEMP, n.shape()));
             roots.add(n);
@@ -263,7 +265,7 @@ public final class LowerToKernels {
       case Concat c -> concat(n, c);
       case PatchesGrad pg -> patchesGrad(n, pg);
       case Winograd w -> winograd(n, w);
-      case Conv2d _, dev.nnc.ir.ops.Conv2dGradInput _, dev.nnc.ir.ops.Conv2dGradWeight _ ->
+      case Conv2d _, Conv2dGradInput _, Conv2dGradWeight _ ->
           throw new IllegalStateException(n.op().mnemonic() + " reached lowering: the lower-conv pass must run first");
       // Never a root: stored (inputs, parameters), a view, or a literal inlined where it is read.
       case Input _, Param _, Reshape _, Constant _ -> throw new IllegalStateException("no kernel computes " + n);
@@ -380,7 +382,8 @@ public final class LowerToKernels {
         }
         // Read from memory, never inlined (of() loads them): stored, a view, or computed by a kernel of their own.
         case Input _, Param _, Reshape _, Reduce _, SumTo _, Softmax _, LogSoftmax _, PatchesGrad _, Conv2d _,
-            Concat _, Winograd _, dev.nnc.ir.ops.Conv2dGradInput _, dev.nnc.ir.ops.Conv2dGradWeight _ -> throw new IllegalStateException("cannot inline " + n);
+            Concat _, Winograd _, Conv2dGradInput _, Conv2dGradWeight _ ->
+            throw new IllegalStateException("cannot inline " + n);
       };
     }
   }
