@@ -3,6 +3,7 @@ package dev.nnc.codegen.cpu;
 import static org.bytedeco.llvm.global.LLVM.*;
 
 import dev.nnc.ir.kernel.Kernel;
+import dev.nnc.ir.kernel.KernelTemplate;
 import dev.nnc.passes.backend.Backend;
 import dev.nnc.passes.backend.Compiled;
 import dev.nnc.passes.backend.NativeCall;
@@ -21,7 +22,9 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
  * The x86-64 back end: kernel IR → LLVM IR for the host's vector width, optimised at -O3 and
  * compiled to object code in independent units (in parallel, and through the on-disk
  * {@link ObjectCache}), then either linked in memory by ORC LLJIT or linked into a shared library
- * by lld.
+ * by lld. Kernels with equal {@link KernelTemplate}s, across all the model's programs, share one
+ * compiled body that takes their buffers' offsets as arguments; each kernel's own symbol is a
+ * wrapper passing its offsets ({@link KernelEmitter#wrapper}).
  */
 public final class CpuBackend implements Backend {
   /** An exported i64: the arena size (floats) the code was planned for. */
@@ -54,11 +57,36 @@ public final class CpuBackend implements Backend {
   /** The optimisation pipeline every code unit runs (part of the cache key). */
   static final String PIPELINE = "default<O3>";
 
-  /** Kernels per code unit: small enough to spread over the cores, large enough to amortise a module. */
+  /** Kernel bodies per code unit: small enough to spread over the cores, large enough to amortise a module. */
   static final int UNIT_KERNELS = 16;
 
-  /** One code unit to build: kernels {@code [from, to)} of a program, or (program null) the globals. */
-  private record UnitSpec(String name, PlannedProgram program, int from, int to) {}
+  /** A kernel of a program: its symbol and the arena offsets of its template's buffers (then its GEMM scratch). */
+  private record Instance(String symbol, long[] offsets) {}
+
+  /**
+   * The kernels with one template: the body is compiled once, under the first kernel's name with
+   * {@code _body} appended, and called by a wrapper per instance. A template with one instance is
+   * compiled as that kernel, with its offsets as constants: exactly the code it had before bodies
+   * were shared (LLVM's interprocedural constant propagation would put the constants back into a
+   * one-caller body, but only after the early passes had canonicalised the code differently, and
+   * some kernels then vectorised worse).
+   */
+  private record Group(int index, Kernel template, int buffers, List<Instance> instances) {
+    boolean direct() {
+      return instances.size() == 1;
+    }
+
+    /** The symbol the body's functions are named after. */
+    String body() {
+      return direct() ? instances.get(0).symbol() : instances.get(0).symbol() + "_body";
+    }
+  }
+
+  /** One code unit to build: a run of groups, or (groups empty) the globals. */
+  private record UnitSpec(String name, List<Group> groups) {}
+
+  /** What a built unit holds: per group, the calls of its body functions (symbols named after the body). */
+  private record Built(CpuCompiled.Unit unit, List<List<NativeCall>> bodyCalls) {}
 
   @Override
   public Compiled compile(String model, List<PlannedProgram> programs, String cpu) {
@@ -77,30 +105,57 @@ public final class CpuBackend implements Backend {
     VectorMath vecmath = VectorMath.forHost(host).orElse(null);
     // The arena size the code was planned for: the runtime refuses a manifest that disagrees.
     long arena = programs.stream().mapToLong(pp -> pp.plan().regionEnd()).max().orElse(0);
-    List<UnitSpec> specs = new ArrayList<>();
-    specs.add(new UnitSpec(model + "_globals", null, 0, 0));
+    // Group the kernels of all programs by template, in order of first appearance; remember
+    // where each kernel of each program went, to rebuild the schedules afterwards.
+    Map<Object, Group> groups = new LinkedHashMap<>();
+    Map<String, List<int[]>> order = new LinkedHashMap<>();
     for (PlannedProgram pp : programs) {
-      int n = pp.program().kernels().size();
-      for (int from = 0; from < n; from += UNIT_KERNELS) {
-        specs.add(new UnitSpec(pp.program().name() + "_" + from, pp, from, Math.min(n, from + UNIT_KERNELS)));
+      List<int[]> where = new ArrayList<>();
+      List<Kernel> kernels = pp.program().kernels();
+      for (int ki = 0; ki < kernels.size(); ki++) {
+        Kernel k = kernels.get(ki);
+        KernelTemplate t = KernelTemplate.of(k);
+        int nb = t.buffers().length;
+        long[] offs = new long[nb + (k instanceof Kernel.Gemm ? 1 : 0)];
+        for (int i = 0; i < nb; i++) {
+          offs[i] = pp.plan().offsets()[t.buffers()[i]];
+        }
+        if (k instanceof Kernel.Gemm) {
+          long scratch = pp.plan().scratch(ki);
+          if (scratch < 0) {
+            throw new IllegalStateException("no scratch planned for GEMM " + k.name());
+          }
+          offs[nb] = scratch;
+        }
+        Group g = groups.computeIfAbsent(shared(k) ? t.kernel() : k, key -> new Group(groups.size(), t.kernel(), nb,
+            new ArrayList<>()));
+        g.instances().add(new Instance(k.name(), offs));
+        where.add(new int[] {g.index(), g.instances().size() - 1});
       }
+      order.put(pp.program().name(), where);
+    }
+    List<Group> all = new ArrayList<>(groups.values());
+    List<UnitSpec> specs = new ArrayList<>();
+    specs.add(new UnitSpec(model + "_globals", List.of()));
+    for (int from = 0; from < all.size(); from += UNIT_KERNELS) {
+      specs.add(new UnitSpec(model + "_" + from, all.subList(from, Math.min(all.size(), from + UNIT_KERNELS))));
     }
     String version = llvmVersion();
     int threads = Math.max(1, Math.min(specs.size(),
         Integer.getInteger("nnc.compile.threads", Runtime.getRuntime().availableProcessors())));
-    List<CpuCompiled.Unit> units = new ArrayList<>();
+    List<Built> built = new ArrayList<>();
     java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads, r -> {
       Thread t = new Thread(r, "nnc-compile");
       t.setDaemon(true);
       return t;
     });
     try {
-      List<java.util.concurrent.Future<CpuCompiled.Unit>> futures = new ArrayList<>();
+      List<java.util.concurrent.Future<Built>> futures = new ArrayList<>();
       for (UnitSpec spec : specs) {
         futures.add(pool.submit(() -> build(spec, host, vecmath, tiling, arena, cache, version)));
       }
       for (var f : futures) {
-        units.add(f.get());
+        built.add(f.get());
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -116,49 +171,85 @@ public final class CpuBackend implements Backend {
     } finally {
       pool.shutdownNow();
     }
-    Map<String, List<NativeCall>> schedules = new LinkedHashMap<>();
-    for (PlannedProgram pp : programs) {
-      schedules.put(pp.program().name(), new ArrayList<>());
-    }
+    // Per group, its body's calls; an instance's calls are the same with its own symbols.
+    List<List<NativeCall>> bodyCalls = new ArrayList<>();
+    List<CpuCompiled.Unit> units = new ArrayList<>();
     boolean usesVecmath = false;
-    for (int i = 0; i < units.size(); i++) {
-      UnitSpec spec = specs.get(i);
-      if (spec.program() != null) {
-        schedules.get(spec.program().program().name()).addAll(units.get(i).calls());
-      }
-      usesVecmath |= units.get(i).usesVecmath();
+    for (Built bu : built) {
+      units.add(bu.unit());
+      bodyCalls.addAll(bu.bodyCalls());
+      usesVecmath |= bu.unit().usesVecmath();
     }
+    Map<String, List<NativeCall>> schedules = new LinkedHashMap<>();
+    order.forEach((program, where) -> {
+      List<NativeCall> calls = new ArrayList<>();
+      for (int[] w : where) {
+        Group g = all.get(w[0]);
+        String symbol = g.instances().get(w[1]).symbol();
+        for (NativeCall c : bodyCalls.get(w[0])) {
+          calls.add(new NativeCall(symbol + c.symbol().substring(g.body().length()), c.extent(), c.costPerItem()));
+        }
+      }
+      schedules.put(program, calls);
+    });
     double seconds = (System.nanoTime() - t0) / 1e9;
     return new CpuCompiled(host, units, schedules, usesVecmath ? vecmath.library() : null, seconds,
-        cache.enabled() ? cache.dir() : null);
+        cache.enabled() ? cache.dir() : null, all.size());
   }
 
-  private static CpuCompiled.Unit build(UnitSpec spec, Llvm.Host host, VectorMath vecmath, GemmEmitter.Tiling tiling,
+
+  /**
+   * Whether {@code k} may share its body with the other kernels of its template. Kernels whose
+   * loops store several streams (Winograd transforms) are compiled each on its own, with constant
+   * offsets: given the offsets as arguments, LLVM vectorised them differently and slower
+   * (ResNet-18 CIFAR's output transforms 3.2 → 14.8 ms, input transforms 9 → 12 ms a step).
+   */
+  static boolean shared(Kernel k) {
+    return switch (k) {
+      case Kernel.Gemm g -> true;
+      case Kernel.Loops l -> !KernelEmitter.storesSeveralStreams(l);
+    };
+  }
+
+  private static Built build(UnitSpec spec, Llvm.Host host, VectorMath vecmath, GemmEmitter.Tiling tiling,
       long arena, ObjectCache cache, String version) {
     LLVMTargetMachineRef tm = Llvm.targetMachine(host);
     LLVMContextRef ctx = LLVMContextCreate();
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(spec.name(), ctx);
     LLVMSetTarget(mod, host.triple());
     LLVMSetModuleDataLayout(mod, LLVMCreateTargetDataLayout(tm));
+    List<List<NativeCall>> bodyCalls = new ArrayList<>();
     List<NativeCall> calls = new ArrayList<>();
-    if (spec.program() == null) {
+    if (spec.groups().isEmpty()) {
       LLVMValueRef arenaGlobal = LLVMAddGlobal(mod, LLVMInt64TypeInContext(ctx), ARENA_SYMBOL);
       LLVMSetInitializer(arenaGlobal, LLVMConstInt(LLVMInt64TypeInContext(ctx), arena, 0));
       LLVMSetGlobalConstant(arenaGlobal, 1);
     } else {
-      PlannedProgram pp = spec.program();
-      KernelEmitter e = new KernelEmitter(ctx, mod, pp.plan().offsets(), vecmath);
+      KernelEmitter e = new KernelEmitter(ctx, mod, vecmath);
       GemmEmitter gemm = new GemmEmitter(e, host.vectorWidth(), tiling);
-      for (int ki = spec.from(); ki < spec.to(); ki++) {
-        Kernel k = pp.program().kernels().get(ki);
-        switch (k) {
+      for (Group g : spec.groups()) {
+        e.constantOffsets(g.direct() ? g.instances().get(0).offsets() : null);
+        List<NativeCall> body = switch (g.template()) {
           case Kernel.Loops l -> {
-            e.emitLoops(l);
+            e.emitLoops(new Kernel.Loops(g.body(), l.root(), l.vars(), l.locals(), l.parallel(), l.flops()), g.buffers());
             // A cost of 0 keeps a serial kernel on the calling thread.
             double cost = l.parallel() ? l.flops() / Math.max(1, l.root().extent()) : 0;
-            calls.add(new NativeCall(l.name(), l.root().extent(), cost));
+            yield List.of(new NativeCall(g.body(), l.root().extent(), cost));
           }
-          case Kernel.Gemm g -> calls.addAll(gemm.emit(g, pp.plan().scratch(ki)));
+          case Kernel.Gemm m -> gemm.emit(new Kernel.Gemm(g.body(), m.a(), m.aBase(), m.b(), m.bBase(), m.c(), m.m(),
+              m.n(), m.k(), m.transA(), m.transB(), m.epilogue(), m.batch()), g.buffers());
+        };
+        bodyCalls.add(body);
+        if (g.direct()) {
+          calls.addAll(body);
+          continue;
+        }
+        for (Instance in : g.instances()) {
+          for (NativeCall c : body) {
+            String symbol = in.symbol() + c.symbol().substring(g.body().length());
+            e.wrapper(symbol, c.symbol(), in.offsets());
+            calls.add(new NativeCall(symbol, c.extent(), c.costPerItem()));
+          }
         }
       }
       LLVMDisposeBuilder(e.b);
@@ -181,7 +272,7 @@ public final class CpuBackend implements Backend {
       cache.put(key, object);
     }
     LLVMDisposeTargetMachine(tm);
-    return new CpuCompiled.Unit(spec.name(), ctx, mod, !cached, object, cached, calls, usesVecmath);
+    return new Built(new CpuCompiled.Unit(spec.name(), ctx, mod, !cached, object, cached, calls, usesVecmath), bodyCalls);
   }
 
   static void optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm) {

@@ -46,8 +46,12 @@ final class CpuCompiled implements Compiled {
   /** libmvec, when the code calls its vector functions; else null. */
   private final Path vectorLibrary;
 
+  /** How many kernel bodies were compiled (one per template; the kernels are their wrappers). */
+  private final int bodies;
+
   CpuCompiled(Llvm.Host host, List<Unit> units, Map<String, List<NativeCall>> schedules, Path vectorLibrary,
-      double seconds, Path cacheDir) {
+      double seconds, Path cacheDir, int bodies) {
+    this.bodies = bodies;
     this.host = host;
     this.units = List.copyOf(units);
     this.schedules = schedules;
@@ -71,6 +75,11 @@ final class CpuCompiled implements Compiled {
     return (int) units.stream().filter(Unit::cached).count();
   }
 
+  /** Distinct kernel bodies: kernels that differ only in their buffers share one. */
+  int bodies() {
+    return bodies;
+  }
+
   int unitCount() {
     return units.size();
   }
@@ -79,7 +88,7 @@ final class CpuCompiled implements Compiled {
   public String report() {
     String cache = cacheDir == null ? "cache off" : cachedUnits() + " of " + units.size() + " code units from the "
         + "cache";
-    return String.format("code generation %.1fs, %s", seconds, cache);
+    return String.format("code generation %.1fs, %d distinct kernel bodies, %s", seconds, bodies, cache);
   }
 
   /** The optimised LLVM IR of every unit (units whose object came from the cache are optimised now). */

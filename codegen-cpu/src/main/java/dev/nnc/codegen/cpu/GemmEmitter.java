@@ -91,8 +91,11 @@ final class GemmEmitter {
   }
 
   private final KernelEmitter e;
-  /** Arena offset of the scratch of the GEMM being emitted. */
-  private long scratch;
+  /**
+   * The template buffer number of the scratch of the GEMM being emitted: its offset is that body
+   * argument, after those of the GEMM's buffers.
+   */
+  private int scratch;
   private final int w;
   private final int nr;
   private final int MR;
@@ -136,12 +139,12 @@ final class GemmEmitter {
     return new Split(itemsM, panelsPerChunk * nr, chunks);
   }
 
-  /** Emits the packing and compute functions, with the scratch at arena offset {@code scratch}; returns their calls in order. */
-  List<NativeCall> emit(Kernel.Gemm g, long scratch) {
-    if (scratch < 0) {
-      throw new IllegalStateException("no scratch planned for GEMM " + g.name());
-    }
-    this.scratch = scratch;
+  /**
+   * Emits the bodies of the packing and compute functions of a template GEMM (buffers {@code 0 …
+   * buffers-1}, the scratch's offset the argument after theirs); returns their calls in order.
+   */
+  List<NativeCall> emit(Kernel.Gemm g, int buffers) {
+    this.scratch = buffers;
     List<NativeCall> calls = new ArrayList<>();
     int panels = (g.n() + nr - 1) / nr;
     int tiles = (g.m() + MR - 1) / MR;
@@ -177,11 +180,16 @@ final class GemmEmitter {
   }
 
   /** {@code base + q·stride} for the current product q (just {@code base} for one product). */
-  private LLVMValueRef perProduct(long base, long stride) {
+  private LLVMValueRef perProduct(LLVMValueRef base, long stride) {
     if (batchSlot == null) {
-      return e.c64(base);
+      return base;
     }
-    return LLVMBuildAdd(b, e.c64(base), LLVMBuildMul(b, e.load64(batchSlot), e.c64(stride), ""), "");
+    return LLVMBuildAdd(b, base, LLVMBuildMul(b, e.load64(batchSlot), e.c64(stride), ""), "");
+  }
+
+  /** The arena offset of template buffer {@code buf} plus {@code delta}. */
+  private LLVMValueRef at(int buf, long delta) {
+    return delta == 0 ? e.off(buf) : LLVMBuildAdd(b, e.off(buf), e.c64(delta), "");
   }
 
   /** Floats of scratch per product of the batch. */
@@ -194,7 +202,7 @@ final class GemmEmitter {
     LLVMValueRef off = g.transA()
         ? LLVMBuildAdd(b, LLVMBuildMul(b, k, e.c64(g.m()), ""), i, "")
         : LLVMBuildAdd(b, LLVMBuildMul(b, i, e.c64(g.k()), ""), k, "");
-    return LLVMBuildAdd(b, off, perProduct(e.offsets[g.a()] + g.aBase(), (long) g.m() * g.k()), "");
+    return LLVMBuildAdd(b, off, perProduct(at(g.a(), g.aBase()), (long) g.m() * g.k()), "");
   }
 
   private LLVMValueRef bAt(Kernel.Gemm g, LLVMValueRef k, LLVMValueRef j) {
@@ -202,7 +210,7 @@ final class GemmEmitter {
     LLVMValueRef off = g.transB()
         ? LLVMBuildAdd(b, LLVMBuildMul(b, j, e.c64(g.k()), ""), k, "")
         : LLVMBuildAdd(b, LLVMBuildMul(b, k, e.c64(g.n()), ""), j, "");
-    return LLVMBuildAdd(b, off, perProduct(e.offsets[g.b()] + g.bBase(), (long) g.k() * g.n()), "");
+    return LLVMBuildAdd(b, off, perProduct(at(g.b(), g.bBase()), (long) g.k() * g.n()), "");
   }
 
   private LLVMValueRef min(LLVMValueRef x, LLVMValueRef y) {
@@ -221,11 +229,11 @@ final class GemmEmitter {
   }
 
   private void emitPackB(Kernel.Gemm g) {
-    e.beginFunction(g.name() + "_packb");
+    e.beginFunction(g.name() + "_packb", scratch + 1);
     LLVMValueRef jp = e.slot(e.i64, "jp");
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef jj = e.slot(e.i64, "jj");
-    long ws = scratch;
+    LLVMValueRef ws = e.off(scratch);
     int panels = (g.n() + nr - 1) / nr;
     Runnable element = () -> packElement(g, e.load64(jp), e.load64(k), e.load64(jj), nr, g.n(),
         (j, kv) -> bAt(g, kv, j), bAt0(g), ws);
@@ -261,7 +269,7 @@ final class GemmEmitter {
    * zero past {@code extent}. Whole panels need no guard (and the plain copy vectorises).
    */
   private void packElement(Kernel.Gemm g, LLVMValueRef p, LLVMValueRef k, LLVMValueRef lane, int width, int extent,
-      java.util.function.BinaryOperator<LLVMValueRef> src, LLVMValueRef safe, long dstBase) {
+      java.util.function.BinaryOperator<LLVMValueRef> src, LLVMValueRef safe, LLVMValueRef dstBase) {
     LLVMValueRef idx = LLVMBuildAdd(b, LLVMBuildMul(b, p, e.c64(width), ""), lane, "");
     LLVMValueRef v = extent % width == 0 ? LLVMBuildLoad2(b, e.f32, e.at(src.apply(idx, k)), "")
         : guardedLoad(lt(idx, e.c64(extent)), src.apply(idx, k), safe);
@@ -287,7 +295,7 @@ final class GemmEmitter {
    * packed rows k…k+8, lanes h·8…h·8+8 of panel jp: an 8×8 transpose in three shuffle stages
    * (pairs of lanes, pairs of pairs, halves).
    */
-  private void transposeBlock(Kernel.Gemm g, LLVMValueRef jp, LLVMValueRef k, int h, long ws) {
+  private void transposeBlock(Kernel.Gemm g, LLVMValueRef jp, LLVMValueRef k, int h, LLVMValueRef ws) {
     LLVMValueRef row0 = LLVMBuildAdd(b, LLVMBuildMul(b, jp, e.c64(nr), ""), e.c64((long) h * 8), "");
     LLVMValueRef[] v = new LLVMValueRef[8];
     for (int i = 0; i < 8; i++) {
@@ -315,25 +323,26 @@ final class GemmEmitter {
   }
 
   /** Arena index of packed B row k, lanes h·W…, of panel jp: ws + (jp·K + k)·NR + h·W. */
-  private LLVMValueRef packedB(Kernel.Gemm g, LLVMValueRef jp, LLVMValueRef k, int h, long ws) {
-    return LLVMBuildAdd(b, perProduct(ws + (long) h * w, scratchPerProduct(g)), LLVMBuildMul(b,
+  private LLVMValueRef packedB(Kernel.Gemm g, LLVMValueRef jp, LLVMValueRef k, int h, LLVMValueRef ws) {
+    LLVMValueRef lanes = h == 0 ? ws : LLVMBuildAdd(b, ws, e.c64((long) h * w), "");
+    return LLVMBuildAdd(b, perProduct(lanes, scratchPerProduct(g)), LLVMBuildMul(b,
         LLVMBuildAdd(b, LLVMBuildMul(b, jp, e.c64(g.k()), ""), k, ""), e.c64(nr), ""), "");
   }
 
   /** Where packed A starts in the scratch: after packed B. */
-  private long wsA(Kernel.Gemm g) {
-    return scratch + packedBFloats(g.n(), g.k());
+  private LLVMValueRef wsA(Kernel.Gemm g) {
+    return at(scratch, packedBFloats(g.n(), g.k()));
   }
 
   /** Packs A once per call into MR-row slivers over all of K: wsA[(tile·K + k)·MR + r] = A(tile·MR + r, k). */
   private void emitPackA(Kernel.Gemm g) {
-    e.beginFunction(g.name() + "_packa");
+    e.beginFunction(g.name() + "_packa", scratch + 1);
     LLVMValueRef t = e.slot(e.i64, "tile");
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef r = e.slot(e.i64, "r");
-    long base = wsA(g);
+    LLVMValueRef base = wsA(g);
     Runnable element = () -> packElement(g, e.load64(t), e.load64(k), e.load64(r), MR, g.m(),
-        (i, kv) -> aAt(g, i, kv), perProduct(e.offsets[g.a()] + g.aBase(), (long) g.m() * g.k()), base);
+        (i, kv) -> aAt(g, i, kv), perProduct(at(g.a(), g.aBase()), (long) g.m() * g.k()), base);
     // Read A along its rows: k innermost when A is [M,K], rows innermost when it is stored [K,M].
     items(g, t, (g.m() + MR - 1) / MR, () -> {
       if (g.transA()) {
@@ -346,11 +355,11 @@ final class GemmEmitter {
   }
 
   private LLVMValueRef bAt0(Kernel.Gemm g) {
-    return perProduct(e.offsets[g.b()] + g.bBase(), (long) g.k() * g.n());
+    return perProduct(at(g.b(), g.bBase()), (long) g.k() * g.n());
   }
 
   private void emitCompute(Kernel.Gemm g, Split s) {
-    e.beginFunction(g.name());
+    e.beginFunction(g.name(), scratch + 1);
     LLVMValueRef item = e.slot(e.i64, "item");
     LLVMValueRef k0 = e.slot(e.i64, "k0");
     LLVMValueRef ir = e.slot(e.i64, "ir");
@@ -361,9 +370,9 @@ final class GemmEmitter {
     LLVMValueRef cc = e.slot(e.i64, "cc");
     LLVMValueRef tileArr = e.slot(LLVMArrayType2(e.f32, (long) MR * nr), "tile");
     LLVMSetAlignment(tileArr, 64);
-    long cOff = e.offsets[g.c()];
-    long ws = scratch;
-    long aBase = wsA(g);
+    LLVMValueRef cOff = e.off(g.c());
+    LLVMValueRef ws = e.off(scratch);
+    LLVMValueRef aBase = wsA(g);
 
     items(g, item, s.items(), () -> {
       LLVMValueRef it = e.load64(item);
@@ -409,7 +418,7 @@ final class GemmEmitter {
         // C[i,j] = epilogue(C[i,j]) over this item's block, while it is hot in cache.
         LLVMValueRef iEnd = LLVMBuildAdd(b, i0, mc, "");
         e.loop(ei, i0, iEnd, 1, () -> e.loop(ej, jStart, jEnd, 1, () -> {
-          LLVMValueRef idx = LLVMBuildAdd(b, e.c64(cOff), LLVMBuildAdd(b,
+          LLVMValueRef idx = LLVMBuildAdd(b, cOff, LLVMBuildAdd(b,
               LLVMBuildMul(b, e.load64(ei), e.c64(g.n()), ""), e.load64(ej), ""), "");
           LLVMValueRef p = e.at(idx);
           LLVMValueRef accv = LLVMBuildLoad2(b, e.f32, p, "");

@@ -17,10 +17,13 @@ import org.bytedeco.llvm.LLVM.LLVMMetadataRef;
 import org.bytedeco.llvm.LLVM.LLVMValueRef;
 
 /**
- * Kernel IR → LLVM IR. Every kernel becomes {@code void name(float* arena, i64 lo, i64 hi)}: the
- * outermost loop runs over {@code [lo, hi)}, so the runtime can hand slices to threads. Loop
- * variables and locals start as stack slots that LLVM's mem2reg turns into registers; the -O3
- * pipeline then vectorises the inner loops for the host.
+ * Kernel IR → LLVM IR. Every kernel the runtime calls is {@code void name(float* arena, i64 lo,
+ * i64 hi)}: the outermost loop runs over {@code [lo, hi)}, so the runtime can hand slices to
+ * threads. Its code is a {@link dev.nnc.ir.kernel.KernelTemplate}'s body, {@code body(arena, lo, hi, off0, off1, …)},
+ * emitted once for all the kernels with that template and taking the arena offsets of its buffers
+ * as arguments; each kernel is a wrapper that calls the body with its own offsets
+ * ({@link #wrapper}). Loop variables and locals start as stack slots that LLVM's mem2reg turns
+ * into registers; the -O3 pipeline then vectorises the inner loops for the host.
  */
 final class KernelEmitter {
   final LLVMContextRef ctx;
@@ -33,7 +36,6 @@ final class KernelEmitter {
   final LLVMTypeRef ptr;
   final LLVMTypeRef voidT;
   final LLVMTypeRef kernelType;
-  final long[] offsets;
   private final Map<String, LLVMValueRef> functions = new HashMap<>();
   private LLVMTypeRef unaryF32;
   private final VectorMath vecmath;
@@ -46,6 +48,10 @@ final class KernelEmitter {
   // Per-function state.
   LLVMValueRef fn;
   LLVMValueRef arena;
+  /** How many buffer offsets the current body takes after {@code (arena, lo, hi)}. */
+  private int offsetParams;
+  /** The offsets of the kernel being emitted directly, as constants; null while emitting shared bodies. */
+  private long[] constants;
   private LLVMValueRef[] varSlots;
   private LLVMValueRef[] localSlots;
   private LLVMValueRef acc;
@@ -53,7 +59,7 @@ final class KernelEmitter {
   private LLVMValueRef savedCsr;
 
   /** {@code vecmath}: the vector math library to vectorise math calls with, or null. */
-  KernelEmitter(LLVMContextRef ctx, LLVMModuleRef mod, long[] offsets, VectorMath vecmath) {
+  KernelEmitter(LLVMContextRef ctx, LLVMModuleRef mod, VectorMath vecmath) {
     this.vecmath = vecmath;
     this.ctx = ctx;
     this.mod = mod;
@@ -65,7 +71,6 @@ final class KernelEmitter {
     this.ptr = LLVMPointerTypeInContext(ctx, 0);
     this.voidT = LLVMVoidTypeInContext(ctx);
     this.kernelType = LLVMFunctionType(voidT, pp(ptr, i64, i64), 3, 0);
-    this.offsets = offsets;
     this.x86 = LLVMGetTarget(mod).getString().startsWith("x86_64");
   }
 
@@ -83,13 +88,58 @@ final class KernelEmitter {
     return LLVMConstReal(f32, (float) v);
   }
 
-  /** Starts {@code void name(ptr arena, i64 lo, i64 hi)} with an entry block for stack slots. */
-  void beginFunction(String name) {
-    fn = LLVMAddFunction(mod, name, kernelType);
-    LLVMSetLinkage(fn, LLVMExternalLinkage);
+  /**
+   * Starts a body {@code void name(ptr arena, i64 lo, i64 hi, i64 off0, …, i64 off<n-1>)} with an
+   * entry block for stack slots; {@link #off} gives the offsets. Bodies are internal to their code
+   * unit and never inlined into their wrappers. With {@link #constantOffsets} set, starts that
+   * kernel itself instead.
+   */
+  void beginFunction(String name, int offsets) {
+    if (constants != null) {
+      beginKernel(name, offsets);
+      return;
+    }
+    LLVMTypeRef[] params = new LLVMTypeRef[3 + offsets];
+    params[0] = ptr;
+    for (int i = 1; i < params.length; i++) {
+      params[i] = i64;
+    }
+    fn = LLVMAddFunction(mod, name, LLVMFunctionType(voidT, pp(params), params.length, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    offsetParams = offsets;
+    scopes = null;
     arena = LLVMGetParam(fn, 0);
     LLVMAddAttributeAtIndex(fn, 1, enumAttr("noalias"));
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enumAttr("nounwind"));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enumAttr("noinline"));
+    enterFunction();
+  }
+
+  /**
+   * Until the next call, functions are emitted directly as the kernel {@code name(arena, lo, hi)}
+   * whose buffers lie at these arena offsets (constants in the code); null: as shared bodies.
+   */
+  void constantOffsets(long[] offsets) {
+    constants = offsets;
+  }
+
+  /** {@code void name(ptr arena, i64 lo, i64 hi)} with its buffers at the {@link #constantOffsets}. */
+  private void beginKernel(String name, int offsets) {
+    if (offsets != constants.length) {
+      throw new IllegalStateException(name + ": " + offsets + " buffers, " + constants.length + " offsets");
+    }
+    fn = LLVMAddFunction(mod, name, kernelType);
+    LLVMSetLinkage(fn, LLVMExternalLinkage);
+    offsetParams = offsets;
+    scopes = null;
+    arena = LLVMGetParam(fn, 0);
+    LLVMAddAttributeAtIndex(fn, 1, enumAttr("noalias"));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enumAttr("nounwind"));
+    enterFunction();
+  }
+
+  /** The denormal mode and the entry block shared by bodies and direct kernels. */
+  private void enterFunction() {
     String denormal = "denormal-fp-math";
     String mode = "preserve-sign,preserve-sign";
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
@@ -108,6 +158,39 @@ final class KernelEmitter {
     csr("llvm.x86.sse.stmxcsr", savedCsr);
     LLVMBuildStore(b, LLVMBuildOr(b, LLVMBuildLoad2(b, i32, savedCsr, ""), c32(FTZ | DAZ), ""), ftzCsr);
     csr("llvm.x86.sse.ldmxcsr", ftzCsr);
+  }
+
+  /** The arena offset (floats) of template buffer {@code buf} in the current body: its argument. */
+  LLVMValueRef off(int buf) {
+    if (buf < 0 || buf >= offsetParams) {
+      throw new IllegalStateException("buffer " + buf + " is not among the " + offsetParams + " of " + LLVMGetValueName(fn).getString());
+    }
+    return constants != null ? c64(constants[buf]) : LLVMGetParam(fn, 3 + buf);
+  }
+
+  /**
+   * {@code void name(ptr arena, i64 lo, i64 hi)}, the symbol the runtime calls: a tail call of
+   * {@code body} with the arena offsets of this kernel's buffers.
+   */
+  void wrapper(String name, String body, long[] offsets) {
+    LLVMValueRef target = LLVMGetNamedFunction(mod, body);
+    if (target == null || target.isNull()) {
+      throw new IllegalStateException("no body " + body + " for kernel " + name);
+    }
+    LLVMValueRef w = LLVMAddFunction(mod, name, kernelType);
+    LLVMSetLinkage(w, LLVMExternalLinkage);
+    LLVMAddAttributeAtIndex(w, LLVMAttributeFunctionIndex, enumAttr("nounwind"));
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, w, "entry"));
+    LLVMValueRef[] args = new LLVMValueRef[3 + offsets.length];
+    for (int i = 0; i < 3; i++) {
+      args[i] = LLVMGetParam(w, i);
+    }
+    for (int i = 0; i < offsets.length; i++) {
+      args[3 + i] = c64(offsets[i]);
+    }
+    LLVMValueRef call = LLVMBuildCall2(b, LLVMGlobalGetValueType(target), target, pp(args), args.length, "");
+    LLVMSetTailCall(call, 1);
+    LLVMBuildRetVoid(b);
   }
 
   private void csr(String intrinsic, LLVMValueRef slot) {
@@ -247,14 +330,17 @@ final class KernelEmitter {
   }
 
   /**
-   * Whether a loop of a kernel with alias scopes reads some buffer with a step above 2 elements
-   * per iteration of its variable, which LLVM would vectorise with gathers (see
-   * {@link #loop(LLVMValueRef, LLVMValueRef, LLVMValueRef, long, Runnable, boolean)}): Winograd
-   * F(4×4)'s input transform ran in 2.0 ms vectorised and 0.85 ms scalar; F(2×2)'s stride-2 reads
-   * vectorise well as interleaved loads (0.45 ms, scalar 1.19 ms).
+   * Whether a loop of a kernel with alias scopes, or of a shared body, reads some buffer with a
+   * step above 2 elements per iteration of its variable, which LLVM would vectorise with gathers
+   * (see {@link #loop(LLVMValueRef, LLVMValueRef, LLVMValueRef, long, Runnable, boolean)}):
+   * Winograd F(4×4)'s input transform ran in 2.0 ms vectorised and 0.85 ms scalar; F(2×2)'s
+   * stride-2 reads vectorise well as interleaved loads (0.45 ms, scalar 1.19 ms). With constant
+   * offsets LLVM cannot prove such a loop free of overlaps and leaves it scalar by itself; in a
+   * shared body it adds run-time overlap checks and vectorises it (a ResNet-18 transpose, 0.78 →
+   * 1.47 ms), so there the rule keeps it scalar too.
    */
   private boolean gathers(KStmt.Loop l) {
-    if (scopes == null) {
+    if (scopes == null && constants != null) {
       return false;
     }
     boolean[] strided = {false};
@@ -288,8 +374,9 @@ final class KernelEmitter {
 
   // ---------------------------------------------------------------- loop kernels
 
-  void emitLoops(Kernel.Loops k) {
-    beginFunction(k.name());
+  /** Emits the body of a loop kernel whose buffers are {@code 0 … buffers-1} (a template's). */
+  void emitLoops(Kernel.Loops k, int buffers) {
+    beginFunction(k.name(), buffers);
     varSlots = new LLVMValueRef[Math.max(1, k.vars())];
     for (int v = 0; v < varSlots.length; v++) {
       varSlots[v] = slot(i64, "i" + v);
@@ -324,13 +411,7 @@ final class KernelEmitter {
    */
   private void scopeBuffers(Kernel.Loops k) {
     scopes = null;
-    boolean[] multiStore = {false};
-    dev.nnc.ir.kernel.KernelWalk.forEachStmt(k.root(), s -> {
-      if (s instanceof KStmt.Loop l && l.body().stream().filter(x -> x instanceof KStmt.Store).count() > 1) {
-        multiStore[0] = true;
-      }
-    });
-    if (!multiStore[0]) {
+    if (!storesSeveralStreams(k)) {
       return;
     }
     java.util.Set<Integer> bufs = new java.util.TreeSet<>();
@@ -344,6 +425,16 @@ final class KernelEmitter {
         bufs.add(l.buf());
       }
     }));
+    scope(bufs);
+  }
+
+  /**
+   * Gives each of {@code bufs} its own alias scope in the current function: {@link #scoped}
+   * accesses of one are known not to alias those of another. Sound only where memory planning
+   * keeps the buffers disjoint for the function's duration (the buffers of one kernel).
+   */
+  private void scope(java.util.Set<Integer> bufs) {
+    scopes = null;
     if (bufs.size() < 2) {
       return;
     }
@@ -363,6 +454,17 @@ final class KernelEmitter {
       LLVMMetadataRef rest = LLVMMDNodeInContext2(ctx, pp(others), others.length);
       scopes.put(id, new LLVMValueRef[] {LLVMMetadataAsValue(ctx, own), LLVMMetadataAsValue(ctx, rest)});
     }
+  }
+
+  /** Whether some loop of {@code k} stores more than once per iteration: such kernels get alias scopes. */
+  static boolean storesSeveralStreams(Kernel.Loops k) {
+    boolean[] multiStore = {false};
+    dev.nnc.ir.kernel.KernelWalk.forEachStmt(k.root(), s -> {
+      if (s instanceof KStmt.Loop l && l.body().stream().filter(x -> x instanceof KStmt.Store).count() > 1) {
+        multiStore[0] = true;
+      }
+    });
+    return multiStore[0];
   }
 
   /** {@code access} (a load or store of {@code buf}) with the buffer's alias scopes; returns it. */
@@ -393,7 +495,7 @@ final class KernelEmitter {
     dev.nnc.ir.kernel.KernelWalk.forEachExpr(k.root(), e -> dev.nnc.ir.kernel.KernelWalk.forEach(e, x -> {
       if (x instanceof KExpr.Load l && !l.guarded() && !written.contains(l.buf()) && constantIndex(l.index())) {
         invariant.computeIfAbsent(l.buf() + ":" + l.index().base(),
-            key -> scoped(LLVMBuildLoad2(b, f32, at(c64(offsets[l.buf()] + l.index().base())), "inv"), l.buf()));
+            key -> scoped(LLVMBuildLoad2(b, f32, at(index(l.buf(), l.index())), "inv"), l.buf()));
       }
     }));
   }
@@ -449,14 +551,14 @@ final class KernelEmitter {
    */
   private LLVMValueRef guardedLoad(KExpr.Load l) {
     LLVMValueRef ok = guards(l.guards());
-    LLVMValueRef idx = LLVMBuildSelect(b, ok, index(l.buf(), l.index()), c64(offsets[l.buf()]), "");
+    LLVMValueRef idx = LLVMBuildSelect(b, ok, index(l.buf(), l.index()), off(l.buf()), "");
     LLVMValueRef v = scoped(LLVMBuildLoad2(b, f32, at(idx), ""), l.buf());
     return LLVMBuildSelect(b, ok, v, cf(l.fill()), "");
   }
 
   /** Arena index of {@code buf[affine]}. */
   LLVMValueRef index(int buf, KExpr.Affine a) {
-    return affine(offsets[buf], a);
+    return constants != null ? affine(constants[buf], a) : LLVMBuildAdd(b, off(buf), affine(0, a), "");
   }
 
   /** {@code start + a} as an i64 value of the current loop variables. */

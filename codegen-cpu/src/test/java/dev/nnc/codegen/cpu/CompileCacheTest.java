@@ -37,11 +37,14 @@ class CompileCacheTest {
 
   static final Shape S = Shape.of(6, 37);
 
-  /** Twenty nested softmaxes with a scale between them: several kernels each, over many code units. */
+  /**
+   * Forty nested softmaxes with a scale between them: the scales differ, so their kernels are
+   * distinct bodies, spread over several code units (the softmaxes' kernels share theirs).
+   */
   static Graph chain() {
     Graph.Builder b = Graph.builder("m");
     Node x = b.addTyped(new Input("x"), List.of(), TensorType.f32(S));
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < 40; i++) {
       x = Ops.scale(b, b.add(new Softmax(), x), 3 + i);
     }
     b.output("y", x);
