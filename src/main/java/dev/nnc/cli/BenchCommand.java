@@ -89,7 +89,7 @@ final class BenchCommand implements Callable<Integer> {
       }
       Map<String, float[]> weights = new LinkedHashMap<>();
       for (Manifest.ParamSlot p : res.manifest().params()) {
-        if (!p.role().equals("state")) {
+        if (p.saved()) {
           weights.put(p.name(), nnc.param(p.name()));
         }
       }

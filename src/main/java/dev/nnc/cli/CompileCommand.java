@@ -70,7 +70,7 @@ final class CompileCommand implements Callable<Integer> {
     Map<String, float[]> values = NativeModel.Initializers.all(manifest, r != null ? r.seed() : 42);
     Map<String, SafeTensors.Entry> ship = new java.util.LinkedHashMap<>();
     for (var p : manifest.params()) {
-      if (!p.role().equals("state")) {
+      if (p.saved()) {
         ship.put(p.name(), given.getOrDefault(p.name(), new SafeTensors.Entry(p.shape(), values.get(p.name()))));
       }
     }

@@ -47,7 +47,7 @@ final class EmitCommand implements Callable<Integer> {
   String after;
 
   @Option(names = "--program", paramLabel = "NAME",
-      description = "train, eval or predict (default: train when the file has a recipe, else predict)")
+      description = "train, eval, predict or prepare (default: train when the file has a recipe, else predict)")
   String program;
 
   @Option(names = "--batch", converter = Positive.class, paramLabel = "N", description = "batch size to compile for (default: the recipe's)")
@@ -70,8 +70,8 @@ final class EmitCommand implements Callable<Integer> {
     Recipe r = s.recipe;
     int b = batch != null ? batch : r != null ? r.batch() : 1;
     String prog = program != null ? program : r != null ? ModelCompiler.TRAIN : ModelCompiler.PREDICT;
-    if (!java.util.List.of("train", "eval", "predict").contains(prog)) {
-      throw new UserError("--program must be train, eval or predict, not '" + prog + "'");
+    if (!java.util.List.of("train", "eval", "predict", "prepare").contains(prog)) {
+      throw new UserError("--program must be train, eval, predict or prepare, not '" + prog + "'");
     }
     if (r == null && !prog.equals(ModelCompiler.PREDICT)) {
       throw new UserError(opts.file + " has no training recipe, so it has only the predict program");
@@ -116,6 +116,10 @@ final class EmitCommand implements Callable<Integer> {
       snapshots.put(key, sg);
     });
     Graph g = graphs.get(prog);
+    if (g == null) {
+      throw new UserError("the model has no " + prog + " program" + (prog.equals(ModelCompiler.PREPARE)
+          ? " (its inference programs compute nothing from the weights alone)" : ""));
+    }
     boolean kernelStage = after != null && Pipeline.kernelStages().contains(after);
     if (!printAfterAll && !kernelStage && !(what != null && what.kernels)) {
       if (after != null) {

@@ -36,6 +36,8 @@ public final class ModelCompiler {
   public static final String TRAIN = "train";
   public static final String EVAL = "eval";
   public static final String PREDICT = "predict";
+  /** Tensors derived from the weights alone, computed once per weight change ({@code hoist-weights}). */
+  public static final String PREPARE = dev.nnc.passes.HoistWeights.PROGRAM;
 
   /** The compiled model and what was built on the way. */
   public record Result(Manifest manifest, Compiled compiled, Map<String, Graph> graphs,
@@ -68,6 +70,26 @@ public final class ModelCompiler {
     Elaborated pred = Elaborator.elaborate(prog, model, batch, LayerContext.Mode.INFER, null);
     notify(after, PREDICT, "elaborate", pred.graph());
     graphs.put(PREDICT, Pipeline.canonical().run(pred.graph(), (p, g) -> notify(after, PREDICT, p, g)));
+    // What the inference programs compute from the weights alone moves into the prepare program.
+    Map<String, Graph> inference = new LinkedHashMap<>();
+    for (String name : List.of(EVAL, PREDICT)) {
+      if (graphs.containsKey(name)) {
+        inference.put(name, graphs.get(name));
+      }
+    }
+    dev.nnc.passes.HoistWeights.Result hoisted = dev.nnc.passes.HoistWeights.apply(inference);
+    if (graphs.containsKey(TRAIN)) {
+      // A training step changes its weights: nothing of it is hoisted (the stage leaves it as it is).
+      notify(after, TRAIN, dev.nnc.passes.HoistWeights.NAME, graphs.get(TRAIN));
+    }
+    hoisted.programs().forEach((name, g) -> {
+      graphs.put(name, g);
+      notify(after, name, dev.nnc.passes.HoistWeights.NAME, g);
+    });
+    if (hoisted.prepare() != null) {
+      graphs.put(PREPARE, hoisted.prepare());
+      notify(after, PREPARE, dev.nnc.passes.HoistWeights.NAME, hoisted.prepare());
+    }
     return new Elaboration(graphs, pred);
   }
 
@@ -121,8 +143,18 @@ public final class ModelCompiler {
     long arena = paramEnd;
     List<PlannedProgram> planned = new ArrayList<>();
     for (KernelProgram kp : kernels.values()) {
-      MemoryPlan plan = MemoryPlan.plan(kp, offsets, paramEnd, backend::scratchFloats);
-      planned.add(new PlannedProgram(kp, plan));
+      if (!kp.name().equals(PREPARE)) {
+        MemoryPlan plan = MemoryPlan.plan(kp, offsets, paramEnd, backend::scratchFloats);
+        planned.add(new PlannedProgram(kp, plan));
+        arena = Math.max(arena, plan.regionEnd());
+      }
+    }
+    // The runtime runs prepare between setting an inference program's inputs and running it, so
+    // its working space lies after every other program's.
+    KernelProgram prepare = kernels.get(PREPARE);
+    if (prepare != null) {
+      MemoryPlan plan = MemoryPlan.plan(prepare, offsets, (arena + 15) / 16 * 16, backend::scratchFloats);
+      planned.add(new PlannedProgram(prepare, plan));
       arena = Math.max(arena, plan.regionEnd());
     }
     return new Layout(slots, planned, arena);

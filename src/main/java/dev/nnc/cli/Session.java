@@ -211,7 +211,7 @@ final class Session {
   static Map<String, SafeTensors.Entry> weights(NativeModel m) {
     Map<String, SafeTensors.Entry> w = new LinkedHashMap<>();
     for (var p : m.manifest().params()) {
-      if (!p.role().equals("state")) {
+      if (p.saved()) {
         w.put(p.name(), new SafeTensors.Entry(p.shape(), m.param(p.name())));
       }
     }

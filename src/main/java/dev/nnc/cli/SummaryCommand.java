@@ -29,9 +29,14 @@ final class SummaryCommand implements Callable<Integer> {
     // temporaries as planned), for inference alone and for a training step.
     int batch = s.recipe != null ? s.recipe.batch() : 1;
     java.util.Map<String, dev.nnc.ir.Graph> graphs = ModelCompiler.graphs(s.program, s.modelName, s.recipe, batch, null);
+    // Inference: predict, with the prepare program that computes its derived tensors, if any.
+    java.util.Map<String, dev.nnc.ir.Graph> inference = new java.util.LinkedHashMap<>();
+    inference.put(ModelCompiler.PREDICT, graphs.get(ModelCompiler.PREDICT));
+    if (graphs.containsKey(ModelCompiler.PREPARE)) {
+      inference.put(ModelCompiler.PREPARE, graphs.get(ModelCompiler.PREPARE));
+    }
     StringBuilder mem = new StringBuilder("Memory at batch " + batch + ": inference "
-        + CheckCommand.mib(CheckCommand.arenaBytes(java.util.Map.of(ModelCompiler.PREDICT,
-            graphs.get(ModelCompiler.PREDICT)))));
+        + CheckCommand.mib(CheckCommand.arenaBytes(inference)));
     if (graphs.containsKey(ModelCompiler.TRAIN)) {
       mem.append(", training step ").append(CheckCommand.mib(CheckCommand.arenaBytes(java.util.Map.of(
           ModelCompiler.TRAIN, graphs.get(ModelCompiler.TRAIN)))));

@@ -44,7 +44,7 @@ class EmitTest {
     while (m.find()) {
       seen.add(m.group(1));
     }
-    assertEquals(List.of("elaborate", "differentiate", "fold-conv-bn", "fold-linear", "lower-conv", "sink-reshape", "cse", "fold-constants", "cse", "dce", "lower", "merge",
+    assertEquals(List.of("elaborate", "differentiate", "fold-conv-bn", "fold-linear", "lower-conv", "sink-reshape", "cse", "fold-constants", "cse", "dce", "hoist-weights", "lower", "merge",
         "collapse", "place-updates", "plan-memory"), seen);
   }
 

@@ -69,7 +69,7 @@ public class ResNetCifarBench {
     labels = Models.tensor(lv, batch).to(torch.ScalarType.Long);
     TensorVector trainable = new TensorVector();
     for (var slot : nnc.manifest().params()) {
-      if (slot.role().equals("state")) {
+      if (!slot.saved()) {
         continue;
       }
       long[] shape = java.util.Arrays.stream(slot.shape()).asLongStream().toArray();

@@ -21,7 +21,7 @@ public record Pipeline(List<Pass> passes) {
    * {@code nnc emit --after NAME}; {@code --print-after-all} prints them all.
    */
   public static List<String> passNames() {
-    return List.of("elaborate", "differentiate", "fold-conv-bn", "fold-linear", "lower-conv", "sink-reshape", "cse", "fold-constants", "dce", "lower", "merge", "collapse",
+    return List.of("elaborate", "differentiate", "fold-conv-bn", "fold-linear", "lower-conv", "sink-reshape", "cse", "fold-constants", "dce", "hoist-weights", "lower", "merge", "collapse",
         "place-updates", "plan-memory");
   }
 

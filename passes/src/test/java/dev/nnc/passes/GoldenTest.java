@@ -59,6 +59,11 @@ class GoldenTest {
     m.put("differentiate", g -> IrPrinter.print(
         TrainingGraph.build(g, TrainSpec.of(OptimizerSpec.of("sgd", Map.of("lr", 0.1))))));
     m.put("lower", g -> KernelPrinter.print(LowerToKernels.lower(g, "p")));
+    // The prepare program (when there is one), then the rewritten program.
+    m.put(HoistWeights.NAME, g -> {
+      HoistWeights.Result r = HoistWeights.apply(Map.of("p", g));
+      return (r.prepare() != null ? IrPrinter.print(r.prepare()) : "") + IrPrinter.print(r.programs().get("p"));
+    });
     return m;
   }
 
@@ -104,16 +109,24 @@ class GoldenTest {
       return;
     } else {
       String body = exp.lines().map(l -> l.startsWith("// ") ? l.substring(3) : l).reduce("", (a, b) -> a + b + "\n");
-      want = c.pass().equals("lower") ? body : IrPrinter.print(IrParser.parse(body));
+      want = textOnly(c.pass()) ? body : IrPrinter.print(IrParser.parse(body));
     }
     assertEquals(want.strip(), got.strip(), c.toString());
-    if (!c.pass().equals("lower")) {
+    if (c.pass().equals(HoistWeights.NAME)) {
+      HoistWeights.Result r = HoistWeights.apply(Map.of("p", in));
+      HoistWeightsTest.sameOutputs(in, r, c.toString());
+    } else if (!c.pass().equals("lower")) {
       Graph out = IrParser.parse(got);
       assertEquals(got, IrPrinter.print(out), c + ": output does not round-trip");
       if (!c.pass().equals("differentiate")) {
         sameOutputs(in, out, c.toString());
       }
     }
+  }
+
+  /** Passes whose output is compared as text (kernel IR; two graphs), not re-parsed as one graph. */
+  static boolean textOnly(String pass) {
+    return pass.equals("lower") || pass.equals(HoistWeights.NAME);
   }
 
   /** Interpreter outputs of the graph before and after the pass agree on random values. */

@@ -43,7 +43,9 @@ public final class Checkpoint {
   public static void save(Path file, NativeModel m, Saved s, String fingerprint) throws IOException {
     Map<String, SafeTensors.Entry> tensors = new LinkedHashMap<>();
     for (Manifest.ParamSlot p : m.manifest().params()) {
-      tensors.put(p.name(), new SafeTensors.Entry(p.shape(), m.param(p.name())));
+      if (!p.derived()) {
+        tensors.put(p.name(), new SafeTensors.Entry(p.shape(), m.param(p.name())));
+      }
     }
     ObjectNode progress = JSON.createObjectNode();
     Trainer.Progress p = s.progress();
@@ -90,6 +92,9 @@ public final class Checkpoint {
     }
     Map<String, SafeTensors.Entry> tensors = SafeTensors.read(file);
     for (Manifest.ParamSlot p : m.manifest().params()) {
+      if (p.derived()) {
+        continue;
+      }
       SafeTensors.Entry e = tensors.get(p.name());
       if (e == null || !java.util.Arrays.equals(e.shape(), p.shape())) {
         throw new DataException(file + ": tensor '" + p.name() + "' is " + (e == null ? "missing" : "of shape "
@@ -111,7 +116,9 @@ public final class Checkpoint {
           d(e.get(6))));
     }
     for (Manifest.ParamSlot p : m.manifest().params()) {
-      m.setParam(p.name(), tensors.get(p.name()).data());
+      if (!p.derived()) {
+        m.setParam(p.name(), tensors.get(p.name()).data());
+      }
     }
     Trainer.Progress progress = new Trainer.Progress(pr.get("epochs").asInt(), h, d(pr.get("best")),
         pr.get("since_best").asInt(), pr.get("stopped").asBoolean());

@@ -224,7 +224,7 @@ public final class LoadedModel implements AutoCloseable {
       ensureOpen();
       Map<String, SafeTensors.Entry> w = new LinkedHashMap<>();
       for (Manifest.ParamSlot s : manifest.params()) {
-        if (!s.role().equals("state")) {
+        if (s.saved()) {
           w.put(s.name(), new SafeTensors.Entry(s.shape(), primary.param(s.name())));
         }
       }

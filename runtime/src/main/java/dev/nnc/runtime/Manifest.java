@@ -104,6 +104,18 @@ public record Manifest(
 
   /** A persistent tensor: weight ({@code role=weight}), frozen weight, or state. */
   public record ParamSlot(String name, long offset, int[] shape, String role, String init, double initValue) {
+    /** Computed from the others by the {@code prepare} program: never saved, recomputed after every weight change. */
+    @com.fasterxml.jackson.annotation.JsonIgnore
+    public boolean derived() {
+      return role.equals("derived");
+    }
+
+    /** Carried by weight files: weights, frozen weights and buffers (not optimizer state, not derived tensors). */
+    @com.fasterxml.jackson.annotation.JsonIgnore
+    public boolean saved() {
+      return !role.equals("state") && !derived();
+    }
+
     public long size() {
       long n = 1;
       for (int d : shape) {

@@ -16,10 +16,24 @@ import java.util.SplittableRandom;
  * A compiled model in memory: one arena (weights, optimizer state, inputs, activations), the
  * native kernels, and per program the schedule of calls. Not thread-safe: one program runs at a
  * time, its kernels split across the worker pool.
+ *
+ * <p>A model with a {@value #PREPARE} program (tensors derived from the weights alone, such as
+ * folded or Winograd-transformed filters; {@code hoist-weights}) runs it before any other program
+ * but training whenever the weights may have changed since it last ran: at first, and after
+ * {@link #setParam}, {@link #initParams}, copying weights or a training step.
  */
 public final class NativeModel implements AutoCloseable {
   /** Work below this many flops per call runs on the calling thread alone. */
   static final double PARALLEL_THRESHOLD = 200_000;
+
+  /** The program that computes the derived tensors from the weights. */
+  public static final String PREPARE = "prepare";
+
+  /** The program that changes the weights (a training step). */
+  static final String TRAIN = "train";
+
+  /** Whether the derived tensors may be out of date (there is a prepare program and weights changed since it ran). */
+  private boolean stale = true;
 
   private record Bound(String symbol, MethodHandle handle, long extent, double cost) {}
 
@@ -71,12 +85,27 @@ public final class NativeModel implements AutoCloseable {
     return pool.threads();
   }
 
-  /** Runs one program (its inputs must be set). */
+  /** Runs one program (its inputs must be set), after {@value #PREPARE} if the derived tensors are out of date. */
   public void run(String program) {
     List<Bound> calls = schedules.get(program);
     if (calls == null) {
       throw new IllegalArgumentException("model " + manifest.model() + " has no program '" + program + "'");
     }
+    if (program.equals(TRAIN)) {
+      stale = true;
+    } else if (stale && !program.equals(PREPARE) && schedules.containsKey(PREPARE)) {
+      execute(schedules.get(PREPARE));
+      stale = false;
+    }
+    execute(calls);
+  }
+
+  /** Whether {@link #run} would run {@value #PREPARE} first (for tests). */
+  boolean preparePending() {
+    return stale && schedules.containsKey(PREPARE);
+  }
+
+  private void execute(List<Bound> calls) {
     for (Bound b : calls) {
       long t0 = profile == null ? 0 : System.nanoTime();
       try {
@@ -152,10 +181,11 @@ public final class NativeModel implements AutoCloseable {
       throw new IllegalArgumentException("weights can only be copied between arenas of one manifest");
     }
     for (Manifest.ParamSlot p : manifest.params()) {
-      if (!p.role().equals("state")) {
+      if (p.saved()) {
         MemorySegment.copy(other.slice(p.offset(), p.size()), 0, slice(p.offset(), p.size()), 0, p.size() * 4);
       }
     }
+    stale = true;
   }
 
   private static void checkIndices(Manifest.Slot s, float[] data) {
@@ -202,6 +232,7 @@ public final class NativeModel implements AutoCloseable {
       throw new IllegalArgumentException("parameter " + name + " has " + p.size() + " elements, got " + v.length);
     }
     MemorySegment.copy(v, 0, slice(p.offset(), p.size()), ValueLayout.JAVA_FLOAT, 0, v.length);
+    stale = true;
   }
 
   public boolean hasParam(String name) {

@@ -124,7 +124,7 @@ public final class SafeTensors {
     Map<String, Entry> w = read(file);
     Map<String, Entry> out = new LinkedHashMap<>();
     for (Manifest.ParamSlot p : manifest.params()) {
-      if (p.role().equals("state")) {
+      if (!p.saved()) {
         continue;
       }
       Entry e = w.get(p.name());

@@ -95,23 +95,29 @@ final class KernelEmitter {
    * kernel itself instead.
    */
   void beginFunction(String name, int offsets) {
-    if (constants != null) {
-      beginKernel(name, offsets);
-      return;
+    boolean direct = constants != null;
+    if (direct && offsets != constants.length) {
+      throw new IllegalStateException(name + ": " + offsets + " buffers, " + constants.length + " offsets");
     }
-    LLVMTypeRef[] params = new LLVMTypeRef[3 + offsets];
-    params[0] = ptr;
-    for (int i = 1; i < params.length; i++) {
-      params[i] = i64;
+    LLVMTypeRef type = kernelType;
+    if (!direct) {
+      LLVMTypeRef[] params = new LLVMTypeRef[3 + offsets];
+      params[0] = ptr;
+      for (int i = 1; i < params.length; i++) {
+        params[i] = i64;
+      }
+      type = LLVMFunctionType(voidT, pp(params), params.length, 0);
     }
-    fn = LLVMAddFunction(mod, name, LLVMFunctionType(voidT, pp(params), params.length, 0));
-    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    fn = LLVMAddFunction(mod, name, type);
+    LLVMSetLinkage(fn, direct ? LLVMExternalLinkage : LLVMInternalLinkage);
     offsetParams = offsets;
     scopes = null;
     arena = LLVMGetParam(fn, 0);
     LLVMAddAttributeAtIndex(fn, 1, enumAttr("noalias"));
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enumAttr("nounwind"));
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enumAttr("noinline"));
+    if (!direct) {
+      LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enumAttr("noinline"));
+    }
     enterFunction();
   }
 
@@ -121,21 +127,6 @@ final class KernelEmitter {
    */
   void constantOffsets(long[] offsets) {
     constants = offsets;
-  }
-
-  /** {@code void name(ptr arena, i64 lo, i64 hi)} with its buffers at the {@link #constantOffsets}. */
-  private void beginKernel(String name, int offsets) {
-    if (offsets != constants.length) {
-      throw new IllegalStateException(name + ": " + offsets + " buffers, " + constants.length + " offsets");
-    }
-    fn = LLVMAddFunction(mod, name, kernelType);
-    LLVMSetLinkage(fn, LLVMExternalLinkage);
-    offsetParams = offsets;
-    scopes = null;
-    arena = LLVMGetParam(fn, 0);
-    LLVMAddAttributeAtIndex(fn, 1, enumAttr("noalias"));
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enumAttr("nounwind"));
-    enterFunction();
   }
 
   /** The denormal mode and the entry block shared by bodies and direct kernels. */

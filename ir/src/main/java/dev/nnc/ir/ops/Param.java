@@ -19,13 +19,16 @@ public record Param(String name, Role role, Init init) implements Op {
    * What a parameter is for; only {@link #WEIGHT} takes gradients. {@link #BUFFER} is model state
    * that training updates without gradients and that weight files carry (BatchNorm's running
    * statistics, PyTorch's "buffers"); {@link #STATE} is the training loop's own (optimizer
-   * moments, step, learning rate), kept in checkpoints only.
+   * moments, step, learning rate), kept in checkpoints only. {@link #DERIVED} is computed from the
+   * others by the {@code prepare} program ({@code hoist-weights}): never saved, recomputed
+   * whenever the weights change.
    */
   public enum Role {
     WEIGHT,
     FROZEN,
     STATE,
-    BUFFER;
+    BUFFER,
+    DERIVED;
 
     public String text() {
       return name().toLowerCase(java.util.Locale.ROOT);
