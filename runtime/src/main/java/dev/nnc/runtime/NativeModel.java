@@ -100,11 +100,6 @@ public final class NativeModel implements AutoCloseable {
     execute(calls);
   }
 
-  /** Whether {@link #run} would run {@value #PREPARE} first (for tests). */
-  boolean preparePending() {
-    return stale && schedules.containsKey(PREPARE);
-  }
-
   private void execute(List<Bound> calls) {
     for (Bound b : calls) {
       long t0 = profile == null ? 0 : System.nanoTime();
