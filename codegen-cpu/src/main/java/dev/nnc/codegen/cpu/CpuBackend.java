@@ -100,8 +100,11 @@ public final class CpuBackend implements Backend {
    */
   Compiled compile(String model, List<PlannedProgram> programs, String cpu, ObjectCache cache) {
     long t0 = System.nanoTime();
-    GemmEmitter.Tiling tiling = this.tiling != null ? this.tiling : GemmEmitter.Tiling.fromSystemProperties();
     Llvm.Host host = Llvm.target(cpu);
+    GemmEmitter.Tiling tiling = this.tiling != null ? this.tiling : GemmEmitter.Tiling.fromSystemProperties(host);
+    tiling.checkFits(host);
+    // The default blocking narrows to each GEMM's columns; a given one is used as it is.
+    boolean narrow = this.tiling == null && !GemmEmitter.Tiling.overridden();
     VectorMath vecmath = VectorMath.forHost(host).orElse(null);
     // The arena size the code was planned for: the runtime refuses a manifest that disagrees.
     long arena = programs.stream().mapToLong(pp -> pp.plan().regionEnd()).max().orElse(0);
@@ -152,7 +155,7 @@ public final class CpuBackend implements Backend {
     try {
       List<java.util.concurrent.Future<Built>> futures = new ArrayList<>();
       for (UnitSpec spec : specs) {
-        futures.add(pool.submit(() -> build(spec, host, vecmath, tiling, arena, cache, version)));
+        futures.add(pool.submit(() -> build(spec, host, vecmath, tiling, narrow, arena, cache, version)));
       }
       for (var f : futures) {
         built.add(f.get());
@@ -212,7 +215,7 @@ public final class CpuBackend implements Backend {
   }
 
   private static Built build(UnitSpec spec, Llvm.Host host, VectorMath vecmath, GemmEmitter.Tiling tiling,
-      long arena, ObjectCache cache, String version) {
+      boolean narrow, long arena, ObjectCache cache, String version) {
     LLVMTargetMachineRef tm = Llvm.targetMachine(host);
     LLVMContextRef ctx = LLVMContextCreate();
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(spec.name(), ctx);
@@ -226,7 +229,7 @@ public final class CpuBackend implements Backend {
       LLVMSetGlobalConstant(arenaGlobal, 1);
     } else {
       KernelEmitter e = new KernelEmitter(ctx, mod, vecmath);
-      GemmEmitter gemm = new GemmEmitter(e, host.vectorWidth(), tiling);
+      GemmEmitter gemm = new GemmEmitter(e, tiling, narrow);
       for (Group g : spec.groups()) {
         e.constantOffsets(g.direct() ? g.instances().get(0).offsets() : null);
         List<NativeCall> body = switch (g.template()) {

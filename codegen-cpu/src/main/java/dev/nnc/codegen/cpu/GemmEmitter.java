@@ -15,37 +15,50 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
 /**
  * A BLIS-style GEMM for the host, generated per call site with its shapes as constants:
  * <ul>
- *   <li>{@code <name>_packb} copies B into column panels of NR = 2·W floats (W = vector lanes),
+ *   <li>{@code <name>_packb} copies B into column panels of NR = NV·W floats (W = vector lanes),
  *       K rows each, zero-padded: the micro-kernel then reads B with unit stride;
  *   <li>{@code <name>_packa} copies A into MR-row slivers over all of K, once per call;
  *   <li>{@code <name>} takes work items (a block of MC rows × a chunk of columns) and runs an
  *       MR × NR register-blocked
- *       micro-kernel over each KC-slice: 2·MR vector accumulators, one {@code llvm.fma} per
+ *       micro-kernel over each KC-slice: MR·NV vector accumulators, one {@code llvm.fma} per
  *       accumulator per k. Edge tiles go through a stack tile. The epilogue (bias, activation,
  *       residual) runs over the block once its K loop is done, while it is still in cache.
  * </ul>
  * With W = 8 (AVX2): MR = 6, NR = 16, 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16
- * ymm registers. MC = 48 and KC = 512 were the fastest blocking on the development machine
- * (2-core AMD EPYC, 32 KiB L1d, 512 KiB L2; see docs/benchmarks.md); {@code -Dnnc.gemm.mr/nv/mc/kc}
- * override them for experiments, within the ranges {@link Tiling} accepts.
+ * ymm registers; MC = 48 and KC = 512 were the fastest blocking on a 2-core AMD EPYC (Zen 4,
+ * 32 KiB L1d, 1 MiB L2). With W = 16 (AVX-512 cores with full-width FMA units): MR = 6, NR = 64,
+ * 24 of 32 zmm registers accumulate, MC = 192, KC = 128 (2-core Xeon Ice Lake-SP, 48 KiB L1d,
+ * 1.25 MiB L2; docs/benchmarks.md). A GEMM with fewer columns than NR gets fewer vectors and more
+ * rows ({@link Tiling#narrowedTo}). {@code -Dnnc.gemm.lanes/mr/nv/mc/kc} set one blocking for
+ * every GEMM, for experiments, within the ranges {@link Tiling} accepts.
  */
 final class GemmEmitter {
   /**
-   * The blocking: MR rows × NV vectors of W lanes per micro-tile, MC rows per work item, KC
-   * columns of K per slice. Every value in the accepted ranges produces correct code (GemmTest
-   * runs a grid of them); anything else is refused before code is generated, never emitted.
+   * The blocking: vectors of {@code lanes} floats, MR rows × NV vectors per micro-tile, MC rows
+   * per work item, KC columns of K per slice. Every value in the accepted ranges produces correct
+   * code (GemmTilingTest runs a grid of them); anything else is refused before code is generated,
+   * never emitted. {@link #forHost} picks the lanes and the blocking measured fastest for a host.
    */
-  record Tiling(int mr, int nv, int mc, int kc) {
+  record Tiling(int lanes, int mr, int nv, int mc, int kc) {
     /** The micro-tile's rows and columns must fit the packing scratch's padding (64, see {@link #scratchFloats}). */
     static final int MAX_TILE = 64;
     /** More accumulators than this would not stay in registers, and take long to compile. */
     static final int MAX_ACCUMULATORS = 32;
 
-    static final Tiling DEFAULT = new Tiling(6, 2, 48, 512);
+    /** AVX2 (and SSE, with 4 lanes): 12 ymm accumulators + 2 B vectors + 1 broadcast = 15 of 16 registers. */
+    static final Tiling AVX2 = new Tiling(8, 6, 2, 48, 512);
+    /**
+     * AVX-512 cores with two full-width FMA units: 24 zmm accumulators + 4 B vectors + 1
+     * broadcast of 32 registers (Xeon Ice Lake-SP, 2 cores: docs/benchmarks.md).
+     */
+    static final Tiling AVX512 = new Tiling(16, 6, 4, 192, 128);
+    static final String[] PROPERTIES = {"nnc.gemm.lanes", "nnc.gemm.mr", "nnc.gemm.nv", "nnc.gemm.mc", "nnc.gemm.kc"};
 
     Tiling {
+      check(lanes == 4 || lanes == 8 || lanes == 16, "nnc.gemm.lanes must be 4, 8 or 16, got " + lanes);
       check(mr >= 1 && mr <= MAX_TILE, "nnc.gemm.mr must be between 1 and " + MAX_TILE + ", got " + mr);
-      check(nv >= 1 && nv * 8 <= MAX_TILE, "nnc.gemm.nv must be between 1 and " + MAX_TILE / 8 + ", got " + nv);
+      check(nv >= 1 && nv * lanes <= MAX_TILE, "nnc.gemm.nv must be between 1 and " + MAX_TILE / lanes + " for "
+          + lanes + " lanes, got " + nv);
       check(mr * nv <= MAX_ACCUMULATORS, "nnc.gemm.mr × nnc.gemm.nv is the number of vector accumulators and must be"
           + " at most " + MAX_ACCUMULATORS + ", got " + mr + " × " + nv);
       check(mc >= mr && mc % mr == 0 && mc <= 1 << 16, "nnc.gemm.mc must be a multiple of nnc.gemm.mr (" + mr
@@ -59,10 +72,75 @@ final class GemmEmitter {
       }
     }
 
-    /** The default, with {@code -Dnnc.gemm.*} overrides (validated). */
-    static Tiling fromSystemProperties() {
-      return new Tiling(intProperty("nnc.gemm.mr", DEFAULT.mr), intProperty("nnc.gemm.nv", DEFAULT.nv),
-          intProperty("nnc.gemm.mc", DEFAULT.mc), intProperty("nnc.gemm.kc", DEFAULT.kc));
+    /**
+     * The lanes for a target: 16 on AVX-512 cores that run a 512-bit FMA at full width, 8 on AVX2
+     * and on Zen 4 (which splits a 512-bit FMA into two 256-bit halves, so zmm brings nothing
+     * there), 4 without AVX.
+     */
+    static int lanes(Llvm.Host host) {
+      if (host.vectorWidth() == 16) {
+        return host.cpu().equals("znver4") ? 8 : 16;
+      }
+      return Math.min(host.vectorWidth(), 8);
+    }
+
+    /** The default blocking for a target's lanes. */
+    static Tiling forHost(Llvm.Host host) {
+      int lanes = lanes(host);
+      return lanes == 16 ? AVX512 : lanes == 8 ? AVX2 : new Tiling(4, AVX2.mr, AVX2.nv, AVX2.mc, AVX2.kc);
+    }
+
+    /**
+     * The host's default, with {@code -Dnnc.gemm.*} overrides (validated; more lanes than the
+     * target's registers hold are refused, since that code could not run there).
+     */
+    static Tiling fromSystemProperties(Llvm.Host host) {
+      Tiling d = forHost(host);
+      int lanes = intProperty("nnc.gemm.lanes", d.lanes);
+      // Another width brings its own default blocking, each part still overridable.
+      if (lanes != d.lanes && lanes == 8) {
+        d = AVX2;
+      } else if (lanes != d.lanes && lanes == 16) {
+        d = AVX512;
+      }
+      Tiling t = new Tiling(lanes, intProperty("nnc.gemm.mr", d.mr), intProperty("nnc.gemm.nv", d.nv),
+          intProperty("nnc.gemm.mc", d.mc), intProperty("nnc.gemm.kc", d.kc));
+      t.checkFits(host);
+      return t;
+    }
+
+    /**
+     * The blocking for a GEMM of {@code n} columns: a micro-tile no wider than the columns need
+     * (fewer vectors), with proportionally more rows so that as many accumulators stay busy. A
+     * 16-column product under the 6 × 4-vector AVX-512 tile would compute 64 columns, 48 of them
+     * padding (ResNet-18's 4×4 maps at batch 1: 1.8 ms instead of 0.9 for each 512-channel layer).
+     */
+    Tiling narrowedTo(int n) {
+      if (lanes == 16 && n <= 16) {
+        // One zmm column would need 24 rows to keep the registers busy, and packing A in
+        // slivers that tall is slow: the 8-lane 6 × 2 kernel fits 16 columns exactly.
+        return AVX2.narrowedTo(n);
+      }
+      int need = Math.max(1, (n + lanes - 1) / lanes);
+      if (need >= nv) {
+        return this;
+      }
+      int rows = Math.min(MAX_TILE, mr * nv / need);
+      // Registers: the accumulators, the B vectors and one broadcast.
+      rows = Math.min(rows, (MAX_ACCUMULATORS - need - 1) / need);
+      int blocks = Math.max(1, mc / rows);
+      return new Tiling(lanes, rows, need, blocks * rows, kc);
+    }
+
+    /** Whether any {@code -Dnnc.gemm.*} is set: then every GEMM gets exactly that blocking. */
+    static boolean overridden() {
+      return java.util.Arrays.stream(PROPERTIES).anyMatch(p -> System.getProperty(p) != null);
+    }
+
+    /** Refuses lanes wider than the target's vector registers. */
+    void checkFits(Llvm.Host host) {
+      check(lanes <= host.vectorWidth(), "nnc.gemm.lanes=" + lanes + " needs " + (lanes == 16 ? "AVX-512" : "AVX")
+          + ", which the target (" + host.cpu() + ") does not have; use at most " + host.vectorWidth());
     }
 
     private static int intProperty(String name, int fallback) {
@@ -96,13 +174,19 @@ final class GemmEmitter {
    * argument, after those of the GEMM's buffers.
    */
   private int scratch;
-  private final int w;
-  private final int nr;
-  private final int MR;
-  private final int NV;
-  private final int MC;
-  private final int KC;
-  private final LLVMTypeRef vec;
+  private int w;
+  /** The blocking asked for; {@link #emit} may narrow it per GEMM (see {@link Tiling#narrowedTo}). */
+  private final Tiling tiling;
+  private final boolean narrow;
+  // The blocking of the GEMM being emitted.
+  private int nr;
+  private int MR;
+  private int NV;
+  private int MC;
+  private int KC;
+  private LLVMTypeRef vec;
+  /** Eight floats: the 8×8 register transposes of B's packing use these whatever the lanes. */
+  private final LLVMTypeRef vec8;
   private final LLVMBuilderRef b;
   /**
    * A batched GEMM's product index in the function being emitted (its work items are the
@@ -110,16 +194,34 @@ final class GemmEmitter {
    */
   private LLVMValueRef batchSlot;
 
-  GemmEmitter(KernelEmitter e, int vectorWidth, Tiling tiling) {
+  /**
+   * {@code narrow}: fit the blocking to each GEMM's columns ({@link Tiling#narrowedTo}); false
+   * keeps the tiling exactly as given (an experiment's {@code -Dnnc.gemm.*}, the tiling tests).
+   */
+  GemmEmitter(KernelEmitter e, Tiling tiling, boolean narrow) {
     this.e = e;
-    this.w = Math.min(vectorWidth, 8);
-    this.MR = tiling.mr();
-    this.NV = tiling.nv();
-    this.MC = tiling.mc();
-    this.KC = tiling.kc();
-    this.nr = NV * w;
-    this.vec = LLVMVectorType(e.f32, w);
+    this.tiling = tiling;
+    this.narrow = narrow;
+    use(tiling);
+    this.vec8 = LLVMVectorType(e.f32, 8);
     this.b = e.b;
+  }
+
+  private void use(Tiling t) {
+    w = t.lanes();
+    vec = LLVMVectorType(e.f32, w);
+    MR = t.mr();
+    NV = t.nv();
+    MC = t.mc();
+    KC = t.kc();
+    nr = NV * w;
+  }
+
+  /** Lets a 16-lane GEMM's functions use zmm registers whole. */
+  private void wide() {
+    if (w == 16) {
+      e.vectorBits(512);
+    }
   }
 
   /** Column chunking of the work: enough items for the threads even when M is small. */
@@ -145,6 +247,7 @@ final class GemmEmitter {
    */
   List<NativeCall> emit(Kernel.Gemm g, int buffers) {
     this.scratch = buffers;
+    use(narrow ? tiling.narrowedTo(g.n()) : tiling);
     List<NativeCall> calls = new ArrayList<>();
     int panels = (g.n() + nr - 1) / nr;
     int tiles = (g.m() + MR - 1) / MR;
@@ -230,6 +333,7 @@ final class GemmEmitter {
 
   private void emitPackB(Kernel.Gemm g) {
     e.beginFunction(g.name() + "_packb", scratch + 1);
+    wide();
     LLVMValueRef jp = e.slot(e.i64, "jp");
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef jj = e.slot(e.i64, "jj");
@@ -240,14 +344,14 @@ final class GemmEmitter {
     // Read B along its rows: k innermost when B is stored transposed ([N,K]), j innermost otherwise.
     Runnable transposedScalar = () -> e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
     items(g, jp, panels, () -> {
-      if (g.transB() && w == 8 && g.k() >= 8) {
+      if (g.transB() && w >= 8 && g.k() >= 8) {
         // Whole panels move 8×8 blocks through registers: 8 row loads, a transpose, 8 stores.
         LLVMValueRef full = LLVMBuildICmp(b, LLVMIntSLE,
             LLVMBuildMul(b, LLVMBuildAdd(b, e.load64(jp), e.c64(1), ""), e.c64(nr), ""), e.c64(g.n()), "");
         e.ifElse(full, () -> {
           long k8 = g.k() / 8 * 8;
           e.loop(k, e.c64(0), e.c64(k8), 8, () -> {
-            for (int h = 0; h < NV; h++) {
+            for (int h = 0; h < nr / 8; h++) {
               transposeBlock(g, e.load64(jp), e.load64(k), h, ws);
             }
           });
@@ -300,7 +404,7 @@ final class GemmEmitter {
     LLVMValueRef[] v = new LLVMValueRef[8];
     for (int i = 0; i < 8; i++) {
       LLVMValueRef j = LLVMBuildAdd(b, row0, e.c64(i), "");
-      v[i] = loadVec(e.at(bAt(g, k, j)));
+      v[i] = loadVec(vec8, e.at(bAt(g, k, j)));
     }
     LLVMValueRef[] t = new LLVMValueRef[8];
     for (int i = 0; i < 8; i += 2) {
@@ -317,14 +421,14 @@ final class GemmEmitter {
     for (int c = 0; c < 4; c++) {
       LLVMValueRef lo = shuffle(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
       LLVMValueRef hi = shuffle(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-      storeVec(lo, e.at(packedB(g, jp, LLVMBuildAdd(b, k, e.c64(c), ""), h, ws)));
-      storeVec(hi, e.at(packedB(g, jp, LLVMBuildAdd(b, k, e.c64(c + 4), ""), h, ws)));
+      storeVec(lo, e.at(packedB(g, jp, LLVMBuildAdd(b, k, e.c64(c), ""), h * 8, ws)));
+      storeVec(hi, e.at(packedB(g, jp, LLVMBuildAdd(b, k, e.c64(c + 4), ""), h * 8, ws)));
     }
   }
 
-  /** Arena index of packed B row k, lanes h·W…, of panel jp: ws + (jp·K + k)·NR + h·W. */
-  private LLVMValueRef packedB(Kernel.Gemm g, LLVMValueRef jp, LLVMValueRef k, int h, LLVMValueRef ws) {
-    LLVMValueRef lanes = h == 0 ? ws : LLVMBuildAdd(b, ws, e.c64((long) h * w), "");
+  /** Arena index of packed B row k, lanes {@code lane…}, of panel jp: ws + (jp·K + k)·NR + lane. */
+  private LLVMValueRef packedB(Kernel.Gemm g, LLVMValueRef jp, LLVMValueRef k, int lane, LLVMValueRef ws) {
+    LLVMValueRef lanes = lane == 0 ? ws : LLVMBuildAdd(b, ws, e.c64(lane), "");
     return LLVMBuildAdd(b, perProduct(lanes, scratchPerProduct(g)), LLVMBuildMul(b,
         LLVMBuildAdd(b, LLVMBuildMul(b, jp, e.c64(g.k()), ""), k, ""), e.c64(nr), ""), "");
   }
@@ -337,6 +441,7 @@ final class GemmEmitter {
   /** Packs A once per call into MR-row slivers over all of K: wsA[(tile·K + k)·MR + r] = A(tile·MR + r, k). */
   private void emitPackA(Kernel.Gemm g) {
     e.beginFunction(g.name() + "_packa", scratch + 1);
+    wide();
     LLVMValueRef t = e.slot(e.i64, "tile");
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef r = e.slot(e.i64, "r");
@@ -360,6 +465,7 @@ final class GemmEmitter {
 
   private void emitCompute(Kernel.Gemm g, Split s) {
     e.beginFunction(g.name(), scratch + 1);
+    wide();
     LLVMValueRef item = e.slot(e.i64, "item");
     LLVMValueRef k0 = e.slot(e.i64, "k0");
     LLVMValueRef ir = e.slot(e.i64, "ir");
@@ -436,7 +542,11 @@ final class GemmEmitter {
   }
 
   private LLVMValueRef loadVec(LLVMValueRef p) {
-    LLVMValueRef v = LLVMBuildLoad2(b, vec, p, "");
+    return loadVec(vec, p);
+  }
+
+  private LLVMValueRef loadVec(LLVMTypeRef type, LLVMValueRef p) {
+    LLVMValueRef v = LLVMBuildLoad2(b, type, p, "");
     LLVMSetAlignment(v, 4);
     return v;
   }

@@ -122,6 +122,19 @@ final class KernelEmitter {
   }
 
   /**
+   * Lets the function being emitted use vector registers of {@code bits} (512: zmm). LLVM splits
+   * wider vectors into 256-bit halves on cores tuned to prefer 256 bits (Intel's AVX-512 parts)
+   * unless a function asks for more, and the GEMM's 16-lane micro-kernel then spills.
+   */
+  void vectorBits(int bits) {
+    String v = Integer.toString(bits);
+    for (String key : new String[] {"min-legal-vector-width", "prefer-vector-width"}) {
+      LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+          LLVMCreateStringAttribute(ctx, key, key.length(), v, v.length()));
+    }
+  }
+
+  /**
    * Until the next call, functions are emitted directly as the kernel {@code name(arena, lo, hi)}
    * whose buffers lie at these arena offsets (constants in the code); null: as shared bodies.
    */

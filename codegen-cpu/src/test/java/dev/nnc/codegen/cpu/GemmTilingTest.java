@@ -28,11 +28,19 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class GemmTilingTest {
   @ParameterizedTest
-  @CsvSource({"6,2,48,512", "1,1,1,1", "5,2,45,64", "4,3,48,100", "3,4,9,7", "8,4,64,33", "16,2,16,1000",
-      "32,1,64,256", "2,8,6,512", "1,8,3,5"})
-  void acceptedTilingsAreCorrect(int mr, int nv, int mc, int kc) {
-    GemmEmitter.Tiling t = new GemmEmitter.Tiling(mr, nv, mc, kc);
-    int[][] shapes = {{1, 1, 1}, {67, 71, 130}, {130, 9, 257}, {64, 64, 64}};
+  @CsvSource({"8,6,2,48,512", "8,1,1,1,1", "8,5,2,45,64", "8,4,3,48,100", "8,3,4,9,7", "8,8,4,64,33",
+      "8,16,2,16,1000", "8,32,1,64,256", "8,2,8,6,512", "8,1,8,3,5", "4,6,2,48,512", "4,3,8,6,9",
+      "16,12,2,96,256", "16,14,2,28,300", "16,8,3,16,7", "16,6,4,48,512", "16,1,1,1,1", "16,32,1,64,33",
+      "16,6,4,192,128", "16,24,1,48,33", "8,12,1,48,512"})
+  void acceptedTilingsAreCorrect(int lanes, int mr, int nv, int mc, int kc) {
+    GemmEmitter.Tiling t = new GemmEmitter.Tiling(lanes, mr, nv, mc, kc);
+    if (lanes > Llvm.host().vectorWidth()) {
+      // This host could not run the code: it is refused before any is generated.
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> check(t, 4, 4, 4, false));
+      assertTrue(e.getMessage().contains("nnc.gemm.lanes=" + lanes), e.getMessage());
+      return;
+    }
+    int[][] shapes = {{1, 1, 1}, {67, 71, 130}, {130, 9, 257}, {64, 64, 64}, {37, 100, 24}};
     for (int[] s : shapes) {
       for (boolean tb : new boolean[] {false, true}) {
         check(t, s[0], s[1], s[2], tb);
@@ -67,26 +75,71 @@ class GemmTilingTest {
   }
 
   @ParameterizedTest
-  @CsvSource({"0,2,48,512,nnc.gemm.mr", "65,1,65,512,nnc.gemm.mr", "6,0,48,512,nnc.gemm.nv",
-      "6,9,48,512,nnc.gemm.nv", "12,3,48,512,accumulators", "6,2,4,512,nnc.gemm.mc", "5,2,48,512,nnc.gemm.mc",
-      "6,2,48,0,nnc.gemm.kc", "-1,2,48,512,nnc.gemm.mr"})
-  void otherTilingsAreRefused(int mr, int nv, int mc, int kc, String named) {
+  @CsvSource({"8,0,2,48,512,nnc.gemm.mr", "8,65,1,65,512,nnc.gemm.mr", "8,6,0,48,512,nnc.gemm.nv",
+      "8,6,9,48,512,nnc.gemm.nv", "16,6,5,48,512,nnc.gemm.nv", "8,12,3,48,512,accumulators",
+      "8,6,2,4,512,nnc.gemm.mc", "8,5,2,48,512,nnc.gemm.mc", "8,6,2,48,0,nnc.gemm.kc", "8,-1,2,48,512,nnc.gemm.mr",
+      "32,6,1,48,512,nnc.gemm.lanes", "12,6,2,48,512,nnc.gemm.lanes"})
+  void otherTilingsAreRefused(int lanes, int mr, int nv, int mc, int kc, String named) {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> new GemmEmitter.Tiling(mr, nv, mc, kc));
+        () -> new GemmEmitter.Tiling(lanes, mr, nv, mc, kc));
     assertTrue(e.getMessage().startsWith("GEMM tiling: ") && e.getMessage().contains(named), e.getMessage());
   }
 
   @Test
   void systemPropertiesAreParsedAndChecked() {
+    Llvm.Host host = Llvm.host();
     System.setProperty("nnc.gemm.kc", "abc");
     try {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-          GemmEmitter.Tiling::fromSystemProperties);
+          () -> GemmEmitter.Tiling.fromSystemProperties(host));
       assertEquals("GEMM tiling: nnc.gemm.kc must be an integer, got 'abc'", e.getMessage());
       System.setProperty("nnc.gemm.kc", "256");
-      assertEquals(new GemmEmitter.Tiling(6, 2, 48, 256), GemmEmitter.Tiling.fromSystemProperties());
+      GemmEmitter.Tiling d = GemmEmitter.Tiling.forHost(host);
+      assertEquals(new GemmEmitter.Tiling(d.lanes(), d.mr(), d.nv(), d.mc(), 256),
+          GemmEmitter.Tiling.fromSystemProperties(host));
+      // Another width brings its own blocking.
+      System.setProperty("nnc.gemm.lanes", "8");
+      assertEquals(new GemmEmitter.Tiling(8, 6, 2, 48, 256), GemmEmitter.Tiling.fromSystemProperties(host));
     } finally {
       System.clearProperty("nnc.gemm.kc");
+      System.clearProperty("nnc.gemm.lanes");
+    }
+  }
+
+  /**
+   * A GEMM narrower than the micro-tile gets fewer vectors and as many accumulators in more rows
+   * (16 columns or fewer under AVX-512: the 8-lane kernel); wide ones keep the blocking.
+   */
+  @Test
+  void narrowGemmsGetNarrowTiles() {
+    GemmEmitter.Tiling wide = GemmEmitter.Tiling.AVX512;
+    assertEquals(wide, wide.narrowedTo(1000));
+    assertEquals(wide, wide.narrowedTo(49));
+    assertEquals(new GemmEmitter.Tiling(16, 8, 3, 192, 128), wide.narrowedTo(48));
+    assertEquals(new GemmEmitter.Tiling(16, 12, 2, 192, 128), wide.narrowedTo(17));
+    assertEquals(GemmEmitter.Tiling.AVX2, wide.narrowedTo(16));
+    assertEquals(new GemmEmitter.Tiling(8, 12, 1, 48, 512), wide.narrowedTo(3));
+    assertEquals(GemmEmitter.Tiling.AVX2, GemmEmitter.Tiling.AVX2.narrowedTo(9));
+    assertEquals(new GemmEmitter.Tiling(8, 12, 1, 48, 512), GemmEmitter.Tiling.AVX2.narrowedTo(8));
+  }
+
+  /** The lanes follow the target: zmm where a 512-bit FMA runs at full width, ymm on Zen 4 and AVX2. */
+  @Test
+  void lanesFollowTheTarget() {
+    String v4 = "+avx,+avx2,+fma,+avx512f,+avx512bw";
+    assertEquals(16, GemmEmitter.Tiling.lanes(new Llvm.Host("x86_64-pc-linux-gnu", "icelake-server", v4)));
+    assertEquals(16, GemmEmitter.Tiling.lanes(new Llvm.Host("x86_64-pc-linux-gnu", "x86-64-v4", v4)));
+    assertEquals(8, GemmEmitter.Tiling.lanes(new Llvm.Host("x86_64-pc-linux-gnu", "znver4", v4)));
+    assertEquals(8, GemmEmitter.Tiling.lanes(new Llvm.Host("x86_64-pc-linux-gnu", "x86-64-v3", "+avx,+avx2,+fma")));
+    assertEquals(4, GemmEmitter.Tiling.lanes(new Llvm.Host("x86_64-pc-linux-gnu", "x86-64", "+sse2")));
+    Llvm.Host avx2 = new Llvm.Host("x86_64-pc-linux-gnu", "x86-64-v3", "+avx,+avx2,+fma");
+    System.setProperty("nnc.gemm.lanes", "16");
+    try {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> GemmEmitter.Tiling.fromSystemProperties(avx2));
+      assertTrue(e.getMessage().contains("needs AVX-512"), e.getMessage());
+    } finally {
+      System.clearProperty("nnc.gemm.lanes");
     }
   }
 }
