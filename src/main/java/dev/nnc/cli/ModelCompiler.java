@@ -122,6 +122,11 @@ public final class ModelCompiler {
    * space, planned from its kernels, all programs sharing the same region.
    */
   static Layout layout(Map<String, Graph> graphs, Map<String, KernelProgram> kernels, Backend backend) {
+    return layout(graphs, kernels, backend, Backend.NATIVE);
+  }
+
+  /** As above, for the CPU (or GPU) named by {@code cpu} (packed operands may depend on it). */
+  static Layout layout(Map<String, Graph> graphs, Map<String, KernelProgram> kernels, Backend backend, String cpu) {
     Map<String, Node> params = new LinkedHashMap<>();
     for (Graph g : graphs.values()) {
       for (Node n : g.params()) {
@@ -157,7 +162,15 @@ public final class ModelCompiler {
       planned.add(new PlannedProgram(prepare, plan));
       arena = Math.max(arena, plan.regionEnd());
     }
-    return new Layout(slots, planned, arena);
+    // Last, the back end's persistent packed copies of the inference GEMMs' weight operands.
+    MemoryPlan.Packed packed = MemoryPlan.packOperands(planned.stream().map(PlannedProgram::program).toList(),
+        planned.stream().map(PlannedProgram::plan).toList(), java.util.Set.of(TRAIN, PREPARE), arena,
+        (g, a) -> backend.packedFloats(g, a, cpu));
+    List<PlannedProgram> withPacked = new ArrayList<>();
+    for (int i = 0; i < planned.size(); i++) {
+      withPacked.add(new PlannedProgram(planned.get(i).program(), packed.plans().get(i)));
+    }
+    return new Layout(slots, withPacked, Math.max(arena, packed.end()));
   }
 
   public static Result compile(Program prog, String model, Recipe recipe, int batch, Backend backend)
@@ -174,7 +187,7 @@ public final class ModelCompiler {
     Map<String, KernelProgram> kernels = new LinkedHashMap<>();
     graphs.forEach((name, g) -> kernels.put(name, LowerToKernels.lower(g, name)));
 
-    Layout layout = layout(graphs, kernels, backend);
+    Layout layout = layout(graphs, kernels, backend, cpu);
     List<Manifest.ParamSlot> slots = layout.slots();
     List<PlannedProgram> planned = layout.planned();
     long arena = layout.arena();
@@ -198,6 +211,14 @@ public final class ModelCompiler {
         calls.add(new Manifest.Call(c.symbol(), c.extent(), c.costPerItem()));
       }
       programs.put(kp.name(), new Manifest.Program(ins, outs, calls));
+    }
+    // The back end may prepare data of its own (packed weights) where the graphs have no prepare.
+    if (!programs.containsKey(PREPARE) && compiled.schedules().containsKey(PREPARE)) {
+      List<Manifest.Call> calls = new ArrayList<>();
+      for (NativeCall c : compiled.schedules().get(PREPARE)) {
+        calls.add(new Manifest.Call(c.symbol(), c.extent(), c.costPerItem()));
+      }
+      programs.put(PREPARE, new Manifest.Program(List.of(), List.of(), calls));
     }
     Map<String, Object> info = new LinkedHashMap<>();
     info.put("backend", backend.name());

@@ -25,7 +25,7 @@ class CliTest {
   void checkAndSummary() {
     CliRunner.Run c = CliRunner.run("check", MLP);
     assertEquals(0, c.code(), c.all());
-    assertTrue(c.out().contains("ok: model Mlp, 6 layers, 235,146 parameters, training recipe checked, memory 4.3 MiB at "
+    assertTrue(c.out().contains("ok: model Mlp, 6 layers, 235,146 parameters, training recipe checked, memory 5.2 MiB at "
         + "batch 64"), c.out());
     CliRunner.Run s = CliRunner.run("summary", MLP);
     assertEquals(0, s.code(), s.all());
@@ -34,7 +34,7 @@ class CliTest {
     assertTrue(s.out().contains("Total params: 235,146"), s.out());
     assertTrue(s.out().contains("Trainable params: 235,146"), s.out());
     // The training step needs what check reports; inference needs less (no gradients, no Adam state).
-    assertTrue(s.out().contains("Memory at batch 64: inference 2.5 MiB, training step 4.3 MiB"), s.out());
+    assertTrue(s.out().contains("Memory at batch 64: inference 3.4 MiB, training step 4.3 MiB"), s.out());
   }
 
   @Test

@@ -136,13 +136,16 @@ class SamplesTrainTest {
   }
 
   /**
-   * U-Net learns to segment the generated shapes: two epochs of 1,000 images (pixel accuracy and
-   * mean IoU of the test pass), and eval reports the same numbers with the per-class IoU.
+   * U-Net learns to segment the generated shapes: three epochs of 1,000 images (pixel accuracy and
+   * mean IoU of the test pass), and eval reports the same numbers with the per-class IoU. After two
+   * epochs the test numbers still swung with rounding (GEMM blockings that only reorder the sums
+   * gave pixel accuracies 0.88 to 0.95, mean IoU 0.39 to 0.69); after three they lie within 0.98 ±
+   * 0.002 and 0.87 ± 0.01.
    */
   @Test
   void unetSegmentsGeneratedShapes() {
     String file = SAMPLES.resolve("unet.nn").toString();
-    CliRunner.Run r = CliRunner.run("train", file, "-q", "--epochs", "2", "--limit", "1000", "-o", tmp.toString());
+    CliRunner.Run r = CliRunner.run("train", file, "-q", "--epochs", "3", "--limit", "1000", "-o", tmp.toString());
     assertEquals(0, r.code(), r.all());
     java.util.regex.Matcher m = java.util.regex.Pattern.compile(
         "test: loss [0-9.]+  accuracy ([0-9.]+)  mean IoU ([0-9.]+)  \\(800 examples, accuracy over pixels\\)")
@@ -151,7 +154,7 @@ class SamplesTrainTest {
     double acc = Double.parseDouble(m.group(1));
     double miou = Double.parseDouble(m.group(2));
     // Background alone is ~85% of the pixels: the mean IoU says whether the shapes are found.
-    assertTrue(acc >= 0.88 && miou >= 0.40, "pixel accuracy " + acc + ", mean IoU " + miou + ":\n" + r.out());
+    assertTrue(acc >= 0.95 && miou >= 0.70, "pixel accuracy " + acc + ", mean IoU " + miou + ":\n" + r.out());
     CliRunner.Run ev = CliRunner.run("eval", file, "--weights", tmp.resolve("weights.safetensors").toString());
     assertEquals(0, ev.code(), ev.all());
     assertTrue(ev.out().contains(String.format("pixel accuracy %.4f  mean IoU %.4f", acc, miou)), ev.out());

@@ -27,6 +27,9 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
  * wrapper passing its offsets ({@link KernelEmitter#wrapper}).
  */
 public final class CpuBackend implements Backend {
+  /** The program that runs whenever the weights changed (dev.nnc.passes.HoistWeights). */
+  static final String PREPARE = dev.nnc.passes.HoistWeights.PROGRAM;
+
   /** An exported i64: the arena size (floats) the code was planned for. */
   public static final String ARENA_SYMBOL = dev.nnc.runtime.KernelLibrary.ARENA_SYMBOL;
 
@@ -49,6 +52,32 @@ public final class CpuBackend implements Backend {
     };
   }
 
+  /**
+   * Inference GEMMs keep their weight operands packed (see {@link Backend#packedFloats}): the size
+   * follows the blocking the GEMM will get on {@code cpu}.
+   */
+  @Override
+  public long packedFloats(Kernel.Gemm g, boolean a, String cpu) {
+    if (!PREPACK) {
+      return 0;
+    }
+    Llvm.Host host = hosts.computeIfAbsent(cpu, Llvm::target);
+    return GemmEmitter.prepackedFloats(g, blocking(host).tilingFor(g), a);
+  }
+
+  /** {@code -Dnnc.gemm.prepack=false} packs every operand on every call, as before weights were prepacked. */
+  static final boolean PREPACK = !"false".equals(System.getProperty("nnc.gemm.prepack"));
+
+  private final Map<String, Llvm.Host> hosts = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** The GEMM blocking for {@code host}: the given tiling, or the default with {@code -Dnnc.gemm.*}, checked. */
+  private GemmEmitter.Blocking blocking(Llvm.Host host) {
+    GemmEmitter.Tiling t = this.tiling != null ? this.tiling : GemmEmitter.Tiling.fromSystemProperties(host);
+    t.checkFits(host);
+    // The default blocking narrows to each GEMM's columns; a given one is used as it is.
+    return new GemmEmitter.Blocking(t, this.tiling == null && !GemmEmitter.Tiling.overridden());
+  }
+
   @Override
   public String name() {
     return "cpu";
@@ -61,7 +90,7 @@ public final class CpuBackend implements Backend {
   static final int UNIT_KERNELS = 16;
 
   /** A kernel of a program: its symbol and the arena offsets of its template's buffers (then its GEMM scratch). */
-  private record Instance(String symbol, long[] offsets) {}
+  private record Instance(String symbol, long[] offsets, long packedA, long packedB) {}
 
   /**
    * The kernels with one template: the body is compiled once, under the first kernel's name with
@@ -71,7 +100,8 @@ public final class CpuBackend implements Backend {
    * one-caller body, but only after the early passes had canonicalised the code differently, and
    * some kernels then vectorised worse).
    */
-  private record Group(int index, Kernel template, int buffers, List<Instance> instances) {
+  private record Group(int index, Kernel template, int buffers, boolean packedA, boolean packedB,
+      List<Instance> instances) {
     boolean direct() {
       return instances.size() == 1;
     }
@@ -101,10 +131,7 @@ public final class CpuBackend implements Backend {
   Compiled compile(String model, List<PlannedProgram> programs, String cpu, ObjectCache cache) {
     long t0 = System.nanoTime();
     Llvm.Host host = Llvm.target(cpu);
-    GemmEmitter.Tiling tiling = this.tiling != null ? this.tiling : GemmEmitter.Tiling.fromSystemProperties(host);
-    tiling.checkFits(host);
-    // The default blocking narrows to each GEMM's columns; a given one is used as it is.
-    boolean narrow = this.tiling == null && !GemmEmitter.Tiling.overridden();
+    GemmEmitter.Blocking blocking = blocking(host);
     VectorMath vecmath = VectorMath.forHost(host).orElse(null);
     // The arena size the code was planned for: the runtime refuses a manifest that disagrees.
     long arena = programs.stream().mapToLong(pp -> pp.plan().regionEnd()).max().orElse(0);
@@ -112,6 +139,8 @@ public final class CpuBackend implements Backend {
     // where each kernel of each program went, to rebuild the schedules afterwards.
     Map<Object, Group> groups = new LinkedHashMap<>();
     Map<String, List<int[]>> order = new LinkedHashMap<>();
+    // Prepacked copies: start → end, checked not to overlap.
+    java.util.TreeMap<Long, Long> copies = new java.util.TreeMap<>();
     for (PlannedProgram pp : programs) {
       List<int[]> where = new ArrayList<>();
       List<Kernel> kernels = pp.program().kernels();
@@ -119,20 +148,40 @@ public final class CpuBackend implements Backend {
         Kernel k = kernels.get(ki);
         KernelTemplate t = KernelTemplate.of(k);
         int nb = t.buffers().length;
-        long[] offs = new long[nb + (k instanceof Kernel.Gemm ? 1 : 0)];
+        long pa = pp.plan().packedA(ki);
+        long pb = pp.plan().packedB(ki);
+        long[] offs = new long[nb + (k instanceof Kernel.Gemm ? 1 : 0) + (pa >= 0 ? 1 : 0) + (pb >= 0 ? 1 : 0)];
         for (int i = 0; i < nb; i++) {
           offs[i] = pp.plan().offsets()[t.buffers()[i]];
         }
-        if (k instanceof Kernel.Gemm) {
+        if (k instanceof Kernel.Gemm gk) {
           long scratch = pp.plan().scratch(ki);
           if (scratch < 0) {
             throw new IllegalStateException("no scratch planned for GEMM " + k.name());
           }
           offs[nb] = scratch;
+          int next = nb + 1;
+          for (boolean isA : new boolean[] {true, false}) {
+            long at = isA ? pa : pb;
+            if (at >= 0) {
+              offs[next++] = at;
+              // The code writes the copy whole: the plan must have reserved that much, for this
+              // copy alone (a blocking other than the planned one would write into the next).
+              long end = at + GemmEmitter.prepackedFloats(gk, blocking.tilingFor(gk), isA);
+              Long other = copies.putIfAbsent(at, end);
+              if (other != null && other != end) {
+                throw new IllegalStateException("packed copy at " + at + " sized " + (end - at) + " and " + (other - at));
+              }
+              arena = Math.max(arena, (end + 15) / 16 * 16);
+            }
+          }
+        } else if (pa >= 0 || pb >= 0) {
+          throw new IllegalStateException("packed operands planned for " + k.name() + ", which is no GEMM");
         }
-        Group g = groups.computeIfAbsent(shared(k) ? t.kernel() : k, key -> new Group(groups.size(), t.kernel(), nb,
+        Object key = shared(k) ? List.of(t.kernel(), pa >= 0, pb >= 0) : k;
+        Group g = groups.computeIfAbsent(key, x -> new Group(groups.size(), t.kernel(), nb, pa >= 0, pb >= 0,
             new ArrayList<>()));
-        g.instances().add(new Instance(k.name(), offs));
+        g.instances().add(new Instance(k.name(), offs, pa, pb));
         where.add(new int[] {g.index(), g.instances().size() - 1});
       }
       order.put(pp.program().name(), where);
@@ -140,6 +189,15 @@ public final class CpuBackend implements Backend {
     List<Group> all = new ArrayList<>(groups.values());
     List<UnitSpec> specs = new ArrayList<>();
     specs.add(new UnitSpec(model + "_globals", List.of()));
+    long previousEnd = Long.MIN_VALUE;
+    for (Map.Entry<Long, Long> c : copies.entrySet()) {
+      if (c.getKey() < previousEnd) {
+        throw new IllegalStateException("packed GEMM operands overlap at " + c.getKey()
+            + ": planned for another blocking than the code's");
+      }
+      previousEnd = c.getValue();
+    }
+    long arenaFloats = arena;
     for (int from = 0; from < all.size(); from += UNIT_KERNELS) {
       specs.add(new UnitSpec(model + "_" + from, all.subList(from, Math.min(all.size(), from + UNIT_KERNELS))));
     }
@@ -155,7 +213,7 @@ public final class CpuBackend implements Backend {
     try {
       List<java.util.concurrent.Future<Built>> futures = new ArrayList<>();
       for (UnitSpec spec : specs) {
-        futures.add(pool.submit(() -> build(spec, host, vecmath, tiling, narrow, arena, cache, version)));
+        futures.add(pool.submit(() -> build(spec, host, vecmath, blocking, arenaFloats, cache, version)));
       }
       for (var f : futures) {
         built.add(f.get());
@@ -184,17 +242,31 @@ public final class CpuBackend implements Backend {
       usesVecmath |= bu.unit().usesVecmath();
     }
     Map<String, List<NativeCall>> schedules = new LinkedHashMap<>();
+    // A prepacked operand's packing call moves to prepare (once per copy), after prepare's own
+    // kernels, which may compute what it packs.
+    List<NativeCall> packing = new ArrayList<>();
+    java.util.Set<Long> packed = new java.util.HashSet<>();
     order.forEach((program, where) -> {
       List<NativeCall> calls = new ArrayList<>();
       for (int[] w : where) {
         Group g = all.get(w[0]);
-        String symbol = g.instances().get(w[1]).symbol();
+        Instance in = g.instances().get(w[1]);
         for (NativeCall c : bodyCalls.get(w[0])) {
-          calls.add(new NativeCall(symbol + c.symbol().substring(g.body().length()), c.extent(), c.costPerItem()));
+          String suffix = c.symbol().substring(g.body().length());
+          NativeCall call = new NativeCall(in.symbol() + suffix, c.extent(), c.costPerItem());
+          long copy = suffix.equals(GemmEmitter.PACK_A) ? in.packedA() : suffix.equals(GemmEmitter.PACK_B) ? in.packedB() : -1;
+          if (copy < 0) {
+            calls.add(call);
+          } else if (packed.add(copy)) {
+            packing.add(call);
+          }
         }
       }
       schedules.put(program, calls);
     });
+    if (!packing.isEmpty()) {
+      schedules.computeIfAbsent(PREPARE, p -> new ArrayList<>()).addAll(packing);
+    }
     double seconds = (System.nanoTime() - t0) / 1e9;
     return new CpuCompiled(host, units, schedules, usesVecmath ? vecmath.library() : null, seconds,
         cache.enabled() ? cache.dir() : null, all.size());
@@ -214,8 +286,8 @@ public final class CpuBackend implements Backend {
     };
   }
 
-  private static Built build(UnitSpec spec, Llvm.Host host, VectorMath vecmath, GemmEmitter.Tiling tiling,
-      boolean narrow, long arena, ObjectCache cache, String version) {
+  private static Built build(UnitSpec spec, Llvm.Host host, VectorMath vecmath, GemmEmitter.Blocking blocking,
+      long arena, ObjectCache cache, String version) {
     LLVMTargetMachineRef tm = Llvm.targetMachine(host);
     LLVMContextRef ctx = LLVMContextCreate();
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(spec.name(), ctx);
@@ -229,7 +301,7 @@ public final class CpuBackend implements Backend {
       LLVMSetGlobalConstant(arenaGlobal, 1);
     } else {
       KernelEmitter e = new KernelEmitter(ctx, mod, vecmath);
-      GemmEmitter gemm = new GemmEmitter(e, tiling, narrow);
+      GemmEmitter gemm = new GemmEmitter(e, blocking);
       for (Group g : spec.groups()) {
         e.constantOffsets(g.direct() ? g.instances().get(0).offsets() : null);
         List<NativeCall> body = switch (g.template()) {
@@ -240,7 +312,7 @@ public final class CpuBackend implements Backend {
             yield List.of(new NativeCall(g.body(), l.root().extent(), cost));
           }
           case Kernel.Gemm m -> gemm.emit(new Kernel.Gemm(g.body(), m.a(), m.aBase(), m.b(), m.bBase(), m.c(), m.m(),
-              m.n(), m.k(), m.transA(), m.transB(), m.epilogue(), m.batch()), g.buffers());
+              m.n(), m.k(), m.transA(), m.transB(), m.epilogue(), m.batch()), g.buffers(), g.packedA(), g.packedB());
         };
         bodyCalls.add(body);
         if (g.direct()) {

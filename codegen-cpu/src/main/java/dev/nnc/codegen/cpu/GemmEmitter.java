@@ -174,10 +174,15 @@ final class GemmEmitter {
    * argument, after those of the GEMM's buffers.
    */
   private int scratch;
+  /**
+   * The template arguments (after the scratch) holding where the GEMM being emitted finds A and B
+   * prepacked, or -1 for an operand packed into the scratch on every call.
+   */
+  private int argA = -1;
+  private int argB = -1;
   private int w;
   /** The blocking asked for; {@link #emit} may narrow it per GEMM (see {@link Tiling#narrowedTo}). */
-  private final Tiling tiling;
-  private final boolean narrow;
+  private final Blocking blocking;
   // The blocking of the GEMM being emitted.
   private int nr;
   private int MR;
@@ -194,15 +199,24 @@ final class GemmEmitter {
    */
   private LLVMValueRef batchSlot;
 
+  /** The suffixes of a GEMM's packing functions' symbols. */
+  static final String PACK_A = "_packa";
+  static final String PACK_B = "_packb";
+
   /**
-   * {@code narrow}: fit the blocking to each GEMM's columns ({@link Tiling#narrowedTo}); false
-   * keeps the tiling exactly as given (an experiment's {@code -Dnnc.gemm.*}, the tiling tests).
+   * A tiling, and whether each GEMM gets it narrowed to its columns ({@link Tiling#narrowedTo});
+   * without, every GEMM gets it exactly (an experiment's {@code -Dnnc.gemm.*}, the tiling tests).
    */
-  GemmEmitter(KernelEmitter e, Tiling tiling, boolean narrow) {
+  record Blocking(Tiling tiling, boolean narrow) {
+    Tiling tilingFor(Kernel.Gemm g) {
+      return narrow ? tiling.narrowedTo(g.n()) : tiling;
+    }
+  }
+
+  GemmEmitter(KernelEmitter e, Blocking blocking) {
     this.e = e;
-    this.tiling = tiling;
-    this.narrow = narrow;
-    use(tiling);
+    this.blocking = blocking;
+    use(blocking.tiling());
     this.vec8 = LLVMVectorType(e.f32, 8);
     this.b = e.b;
   }
@@ -246,15 +260,26 @@ final class GemmEmitter {
    * buffers-1}, the scratch's offset the argument after theirs); returns their calls in order.
    */
   List<NativeCall> emit(Kernel.Gemm g, int buffers) {
+    return emit(g, buffers, false, false);
+  }
+
+  /**
+   * As above; {@code packedA}/{@code packedB}: the operand is prepacked (the template arguments
+   * after the scratch say where), its packing function writes there, and the compute function
+   * reads it from there.
+   */
+  List<NativeCall> emit(Kernel.Gemm g, int buffers, boolean packedA, boolean packedB) {
     this.scratch = buffers;
-    use(narrow ? tiling.narrowedTo(g.n()) : tiling);
+    this.argA = packedA ? buffers + 1 : -1;
+    this.argB = packedB ? buffers + 1 + (packedA ? 1 : 0) : -1;
+    use(blocking.tilingFor(g));
     List<NativeCall> calls = new ArrayList<>();
     int panels = (g.n() + nr - 1) / nr;
     int tiles = (g.m() + MR - 1) / MR;
     emitPackB(g);
-    calls.add(new NativeCall(g.name() + "_packb", (long) g.batch() * panels, (double) g.k() * nr));
+    calls.add(new NativeCall(g.name() + PACK_B, (long) g.batch() * panels, (double) g.k() * nr));
     emitPackA(g);
-    calls.add(new NativeCall(g.name() + "_packa", (long) g.batch() * tiles, (double) g.k() * MR));
+    calls.add(new NativeCall(g.name() + PACK_A, (long) g.batch() * tiles, (double) g.k() * MR));
     Split s = split(g);
     emitCompute(g, s);
     calls.add(new NativeCall(g.name(), (long) g.batch() * s.items(), 2.0 * g.m() * g.n() * g.k() / s.items()));
@@ -295,6 +320,35 @@ final class GemmEmitter {
     return delta == 0 ? e.off(buf) : LLVMBuildAdd(b, e.off(buf), e.c64(delta), "");
   }
 
+
+  /** Floats of a prepacked copy of A ({@code a}) or B of {@code g} under blocking {@code t}, all products. */
+  static long prepackedFloats(Kernel.Gemm g, Tiling t, boolean a) {
+    return g.batch() * prepackedPerProduct(g, t, a);
+  }
+
+  private static long prepackedPerProduct(Kernel.Gemm g, Tiling t, boolean a) {
+    int width = a ? t.mr() : t.nv() * t.lanes();
+    int extent = a ? g.m() : g.n();
+    return (long) g.k() * ((extent + width - 1) / width) * width;
+  }
+
+  private int args() {
+    return scratch + 1 + (argA >= 0 ? 1 : 0) + (argB >= 0 ? 1 : 0);
+  }
+
+  /** Where packed B starts (product 0), and the floats between products. */
+  private LLVMValueRef wsB() {
+    return argB >= 0 ? e.off(argB) : e.off(scratch);
+  }
+
+  private long strideB(Kernel.Gemm g) {
+    return argB >= 0 ? prepackedPerProduct(g, new Tiling(w, MR, NV, MC, KC), false) : scratchPerProduct(g);
+  }
+
+  private long strideA(Kernel.Gemm g) {
+    return argA >= 0 ? prepackedPerProduct(g, new Tiling(w, MR, NV, MC, KC), true) : scratchPerProduct(g);
+  }
+
   /** Floats of scratch per product of the batch. */
   private static long scratchPerProduct(Kernel.Gemm g) {
     return scratchFloats(g.m(), g.n(), g.k());
@@ -332,15 +386,15 @@ final class GemmEmitter {
   }
 
   private void emitPackB(Kernel.Gemm g) {
-    e.beginFunction(g.name() + "_packb", scratch + 1);
+    e.beginFunction(g.name() + PACK_B, args());
     wide();
     LLVMValueRef jp = e.slot(e.i64, "jp");
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef jj = e.slot(e.i64, "jj");
-    LLVMValueRef ws = e.off(scratch);
+    LLVMValueRef ws = wsB();
     int panels = (g.n() + nr - 1) / nr;
     Runnable element = () -> packElement(g, e.load64(jp), e.load64(k), e.load64(jj), nr, g.n(),
-        (j, kv) -> bAt(g, kv, j), bAt0(g), ws);
+        (j, kv) -> bAt(g, kv, j), bAt0(g), ws, strideB(g));
     // Read B along its rows: k innermost when B is stored transposed ([N,K]), j innermost otherwise.
     Runnable transposedScalar = () -> e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
     items(g, jp, panels, () -> {
@@ -373,13 +427,13 @@ final class GemmEmitter {
    * zero past {@code extent}. Whole panels need no guard (and the plain copy vectorises).
    */
   private void packElement(Kernel.Gemm g, LLVMValueRef p, LLVMValueRef k, LLVMValueRef lane, int width, int extent,
-      java.util.function.BinaryOperator<LLVMValueRef> src, LLVMValueRef safe, LLVMValueRef dstBase) {
+      java.util.function.BinaryOperator<LLVMValueRef> src, LLVMValueRef safe, LLVMValueRef dstBase, long dstStride) {
     LLVMValueRef idx = LLVMBuildAdd(b, LLVMBuildMul(b, p, e.c64(width), ""), lane, "");
     LLVMValueRef v = extent % width == 0 ? LLVMBuildLoad2(b, e.f32, e.at(src.apply(idx, k)), "")
         : guardedLoad(lt(idx, e.c64(extent)), src.apply(idx, k), safe);
     LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
         LLVMBuildAdd(b, LLVMBuildMul(b, p, e.c64(g.k()), ""), k, ""), e.c64(width), ""), lane, "");
-    LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, perProduct(dstBase, scratchPerProduct(g)), "")));
+    LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, perProduct(dstBase, dstStride), "")));
   }
 
   private LLVMValueRef mask(int... idx) {
@@ -429,25 +483,25 @@ final class GemmEmitter {
   /** Arena index of packed B row k, lanes {@code lane…}, of panel jp: ws + (jp·K + k)·NR + lane. */
   private LLVMValueRef packedB(Kernel.Gemm g, LLVMValueRef jp, LLVMValueRef k, int lane, LLVMValueRef ws) {
     LLVMValueRef lanes = lane == 0 ? ws : LLVMBuildAdd(b, ws, e.c64(lane), "");
-    return LLVMBuildAdd(b, perProduct(lanes, scratchPerProduct(g)), LLVMBuildMul(b,
+    return LLVMBuildAdd(b, perProduct(lanes, strideB(g)), LLVMBuildMul(b,
         LLVMBuildAdd(b, LLVMBuildMul(b, jp, e.c64(g.k()), ""), k, ""), e.c64(nr), ""), "");
   }
 
-  /** Where packed A starts in the scratch: after packed B. */
+  /** Where packed A starts (product 0): its prepacked copy, or the scratch after packed B. */
   private LLVMValueRef wsA(Kernel.Gemm g) {
-    return at(scratch, packedBFloats(g.n(), g.k()));
+    return argA >= 0 ? e.off(argA) : at(scratch, packedBFloats(g.n(), g.k()));
   }
 
   /** Packs A once per call into MR-row slivers over all of K: wsA[(tile·K + k)·MR + r] = A(tile·MR + r, k). */
   private void emitPackA(Kernel.Gemm g) {
-    e.beginFunction(g.name() + "_packa", scratch + 1);
+    e.beginFunction(g.name() + PACK_A, args());
     wide();
     LLVMValueRef t = e.slot(e.i64, "tile");
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef r = e.slot(e.i64, "r");
     LLVMValueRef base = wsA(g);
     Runnable element = () -> packElement(g, e.load64(t), e.load64(k), e.load64(r), MR, g.m(),
-        (i, kv) -> aAt(g, i, kv), perProduct(at(g.a(), g.aBase()), (long) g.m() * g.k()), base);
+        (i, kv) -> aAt(g, i, kv), perProduct(at(g.a(), g.aBase()), (long) g.m() * g.k()), base, strideA(g));
     // Read A along its rows: k innermost when A is [M,K], rows innermost when it is stored [K,M].
     items(g, t, (g.m() + MR - 1) / MR, () -> {
       if (g.transA()) {
@@ -464,7 +518,7 @@ final class GemmEmitter {
   }
 
   private void emitCompute(Kernel.Gemm g, Split s) {
-    e.beginFunction(g.name(), scratch + 1);
+    e.beginFunction(g.name(), args());
     wide();
     LLVMValueRef item = e.slot(e.i64, "item");
     LLVMValueRef k0 = e.slot(e.i64, "k0");
@@ -477,13 +531,13 @@ final class GemmEmitter {
     LLVMValueRef tileArr = e.slot(LLVMArrayType2(e.f32, (long) MR * nr), "tile");
     LLVMSetAlignment(tileArr, 64);
     LLVMValueRef cOff = e.off(g.c());
-    LLVMValueRef ws = e.off(scratch);
+    LLVMValueRef ws = wsB();
     LLVMValueRef aBase = wsA(g);
 
     items(g, item, s.items(), () -> {
       LLVMValueRef it = e.load64(item);
-      LLVMValueRef wsq = perProduct(ws, scratchPerProduct(g));
-      LLVMValueRef wsAq = perProduct(aBase, scratchPerProduct(g));
+      LLVMValueRef wsq = perProduct(ws, strideB(g));
+      LLVMValueRef wsAq = perProduct(aBase, strideA(g));
       LLVMValueRef cq = perProduct(cOff, (long) g.m() * g.n());
       LLVMValueRef rb = LLVMBuildSDiv(b, it, e.c64(s.chunks()), "");
       LLVMValueRef cb = LLVMBuildSRem(b, it, e.c64(s.chunks()), "");

@@ -33,6 +33,15 @@ public final class CpuHarness {
 
   /** With {@code cache} (null: the one the system properties name). */
   static Built build(Graph g, CpuBackend backend, ObjectCache cache) {
+    return build(g, backend, cache, false);
+  }
+
+  /**
+   * {@code prepack}: the GEMMs' parameter operands packed once into persistent copies, as for an
+   * inference program; the manifest then has the back end's {@code prepare} program, which the
+   * runtime runs whenever the weights changed.
+   */
+  static Built build(Graph g, CpuBackend backend, ObjectCache cache, boolean prepack) {
     KernelProgram kp = LowerToKernels.lower(g, "p");
     Map<String, Long> offsets = new LinkedHashMap<>();
     List<Manifest.ParamSlot> slots = new ArrayList<>();
@@ -44,7 +53,12 @@ public final class CpuHarness {
         cursor += (b.size() + 15) / 16 * 16;
       }
     }
-    MemoryPlan plan = MemoryPlan.plan(kp, offsets, cursor, backend::scratchFloats);
+    MemoryPlan planned = MemoryPlan.plan(kp, offsets, cursor, backend::scratchFloats);
+    MemoryPlan.Packed packed = MemoryPlan.packOperands(List.of(kp), List.of(planned),
+        prepack ? java.util.Set.of() : java.util.Set.of("p"), planned.regionEnd(),
+        (gemm, a) -> backend.packedFloats(gemm, a, dev.nnc.passes.backend.Backend.NATIVE));
+    MemoryPlan plan = packed.plans().get(0);
+    long arena = Math.max(planned.regionEnd(), packed.end());
     List<PlannedProgram> programs = List.of(new PlannedProgram(kp, plan));
     Compiled c = cache == null ? backend.compile("t", programs)
         : backend.compile("t", programs, dev.nnc.passes.backend.Backend.NATIVE, cache);
@@ -56,8 +70,13 @@ public final class CpuHarness {
     for (NativeCall nc : c.schedules().get("p")) {
       calls.add(new Manifest.Call(nc.symbol(), nc.extent(), nc.costPerItem()));
     }
-    Manifest m = new Manifest("t", Manifest.FORMAT, 1, plan.regionEnd(), slots,
-        Map.of("p", new Manifest.Program(ins, outs, calls)), Map.of());
+    Map<String, Manifest.Program> progs = new LinkedHashMap<>();
+    progs.put("p", new Manifest.Program(ins, outs, calls));
+    if (c.schedules().containsKey("prepare")) {
+      progs.put("prepare", new Manifest.Program(List.of(), List.of(), c.schedules().get("prepare").stream()
+          .map(nc -> new Manifest.Call(nc.symbol(), nc.extent(), nc.costPerItem())).toList()));
+    }
+    Manifest m = new Manifest("t", Manifest.FORMAT, 1, arena, slots, progs, Map.of());
     return new Built(c, m);
   }
 

@@ -33,6 +33,18 @@ public interface Backend {
    */
   long scratchFloats(dev.nnc.ir.kernel.Kernel k);
 
+  /**
+   * Floats of a persistent packed copy of GEMM {@code g}'s operand A ({@code a}) or B, for an
+   * operand that only changes with the weights: memory planning then reserves it after all
+   * programs, the back end's {@code prepare} schedule fills it whenever the weights change, and
+   * the GEMM reads it instead of packing that operand on every call. 0: the back end packs per
+   * call (the default). {@code cpu} as in {@link #compile(String, List, String)}: the packed layout
+   * may depend on the target.
+   */
+  default long packedFloats(dev.nnc.ir.kernel.Kernel.Gemm g, boolean a, String cpu) {
+    return 0;
+  }
+
   static Backend find(String name) {
     for (Backend b : ServiceLoader.load(Backend.class)) {
       if (b.name().equals(name)) {

@@ -19,8 +19,38 @@ import java.util.Map;
  * buffers whose lifetimes do not overlap may take the same bytes. Placement is greedy, largest
  * first, at the lowest offset that fits; offsets are 64-byte aligned.
  */
-public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long regionEnd) {
+public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long regionEnd, long[] packedA,
+    long[] packedB) {
   static final long ALIGN = 16;
+
+  /** A plan with no prepacked GEMM operands. */
+  public MemoryPlan(long[] offsets, long[] scratch, long regionStart, long regionEnd) {
+    this(offsets, scratch, regionStart, regionEnd, none(scratch.length), none(scratch.length));
+  }
+
+  private static long[] none(int n) {
+    long[] a = new long[n];
+    Arrays.fill(a, -1);
+    return a;
+  }
+
+  /**
+   * Where kernel {@code kernel}'s GEMM finds its A operand already packed (persistent memory
+   * written by the {@code prepare} program whenever the weights change), or -1: it packs A itself.
+   */
+  public long packedA(int kernel) {
+    return packedA[kernel];
+  }
+
+  /** As {@link #packedA}, for the B operand. */
+  public long packedB(int kernel) {
+    return packedB[kernel];
+  }
+
+  /** This plan with GEMM operands prepacked at these offsets (-1: none), per kernel. */
+  public MemoryPlan withPacked(long[] a, long[] b) {
+    return new MemoryPlan(offsets, scratch, regionStart, regionEnd, a, b);
+  }
 
   public long offset(int buffer) {
     return offsets[buffer];
@@ -47,6 +77,12 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
     for (int k = 0; k < scratch.length; k++) {
       if (scratch[k] >= 0) {
         sb.append(String.format("scratch of %-24s         at %d%n", p.kernels().get(k).name(), scratch[k]));
+      }
+      if (packedA[k] >= 0) {
+        sb.append(String.format("packed A of %-24s        at %d%n", p.kernels().get(k).name(), packedA[k]));
+      }
+      if (packedB[k] >= 0) {
+        sb.append(String.format("packed B of %-24s        at %d%n", p.kernels().get(k).name(), packedB[k]));
       }
     }
     return sb.toString();
@@ -151,6 +187,72 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
       }
     }
     return new MemoryPlan(offsets, scratch, regionStart, end);
+  }
+
+  /** Plans with GEMM operands prepacked, and where the persistent packed copies end. */
+  public record Packed(List<MemoryPlan> plans, long end) {}
+
+  /**
+   * Persistent packed copies of GEMM operands, for the programs not in {@code except} (train and
+   * prepare): an operand qualifies when it is a parameter (or a tensor derived from them) that its
+   * program never writes, and {@code floats} (the back end's {@code packedFloats}) gives it a
+   * size. Copies lie from {@code start} on, one per distinct operand and shape, so eval and
+   * predict share theirs; the result's plans say where each GEMM finds its copies.
+   */
+  public static Packed packOperands(List<KernelProgram> programs, List<MemoryPlan> plans, java.util.Set<String> except,
+      long start, java.util.function.BiFunction<Kernel.Gemm, Boolean, Long> floats) {
+    Map<List<Object>, Long> copies = new java.util.HashMap<>();
+    long cursor = align(start);
+    List<MemoryPlan> out = new ArrayList<>();
+    for (int pi = 0; pi < programs.size(); pi++) {
+      KernelProgram p = programs.get(pi);
+      MemoryPlan plan = plans.get(pi);
+      int nk = p.kernels().size();
+      long[] a = none(nk);
+      long[] b = none(nk);
+      if (!except.contains(p.name())) {
+        java.util.Set<Integer> written = written(p);
+        for (int ki = 0; ki < nk; ki++) {
+          if (!(p.kernels().get(ki) instanceof Kernel.Gemm g)) {
+            continue;
+          }
+          for (boolean isA : new boolean[] {true, false}) {
+            int buf = isA ? g.a() : g.b();
+            long size = floats.apply(g, isA);
+            if (p.buffers().get(buf).kind() != Buffer.Kind.PARAM || written.contains(buf) || size <= 0) {
+              continue;
+            }
+            List<Object> key = List.of(isA, plan.offset(buf) + (isA ? g.aBase() : g.bBase()), g.m(), g.n(), g.k(),
+                g.transA(), g.transB(), g.batch());
+            Long at = copies.get(key);
+            if (at == null) {
+              at = cursor;
+              copies.put(key, at);
+              cursor = align(cursor + size);
+            }
+            (isA ? a : b)[ki] = at;
+          }
+        }
+      }
+      out.add(plan.withPacked(a, b));
+    }
+    return new Packed(out, cursor);
+  }
+
+  /** Buffers some kernel of {@code p} writes. */
+  static java.util.Set<Integer> written(KernelProgram p) {
+    java.util.Set<Integer> out = new java.util.HashSet<>();
+    for (Kernel k : p.kernels()) {
+      switch (k) {
+        case Kernel.Gemm g -> out.add(g.c());
+        case Kernel.Loops l -> KernelWalk.forEachStmt(l.root(), s -> {
+          if (s instanceof KStmt.Store st) {
+            out.add(st.buf());
+          }
+        });
+      }
+    }
+    return out;
   }
 
   /** A temporary buffer ({@code key} ≥ 0, its id) or a kernel's scratch ({@code key} = −1 − kernel index). */
