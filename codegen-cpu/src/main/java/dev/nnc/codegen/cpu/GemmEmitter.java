@@ -27,7 +27,7 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
  * With W = 8 (AVX2): MR = 6, NR = 16, 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16
  * ymm registers; MC = 48 and KC = 512 were the fastest blocking on a 2-core AMD EPYC (Zen 4,
  * 32 KiB L1d, 1 MiB L2). With W = 16 (AVX-512 cores with full-width FMA units): MR = 6, NR = 64,
- * 24 of 32 zmm registers accumulate, MC = 192, KC = 128 (2-core Xeon Ice Lake-SP, 48 KiB L1d,
+ * 24 of 32 zmm registers accumulate, MC = 192, KC = 512 (2-core Xeon Ice Lake-SP, 48 KiB L1d,
  * 1.25 MiB L2; docs/benchmarks.md). A GEMM with fewer columns than NR gets fewer vectors and more
  * rows ({@link Tiling#narrowedTo}). {@code -Dnnc.gemm.lanes/mr/nv/mc/kc} set one blocking for
  * every GEMM, for experiments, within the ranges {@link Tiling} accepts.
@@ -51,7 +51,7 @@ final class GemmEmitter {
      * AVX-512 cores with two full-width FMA units: 24 zmm accumulators + 4 B vectors + 1
      * broadcast of 32 registers (Xeon Ice Lake-SP, 2 cores: docs/benchmarks.md).
      */
-    static final Tiling AVX512 = new Tiling(16, 6, 4, 192, 128);
+    static final Tiling AVX512 = new Tiling(16, 6, 4, 192, 512);
     static final String[] PROPERTIES = {"nnc.gemm.lanes", "nnc.gemm.mr", "nnc.gemm.nv", "nnc.gemm.mc", "nnc.gemm.kc"};
 
     Tiling {
@@ -277,9 +277,11 @@ final class GemmEmitter {
     int panels = (g.n() + nr - 1) / nr;
     int tiles = (g.m() + MR - 1) / MR;
     emitPackB(g);
-    calls.add(new NativeCall(g.name() + PACK_B, (long) g.batch() * panels, (double) g.k() * nr));
+    int partsB = kParts(panels, g.k());
+    calls.add(new NativeCall(g.name() + PACK_B, (long) g.batch() * panels * partsB, (double) g.k() * nr / partsB));
     emitPackA(g);
-    calls.add(new NativeCall(g.name() + PACK_A, (long) g.batch() * tiles, (double) g.k() * MR));
+    int partsA = kParts(tiles, g.k());
+    calls.add(new NativeCall(g.name() + PACK_A, (long) g.batch() * tiles * partsA, (double) g.k() * MR / partsA));
     Split s = split(g);
     emitCompute(g, s);
     calls.add(new NativeCall(g.name(), (long) g.batch() * s.items(), 2.0 * g.m() * g.n() * g.k() / s.items()));
@@ -374,66 +376,103 @@ final class GemmEmitter {
     return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, x, y, ""), x, y, "");
   }
 
-  private LLVMValueRef lt(LLVMValueRef x, LLVMValueRef y) {
-    return LLVMBuildICmp(b, LLVMIntSLT, x, y, "");
+
+  /**
+   * Packing items split K into this many parts when a GEMM has few panels (or slivers) and a long
+   * K, so that both threads pack: a convolution's weight gradient at small channel counts packs
+   * one 32-column panel of K = 50,176 rows (LeNet's first layer at batch 64).
+   */
+  static int kParts(int units, int k) {
+    return Math.max(1, Math.min((16 + units - 1) / units, k / 512));
   }
 
-  /** A zero-padded element: {@code inRange ? arena[index] : 0}, never reading out of bounds. */
-  private LLVMValueRef guardedLoad(LLVMValueRef inRange, LLVMValueRef index, LLVMValueRef safeIndex) {
-    LLVMValueRef idx = LLVMBuildSelect(b, inRange, index, safeIndex, "");
-    LLVMValueRef v = LLVMBuildLoad2(b, e.f32, e.at(idx), "");
-    return LLVMBuildSelect(b, inRange, v, e.cf(0), "");
+  /** Rows of K per packing part: a multiple of 8 (the register transposes' step). */
+  private static long kPerPart(int k, int parts) {
+    return ((long) k + parts - 1) / parts + 7L & ~7L;
+  }
+
+  /**
+   * The packing loop of {@code units} panels (or slivers) per product, each in {@code parts} K
+   * ranges: {@code body(unit, k0, k1)} packs rows {@code [k0, k1)} of one unit.
+   */
+  private void packItems(Kernel.Gemm g, int units, int parts, PackBody body) {
+    LLVMValueRef item = e.slot(e.i64, "pitem");
+    long per = kPerPart(g.k(), parts);
+    items(g, item, (long) units * parts, () -> {
+      LLVMValueRef it = e.load64(item);
+      LLVMValueRef unit = LLVMBuildSDiv(b, it, e.c64(parts), "");
+      LLVMValueRef k0 = LLVMBuildMul(b, LLVMBuildSRem(b, it, e.c64(parts), ""), e.c64(per), "");
+      LLVMValueRef k1 = min(e.c64(g.k()), LLVMBuildAdd(b, k0, e.c64(per), ""));
+      body.pack(unit, k0, k1);
+    });
+  }
+
+  private interface PackBody {
+    void pack(LLVMValueRef unit, LLVMValueRef k0, LLVMValueRef k1);
   }
 
   private void emitPackB(Kernel.Gemm g) {
     e.beginFunction(g.name() + PACK_B, args());
     wide();
-    LLVMValueRef jp = e.slot(e.i64, "jp");
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef jj = e.slot(e.i64, "jj");
     LLVMValueRef ws = wsB();
     int panels = (g.n() + nr - 1) / nr;
-    Runnable element = () -> packElement(g, e.load64(jp), e.load64(k), e.load64(jj), nr, g.n(),
-        (j, kv) -> bAt(g, kv, j), bAt0(g), ws, strideB(g));
-    // Read B along its rows: k innermost when B is stored transposed ([N,K]), j innermost otherwise.
-    Runnable transposedScalar = () -> e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
-    items(g, jp, panels, () -> {
+    packItems(g, panels, kParts(panels, g.k()), (jp, k0, k1) -> {
+      // Columns of this panel that exist; the rest of the panel is zero.
+      LLVMValueRef valid = min(e.c64(nr), LLVMBuildSub(b, e.c64(g.n()), LLVMBuildMul(b, jp, e.c64(nr), ""), ""));
+      Runnable copy = () -> packCopy(g, jp, e.load64(k), e.load64(jj), nr, (j, kv) -> bAt(g, kv, j), ws, strideB(g));
+      Runnable zero = () -> packZero(g, jp, e.load64(k), e.load64(jj), nr, ws, strideB(g));
+      // Read B along its rows: k innermost when B is stored transposed ([N,K]), j innermost otherwise.
+      Runnable transposed = () -> {
+        e.loop(jj, e.c64(0), valid, 1, () -> e.loop(k, k0, k1, 1, copy));
+        e.loop(jj, valid, e.c64(nr), 1, () -> e.loop(k, k0, k1, 1, zero));
+      };
       if (g.transB() && w >= 8 && g.k() >= 8) {
         // Whole panels move 8×8 blocks through registers: 8 row loads, a transpose, 8 stores.
-        LLVMValueRef full = LLVMBuildICmp(b, LLVMIntSLE,
-            LLVMBuildMul(b, LLVMBuildAdd(b, e.load64(jp), e.c64(1), ""), e.c64(nr), ""), e.c64(g.n()), "");
+        LLVMValueRef full = LLVMBuildICmp(b, LLVMIntEQ, valid, e.c64(nr), "");
         e.ifElse(full, () -> {
-          long k8 = g.k() / 8 * 8;
-          e.loop(k, e.c64(0), e.c64(k8), 8, () -> {
+          // k1 - k0 is a multiple of 8 but in the last part; its remainder goes element by element.
+          LLVMValueRef k8 = LLVMBuildAdd(b, k0, LLVMBuildAnd(b, LLVMBuildSub(b, k1, k0, ""), e.c64(~7L), ""), "");
+          e.loop(k, k0, k8, 8, () -> {
             for (int h = 0; h < nr / 8; h++) {
-              transposeBlock(g, e.load64(jp), e.load64(k), h, ws);
+              transposeBlock(g, jp, e.load64(k), h, ws);
             }
           });
-          if (k8 < g.k()) {
-            e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, e.c64(k8), e.c64(g.k()), 1, element));
-          }
-        }, transposedScalar);
+          e.loop(jj, e.c64(0), e.c64(nr), 1, () -> e.loop(k, k8, k1, 1, copy));
+        }, transposed);
       } else if (g.transB()) {
-        transposedScalar.run();
+        transposed.run();
       } else {
-        e.loop(k, e.c64(0), e.c64(g.k()), 1, () -> e.loop(jj, e.c64(0), e.c64(nr), 1, element));
+        e.loop(k, k0, k1, 1, () -> {
+          e.loop(jj, e.c64(0), valid, 1, copy);
+          e.loop(jj, valid, e.c64(nr), 1, zero);
+        });
       }
     });
     e.endFunction();
   }
 
-  /**
-   * One element of a packed operand: {@code dst[(p·K + k)·width + lane] = src(p·width + lane, k)},
-   * zero past {@code extent}. Whole panels need no guard (and the plain copy vectorises).
-   */
-  private void packElement(Kernel.Gemm g, LLVMValueRef p, LLVMValueRef k, LLVMValueRef lane, int width, int extent,
-      java.util.function.BinaryOperator<LLVMValueRef> src, LLVMValueRef safe, LLVMValueRef dstBase, long dstStride) {
-    LLVMValueRef idx = LLVMBuildAdd(b, LLVMBuildMul(b, p, e.c64(width), ""), lane, "");
-    LLVMValueRef v = extent % width == 0 ? LLVMBuildLoad2(b, e.f32, e.at(src.apply(idx, k)), "")
-        : guardedLoad(lt(idx, e.c64(extent)), src.apply(idx, k), safe);
+  /** {@code dst[(p·K + k)·width + lane]}, the packed operand's element, as an arena index. */
+  private LLVMValueRef packedAt(Kernel.Gemm g, LLVMValueRef p, LLVMValueRef k, LLVMValueRef lane, int width,
+      LLVMValueRef dstBase, long dstStride) {
     LLVMValueRef dst = LLVMBuildAdd(b, LLVMBuildMul(b,
         LLVMBuildAdd(b, LLVMBuildMul(b, p, e.c64(g.k()), ""), k, ""), e.c64(width), ""), lane, "");
-    LLVMBuildStore(b, v, e.at(LLVMBuildAdd(b, dst, perProduct(dstBase, dstStride), "")));
+    return LLVMBuildAdd(b, dst, perProduct(dstBase, dstStride), "");
+  }
+
+  /** One element of a packed operand: {@code dst[(p·K + k)·width + lane] = src(p·width + lane, k)}, in range. */
+  private void packCopy(Kernel.Gemm g, LLVMValueRef p, LLVMValueRef k, LLVMValueRef lane, int width,
+      java.util.function.BinaryOperator<LLVMValueRef> src, LLVMValueRef dstBase, long dstStride) {
+    LLVMValueRef idx = LLVMBuildAdd(b, LLVMBuildMul(b, p, e.c64(width), ""), lane, "");
+    LLVMValueRef v = LLVMBuildLoad2(b, e.f32, e.at(src.apply(idx, k)), "");
+    LLVMBuildStore(b, v, e.at(packedAt(g, p, k, lane, width, dstBase, dstStride)));
+  }
+
+  /** A padding element of a packed operand (past the matrix's edge): zero. */
+  private void packZero(Kernel.Gemm g, LLVMValueRef p, LLVMValueRef k, LLVMValueRef lane, int width,
+      LLVMValueRef dstBase, long dstStride) {
+    LLVMBuildStore(b, e.cf(0), e.at(packedAt(g, p, k, lane, width, dstBase, dstStride)));
   }
 
   private LLVMValueRef mask(int... idx) {
@@ -460,6 +499,17 @@ final class GemmEmitter {
       LLVMValueRef j = LLVMBuildAdd(b, row0, e.c64(i), "");
       v[i] = loadVec(vec8, e.at(bAt(g, k, j)));
     }
+    LLVMValueRef[] cols = transpose8(v);
+    for (int c = 0; c < 8; c++) {
+      storeVec(cols[c], e.at(packedB(g, jp, LLVMBuildAdd(b, k, e.c64(c), ""), h * 8, ws)));
+    }
+  }
+
+  /**
+   * The 8×8 transpose of eight 8-float rows in three shuffle stages (pairs of lanes, pairs of
+   * pairs, halves): element c of row r becomes element r of column c.
+   */
+  private LLVMValueRef[] transpose8(LLVMValueRef[] v) {
     LLVMValueRef[] t = new LLVMValueRef[8];
     for (int i = 0; i < 8; i += 2) {
       t[i] = shuffle(v[i], v[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
@@ -472,12 +522,12 @@ final class GemmEmitter {
       u[q + 2] = shuffle(t[q + 1], t[q + 3], 0, 1, 8, 9, 4, 5, 12, 13);
       u[q + 3] = shuffle(t[q + 1], t[q + 3], 2, 3, 10, 11, 6, 7, 14, 15);
     }
+    LLVMValueRef[] cols = new LLVMValueRef[8];
     for (int c = 0; c < 4; c++) {
-      LLVMValueRef lo = shuffle(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-      LLVMValueRef hi = shuffle(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-      storeVec(lo, e.at(packedB(g, jp, LLVMBuildAdd(b, k, e.c64(c), ""), h * 8, ws)));
-      storeVec(hi, e.at(packedB(g, jp, LLVMBuildAdd(b, k, e.c64(c + 4), ""), h * 8, ws)));
+      cols[c] = shuffle(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+      cols[c + 4] = shuffle(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
     }
+    return cols;
   }
 
   /** Arena index of packed B row k, lanes {@code lane…}, of panel jp: ws + (jp·K + k)·NR + lane. */
@@ -496,25 +546,70 @@ final class GemmEmitter {
   private void emitPackA(Kernel.Gemm g) {
     e.beginFunction(g.name() + PACK_A, args());
     wide();
-    LLVMValueRef t = e.slot(e.i64, "tile");
     LLVMValueRef k = e.slot(e.i64, "k");
     LLVMValueRef r = e.slot(e.i64, "r");
     LLVMValueRef base = wsA(g);
-    Runnable element = () -> packElement(g, e.load64(t), e.load64(k), e.load64(r), MR, g.m(),
-        (i, kv) -> aAt(g, i, kv), perProduct(at(g.a(), g.aBase()), (long) g.m() * g.k()), base, strideA(g));
-    // Read A along its rows: k innermost when A is [M,K], rows innermost when it is stored [K,M].
-    items(g, t, (g.m() + MR - 1) / MR, () -> {
+    int tiles = (g.m() + MR - 1) / MR;
+    packItems(g, tiles, kParts(tiles, g.k()), (t, k0, k1) -> {
+      // Rows of this sliver that exist; the rest of the sliver is zero.
+      LLVMValueRef valid = min(e.c64(MR), LLVMBuildSub(b, e.c64(g.m()), LLVMBuildMul(b, t, e.c64(MR), ""), ""));
+      Runnable copy = () -> packCopy(g, t, e.load64(k), e.load64(r), MR, (i, kv) -> aAt(g, i, kv), base, strideA(g));
+      Runnable zero = () -> packZero(g, t, e.load64(k), e.load64(r), MR, base, strideA(g));
+      // Read A along its rows: k innermost when A is [M,K], rows innermost when it is stored [K,M].
+      Runnable rows = () -> {
+        e.loop(r, e.c64(0), valid, 1, () -> e.loop(k, k0, k1, 1, copy));
+        e.loop(r, valid, e.c64(MR), 1, () -> e.loop(k, k0, k1, 1, zero));
+      };
       if (g.transA()) {
-        e.loop(k, e.c64(0), e.c64(g.k()), 1, () -> e.loop(r, e.c64(0), e.c64(MR), 1, element));
+        e.loop(k, k0, k1, 1, () -> {
+          e.loop(r, e.c64(0), valid, 1, copy);
+          e.loop(r, valid, e.c64(MR), 1, zero);
+        });
+      } else if (MR <= 8 && g.k() >= 8) {
+        // Whole slivers move 8 columns of their rows at a time through an 8×8 register transpose:
+        // MR row loads and MR·8 contiguous floats stored, instead of MR·8 strided scalar stores.
+        LLVMValueRef full = LLVMBuildICmp(b, LLVMIntEQ, valid, e.c64(MR), "");
+        e.ifElse(full, () -> {
+          LLVMValueRef k8 = LLVMBuildAdd(b, k0, LLVMBuildAnd(b, LLVMBuildSub(b, k1, k0, ""), e.c64(~7L), ""), "");
+          e.loop(k, k0, k8, 8, () -> sliverBlock(g, t, e.load64(k), base));
+          e.loop(r, e.c64(0), e.c64(MR), 1, () -> e.loop(k, k8, k1, 1, copy));
+        }, rows);
       } else {
-        e.loop(r, e.c64(0), e.c64(MR), 1, () -> e.loop(k, e.c64(0), e.c64(g.k()), 1, element));
+        rows.run();
       }
     });
     e.endFunction();
   }
 
-  private LLVMValueRef bAt0(Kernel.Gemm g) {
-    return perProduct(at(g.b(), g.bBase()), (long) g.k() * g.n());
+  /**
+   * Columns {@code k … k+8} of rows {@code tile·MR …} of A (stored [M,K]) into the packed sliver:
+   * packed row k+c holds column k+c of the MR rows. The transposed columns are stored whole (8
+   * lanes, the MR wanted ones first) in order, each overwriting the spare lanes of the one before;
+   * a column whose 8 lanes would reach past the block (the last; with few rows, more) is stored
+   * as exactly MR lanes, so nothing is written outside it.
+   */
+  private void sliverBlock(Kernel.Gemm g, LLVMValueRef tile, LLVMValueRef k, LLVMValueRef base) {
+    LLVMValueRef[] v = new LLVMValueRef[8];
+    for (int r = 0; r < 8; r++) {
+      v[r] = r < MR ? loadVec(vec8, e.at(aAt(g, LLVMBuildAdd(b, LLVMBuildMul(b, tile, e.c64(MR), ""), e.c64(r), ""), k)))
+          : LLVMConstNull(vec8);
+    }
+    LLVMValueRef[] cols = transpose8(v);
+    LLVMValueRef dst0 = LLVMBuildAdd(b, perProduct(base, strideA(g)), LLVMBuildMul(b,
+        LLVMBuildAdd(b, LLVMBuildMul(b, tile, e.c64(g.k()), ""), k, ""), e.c64(MR), ""), "");
+    for (int c = 0; c < 8; c++) {
+      LLVMValueRef p = e.at(LLVMBuildAdd(b, dst0, e.c64((long) c * MR), ""));
+      if (c * MR + 8 <= 8 * MR) {
+        storeVec(cols[c], p);
+      } else {
+        int[] lanes = new int[MR];
+        for (int i = 0; i < MR; i++) {
+          lanes[i] = i;
+        }
+        LLVMValueRef s = LLVMBuildStore(b, shuffle(cols[c], LLVMGetPoison(vec8), lanes), p);
+        LLVMSetAlignment(s, 4);
+      }
+    }
   }
 
   private void emitCompute(Kernel.Gemm g, Split s) {

@@ -30,7 +30,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class PrepackedGemmTest {
   @ParameterizedTest
-  @CsvSource({"67,71,130,false,true", "67,71,130,true,false", "130,9,257,false,true", "130,9,257,true,true",
+  @CsvSource({"67,71,130,false,true", "67,71,130,true,false", "6,25,5003,false,false", "20,9,2101,true,false", "130,9,257,false,true", "130,9,257,true,true",
       "5,300,64,true,false", "64,16,1000,false,false", "1,1,1,true,true"})
   void weightPackedOnceEqualsReference(int m, int n, int k, boolean weightIsA, boolean transposed) {
     Random r = new Random(m * 7 + n * 13 + k);
