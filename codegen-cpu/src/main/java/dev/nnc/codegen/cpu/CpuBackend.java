@@ -47,7 +47,7 @@ public final class CpuBackend implements Backend {
   @Override
   public long scratchFloats(Kernel k) {
     return switch (k) {
-      case Kernel.Gemm g -> g.batch() * GemmEmitter.scratchFloats(g.m(), g.n(), g.k());
+      case Kernel.Gemm g -> GemmEmitter.scratchFloats(g);
       case Kernel.Loops l -> 0;
     };
   }

@@ -164,6 +164,28 @@ final class GemmEmitter {
     return packedBFloats(n, k) + (long) k * ((m + 127) / 64 * 64);
   }
 
+  /** All the scratch of GEMM {@code g}: its products' packed operands, then the partial products of a split K. */
+  static long scratchFloats(Kernel.Gemm g) {
+    return g.batch() * scratchFloats(g.m(), g.n(), g.k()) + (splitK(g) - 1L) * g.m() * g.n();
+  }
+
+  /**
+   * The parts a GEMM's K is split into for its compute items: a small result with a long K (a
+   * convolution's weight gradient at small channel counts: LeNet's first layer is 6 × 25 over K =
+   * 50,176) has too few row blocks and panels to occupy the threads. Each part accumulates its
+   * share of K into its own partial result, and {@code _reduce} adds them up and applies the
+   * epilogue. Only from the shape, so that memory planning and code agree; 1 for batched GEMMs.
+   */
+  static int splitK(Kernel.Gemm g) {
+    if (g.batch() != 1 || (long) g.m() * g.n() > 16384 || g.k() < 2048) {
+      return 1;
+    }
+    return Math.min(8, g.k() / 1024);
+  }
+
+  /** The suffix of a split-K GEMM's reduction function. */
+  static final String REDUCE = "_reduce";
+
   static long packedBFloats(int n, int k) {
     return (long) k * ((n + 127) / 64 * 64);
   }
@@ -283,8 +305,14 @@ final class GemmEmitter {
     int partsA = kParts(tiles, g.k());
     calls.add(new NativeCall(g.name() + PACK_A, (long) g.batch() * tiles * partsA, (double) g.k() * MR / partsA));
     Split s = split(g);
-    emitCompute(g, s);
-    calls.add(new NativeCall(g.name(), (long) g.batch() * s.items(), 2.0 * g.m() * g.n() * g.k() / s.items()));
+    int parts = splitK(g);
+    emitCompute(g, s, parts);
+    long items = (long) g.batch() * s.items() * parts;
+    calls.add(new NativeCall(g.name(), items, 2.0 * g.m() * g.n() * g.k() / items));
+    if (parts > 1) {
+      emitReduce(g, parts);
+      calls.add(new NativeCall(g.name() + REDUCE, g.m(), (double) parts * g.n()));
+    }
     return calls;
   }
 
@@ -612,7 +640,32 @@ final class GemmEmitter {
     }
   }
 
-  private void emitCompute(Kernel.Gemm g, Split s) {
+  /** Where partial result {@code q} (1 … parts-1) of a split K lies: in the scratch after the packed operands. */
+  private LLVMValueRef partial(Kernel.Gemm g, LLVMValueRef q) {
+    LLVMValueRef first = at(scratch, scratchFloats(g.m(), g.n(), g.k()) - (long) g.m() * g.n());
+    return LLVMBuildAdd(b, first, LLVMBuildMul(b, q, e.c64((long) g.m() * g.n()), ""), "");
+  }
+
+  /** C[i,j] = epilogue(C[i,j] + Σ partial_q[i,j]) for the rows i of the items. */
+  private void emitReduce(Kernel.Gemm g, int parts) {
+    e.beginFunction(g.name() + REDUCE, args());
+    LLVMValueRef i = e.slot(e.i64, "i");
+    LLVMValueRef j = e.slot(e.i64, "j");
+    LLVMValueRef cOff = e.off(g.c());
+    e.loop(i, LLVMGetParam(e.fn, 1), LLVMGetParam(e.fn, 2), 1, () -> e.loop(j, e.c64(0), e.c64(g.n()), 1, () -> {
+      LLVMValueRef ij = LLVMBuildAdd(b, LLVMBuildMul(b, e.load64(i), e.c64(g.n()), ""), e.load64(j), "");
+      LLVMValueRef p = e.at(LLVMBuildAdd(b, cOff, ij, ""));
+      LLVMValueRef acc = LLVMBuildLoad2(b, e.f32, p, "");
+      for (int q = 1; q < parts; q++) {
+        LLVMValueRef pq = e.at(LLVMBuildAdd(b, partial(g, e.c64(q)), ij, ""));
+        acc = LLVMBuildFAdd(b, acc, LLVMBuildLoad2(b, e.f32, pq, ""), "");
+      }
+      LLVMBuildStore(b, g.epilogue() == null ? acc : e.exprWith(g.epilogue(), new LLVMValueRef[] {i, j}, acc), p);
+    }));
+    e.endFunction();
+  }
+
+  private void emitCompute(Kernel.Gemm g, Split s, int parts) {
     e.beginFunction(g.name(), args());
     wide();
     LLVMValueRef item = e.slot(e.i64, "item");
@@ -629,11 +682,19 @@ final class GemmEmitter {
     LLVMValueRef ws = wsB();
     LLVMValueRef aBase = wsA(g);
 
-    items(g, item, s.items(), () -> {
-      LLVMValueRef it = e.load64(item);
+    // A split K's part q covers K rows [q·perPart, (q+1)·perPart) and writes C (q = 0) or its partial.
+    long perPart = ((long) g.k() + parts - 1) / parts;
+    items(g, item, (long) s.items() * parts, () -> {
+      LLVMValueRef whole = e.load64(item);
+      LLVMValueRef q = LLVMBuildSDiv(b, whole, e.c64(s.items()), "");
+      LLVMValueRef it = LLVMBuildSRem(b, whole, e.c64(s.items()), "");
+      LLVMValueRef kStart = LLVMBuildMul(b, q, e.c64(perPart), "");
+      LLVMValueRef kEnd = min(e.c64(g.k()), LLVMBuildAdd(b, kStart, e.c64(perPart), ""));
       LLVMValueRef wsq = perProduct(ws, strideB(g));
       LLVMValueRef wsAq = perProduct(aBase, strideA(g));
-      LLVMValueRef cq = perProduct(cOff, (long) g.m() * g.n());
+      LLVMValueRef cq = parts == 1 ? perProduct(cOff, (long) g.m() * g.n())
+          : LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntEQ, q, e.c64(0), ""), cOff,
+              partial(g, q), "");
       LLVMValueRef rb = LLVMBuildSDiv(b, it, e.c64(s.chunks()), "");
       LLVMValueRef cb = LLVMBuildSRem(b, it, e.c64(s.chunks()), "");
       LLVMValueRef i0 = LLVMBuildMul(b, rb, e.c64(MC), "");
@@ -642,9 +703,9 @@ final class GemmEmitter {
       LLVMValueRef jEnd = min(e.c64(g.n()), LLVMBuildAdd(b, jStart, e.c64(s.chunkCols()), ""));
       LLVMValueRef tiles = LLVMBuildSDiv(b, LLVMBuildAdd(b, mc, e.c64(MR - 1), ""), e.c64(MR), "");
 
-      e.loop(k0, e.c64(0), e.c64(g.k()), KC, () -> {
+      e.loop(k0, kStart, kEnd, KC, () -> {
         LLVMValueRef k0v = e.load64(k0);
-        LLVMValueRef kc = min(e.c64(KC), LLVMBuildSub(b, e.c64(g.k()), k0v, ""));
+        LLVMValueRef kc = min(e.c64(KC), LLVMBuildSub(b, kEnd, k0v, ""));
         e.loop(j0, jStart, jEnd, nr, () -> {
           LLVMValueRef j0v = e.load64(j0);
           // B sliver: ws + ((j0/NR)·K + k0)·NR
@@ -659,7 +720,7 @@ final class GemmEmitter {
                 LLVMBuildAdd(b, LLVMBuildMul(b, tile, e.c64(g.k()), ""), k0v, ""), e.c64(MR), ""), ""));
             LLVMValueRef[] accs = micro(aPtr, bPtr, kc);
             LLVMValueRef iTile = LLVMBuildAdd(b, i0, LLVMBuildMul(b, irv, e.c64(MR), ""), "");
-            LLVMValueRef first = LLVMBuildICmp(b, LLVMIntEQ, k0v, e.c64(0), "");
+            LLVMValueRef first = LLVMBuildICmp(b, LLVMIntEQ, k0v, kStart, "");
             LLVMValueRef full = LLVMBuildAnd(b,
                 LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, iTile, e.c64(MR), ""), e.c64(g.m()), ""),
                 LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, j0v, e.c64(nr), ""), e.c64(g.n()), ""), "");
@@ -669,7 +730,7 @@ final class GemmEmitter {
           });
         });
       });
-      if (g.epilogue() != null) {
+      if (g.epilogue() != null && parts == 1) {
         // C[i,j] = epilogue(C[i,j]) over this item's block, while it is hot in cache.
         LLVMValueRef iEnd = LLVMBuildAdd(b, i0, mc, "");
         e.loop(ei, i0, iEnd, 1, () -> e.loop(ej, jStart, jEnd, 1, () -> {

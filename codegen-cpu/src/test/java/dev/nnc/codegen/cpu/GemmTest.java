@@ -27,7 +27,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class GemmTest {
   @ParameterizedTest
-  @CsvSource({"1,1,1", "7,5,3", "6,16,256", "13,33,300", "64,10,784", "100,129,513", "97,40,1100"})
+  @CsvSource({"1,1,1", "7,5,3", "6,16,256", "13,33,300", "64,10,784", "100,129,513", "97,40,1100", "6,25,5003",
+      "20,70,2101"})
   void matchesReference(int m, int n, int k) {
     Random r = new Random(m * 31 + n * 7 + k);
     for (boolean ta : new boolean[] {false, true}) {
