@@ -472,10 +472,14 @@ final class GemmEmitter {
       } else if (g.transB()) {
         transposed.run();
       } else {
-        e.loop(k, k0, k1, 1, () -> {
-          e.loop(jj, e.c64(0), valid, 1, copy);
-          e.loop(jj, valid, e.c64(nr), 1, zero);
-        });
+        // A whole panel copies rows of NR with a constant trip count, which LLVM vectorises
+        // whole; with the bounds at run time it added checks and ran 3× slower.
+        e.ifElse(LLVMBuildICmp(b, LLVMIntEQ, valid, e.c64(nr), ""),
+            () -> e.loop(k, k0, k1, 1, () -> e.loop(jj, e.c64(0), e.c64(nr), 1, copy)),
+            () -> e.loop(k, k0, k1, 1, () -> {
+              e.loop(jj, e.c64(0), valid, 1, copy);
+              e.loop(jj, valid, e.c64(nr), 1, zero);
+            }));
       }
     });
     e.endFunction();
@@ -589,10 +593,12 @@ final class GemmEmitter {
         e.loop(r, valid, e.c64(MR), 1, () -> e.loop(k, k0, k1, 1, zero));
       };
       if (g.transA()) {
-        e.loop(k, k0, k1, 1, () -> {
-          e.loop(r, e.c64(0), valid, 1, copy);
-          e.loop(r, valid, e.c64(MR), 1, zero);
-        });
+        e.ifElse(LLVMBuildICmp(b, LLVMIntEQ, valid, e.c64(MR), ""),
+            () -> e.loop(k, k0, k1, 1, () -> e.loop(r, e.c64(0), e.c64(MR), 1, copy)),
+            () -> e.loop(k, k0, k1, 1, () -> {
+              e.loop(r, e.c64(0), valid, 1, copy);
+              e.loop(r, valid, e.c64(MR), 1, zero);
+            }));
       } else if (MR <= 8 && g.k() >= 8) {
         // Whole slivers move 8 columns of their rows at a time through an 8×8 register transpose:
         // MR row loads and MR·8 contiguous floats stored, instead of MR·8 strided scalar stores.
@@ -603,7 +609,8 @@ final class GemmEmitter {
           e.loop(r, e.c64(0), e.c64(MR), 1, () -> e.loop(k, k8, k1, 1, copy));
         }, rows);
       } else {
-        rows.run();
+        e.ifElse(LLVMBuildICmp(b, LLVMIntEQ, valid, e.c64(MR), ""),
+            () -> e.loop(r, e.c64(0), e.c64(MR), 1, () -> e.loop(k, k0, k1, 1, copy)), rows);
       }
     });
     e.endFunction();
