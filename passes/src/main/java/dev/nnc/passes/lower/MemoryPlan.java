@@ -243,14 +243,7 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
   static java.util.Set<Integer> written(KernelProgram p) {
     java.util.Set<Integer> out = new java.util.HashSet<>();
     for (Kernel k : p.kernels()) {
-      switch (k) {
-        case Kernel.Gemm g -> out.add(g.c());
-        case Kernel.Loops l -> KernelWalk.forEachStmt(l.root(), s -> {
-          if (s instanceof KStmt.Store st) {
-            out.add(st.buf());
-          }
-        });
-      }
+      out.addAll(Reads.writeSet(k));
     }
     return out;
   }
