@@ -532,8 +532,22 @@ final class KernelEmitter {
           scoped(LLVMBuildStore(b, v, at(index(st.buf(), st.index()))), st.buf());
         }
       }
-      case KStmt.Assign a -> LLVMBuildStore(b, expr(a.value()), localSlots[a.local()]);
+      case KStmt.Assign a -> {
+        LLVMValueRef v = expr(a.value());
+        if (accumulates(a) && LLVMCanValueUseFastMathFlags(v) != 0) {
+          // A running sum may be reassociated (KStmt.Assign): the loop vectoriser can then keep
+          // one partial sum per lane instead of a serial chain of adds, one add's latency each.
+          LLVMSetFastMathFlags(v, LLVMFastMathAllowReassoc | LLVMFastMathNoSignedZeros);
+        }
+        LLVMBuildStore(b, v, localSlots[a.local()]);
+      }
     }
+  }
+
+  /** Whether {@code a} is a running sum, {@code l = l + e} or {@code l = e + l}. */
+  static boolean accumulates(KStmt.Assign a) {
+    return a.value() instanceof KExpr.Bin(KExpr.BinOp op, KExpr x, KExpr y) && op == KExpr.BinOp.ADD
+        && (x.equals(new KExpr.Local(a.local())) || y.equals(new KExpr.Local(a.local())));
   }
 
   /** The conjunction of {@code lo <= expr < hi} over the guards, as an i1. */

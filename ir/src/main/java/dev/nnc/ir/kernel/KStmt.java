@@ -31,6 +31,10 @@ public sealed interface KStmt {
     }
   }
 
-  /** {@code local = value}. */
+  /**
+   * {@code local = value}. A running sum, {@code l = l + e} (or {@code e + l}) inside a loop, may
+   * be computed in any order by a back end (the CPU one keeps a partial sum per vector lane), so
+   * its result can differ from the interpreter's sequential sum by rounding.
+   */
   record Assign(int local, KExpr value) implements KStmt {}
 }
