@@ -47,6 +47,29 @@ class KernelVerifierTest {
     assertTrue(p.stream().anyMatch(s -> s.contains("uses loop variable 0 outside its loop")), p.toString());
   }
 
+  /**
+   * A Winograd description must fit its buffers as the nest does: a back end emits it instead of
+   * the nest, without bounds checks. x holds one 3×4 image; F(2×2) tiles of it need 16 × 1 × 2 floats.
+   */
+  @Test
+  void tileTransformDescriptionsAreChecked() {
+    dev.nnc.ir.ops.Winograd op = new dev.nnc.ir.ops.Winograd(true, dev.nnc.ir.ops.Winograd.Matrix.BT2, false, 2, 1, 1,
+        1, 2, 3, 4);
+    KStmt.Loop root = copy(0, 0).kernels().get(0) instanceof Kernel.Loops l ? l.root() : null;
+    KStmt.Loop oneChannel = new KStmt.Loop(0, 1, root.body());
+    List<Buffer> bufs = List.of(BUFS.get(0), new Buffer(1, "y", Buffer.Kind.TEMP, 32, Shape.of(16, 1, 2)));
+    java.util.function.Function<Kernel.TileTransform, List<String>> check = t -> KernelVerifier.problems(
+        new KernelProgram("p", bufs, List.of(new Kernel.Loops("k", oneChannel, 2, 0, false, 12, t)), Map.of("x", 0),
+            Map.of(), Map.of()));
+    assertEquals(List.of(), check.apply(new Kernel.TileTransform(0, 1, 1, 1, op)));
+    assertEquals(List.of("kernel k (winograd_tiles) images: elements 0..23 of buffer x (12 elements)"),
+        check.apply(new Kernel.TileTransform(0, 1, 2, 1, op)).subList(0, 1));
+    assertEquals(List.of("kernel k (winograd_tiles): 1 images of 3 channels, outermost loop of 1"),
+        check.apply(new Kernel.TileTransform(0, 1, 1, 3, op)));
+    assertEquals(List.of("kernel k (winograd_tiles) tiles: elements 0..31 of buffer x (12 elements)"),
+        check.apply(new Kernel.TileTransform(0, 0, 1, 1, op)));
+  }
+
   @Test
   void gemmOperandsAndResultAreChecked() {
     List<Buffer> bufs = List.of(new Buffer(0, "a", Buffer.Kind.INPUT, 6, Shape.of(2, 3)),

@@ -302,11 +302,15 @@ public final class CpuBackend implements Backend {
     } else {
       KernelEmitter e = new KernelEmitter(ctx, mod, vecmath);
       GemmEmitter gemm = new GemmEmitter(e, blocking);
+      // The vector width that pays on this host, as the GEMM decided it (8 on Zen 4 and AVX2, 16 on Intel AVX-512).
+      WinogradEmitter winograd = new WinogradEmitter(e, blocking.tiling().lanes());
       for (Group g : spec.groups()) {
         e.constantOffsets(g.direct() ? g.instances().get(0).offsets() : null);
         List<NativeCall> body = switch (g.template()) {
           case Kernel.Loops l -> {
-            e.emitLoops(new Kernel.Loops(g.body(), l.root(), l.vars(), l.locals(), l.parallel(), l.flops()), g.buffers());
+            if (!winograd.emit(l.named(g.body()), g.buffers())) {
+              e.emitLoops(l.named(g.body()), g.buffers());
+            }
             // A cost of 0 keeps a serial kernel on the calling thread.
             double cost = l.parallel() ? l.flops() / Math.max(1, l.root().extent()) : 0;
             yield List.of(new NativeCall(g.body(), l.root().extent(), cost));

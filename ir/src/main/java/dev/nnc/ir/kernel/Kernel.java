@@ -11,8 +11,29 @@ public sealed interface Kernel {
    * A loop nest. When {@code parallel}, the outermost statement is a loop whose iterations are
    * independent: the runtime splits them across threads.
    */
-  record Loops(String name, KStmt.Loop root, int vars, int locals, boolean parallel, double flops)
-      implements Kernel {}
+  record Loops(String name, KStmt.Loop root, int vars, int locals, boolean parallel, double flops,
+      TileTransform transform) implements Kernel {
+    /** A nest that is only its loops. */
+    public Loops(String name, KStmt.Loop root, int vars, int locals, boolean parallel, double flops) {
+      this(name, root, vars, locals, parallel, flops, null);
+    }
+
+    /** The same nest with another name (and the same description, if any). */
+    public Loops named(String newName) {
+      return new Loops(newName, root, vars, locals, parallel, flops, transform);
+    }
+  }
+
+  /**
+   * What a loop nest computes when it is a Winograd transform ({@code op}) between images
+   * {@code [images, channels, h, w]} in buffer {@code image} and tiles in buffer {@code tiles},
+   * both from their first element, with the nest's outermost loop over the channels. A back end
+   * may emit such a kernel its own way (vectorised across tiles) instead of the nest; the nest
+   * stays the definition, which the interpreter runs and the verifier checks, and the back end's
+   * code must compute the same values up to rounding. Passes that rewrite a nest drop the
+   * description (the nest then runs as written).
+   */
+  record TileTransform(int image, int tiles, int images, int channels, dev.nnc.ir.ops.Winograd op) {}
 
   /**
    * {@code C[M,N] = epilogue(op(A)·op(B))}; A is {@code [M,K]} ({@code [K,M]} if transA), B is

@@ -32,6 +32,12 @@ public final class KernelPrinter {
       }
       case Kernel.Loops l -> {
         sb.append(indent).append("kernel ").append(l.name()).append(l.parallel() ? " parallel" : "").append(" {\n");
+        if (l.transform() != null) {
+          Kernel.TileTransform t = l.transform();
+          sb.append(indent).append("  // ").append(t.op().mnemonic()).append('[').append(t.op().attributes())
+              .append("] images b").append(t.image()).append("[").append(t.images()).append(',').append(t.channels())
+              .append("], tiles b").append(t.tiles()).append('\n');
+        }
         stmt(sb, l.root(), indent + "  ");
         sb.append(indent).append("}\n");
       }

@@ -51,7 +51,9 @@ public record KernelTemplate(Kernel kernel, int[] buffers) {
       }
       case Kernel.Loops l -> new Kernel.Loops(name, (KStmt.Loop) KernelWalk.map(l.root(), load,
           st -> new KStmt.Store(id.applyAsInt(st.buf()), st.index(), st.value(), st.guards())),
-          l.vars(), l.locals(), l.parallel(), l.flops());
+          l.vars(), l.locals(), l.parallel(), l.flops(), l.transform() == null ? null
+              : new Kernel.TileTransform(id.applyAsInt(l.transform().image()), id.applyAsInt(l.transform().tiles()),
+                  l.transform().images(), l.transform().channels(), l.transform().op()));
     };
   }
 }

@@ -24,7 +24,12 @@ public final class KernelVerifier {
     List<String> out = new ArrayList<>();
     for (Kernel k : p.kernels()) {
       switch (k) {
-        case Kernel.Loops l -> new LoopChecker(p, l, out).stmt(l.root(), new long[l.vars()]);
+        case Kernel.Loops l -> {
+          new LoopChecker(p, l, out).stmt(l.root(), new long[l.vars()]);
+          if (l.transform() != null) {
+            transform(p, l, out);
+          }
+        }
         case Kernel.Gemm g -> gemm(p, g, out);
       }
     }
@@ -64,6 +69,24 @@ public final class KernelVerifier {
       long[] extents = {g.m(), g.n()};
       new LoopChecker(p, null, out).expr(g.epilogue(), extents, at + " epilogue", true);
     }
+  }
+
+  /**
+   * A nest's Winograd description, which a back end may emit instead of the nest: its images and
+   * tiles fit their buffers, and its outermost loop runs over the channels.
+   */
+  private static void transform(KernelProgram p, Kernel.Loops l, List<String> out) {
+    Kernel.TileTransform t = l.transform();
+    dev.nnc.ir.ops.Winograd op = t.op();
+    String at = "kernel " + l.name() + " (" + op.mnemonic() + ")";
+    if (t.images() < 1 || t.channels() < 1 || l.root().extent() != t.channels()) {
+      out.add(at + ": " + t.images() + " images of " + t.channels() + " channels, outermost loop of "
+          + l.root().extent());
+      return;
+    }
+    int side = op.toTiles() ? op.p() : op.q();
+    fits(out, at + " images", p, t.image(), 0, (long) t.images() * t.channels() * op.height() * op.width());
+    fits(out, at + " tiles", p, t.tiles(), 0, (long) side * side * t.channels() * t.images() * op.tiles());
   }
 
   private static void fits(List<String> out, String what, KernelProgram p, int buf, long base, long count) {

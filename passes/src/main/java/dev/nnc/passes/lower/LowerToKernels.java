@@ -525,7 +525,10 @@ public final class LowerToKernels {
     }
     perChannel.addAll(nests);
     KStmt.Loop root = new KStmt.Loop(0, ch, perChannel);
-    return new Kernel.Loops(kernelName(out), root, 4, 0, ch > 1, flops[0] * ch * t);
+    int imageBuf = bufOf.get(wg.toTiles() ? in : out);
+    int tilesBuf = bufOf.get(wg.toTiles() ? out : in);
+    return new Kernel.Loops(kernelName(out), root, 4, 0, ch > 1, flops[0] * ch * t,
+        new Kernel.TileTransform(imageBuf, tilesBuf, img.dim(0), ch, wg));
   }
 
   /**

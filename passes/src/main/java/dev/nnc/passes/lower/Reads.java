@@ -120,7 +120,10 @@ final class Reads {
           g.epilogue() == null ? null : KernelWalk.map(g.epilogue(), fe), g.batch());
       case Kernel.Loops l -> new Kernel.Loops(l.name(), (KStmt.Loop) KernelWalk.map(l.root(), fe,
           st -> m.containsKey(st.buf()) ? new KStmt.Store(m.get(st.buf()), st.index(), st.value(), st.guards()) : st),
-          l.vars(), l.locals(), l.parallel(), l.flops());
+          l.vars(), l.locals(), l.parallel(), l.flops(), l.transform() == null ? null
+              : new Kernel.TileTransform(m.getOrDefault(l.transform().image(), l.transform().image()),
+                  m.getOrDefault(l.transform().tiles(), l.transform().tiles()), l.transform().images(),
+                  l.transform().channels(), l.transform().op()));
     };
   }
 }
