@@ -130,13 +130,13 @@ class ConvLoweringJitTest {
 
   @ParameterizedTest(name = "nnc.conv={0}, batch {1}")
   @CsvSource({"auto, 1", "auto, 3", "im2col-rows, 1", "im2col-columns, 1", "im2col-columns, 3", "gemm-1x1, 1",
-      "winograd-2, 1", "winograd-4, 1", "winograd-4, 3"})
+      "winograd-2, 1", "winograd-4, 1", "winograd-4, 3", "direct, 1", "direct, 3"})
   void loweringMatchesInterpreter(String lowering, int batch) throws Exception {
     lowered(lowering, batch, MODEL);
   }
 
   @ParameterizedTest(name = "nnc.conv={0}, batch {1}")
-  @CsvSource({"winograd-2, 1", "winograd-2, 2", "winograd-4, 1", "winograd-4, 2", "auto, 2"})
+  @CsvSource({"winograd-2, 1", "winograd-2, 2", "winograd-4, 1", "winograd-4, 2", "auto, 2", "direct, 1", "direct, 2"})
   void winogradMatchesInterpreter(String lowering, int batch) throws Exception {
     lowered(lowering, batch, WINOGRAD);
   }

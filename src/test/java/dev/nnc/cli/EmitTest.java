@@ -29,7 +29,8 @@ class EmitTest {
     CliRunner.Run one = CliRunner.run("emit", lenet, "--ir", "--after", "lower-conv", "--program", "predict", "--batch",
         "1");
     assertEquals(0, one.code(), one.all());
-    assertTrue(one.out().contains("conv2d [1,1,28,28] → [1,6,28,28] (5×5, stride 1): im2col-columns"), one.out());
+    assertTrue(one.out().contains("conv2d [1,1,28,28] → [1,6,28,28] (5×5, stride 1): direct"), one.out());
+    assertTrue(one.out().contains("conv2d [1,6,14,14] → [1,16,10,10] (5×5, stride 1): im2col-columns"), one.out());
     CliRunner.Run batch = CliRunner.run("emit", lenet, "--ir", "--after", "lower-conv", "--program", "predict");
     assertEquals(0, batch.code(), batch.all());
     assertTrue(batch.out().contains("conv2d [64,6,14,14] → [64,16,10,10] (5×5, stride 1): im2col-rows"), batch.out());

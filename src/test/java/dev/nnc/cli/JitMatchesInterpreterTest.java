@@ -144,6 +144,42 @@ class JitMatchesInterpreterTest {
         () -> trainStepsMatch(WINOGRAD_MODEL, 126, "sgd(lr=0.1, momentum=0.9)", im2col[0]));
   }
 
+  /** Direct convolutions: padded, strided with a non-square kernel, dilated. */
+  static final String DIRECT_MODEL = """
+      model D {
+        input x: [126]
+        h = x -> reshape([3, 6, 7]) -> conv2d(4, 3, padding=1) -> relu -> conv2d(3, [2, 3], stride=2, padding=1) -> relu
+              -> conv2d(2, 2, dilation=2)
+        output y = h -> flatten -> dense(5)
+      }
+      train D {
+        data = csv("%s", label="y")
+        loss = cross_entropy(y, label)
+        optimizer = %s
+        batch = 7
+      }
+      """;
+
+  /**
+   * A training step with every convolution and its weight gradient forced direct (the input
+   * gradients stay col2im), as native code, equals the interpreter's on the im2col training graph.
+   */
+  @org.junit.jupiter.api.Test
+  void directTrainStepMatches() throws Exception {
+    Graph[] im2col = new Graph[1];
+    ConvLoweringJitTest.withLowering("im2col-rows", () ->
+        im2col[0] = compileTrain(DIRECT_MODEL, "sgd(lr=0.1, momentum=0.9)").graphs().get(ModelCompiler.TRAIN));
+    Graph[] direct = new Graph[1];
+    ConvLoweringJitTest.withLowering("direct", () ->
+        direct[0] = compileTrain(DIRECT_MODEL, "sgd(lr=0.1, momentum=0.9)").graphs().get(ModelCompiler.TRAIN));
+    assertTrue(direct[0].nodes().stream().filter(n -> n.op() instanceof dev.nnc.ir.ops.Conv2d).count() == 3,
+        "three direct convolutions");
+    assertTrue(direct[0].nodes().stream().filter(n -> n.op() instanceof dev.nnc.ir.ops.Conv2dGradWeight).count() == 3,
+        "three direct weight gradients");
+    ConvLoweringJitTest.withLowering("direct",
+        () -> trainStepsMatch(DIRECT_MODEL, 126, "sgd(lr=0.1, momentum=0.9)", im2col[0]));
+  }
+
   static void trainStepsMatch(String model, int columns, String optimizer) throws Exception {
     trainStepsMatch(model, columns, optimizer, null);
   }

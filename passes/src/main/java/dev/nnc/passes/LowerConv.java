@@ -20,6 +20,11 @@ import dev.nnc.ir.ops.Window;
  *       GEMM's epilogue and no transpose follows;
  *   <li>a batch is {@code cols · Wᵀ} ({@code im2col-rows}), then a transpose to NCHW that the next
  *       element-wise op reads in place;
+ *   <li>but an ungrouped convolution with a spatial kernel and at most {@value #DIRECT_TERMS}
+ *       products per output ({@code C·KH·KW}, LeNet-5's one-channel 5×5 first layer) is computed
+ *       directly ({@code direct}): the {@code conv2d} op stays, on its input with the padding
+ *       written out, and lowering gives it a nest whose body is each output's whole sum; so is
+ *       its weight gradient;
  *   <li>but an ungrouped 3×3, stride-1, undilated convolution of at least
  *       {@value #WINOGRAD_MIN_CHANNELS} input channels and {@value #WINOGRAD_MIN_TILES} output tiles
  *       is Winograd: F(4×4, 3×3) ({@code winograd-4}, 36 tile products for 16 output pixels) when
@@ -30,7 +35,8 @@ import dev.nnc.ir.ops.Window;
  *
  * The rule comes from measurements (docs/benchmarks.md, "Convolution lowerings"). The system
  * property {@code nnc.conv} ({@code -Dnnc.conv=im2col-rows}, {@code im2col-columns},
- * {@code gemm-1x1}, {@code winograd-2}, {@code winograd-4} or {@code auto}, in {@code NNC_JAVA_OPTS}) forces one where it applies, for
+ * {@code gemm-1x1}, {@code winograd-2}, {@code winograd-4}, {@code direct} or {@code auto}, in
+ * {@code NNC_JAVA_OPTS}) forces one where it applies, for
  * experiments and benchmarks. For example, with a batch:
  *
  * <pre>
@@ -95,6 +101,9 @@ public final class LowerConv implements Pass {
   public static Conv2d.Lowering choose(Conv2d c, Shape x, Shape w) {
     if (Conv2d.Lowering.GEMM_1X1.applies(c, x)) {
       return Conv2d.Lowering.GEMM_1X1;
+    }
+    if (Conv2d.Lowering.DIRECT.applies(c, x) && direct(x.dim(1), c.window())) {
+      return Conv2d.Lowering.DIRECT;
     }
     if (Conv2d.Lowering.WINOGRAD_2.applies(c, x) && c.groups() == 1) {
       Window v = c.window();
@@ -163,7 +172,26 @@ public final class LowerConv implements Pass {
    * says so (it then shares the forward pass's input tiles), else {@code dyᵀ·cols}.
    */
   public Conv2d.Lowering decide(Conv2dGradWeight g, Shape x, Shape dy) {
+    Window v = g.window();
+    long terms = (long) x.dim(1) * v.kh() * v.kw();
+    if (terms <= Conv2d.Lowering.DIRECT_MAX_TERMS
+        && (forced == Conv2d.Lowering.DIRECT || forced == null && direct(x.dim(1), v))) {
+      return Conv2d.Lowering.DIRECT;
+    }
     return decideGradient(g.winogradApplies(), x.dim(1), dy.dim(1), dy.dim(0), dy.dim(2), dy.dim(3));
+  }
+
+  /**
+   * Products per output up to which the cost model takes a direct convolution for a spatial
+   * kernel (and for its weight gradient): LeNet-5's first layer, one channel 5×5, whose im2col
+   * copy and GEMM packing took 2.1 ms of a 7.8 ms training step against a few hundredths for
+   * the products themselves (docs/benchmarks.md). 1×1 kernels keep their GEMM.
+   */
+  public static final int DIRECT_TERMS = 25;
+
+  /** Whether the cost model computes a convolution of {@code channels} input channels directly. */
+  static boolean direct(int channels, Window v) {
+    return v.kh() * v.kw() > 1 && (long) channels * v.kh() * v.kw() <= DIRECT_TERMS;
   }
 
   /** The ops that compute {@code g} the way {@code how} names (im2col lowerings: {@code dyᵀ·cols}). */
@@ -173,6 +201,7 @@ public final class LowerConv implements Pass {
       case IM2COL_ROWS, IM2COL_COLUMNS, GEMM_1X1 -> g.lowerIm2col(b, x, dy, ws);
       case WINOGRAD_2 -> g.lowerWinograd(2, b, x, dy);
       case WINOGRAD_4 -> g.lowerWinograd(4, b, x, dy);
+      case DIRECT -> b.add(g, x, dy);                  // the op stays: lowering emits its nest
     };
   }
 
@@ -180,7 +209,7 @@ public final class LowerConv implements Pass {
   static dev.nnc.ir.Node lower(Conv2dGradInput g, Conv2d.Lowering how, dev.nnc.ir.Graph.Builder b, dev.nnc.ir.Node dy,
       dev.nnc.ir.Node w) {
     return switch (how) {
-      case IM2COL_ROWS, IM2COL_COLUMNS, GEMM_1X1 -> g.lowerCol2im(b, dy, w);
+      case IM2COL_ROWS, IM2COL_COLUMNS, GEMM_1X1, DIRECT -> g.lowerCol2im(b, dy, w);
       case WINOGRAD_2 -> g.lowerWinograd(2, b, dy, w);
       case WINOGRAD_4 -> g.lowerWinograd(4, b, dy, w);
     };
@@ -211,7 +240,8 @@ public final class LowerConv implements Pass {
       } else if (n.op() instanceof Conv2dGradWeight g) {
         Conv2d.Lowering how = decide(g, n.input(0).shape(), n.input(1).shape());
         sb.append("// lower-conv: %").append(n.id()).append(" conv2d_grad_weight ").append(n.input(1).shape())
-            .append(" → ").append(n.shape()).append(": ").append(how.text().startsWith("winograd") ? how.text() : "im2col")
+            .append(" → ").append(n.shape()).append(": ")
+            .append(how.text().startsWith("winograd") || how == Conv2d.Lowering.DIRECT ? how.text() : "im2col")
             .append(forced != null && g.winogradApplies() ? " (forced)" : "").append('\n');
       } else if (n.op() instanceof Conv2dGradInput g) {
         Conv2d.Lowering how = decide(g, n.input(0).shape(), n.input(1).shape());

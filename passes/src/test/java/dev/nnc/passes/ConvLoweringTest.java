@@ -89,7 +89,11 @@ class ConvLoweringTest {
     int applied = 0;
     for (Conv2d.Lowering l : Conv2d.Lowering.values()) {
       Graph lowered = new LowerConv(l).apply(g);
-      assertTrue(lowered.nodes().stream().noneMatch(n -> n.op() instanceof Conv2d), "lowered: " + lowered);
+      // Only a direct convolution stays, on its explicitly padded input.
+      boolean direct = new LowerConv(l).decide(op, c.x(), wn.shape()) == Conv2d.Lowering.DIRECT;
+      assertTrue(lowered.nodes().stream().noneMatch(n -> n.op() instanceof Conv2d cv && (!direct || cv.window().padded())),
+          l.text() + " lowered: " + lowered);
+      assertEquals(direct, lowered.nodes().stream().anyMatch(n -> n.op() instanceof Conv2d), l.text() + " of " + c);
       double[] got = Interpreter.run(lowered, in, ps).outputs().get("y").data();
       assertEquals(want.length, got.length);
       for (int i = 0; i < want.length; i++) {
@@ -184,7 +188,9 @@ class ConvLoweringTest {
         && c.x().dim(0) * ((w.outH(c.x().dim(2)) + 1) / 2) * ((w.outW(c.x().dim(3)) + 1) / 2) >= LowerConv.WINOGRAD_MIN_TILES;
     boolean wide = c.x().dim(1) >= LowerConv.WINOGRAD4_MIN_CHANNELS && c.filters() >= LowerConv.WINOGRAD4_MIN_CHANNELS
         && c.x().dim(0) * ((w.outH(c.x().dim(2)) + 3) / 4) * ((w.outW(c.x().dim(3)) + 3) / 4) >= LowerConv.WINOGRAD_MIN_TILES;
+    boolean direct = w.kh() * w.kw() > 1 && c.groups() == 1 && c.x().dim(1) * w.kh() * w.kw() <= LowerConv.DIRECT_TERMS;
     Conv2d.Lowering want = c.x().dim(0) == 1 && pointwise ? Conv2d.Lowering.GEMM_1X1
+        : direct ? Conv2d.Lowering.DIRECT
         : winograd && wide ? Conv2d.Lowering.WINOGRAD_4
         : winograd ? Conv2d.Lowering.WINOGRAD_2
         : c.x().dim(0) == 1 ? Conv2d.Lowering.IM2COL_COLUMNS : Conv2d.Lowering.IM2COL_ROWS;

@@ -55,6 +55,21 @@ public record Conv2d(Window window, int groups) implements Op {
     return Ops.reshape(b, p, Shape.of(ps.dim(0) * ps.dim(1) * ps.dim(2), ps.dim(3) * ps.dim(4) * ps.dim(5)));
   }
 
+  /**
+   * {@code x} with {@code window}'s zero padding written out ({@code [N, C, H + pt + pb, W + pl + pr]}),
+   * or {@code x} itself when the window is unpadded: a direct convolution reads every window
+   * element without a guard, and its border rows and columns vectorise like the interior.
+   */
+  public static Node padded(Graph.Builder b, Window window, Node x) {
+    if (!window.padded()) {
+      return x;
+    }
+    Shape xs = x.shape();
+    Window pad = new Window(1, 1, 1, 1, window.pt(), window.pl(), window.pb(), window.pr(), 1, 1);
+    return Ops.reshape(b, b.add(new Patches(pad, false, 0), x), Shape.of(xs.dim(0), xs.dim(1),
+        xs.dim(2) + window.pt() + window.pb(), xs.dim(3) + window.pl() + window.pr()));
+  }
+
   /** The weight as a GEMM operand: {@code [O, C·KH·KW]}. */
   public static Node weightMatrix(Graph.Builder b, Node w) {
     Shape s = w.shape();
@@ -128,7 +143,16 @@ public record Conv2d(Window window, int groups) implements Op {
      */
     WINOGRAD_2,
     /** Winograd F(4×4, 3×3): 6×6 input tiles, 36 tile products (4× fewer multiplications). */
-    WINOGRAD_4;
+    WINOGRAD_4,
+    /**
+     * Direct convolution: a loop nest whose body is each output's whole sum of
+     * {@code C·KH·KW} products, vectorised along the output row, with no im2col copy and no
+     * packing; for ungrouped layers of at most {@value #DIRECT_MAX_TERMS} products per output.
+     */
+    DIRECT;
+
+    /** The most products per output ({@code C·KH·KW}) a direct convolution's kernel body holds. */
+    public static final int DIRECT_MAX_TERMS = 64;
 
     public String text() {
       return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
@@ -142,6 +166,7 @@ public record Conv2d(Window window, int groups) implements Op {
         case GEMM_1X1 -> x.dim(0) == 1 && w.kh() == 1 && w.kw() == 1 && w.sh() == 1 && w.sw() == 1 && !w.padded();
         case WINOGRAD_2, WINOGRAD_4 -> w.kh() == 3 && w.kw() == 3 && w.sh() == 1 && w.sw() == 1 && w.dh() == 1
             && w.dw() == 1;
+        case DIRECT -> c.groups() == 1 && (long) x.dim(1) * w.kh() * w.kw() <= DIRECT_MAX_TERMS;
       };
     }
 
@@ -191,6 +216,7 @@ public record Conv2d(Window window, int groups) implements Op {
         yield Ops.reshape(b, b.add(new MatMul(false, false), weightMatrix(b, w), maps), out);
       }
       case WINOGRAD_2, WINOGRAD_4 -> winograd(how.tile(), b, x, w, out);
+      case DIRECT -> b.add(new Conv2d(window.unpadded(), 1), padded(b, window, x), w);   // the op stays: lowering emits its nest
     };
   }
 

@@ -31,6 +31,11 @@ public record Window(int kh, int kw, int sh, int sw, int pt, int pl, int pb, int
   }
 
   /** Whether a window can reach outside the input (so its reads need guards). */
+  /** The same window without padding. */
+  public Window unpadded() {
+    return new Window(kh, kw, sh, sw, 0, 0, 0, 0, dh, dw);
+  }
+
   public boolean padded() {
     return pt > 0 || pl > 0 || pb > 0 || pr > 0;
   }

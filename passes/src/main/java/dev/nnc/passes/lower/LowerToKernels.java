@@ -163,7 +163,9 @@ public final class LowerToKernels {
         case Patches p -> force(n.input(0));
         case Slice sl -> force(n.input(0));
         case Winograd w -> force(n.input(0));
-        case Conv2d _, Conv2dGradInput _, Conv2dGradWeight _ ->
+        // lower-conv leaves the convolutions it computes directly (Conv2d.Lowering.DIRECT).
+        case Conv2d _, Conv2dGradWeight _ -> n.inputs().forEach(this::force);
+        case Conv2dGradInput _ ->
             throw new IllegalStateException(n.op().mnemonic() + " reached lowering: the lower-conv pass must run first");
         // Reductions read their operand inline; element-wise ops read theirs inline or from memory.
         case Input _, Param _, Constant _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, OneHot _,
@@ -265,7 +267,9 @@ public final class LowerToKernels {
       case Concat c -> concat(n, c);
       case PatchesGrad pg -> patchesGrad(n, pg);
       case Winograd w -> winograd(n, w);
-      case Conv2d _, Conv2dGradInput _, Conv2dGradWeight _ ->
+      case Conv2d c -> directConv(n, c);
+      case Conv2dGradWeight g -> directConvGradWeight(n, g);
+      case Conv2dGradInput _ ->
           throw new IllegalStateException(n.op().mnemonic() + " reached lowering: the lower-conv pass must run first");
       // Never a root: stored (inputs, parameters), a view, or a literal inlined where it is read.
       case Input _, Param _, Reshape _, Constant _ -> throw new IllegalStateException("no kernel computes " + n);
@@ -529,6 +533,175 @@ public final class LowerToKernels {
     int tilesBuf = bufOf.get(wg.toTiles() ? out : in);
     return new Kernel.Loops(kernelName(out), root, 4, 0, ch > 1, flops[0] * ch * t,
         new Kernel.TileTransform(imageBuf, tilesBuf, img.dim(0), ch, wg));
+  }
+
+  /**
+   * A direct convolution ({@code Conv2d.Lowering.DIRECT}): loops over images (parallel; the
+   * filters when there is one image), filters, output rows and output columns, whose body
+   * stores each output's whole sum of {@code C·KH·KW} products, so the innermost loop runs along
+   * an output row, contiguous in {@code y} and (at stride 1) in {@code x}, and vectorises with the
+   * weights as loop-invariant broadcasts. Padding is left out instead of guarded: the rows and
+   * columns whose windows lie inside the image form one nest, and every border row and column
+   * is a nest of its own whose sum leaves out the products outside the image.
+   */
+  private Kernel directConv(Node out, Conv2d c) {
+    Node x = out.input(0);
+    Node wt = out.input(1);
+    Shape xs = x.shape();
+    Shape ys = out.shape();
+    Window v = c.window();
+    long terms = (long) xs.dim(1) * v.kh() * v.kw();
+    if (c.groups() != 1 || terms > Conv2d.Lowering.DIRECT_MAX_TERMS) {
+      throw new IllegalStateException(out.op().mnemonic() + " of " + terms + " products per output reached lowering:"
+          + " the lower-conv pass must run first");
+    }
+    int xb = bufOf.get(x);
+    int wb = bufOf.get(wt);
+    int yb = bufOf.get(out);
+    int ch = xs.dim(1);
+    int h = xs.dim(2);
+    int w = xs.dim(3);
+    boolean byImage = ys.dim(0) > 1;
+    int outer = byImage ? 0 : 1;                          // variable of the image index
+    int inner = byImage ? 1 : 0;                          // variable of the filter index
+    List<KStmt> nests = new ArrayList<>();
+    for (int[] rows : ranges(ys.dim(2), v.sh(), v.dh(), v.kh(), v.pt(), h)) {
+      for (int[] cols : ranges(ys.dim(3), v.sw(), v.dw(), v.kw(), v.pl(), w)) {
+        int r0 = rows[0];
+        int c0 = cols[0];
+        KExpr sum = null;
+        for (int ci = 0; ci < ch; ci++) {
+          for (int kh = 0; kh < v.kh(); kh++) {
+            int row = r0 * v.sh() + kh * v.dh() - v.pt();
+            if (rows[1] == 1 && (row < 0 || row >= h)) {
+              continue;                                   // a border row: this product is padding
+            }
+            for (int kw = 0; kw < v.kw(); kw++) {
+              int col = c0 * v.sw() + kw * v.dw() - v.pl();
+              if (cols[1] == 1 && (col < 0 || col >= w)) {
+                continue;
+              }
+              long[] xst = new long[4];
+              xst[outer] = (long) ch * h * w;
+              xst[2] = (long) v.sh() * w;
+              xst[3] = v.sw();
+              long[] wst = new long[4];
+              wst[inner] = (long) ch * v.kh() * v.kw();
+              KExpr term = new KExpr.Bin(KExpr.BinOp.MUL,
+                  new KExpr.Load(xb, new Affine((long) ci * h * w + (long) row * w + col, xst)),
+                  new KExpr.Load(wb, new Affine(((long) ci * v.kh() + kh) * v.kw() + kw, wst)));
+              sum = sum == null ? term : new KExpr.Bin(KExpr.BinOp.ADD, sum, term);
+            }
+          }
+        }
+        long[] yst = new long[4];
+        yst[outer] = (long) ys.dim(1) * ys.dim(2) * ys.dim(3);
+        yst[inner] = (long) ys.dim(2) * ys.dim(3);
+        yst[2] = ys.dim(3);
+        yst[3] = 1;
+        KStmt store = new KStmt.Store(yb, new Affine((long) r0 * ys.dim(3) + c0, yst), sum == null ? new KExpr.Lit(0) : sum);
+        nests.add(new KStmt.Loop(2, rows[1], List.of(new KStmt.Loop(3, cols[1], List.of(store)))));
+      }
+    }
+    int outerExtent = byImage ? ys.dim(0) : ys.dim(1);
+    int innerExtent = byImage ? ys.dim(1) : ys.dim(0);
+    KStmt.Loop root = new KStmt.Loop(0, outerExtent, List.of(new KStmt.Loop(1, innerExtent, nests)));
+    return new Kernel.Loops(kernelName(out), root, 4, 0, outerExtent > 1, 2.0 * terms * ys.size());
+  }
+
+  /**
+   * Output positions along one axis as {@code {start, count}} ranges: the interior, whose windows
+   * lie inside the image for every kernel offset, as one range, and each position before and
+   * after it on its own (empty ranges left out).
+   */
+  private static List<int[]> ranges(int outSize, int stride, int dilation, int k, int pad, int size) {
+    int lo = 0;
+    while (lo < outSize && lo * stride - pad < 0) {
+      lo++;
+    }
+    int hi = outSize;
+    while (hi > lo && (hi - 1) * stride + (k - 1) * dilation - pad >= size) {
+      hi--;
+    }
+    List<int[]> r = new ArrayList<>();
+    for (int i = 0; i < lo; i++) {
+      r.add(new int[] {i, 1});
+    }
+    if (hi > lo) {
+      r.add(new int[] {lo, hi - lo});
+    }
+    for (int i = Math.max(hi, lo); i < outSize; i++) {
+      r.add(new int[] {i, 1});
+    }
+    return r;
+  }
+
+  /**
+   * The weight gradient of a direct convolution: per filter (parallel) and per input channel
+   * and kernel offset, a running sum over the images and the output rows and columns whose
+   * window element lies inside the image (ranges known at compile time, so no guards), its
+   * innermost loop along an output row of {@code dy} and the matching row of {@code x}.
+   */
+  private Kernel directConvGradWeight(Node out, Conv2dGradWeight g) {
+    Node x = out.input(0);
+    Node dy = out.input(1);
+    Shape xs = x.shape();
+    Shape ds = dy.shape();
+    Window v = g.window();
+    long terms = (long) xs.dim(1) * v.kh() * v.kw();
+    if (terms > Conv2d.Lowering.DIRECT_MAX_TERMS) {
+      throw new IllegalStateException(out.op().mnemonic() + " of " + terms + " products per output reached lowering:"
+          + " the lower-conv pass must run first");
+    }
+    int xb = bufOf.get(x);
+    int db = bufOf.get(dy);
+    int wb = bufOf.get(out);
+    int ch = xs.dim(1);
+    int h = xs.dim(2);
+    int w = xs.dim(3);
+    int filters = ds.dim(1);
+    int oh = ds.dim(2);
+    int ow = ds.dim(3);
+    List<KStmt> perFilter = new ArrayList<>();
+    // Variables: 0 = filter, 1 = image, 2 = output row − first valid, 3 = output column − first valid.
+    for (int ci = 0; ci < ch; ci++) {
+      for (int kh = 0; kh < v.kh(); kh++) {
+        int[] rows = valid(oh, v.sh(), kh * v.dh() - v.pt(), h);
+        for (int kw = 0; kw < v.kw(); kw++) {
+          int[] cols = valid(ow, v.sw(), kw * v.dw() - v.pl(), w);
+          perFilter.add(new KStmt.Assign(0, new KExpr.Lit(0)));
+          if (rows[1] > 0 && cols[1] > 0) {
+            int row = rows[0] * v.sh() + kh * v.dh() - v.pt();
+            int col = cols[0] * v.sw() + kw * v.dw() - v.pl();
+            KExpr prod = new KExpr.Bin(KExpr.BinOp.MUL,
+                new KExpr.Load(db, new Affine((long) rows[0] * ow + cols[0],
+                    new long[] {(long) oh * ow, (long) filters * oh * ow, ow, 1})),
+                new KExpr.Load(xb, new Affine((long) ci * h * w + (long) row * w + col,
+                    new long[] {0, (long) ch * h * w, (long) v.sh() * w, v.sw()})));
+            KStmt acc = new KStmt.Assign(0, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Local(0), prod));
+            perFilter.add(new KStmt.Loop(1, ds.dim(0), List.of(new KStmt.Loop(2, rows[1],
+                List.of(new KStmt.Loop(3, cols[1], List.of(acc)))))));
+          }
+          perFilter.add(new KStmt.Store(wb, new Affine(((long) ci * v.kh() + kh) * v.kw() + kw,
+              new long[] {terms, 0, 0, 0}), new KExpr.Local(0)));
+        }
+      }
+    }
+    KStmt.Loop root = new KStmt.Loop(0, filters, perFilter);
+    return new Kernel.Loops(kernelName(out), root, 4, 1, filters > 1, 2.0 * terms * ds.size());
+  }
+
+  /** {@code {first, count}}: the output positions {@code o < outSize} with {@code o·stride + offset} in {@code [0, size)}. */
+  private static int[] valid(int outSize, int stride, int offset, int size) {
+    int first = 0;
+    while (first < outSize && first * stride + offset < 0) {
+      first++;
+    }
+    int last = outSize;
+    while (last > first && (last - 1) * stride + offset >= size) {
+      last--;
+    }
+    return new int[] {first, last - first};
   }
 
   /**
