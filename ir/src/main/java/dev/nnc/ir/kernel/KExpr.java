@@ -89,6 +89,10 @@ public sealed interface KExpr {
 
   record Un(UnOp op, KExpr x) implements KExpr {}
 
+  /**
+   * {@code x op y}. A back end may fuse a multiply with the add or subtract that takes it into one
+   * fused multiply-add (one rounding instead of two), as C compilers do within an expression.
+   */
   record Bin(BinOp op, KExpr x, KExpr y) implements KExpr {}
 
   /** {@code x cmp y ? a : b}. */

@@ -36,6 +36,31 @@ import org.junit.jupiter.params.provider.ValueSource;
  * offset in one arena, equals the graph interpreter for whole training steps.
  */
 class LoweringTest {
+  /**
+   * Winograd transforms keep their description (Kernel.TileTransform) through the lowering
+   * stages: an output transform and an input transform of the same loop extents are not merged
+   * into one nest (which would drop both descriptions and run as the nest), and each names its
+   * image and tile buffers.
+   */
+  @org.junit.jupiter.api.Test
+  void winogradTransformsKeepTheirDescriptions() {
+    Graph.Builder b = Graph.builder("g");
+    Node m = b.addTyped(new Input("m"), java.util.List.of(), dev.nnc.ir.TensorType.f32(dev.nnc.ir.Shape.of(16, 2, 4)));
+    Node z = b.addTyped(new Input("z"), java.util.List.of(), dev.nnc.ir.TensorType.f32(dev.nnc.ir.Shape.of(1, 2, 4, 4)));
+    dev.nnc.ir.ops.Winograd out = new dev.nnc.ir.ops.Winograd(false, dev.nnc.ir.ops.Winograd.Matrix.AT2, false, 2, 0, 0, 2, 2, 4, 4);
+    b.output("y", b.add(out, m));
+    b.output("v", b.add(out.adjoint(), z));
+    KernelProgram kp = LowerToKernels.lower(b.build(), "p");
+    assertTrue(kp.kernels().size() == 2, kp.kernels().toString());
+    for (Kernel k : kp.kernels()) {
+      Kernel.TileTransform t = ((Kernel.Loops) k).transform();
+      assertTrue(t != null, "no description: " + k.name());
+      String image = t.op().toTiles() ? "z" : "y";
+      assertTrue(kp.buffers().get(t.image()).name().contains(image) || kp.outputs().containsKey(image), k.name());
+    }
+    assertTrue(dev.nnc.ir.kernel.KernelVerifier.problems(kp).isEmpty(), dev.nnc.ir.kernel.KernelVerifier.problems(kp).toString());
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"adam", "sgd(momentum=0.9)", "nadam", "adamax", "rmsprop(momentum=0.3)"})
   void trainingStepThroughKernelsMatchesGraph(String optimizer) throws Exception {
