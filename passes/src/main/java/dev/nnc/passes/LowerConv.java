@@ -117,10 +117,13 @@ public final class LowerConv implements Pass {
 
   /**
    * Input and output channels from which F(4×4, 3×3) beats F(2×2, 3×3): its input transform costs
-   * 2.25× F(2×2)'s per input element, its products 1.78× less, so it needs wide layers (measured:
-   * 128→128 at 28×28, batch 8, 8.70 ms against 10.67; 64→64 at 56×56, batch 1, 1.89 against 1.33).
+   * 2.25× F(2×2)'s per input element, its products 1.78× less. With the transforms vectorised
+   * across tiles (codegen-cpu/WinogradEmitter) it wins from 64 channels: 64→64 at 56×56, batch 1,
+   * 0.64 ms against F(2×2)'s 0.90; ResNet-18 CIFAR's training step at batch 32 491–543 ms against
+   * 571–597 (docs/benchmarks.md). Before that, with the nests, it took 128 (64→64 at 56×56: 1.89
+   * against 1.33 ms).
    */
-  public static final int WINOGRAD4_MIN_CHANNELS = 128;
+  public static final int WINOGRAD4_MIN_CHANNELS = 64;
 
   /**
    * The Winograd tile m (4, 2, or 0 for none) the cost model takes for a 3×3 stride-1
