@@ -214,6 +214,46 @@ final class WinogradEmitter {
       return sum == null ? LLVMConstNull(vec) : sum;
     }
 
+    /** Row {@code i} of the transform's matrix L: {@code L[i][0 … q)}. */
+    double[] coef(int i) {
+      double[] c = new double[op.q()];
+      for (int k = 0; k < c.length; k++) {
+        c[k] = op.at(i, k);
+      }
+      return c;
+    }
+
+    /** {@code v[0 … q)[k]}. */
+    LLVMValueRef[] column(LLVMValueRef[][] v, int k) {
+      LLVMValueRef[] c = new LLVMValueRef[v.length];
+      for (int a = 0; a < v.length; a++) {
+        c[a] = v[a][k];
+      }
+      return c;
+    }
+
+    /**
+     * The {@code q²} tile planes of the chunk (lanes where {@code ok}), combined along each tile
+     * row: {@code [a][j] = Σ_b L[j][b]·M[a·q + b]}; the rows' combination
+     * {@code Σ_a L[i][a]·[a][j]} then gives window pixel {@code (i, j)}.
+     */
+    LLVMValueRef[][] planesAlongColumns(LLVMValueRef ok) {
+      int p = op.p();
+      int q = op.q();
+      LLVMValueRef[] m = new LLVMValueRef[q * q];
+      for (int pos = 0; pos < q * q; pos++) {
+        m[pos] = maskedLoad(tileIndex(pos), ok);
+      }
+      LLVMValueRef[][] cols = new LLVMValueRef[q][p];
+      for (int a = 0; a < q; a++) {
+        LLVMValueRef[] rowA = java.util.Arrays.copyOfRange(m, a * q, a * q + q);
+        for (int j = 0; j < p; j++) {
+          cols[a][j] = combine(coef(j), rowA);
+        }
+      }
+      return cols;
+    }
+
     LLVMValueRef splatF(double c) {
       LLVMValueRef[] lanes = new LLVMValueRef[vl];
       java.util.Arrays.fill(lanes, e.cf(c));
@@ -295,30 +335,18 @@ final class WinogradEmitter {
           rows[a][k] = maskedLoad(add(add(base, mul(safeRow, w)), col), m);
         }
       }
+      LLVMValueRef store = inRange(ld(twSlot), op.tilesW());
       for (int i = 0; i < p; i++) {
-        double[] li = new double[q];
-        for (int a = 0; a < q; a++) {
-          li[a] = op.at(i, a);
-        }
         LLVMValueRef[] r = new LLVMValueRef[nv];
         for (int k = 0; k < nv; k++) {
-          LLVMValueRef[] col = new LLVMValueRef[q];
-          for (int a = 0; a < q; a++) {
-            col[a] = rows[a][k];
-          }
-          r[k] = combine(li, col);
+          r[k] = combine(coef(i), column(rows, k));
         }
         LLVMValueRef[] d = new LLVMValueRef[q];
         for (int b = 0; b < q; b++) {
           d[b] = strided(r, s, b);
         }
-        LLVMValueRef store = inRange(ld(twSlot), op.tilesW());
         for (int j = 0; j < p; j++) {
-          double[] lj = new double[q];
-          for (int b = 0; b < q; b++) {
-            lj[b] = op.at(j, b);
-          }
-          maskedStore(combine(lj, d), tileIndex(i * p + j), store);
+          maskedStore(combine(coef(j), d), tileIndex(i * p + j), store);
         }
       }
     }
@@ -326,48 +354,22 @@ final class WinogradEmitter {
     /** One chunk of {@code vl} tiles of a row: {@code q²} tile planes in, {@code p} image rows out. */
     void untiles() {
       int p = op.p();
-      int q = op.q();
-      LLVMValueRef tilesOk = inRange(ld(twSlot), op.tilesW());
-      LLVMValueRef[] m = new LLVMValueRef[q * q];
-      for (int pos = 0; pos < q * q; pos++) {
-        m[pos] = maskedLoad(tileIndex(pos), tilesOk);
-      }
-      // Along the columns of each tile row a, then along the rows.
-      LLVMValueRef[][] cols = new LLVMValueRef[q][p];
-      for (int a = 0; a < q; a++) {
-        LLVMValueRef[] rowA = java.util.Arrays.copyOfRange(m, a * q, a * q + q);
-        for (int j = 0; j < p; j++) {
-          double[] lj = new double[q];
-          for (int b = 0; b < q; b++) {
-            lj[b] = op.at(j, b);
-          }
-          cols[a][j] = combine(lj, rowA);
-        }
-      }
+      LLVMValueRef[][] cols = planesAlongColumns(inRange(ld(twSlot), op.tilesW()));
       LLVMValueRef base = imageBase();
       LLVMValueRef col0 = mul(ld(twSlot), p);
       for (int i = 0; i < p; i++) {
-        double[] li = new double[q];
-        for (int a = 0; a < q; a++) {
-          li[a] = op.at(i, a);
-        }
         LLVMValueRef[] y = new LLVMValueRef[p];
         for (int j = 0; j < p; j++) {
-          LLVMValueRef[] c = new LLVMValueRef[q];
-          for (int a = 0; a < q; a++) {
-            c[a] = cols[a][j];
-          }
-          y[j] = combine(li, c);
+          y[j] = combine(coef(i), column(cols, j));
         }
         LLVMValueRef row = add(mul(ld(thSlot), p), e.c64(i));
-        LLVMValueRef rowOk = splat(LLVMBuildICmp(e.b, LLVMIntULT, row, e.c64(h), ""), mask);
-        LLVMValueRef safeRow = LLVMBuildSelect(e.b, LLVMBuildICmp(e.b, LLVMIntULT, row, e.c64(h), ""), row, e.c64(0), "");
+        LLVMValueRef inside = LLVMBuildICmp(e.b, LLVMIntULT, row, e.c64(h), "");
+        LLVMValueRef safeRow = LLVMBuildSelect(e.b, inside, row, e.c64(0), "");
         // Output vector k holds columns col0 + k·vl + m: pixel j = (k·vl + m) mod p of tile (k·vl + m) / p.
         for (int k = 0; k < p; k++) {
-          LLVMValueRef out = interleaved(y, p, k);
           LLVMValueRef col = add(col0, e.c64((long) k * vl));
-          LLVMValueRef mk = LLVMBuildAnd(e.b, rowOk, inRange(col, w), "");
-          maskedStore(out, add(add(base, mul(safeRow, w)), col), mk);
+          LLVMValueRef mk = LLVMBuildAnd(e.b, splat(inside, mask), inRange(col, w), "");
+          maskedStore(interleaved(y, p, k), add(add(base, mul(safeRow, w)), col), mk);
         }
       }
     }
@@ -416,24 +418,12 @@ final class WinogradEmitter {
         }
       }
       for (int i = 0; i < p; i++) {
-        double[] li = new double[q];
-        for (int a = 0; a < q; a++) {
-          li[a] = op.at(i, a);
-        }
         LLVMValueRef[] r = new LLVMValueRef[q];
         for (int b = 0; b < q; b++) {
-          LLVMValueRef[] col = new LLVMValueRef[q];
-          for (int a = 0; a < q; a++) {
-            col[a] = x[a][b];
-          }
-          r[b] = combine(li, col);
+          r[b] = combine(coef(i), column(x, b));
         }
         for (int j = 0; j < p; j++) {
-          double[] lj = new double[q];
-          for (int b = 0; b < q; b++) {
-            lj[b] = op.at(j, b);
-          }
-          maskedStore(combine(lj, r), tileIndex(i * p + j), lanesOk);
+          maskedStore(combine(coef(j), r), tileIndex(i * p + j), lanesOk);
         }
       }
     }
@@ -441,34 +431,12 @@ final class WinogradEmitter {
     /** The other way: {@code q²} contiguous loads, each window pixel scattered across the images. */
     void filterUntiles() {
       int p = op.p();
-      int q = op.q();
       LLVMValueRef lanesOk = inRange(ld(nSlot), t.images());
-      LLVMValueRef[] m = new LLVMValueRef[q * q];
-      for (int pos = 0; pos < q * q; pos++) {
-        m[pos] = maskedLoad(tileIndex(pos), lanesOk);
-      }
-      LLVMValueRef[][] cols = new LLVMValueRef[q][p];
-      for (int a = 0; a < q; a++) {
-        LLVMValueRef[] rowA = java.util.Arrays.copyOfRange(m, a * q, a * q + q);
-        for (int j = 0; j < p; j++) {
-          double[] lj = new double[q];
-          for (int b = 0; b < q; b++) {
-            lj[b] = op.at(j, b);
-          }
-          cols[a][j] = combine(lj, rowA);
-        }
-      }
+      LLVMValueRef[][] cols = planesAlongColumns(lanesOk);
       for (int i = 0; i < p && i < h; i++) {
-        double[] li = new double[q];
-        for (int a = 0; a < q; a++) {
-          li[a] = op.at(i, a);
-        }
         for (int j = 0; j < p && j < w; j++) {
-          LLVMValueRef[] c = new LLVMValueRef[q];
-          for (int a = 0; a < q; a++) {
-            c[a] = cols[a][j];
-          }
-          vectorIntrinsic("llvm.masked.scatter", combine(li, c), imagePointers((long) i * w + j), e.c32(4), lanesOk);
+          vectorIntrinsic("llvm.masked.scatter", combine(coef(i), column(cols, j)), imagePointers((long) i * w + j),
+              e.c32(4), lanesOk);
         }
       }
     }

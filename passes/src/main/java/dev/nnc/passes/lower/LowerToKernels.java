@@ -615,14 +615,10 @@ public final class LowerToKernels {
    * after it on its own (empty ranges left out).
    */
   private static List<int[]> ranges(int outSize, int stride, int dilation, int k, int pad, int size) {
-    int lo = 0;
-    while (lo < outSize && lo * stride - pad < 0) {
-      lo++;
-    }
-    int hi = outSize;
-    while (hi > lo && (hi - 1) * stride + (k - 1) * dilation - pad >= size) {
-      hi--;
-    }
+    int[] first = valid(outSize, stride, -pad, size);                        // the window's first element inside
+    int[] last = valid(outSize, stride, (k - 1) * dilation - pad, size);     // and its last
+    int lo = first[0];
+    int hi = Math.max(lo, Math.min(first[0] + first[1], last[0] + last[1]));
     List<int[]> r = new ArrayList<>();
     for (int i = 0; i < lo; i++) {
       r.add(new int[] {i, 1});
