@@ -540,96 +540,65 @@ public final class LowerToKernels {
    * filters when there is one image), filters, output rows and output columns, whose body
    * stores each output's whole sum of {@code C·KH·KW} products, so the innermost loop runs along
    * an output row, contiguous in {@code y} and (at stride 1) in {@code x}, and vectorises with the
-   * weights as loop-invariant broadcasts. Padding is left out instead of guarded: the rows and
-   * columns whose windows lie inside the image form one nest, and every border row and column
-   * is a nest of its own whose sum leaves out the products outside the image.
+   * weights as loop-invariant broadcasts. {@code lower-conv} writes the padding out first, so
+   * every window lies inside the image and no load needs a guard.
    */
   private Kernel directConv(Node out, Conv2d c) {
     Node x = out.input(0);
-    Node wt = out.input(1);
     Shape xs = x.shape();
     Shape ys = out.shape();
     Window v = c.window();
-    long terms = (long) xs.dim(1) * v.kh() * v.kw();
-    if (c.groups() != 1 || terms > Conv2d.Lowering.DIRECT_MAX_TERMS) {
-      throw new IllegalStateException(out.op().mnemonic() + " of " + terms + " products per output reached lowering:"
-          + " the lower-conv pass must run first");
-    }
+    long terms = directTerms(out, xs, v, c.groups() != 1 || v.padded());
     int xb = bufOf.get(x);
-    int wb = bufOf.get(wt);
-    int yb = bufOf.get(out);
+    int wb = bufOf.get(out.input(1));
     int ch = xs.dim(1);
     int h = xs.dim(2);
     int w = xs.dim(3);
     boolean byImage = ys.dim(0) > 1;
     int outer = byImage ? 0 : 1;                          // variable of the image index
     int inner = byImage ? 1 : 0;                          // variable of the filter index
-    List<KStmt> nests = new ArrayList<>();
-    for (int[] rows : ranges(ys.dim(2), v.sh(), v.dh(), v.kh(), v.pt(), h)) {
-      for (int[] cols : ranges(ys.dim(3), v.sw(), v.dw(), v.kw(), v.pl(), w)) {
-        int r0 = rows[0];
-        int c0 = cols[0];
-        KExpr sum = null;
-        for (int ci = 0; ci < ch; ci++) {
-          for (int kh = 0; kh < v.kh(); kh++) {
-            int row = r0 * v.sh() + kh * v.dh() - v.pt();
-            if (rows[1] == 1 && (row < 0 || row >= h)) {
-              continue;                                   // a border row: this product is padding
-            }
-            for (int kw = 0; kw < v.kw(); kw++) {
-              int col = c0 * v.sw() + kw * v.dw() - v.pl();
-              if (cols[1] == 1 && (col < 0 || col >= w)) {
-                continue;
-              }
-              long[] xst = new long[4];
-              xst[outer] = (long) ch * h * w;
-              xst[2] = (long) v.sh() * w;
-              xst[3] = v.sw();
-              long[] wst = new long[4];
-              wst[inner] = (long) ch * v.kh() * v.kw();
-              KExpr term = new KExpr.Bin(KExpr.BinOp.MUL,
-                  new KExpr.Load(xb, new Affine((long) ci * h * w + (long) row * w + col, xst)),
-                  new KExpr.Load(wb, new Affine(((long) ci * v.kh() + kh) * v.kw() + kw, wst)));
-              sum = sum == null ? term : new KExpr.Bin(KExpr.BinOp.ADD, sum, term);
-            }
-          }
+    long[] xst = new long[4];
+    xst[outer] = (long) ch * h * w;
+    xst[2] = (long) v.sh() * w;
+    xst[3] = v.sw();
+    long[] wst = new long[4];
+    wst[inner] = terms;
+    KExpr sum = null;
+    for (int ci = 0; ci < ch; ci++) {
+      for (int kh = 0; kh < v.kh(); kh++) {
+        for (int kw = 0; kw < v.kw(); kw++) {
+          KExpr term = new KExpr.Bin(KExpr.BinOp.MUL,
+              new KExpr.Load(xb, new Affine((long) ci * h * w + (long) kh * v.dh() * w + (long) kw * v.dw(), xst)),
+              new KExpr.Load(wb, new Affine(((long) ci * v.kh() + kh) * v.kw() + kw, wst)));
+          sum = sum == null ? term : new KExpr.Bin(KExpr.BinOp.ADD, sum, term);
         }
-        long[] yst = new long[4];
-        yst[outer] = (long) ys.dim(1) * ys.dim(2) * ys.dim(3);
-        yst[inner] = (long) ys.dim(2) * ys.dim(3);
-        yst[2] = ys.dim(3);
-        yst[3] = 1;
-        KStmt store = new KStmt.Store(yb, new Affine((long) r0 * ys.dim(3) + c0, yst), sum == null ? new KExpr.Lit(0) : sum);
-        nests.add(new KStmt.Loop(2, rows[1], List.of(new KStmt.Loop(3, cols[1], List.of(store)))));
       }
     }
+    long[] yst = new long[4];
+    yst[outer] = (long) ys.dim(1) * ys.dim(2) * ys.dim(3);
+    yst[inner] = (long) ys.dim(2) * ys.dim(3);
+    yst[2] = ys.dim(3);
+    yst[3] = 1;
+    KStmt store = new KStmt.Store(bufOf.get(out), new Affine(0, yst), sum);
     int outerExtent = byImage ? ys.dim(0) : ys.dim(1);
     int innerExtent = byImage ? ys.dim(1) : ys.dim(0);
-    KStmt.Loop root = new KStmt.Loop(0, outerExtent, List.of(new KStmt.Loop(1, innerExtent, nests)));
+    KStmt.Loop root = new KStmt.Loop(0, outerExtent, List.of(new KStmt.Loop(1, innerExtent,
+        List.of(new KStmt.Loop(2, ys.dim(2), List.of(new KStmt.Loop(3, ys.dim(3), List.of(store))))))));
     return new Kernel.Loops(kernelName(out), root, 4, 0, outerExtent > 1, 2.0 * terms * ys.size());
   }
 
   /**
-   * Output positions along one axis as {@code {start, count}} ranges: the interior, whose windows
-   * lie inside the image for every kernel offset, as one range, and each position before and
-   * after it on its own (empty ranges left out).
+   * The products per output ({@code C·KH·KW}) of a direct convolution or weight gradient of
+   * {@code x} through {@code v}; a convolution lower-conv did not hand to its direct lowering
+   * ({@code refused}, or too many products for one body) is refused.
    */
-  private static List<int[]> ranges(int outSize, int stride, int dilation, int k, int pad, int size) {
-    int[] first = valid(outSize, stride, -pad, size);                        // the window's first element inside
-    int[] last = valid(outSize, stride, (k - 1) * dilation - pad, size);     // and its last
-    int lo = first[0];
-    int hi = Math.max(lo, Math.min(first[0] + first[1], last[0] + last[1]));
-    List<int[]> r = new ArrayList<>();
-    for (int i = 0; i < lo; i++) {
-      r.add(new int[] {i, 1});
+  private static long directTerms(Node out, Shape xs, Window v, boolean refused) {
+    long terms = (long) xs.dim(1) * v.kh() * v.kw();
+    if (refused || terms > Conv2d.Lowering.DIRECT_MAX_TERMS) {
+      throw new IllegalStateException(out.op().mnemonic() + " " + v.text() + " of " + terms
+          + " products per output reached lowering: the lower-conv pass must run first");
     }
-    if (hi > lo) {
-      r.add(new int[] {lo, hi - lo});
-    }
-    for (int i = Math.max(hi, lo); i < outSize; i++) {
-      r.add(new int[] {i, 1});
-    }
-    return r;
+    return terms;
   }
 
   /**
@@ -644,11 +613,7 @@ public final class LowerToKernels {
     Shape xs = x.shape();
     Shape ds = dy.shape();
     Window v = g.window();
-    long terms = (long) xs.dim(1) * v.kh() * v.kw();
-    if (terms > Conv2d.Lowering.DIRECT_MAX_TERMS) {
-      throw new IllegalStateException(out.op().mnemonic() + " of " + terms + " products per output reached lowering:"
-          + " the lower-conv pass must run first");
-    }
+    long terms = directTerms(out, xs, v, false);
     int xb = bufOf.get(x);
     int db = bufOf.get(dy);
     int wb = bufOf.get(out);
