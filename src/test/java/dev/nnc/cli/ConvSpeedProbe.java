@@ -9,7 +9,8 @@ import java.util.Map;
  * A quick manual look at where a model's time goes, kernel by kernel (not a test; {@code nnc
  * bench} is the measurement): {@code ConvSpeedProbe FILE BATCH [train]}, with
  * {@code -Dnnc.conv=LOWERING} to force a convolution lowering. Prints the per-kernel profile and
- * the best time of the predict program, or of the training step with {@code train}.
+ * the best and median time of the predict program, or of the training step with {@code train}
+ * ({@code -Dprobe.reps=N} runs).
  */
 public final class ConvSpeedProbe {
   public static void main(String[] args) throws Exception {
@@ -23,19 +24,21 @@ public final class ConvSpeedProbe {
       m.initParams(5);
       Map<String, float[]> inputs = BenchCommand.inputs(res.manifest(), Session.primaryOutput(res.forward()), 5);
       BenchCommand.feed(m, res.manifest(), program, inputs);
-      int reps = train ? 10 : 100;
-      long best = Long.MAX_VALUE;
+      int reps = Integer.getInteger("probe.reps", train ? 10 : 100);
+      long[] times = new long[reps];
       for (int rep = 0; rep < reps; rep++) {
         long t0 = System.nanoTime();
         m.run(program);
-        best = Math.min(best, System.nanoTime() - t0);
+        times[rep] = System.nanoTime() - t0;
       }
+      java.util.Arrays.sort(times);
+      long best = times[0];
       m.startProfiling();
       for (int rep = 0; rep < reps / 2; rep++) {
         m.run(program);
       }
       System.out.print(m.profileReport());
-      System.out.printf("best %.3f ms%n", best / 1e6);
+      System.out.printf("best %.3f ms, median %.3f ms of %d%n", best / 1e6, times[reps / 2] / 1e6, reps);
     }
   }
 }

@@ -204,7 +204,9 @@ public final class LowerConv implements Pass {
       case IM2COL_ROWS, IM2COL_COLUMNS, GEMM_1X1 -> g.lowerIm2col(b, x, dy, ws);
       case WINOGRAD_2 -> g.lowerWinograd(2, b, x, dy);
       case WINOGRAD_4 -> g.lowerWinograd(4, b, x, dy);
-      case DIRECT -> b.add(g, x, dy);                  // the op stays: lowering emits its nest
+      // The op stays, on the input with its padding written out (the forward pass's copy, which
+      // CSE shares), so that every kernel offset sums over the same rows and columns.
+      case DIRECT -> b.add(new Conv2dGradWeight(g.window().unpadded()), Conv2d.padded(b, g.window(), x), dy);
     };
   }
 

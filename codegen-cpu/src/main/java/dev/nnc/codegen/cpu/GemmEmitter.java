@@ -202,6 +202,9 @@ final class GemmEmitter {
    */
   private int argA = -1;
   private int argB = -1;
+  /** Whether the GEMM being emitted reads A (B) where it is stored instead of a packed copy. */
+  private boolean inPlaceA;
+  private boolean inPlaceB;
   private int w;
   /** The blocking asked for; {@link #emit} may narrow it per GEMM (see {@link Tiling#narrowedTo}). */
   private final Blocking blocking;
@@ -294,12 +297,18 @@ final class GemmEmitter {
     List<NativeCall> calls = new ArrayList<>();
     int panels = (g.n() + nr - 1) / nr;
     int tiles = (g.m() + MR - 1) / MR;
-    emitPackB(g);
-    int partsB = kParts(panels, g.k());
-    calls.add(new NativeCall(g.name() + PACK_B, (long) g.batch() * panels * partsB, (double) g.k() * nr / partsB));
-    emitPackA(g);
-    int partsA = kParts(tiles, g.k());
-    calls.add(new NativeCall(g.name() + PACK_A, (long) g.batch() * tiles * partsA, (double) g.k() * MR / partsA));
+    inPlaceA = argA < 0 && readsAInPlace(g.n(), current);
+    inPlaceB = argB < 0 && readsBInPlace(g.m(), g.n(), g.transB(), current);
+    if (!inPlaceB) {
+      emitPackB(g);
+      int partsB = kParts(panels, g.k());
+      calls.add(new NativeCall(g.name() + PACK_B, (long) g.batch() * panels * partsB, (double) g.k() * nr / partsB));
+    }
+    if (!inPlaceA) {
+      emitPackA(g);
+      int partsA = kParts(tiles, g.k());
+      calls.add(new NativeCall(g.name() + PACK_A, (long) g.batch() * tiles * partsA, (double) g.k() * MR / partsA));
+    }
     Split s = split(g);
     int parts = splitK(g);
     emitCompute(g, s, parts);
@@ -346,6 +355,38 @@ final class GemmEmitter {
     return delta == 0 ? e.off(buf) : LLVMBuildAdd(b, e.off(buf), e.c64(delta), "");
   }
 
+  /** The longest rows of B (floats) read in place. */
+  static final int IN_PLACE_B_MAX_N = 1024;
+
+  /** {@code -Dnnc.gemm.inplace=false} packs every operand that is not prepacked, for comparisons. */
+  static final boolean IN_PLACE = !"false".equals(System.getProperty("nnc.gemm.inplace"));
+
+  /**
+   * Whether a GEMM of {@code n} columns under blocking {@code t} (narrowed to them) reads A where
+   * it is stored, not a packed copy: when its columns
+   * fit one panel, the compute reads each sliver of A exactly once, so a packed copy would only add
+   * a pass over A (LeNet-5's second convolution, {@code cols[6400,150] · W[16,150]ᵀ}: 0.46 ms of
+   * packing for a 0.28 ms product). The micro-kernel then broadcasts A's elements from its MR rows
+   * (clamped to the last row past the edge: those rows are computed and not stored).
+   */
+  static boolean readsAInPlace(int n, Tiling t) {
+    return IN_PLACE && n <= t.nv() * t.lanes();
+  }
+
+  /**
+   * Whether a GEMM of {@code m} rows under blocking {@code t} (narrowed to its columns) reads B
+   * where it is stored, not a packed copy: when B is stored
+   * [K,N] (its rows are the micro-kernel's vectors) and the rows fit one block of MC, so that
+   * each panel of B is read by one work item only (LeNet-5's second weight gradient,
+   * {@code dyᵀ[16,6400] · cols[6400,150]}: 0.79 ms packing 3.8 MB it then read once), and its
+   * rows are at most {@value #IN_PLACE_B_MAX_N} floats: with longer rows every k of the
+   * micro-kernel touches another page, and packing wins ({@code 36×4096×512}: 1.43–1.55 ms packed,
+   * 1.62–2.17 in place; 1024 columns are even, 512 or fewer faster in place). The last panel's
+   * vectors are masked at the matrix's right edge.
+   */
+  static boolean readsBInPlace(int m, int n, boolean transB, Tiling t) {
+    return IN_PLACE && !transB && m <= t.mc() && n <= IN_PLACE_B_MAX_N;
+  }
 
   /** Floats of a prepacked copy of A ({@code a}) or B of {@code g} under blocking {@code t}, all products. */
   static long prepackedFloats(Kernel.Gemm g, Tiling t, boolean a) {
@@ -711,18 +752,34 @@ final class GemmEmitter {
         LLVMValueRef kc = min(e.c64(KC), LLVMBuildSub(b, kEnd, k0v, ""));
         e.loop(j0, jStart, jEnd, nr, () -> {
           LLVMValueRef j0v = e.load64(j0);
-          // B sliver: ws + ((j0/NR)·K + k0)·NR
-          LLVMValueRef bOff = LLVMBuildAdd(b, wsq, LLVMBuildMul(b, LLVMBuildAdd(b,
-              LLVMBuildMul(b, LLVMBuildSDiv(b, j0v, e.c64(nr), ""), e.c64(g.k()), ""), k0v, ""), e.c64(nr), ""), "");
-          LLVMValueRef bPtr = e.at(bOff);
-          e.loop(ir, e.c64(0), tiles, 1, () -> {
+          // B sliver: ws + ((j0/NR)·K + k0)·NR, or B itself at row k0, column j0.
+          LLVMValueRef bPtr = inPlaceB ? e.at(bAt(g, k0v, j0v)) : e.at(LLVMBuildAdd(b, wsq, LLVMBuildMul(b,
+              LLVMBuildAdd(b, LLVMBuildMul(b, LLVMBuildSDiv(b, j0v, e.c64(nr), ""), e.c64(g.k()), ""), k0v, ""),
+              e.c64(nr), ""), ""));
+          long bStride = inPlaceB ? g.n() : nr;
+          java.util.function.Consumer<boolean[]> tilesOf = bLanes -> e.loop(ir, e.c64(0), tiles, 1, () -> {
             LLVMValueRef irv = e.load64(ir);
-            // A sliver of tile (i0/MR + ir) at k0: wsA + ((i0/MR + ir)·K + k0)·MR
-            LLVMValueRef tile = LLVMBuildAdd(b, LLVMBuildSDiv(b, i0, e.c64(MR), ""), irv, "");
-            LLVMValueRef aPtr = e.at(LLVMBuildAdd(b, wsAq, LLVMBuildMul(b,
-                LLVMBuildAdd(b, LLVMBuildMul(b, tile, e.c64(g.k()), ""), k0v, ""), e.c64(MR), ""), ""));
-            LLVMValueRef[] accs = micro(aPtr, bPtr, kc);
             LLVMValueRef iTile = LLVMBuildAdd(b, i0, LLVMBuildMul(b, irv, e.c64(MR), ""), "");
+            LLVMValueRef[] aRows = new LLVMValueRef[MR];
+            long aStride;
+            if (inPlaceA) {
+              // Row iTile + r of A (the last row past the edge) at column k0.
+              aStride = g.transA() ? g.m() : 1;
+              for (int r = 0; r < MR; r++) {
+                LLVMValueRef row = min(LLVMBuildAdd(b, iTile, e.c64(r), ""), e.c64(g.m() - 1L));
+                aRows[r] = e.at(aAt(g, row, k0v));
+              }
+            } else {
+              // A sliver of tile (i0/MR + ir) at k0: wsA + ((i0/MR + ir)·K + k0)·MR
+              aStride = MR;
+              LLVMValueRef tile = LLVMBuildAdd(b, LLVMBuildSDiv(b, i0, e.c64(MR), ""), irv, "");
+              LLVMValueRef aPtr = e.at(LLVMBuildAdd(b, wsAq, LLVMBuildMul(b,
+                  LLVMBuildAdd(b, LLVMBuildMul(b, tile, e.c64(g.k()), ""), k0v, ""), e.c64(MR), ""), ""));
+              for (int r = 0; r < MR; r++) {
+                aRows[r] = r == 0 ? aPtr : e.gep(e.f32, aPtr, e.c64(r));
+              }
+            }
+            LLVMValueRef[] accs = micro(aRows, aStride, bPtr, bStride, bLanes, kc);
             LLVMValueRef first = LLVMBuildICmp(b, LLVMIntEQ, k0v, kStart, "");
             LLVMValueRef full = LLVMBuildAnd(b,
                 LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, iTile, e.c64(MR), ""), e.c64(g.m()), ""),
@@ -731,6 +788,16 @@ final class GemmEmitter {
                 () -> storeFull(accs, cq, g.n(), iTile, j0v, first),
                 () -> storeEdge(accs, tileArr, cq, g, iTile, j0v, first, rr, cc));
           });
+          int edge = g.n() % nr;
+          if (inPlaceB && edge != 0) {
+            // B's last panel: only its first `edge` lanes exist, and are read.
+            boolean[] lanes = new boolean[nr];
+            java.util.Arrays.fill(lanes, 0, edge, true);
+            e.ifElse(LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, j0v, e.c64(nr), ""), e.c64(g.n()), ""),
+                () -> tilesOf.accept(null), () -> tilesOf.accept(lanes));
+          } else {
+            tilesOf.accept(null);
+          }
         });
       });
       if (g.epilogue() != null && parts == 1) {
@@ -770,10 +837,14 @@ final class GemmEmitter {
   }
 
   /**
-   * The register-blocked kernel: acc[r][h] += a[k·MR + r] · b[k·NR + h·W .. +W] for k < kc, with
-   * the 2·MR accumulators carried in phi nodes (registers) through the k loop.
+   * The register-blocked kernel: acc[r][h] += A(r, k) · B(k, h·W .. +W) for k < kc, with the
+   * MR·NV accumulators carried in phi nodes (registers) through the k loop. A(r, k) is at
+   * {@code aRows[r] + k·aStride} (a packed sliver: {@code aPtr + r + k·MR}), B's row k at
+   * {@code bPtr + k·bStride}. {@code bLanes} (or null: all) are the lanes of B that exist: a
+   * vector with some is a masked load, one with none is zero and its products are left out.
    */
-  private LLVMValueRef[] micro(LLVMValueRef aPtr, LLVMValueRef bPtr, LLVMValueRef kc) {
+  private LLVMValueRef[] micro(LLVMValueRef[] aRows, long aStride, LLVMValueRef bPtr, long bStride, boolean[] bLanes,
+      LLVMValueRef kc) {
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(b);
     LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(e.ctx, e.fn, "micro");
     LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(e.ctx, e.fn, "micro_end");
@@ -785,17 +856,26 @@ final class GemmEmitter {
     for (int q = 0; q < n; q++) {
       phis[q] = LLVMBuildPhi(b, vec, "acc");
     }
-    LLVMValueRef bRow = e.gep(e.f32, bPtr, LLVMBuildMul(b, kPhi, e.c64(nr), ""));
+    LLVMValueRef bRow = e.gep(e.f32, bPtr, LLVMBuildMul(b, kPhi, e.c64(bStride), ""));
     LLVMValueRef[] bv = new LLVMValueRef[NV];
     for (int h = 0; h < NV; h++) {
-      bv[h] = loadVec(h == 0 ? bRow : e.gep(e.f32, bRow, e.c64((long) h * w)));
+      LLVMValueRef p = h == 0 ? bRow : e.gep(e.f32, bRow, e.c64((long) h * w));
+      int count = 0;
+      LLVMValueRef[] m = new LLVMValueRef[w];
+      for (int l = 0; l < w; l++) {
+        boolean on = bLanes == null || bLanes[h * w + l];
+        count += on ? 1 : 0;
+        m[l] = LLVMConstInt(LLVMInt1TypeInContext(e.ctx), on ? 1 : 0, 0);
+      }
+      bv[h] = count == w ? loadVec(p) : count == 0 ? null
+          : maskedLoad(p, LLVMConstVector(pp(m), w));
     }
-    LLVMValueRef aRow = e.gep(e.f32, aPtr, LLVMBuildMul(b, kPhi, e.c64(MR), ""));
+    LLVMValueRef aOff = LLVMBuildMul(b, kPhi, e.c64(aStride), "");
     LLVMValueRef[] next = new LLVMValueRef[n];
     for (int r = 0; r < MR; r++) {
-      LLVMValueRef a = splat(LLVMBuildLoad2(b, e.f32, e.gep(e.f32, aRow, e.c64(r)), ""));
+      LLVMValueRef a = splat(LLVMBuildLoad2(b, e.f32, e.gep(e.f32, aRows[r], aOff), ""));
       for (int h = 0; h < NV; h++) {
-        next[NV * r + h] = e.call("llvm.fma", vec, a, bv[h], phis[NV * r + h]);
+        next[NV * r + h] = bv[h] == null ? phis[NV * r + h] : e.call("llvm.fma", vec, a, bv[h], phis[NV * r + h]);
       }
     }
     LLVMValueRef kNext = LLVMBuildAdd(b, kPhi, e.c64(1), "");
@@ -807,6 +887,15 @@ final class GemmEmitter {
     }
     LLVMPositionBuilderAtEnd(b, after);
     return next;
+  }
+
+  /** {@code llvm.masked.load} of a vector at {@code p}: the lanes of {@code mask}, zero elsewhere. */
+  private LLVMValueRef maskedLoad(LLVMValueRef p, LLVMValueRef mask) {
+    String name = "llvm.masked.load";
+    int id = LLVMLookupIntrinsicID(name, name.length());
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(e.mod, id, pp(vec, e.ptr), 2);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(e.ctx, id, pp(vec, e.ptr), 2);
+    return LLVMBuildCall2(b, ft, f, pp(p, e.c32(4), mask, LLVMConstNull(vec)), 4, "");
   }
 
   private void storeFull(LLVMValueRef[] accs, LLVMValueRef cOff, int n, LLVMValueRef iTile, LLVMValueRef j0, LLVMValueRef first) {

@@ -21,13 +21,18 @@ public final class GemmSpeedProbe {
     for (int[] mnk : shapes) {
       int n = mnk[1];
       Graph.Builder b = Graph.builder("g");
-      Node a = b.addTyped(new Input("a"), List.of(), TensorType.f32(Shape.of(mnk[0], mnk[2])));
-      Node w = b.addTyped(new Param("w", Param.Role.WEIGHT, Init.ZEROS), List.of(), TensorType.f32(Shape.of(mnk[2], n)));
-      b.output("y", b.add(new MatMul(false, Boolean.getBoolean("probe.transB")), a, w));
+      boolean ta = Boolean.getBoolean("probe.transA");
+      boolean tb = Boolean.getBoolean("probe.transB");
+      Node a = b.addTyped(new Input("a"), List.of(), TensorType.f32(ta ? Shape.of(mnk[2], mnk[0]) : Shape.of(mnk[0], mnk[2])));
+      // -Dprobe.inputB=true: B is computed (packed on every call, or read in place), not a weight.
+      Shape bs = tb ? Shape.of(n, mnk[2]) : Shape.of(mnk[2], n);
+      Node w = Boolean.getBoolean("probe.inputB") ? b.addTyped(new Input("w"), List.of(), TensorType.f32(bs))
+          : b.addTyped(new Param("w", Param.Role.WEIGHT, Init.ZEROS), List.of(), TensorType.f32(bs));
+      b.output("y", b.add(new MatMul(ta, tb), a, w));
       try (NativeModel m = CpuHarness.compile(b.build(), threads)) {
         m.setInput("p", "a", GemmTest.rand(new java.util.Random(1), mnk[0] * mnk[2]));
         long best = Long.MAX_VALUE;
-        for (int rep = 0; rep < 30; rep++) {
+        for (int rep = 0; rep < Integer.getInteger("probe.reps", 30); rep++) {
           long t0 = System.nanoTime();
           m.run("p");
           best = Math.min(best, System.nanoTime() - t0);

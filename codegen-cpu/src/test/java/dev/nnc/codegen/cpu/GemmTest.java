@@ -1,5 +1,6 @@
 package dev.nnc.codegen.cpu;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.nnc.ir.Graph;
@@ -14,6 +15,7 @@ import dev.nnc.ir.ops.MatMul;
 import dev.nnc.ir.ops.Param;
 import dev.nnc.ir.ops.Unary;
 import dev.nnc.ir.ops.UnaryFn;
+import dev.nnc.runtime.KernelLibrary;
 import dev.nnc.runtime.NativeModel;
 import java.util.List;
 import java.util.Random;
@@ -100,6 +102,62 @@ class GemmTest {
                   assertTrue(Math.abs(want - got) <= 1e-4 * Math.sqrt(k), "batch=" + batch + " m=" + m + " n=" + n
                       + " k=" + k + " ta=" + ta + " tb=" + tb + " threads=" + threads + " at (" + q + "," + i + "," + j
                       + "): " + want + " vs " + got);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * Products whose operands are both computed (no weight copy packed once): A read where it is
+   * stored when the columns fit one panel, B when the rows fit one block and B is stored [K,N]
+   * (its last panel masked), each checked to be the path taken: edge rows and columns, a masked
+   * panel narrower than one vector and wider, split K, batches, every transpose combination, one
+   * and two threads.
+   */
+  @ParameterizedTest
+  @CsvSource({"1,1,1,1", "1,7,5,3", "1,64,64,64", "1,100,129,513", "1,193,40,33", "1,700,16,150", "1,16,150,6400",
+      "1,13,33,2101", "3,13,33,70", "2,250,17,40", "1,5,1030,20"})
+  void operandsReadInPlaceMatchReference(int batch, int m, int n, int k) {
+    Random r = new Random(batch * 977 + m * 31 + n * 7 + k);
+    GemmEmitter.Tiling t = GemmEmitter.Tiling.forHost(Llvm.host()).narrowedTo(n);
+    for (boolean ta : new boolean[] {false, true}) {
+      for (boolean tb : new boolean[] {false, true}) {
+        Graph.Builder b = Graph.builder("g");
+        Shape as = ta ? Shape.of(k, m) : Shape.of(m, k);
+        Shape bs = tb ? Shape.of(n, k) : Shape.of(k, n);
+        Node a = b.addTyped(new Input("a"), List.of(), TensorType.f32(batch == 1 ? as : Shape.of(batch, as.dim(0), as.dim(1))));
+        Node w = b.addTyped(new Input("b"), List.of(), TensorType.f32(batch == 1 ? bs : Shape.of(batch, bs.dim(0), bs.dim(1))));
+        b.output("y", b.add(new Unary(UnaryFn.TANH, 0), b.add(new MatMul(ta, tb), a, w)));
+        CpuHarness.Built built = CpuHarness.build(b.build(), new CpuBackend());
+        List<String> calls = built.compiled().schedules().get("p").stream().map(dev.nnc.passes.backend.NativeCall::symbol)
+            .toList();
+        String where = "batch=" + batch + " m=" + m + " n=" + n + " k=" + k + " ta=" + ta + " tb=" + tb;
+        assertEquals(!GemmEmitter.readsAInPlace(n, t), calls.stream().anyMatch(c -> c.endsWith(GemmEmitter.PACK_A)),
+            where + ": " + calls);
+        assertEquals(!GemmEmitter.readsBInPlace(m, n, tb, t), calls.stream().anyMatch(c -> c.endsWith(GemmEmitter.PACK_B)),
+            where + ": " + calls);
+        float[] av = rand(r, batch * m * k);
+        float[] bv = rand(r, batch * n * k);
+        for (int threads : new int[] {1, 2}) {
+          try (NativeModel nm = new NativeModel(built.manifest(), KernelLibrary.ofAddresses(built.compiled().jit()),
+              threads)) {
+            nm.setInput("p", "a", av);
+            nm.setInput("p", "b", bv);
+            nm.run("p");
+            float[] y = nm.output("p", "y");
+            for (int q = 0; q < batch; q++) {
+              float[] aq = java.util.Arrays.copyOfRange(av, q * m * k, (q + 1) * m * k);
+              float[] bq = java.util.Arrays.copyOfRange(bv, q * n * k, (q + 1) * n * k);
+              for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                  double want = Math.tanh(product(aq, bq, m, n, k, ta, tb, i, j));
+                  double got = y[(q * m + i) * n + j];
+                  assertTrue(Math.abs(want - got) <= 1e-4 * Math.sqrt(k), where + " threads=" + threads + " at (" + q
+                      + "," + i + "," + j + "): " + want + " vs " + got);
                 }
               }
             }

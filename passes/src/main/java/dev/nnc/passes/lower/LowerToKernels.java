@@ -602,10 +602,11 @@ public final class LowerToKernels {
   }
 
   /**
-   * The weight gradient of a direct convolution: per filter (parallel) and per input channel
-   * and kernel offset, a running sum over the images and the output rows and columns whose
-   * window element lies inside the image (ranges known at compile time, so no guards), its
-   * innermost loop along an output row of {@code dy} and the matching row of {@code x}.
+   * The weight gradient of a direct convolution: per filter (parallel), one running sum per input
+   * channel and kernel offset, all over the same images, output rows and output columns (lower-conv
+   * hands it the input with its padding written out, so every window lies inside the image and no
+   * load needs a guard), the innermost loop along an output row of {@code dy} and the matching
+   * row of {@code x}; {@code dy} is read once for all the sums.
    */
   private Kernel directConvGradWeight(Node out, Conv2dGradWeight g) {
     Node x = out.input(0);
@@ -613,7 +614,7 @@ public final class LowerToKernels {
     Shape xs = x.shape();
     Shape ds = dy.shape();
     Window v = g.window();
-    long terms = directTerms(out, xs, v, false);
+    int terms = (int) directTerms(out, xs, v, v.padded());
     int xb = bufOf.get(x);
     int db = bufOf.get(dy);
     int wb = bufOf.get(out);
@@ -623,46 +624,29 @@ public final class LowerToKernels {
     int filters = ds.dim(1);
     int oh = ds.dim(2);
     int ow = ds.dim(3);
-    List<KStmt> perFilter = new ArrayList<>();
-    // Variables: 0 = filter, 1 = image, 2 = output row − first valid, 3 = output column − first valid.
+    // Variables: 0 = filter, 1 = image, 2 = output row, 3 = output column; local t = the sum of term t.
+    KExpr dyAt = new KExpr.Load(db, new Affine(0, new long[] {(long) oh * ow, (long) filters * oh * ow, ow, 1}));
+    long[] xst = {0, (long) ch * h * w, (long) v.sh() * w, v.sw()};
+    List<KStmt> zero = new ArrayList<>();
+    List<KStmt> sums = new ArrayList<>();
+    List<KStmt> stores = new ArrayList<>();
+    int t = 0;
     for (int ci = 0; ci < ch; ci++) {
       for (int kh = 0; kh < v.kh(); kh++) {
-        int[] rows = valid(oh, v.sh(), kh * v.dh() - v.pt(), h);
-        for (int kw = 0; kw < v.kw(); kw++) {
-          int[] cols = valid(ow, v.sw(), kw * v.dw() - v.pl(), w);
-          perFilter.add(new KStmt.Assign(0, new KExpr.Lit(0)));
-          if (rows[1] > 0 && cols[1] > 0) {
-            int row = rows[0] * v.sh() + kh * v.dh() - v.pt();
-            int col = cols[0] * v.sw() + kw * v.dw() - v.pl();
-            KExpr prod = new KExpr.Bin(KExpr.BinOp.MUL,
-                new KExpr.Load(db, new Affine((long) rows[0] * ow + cols[0],
-                    new long[] {(long) oh * ow, (long) filters * oh * ow, ow, 1})),
-                new KExpr.Load(xb, new Affine((long) ci * h * w + (long) row * w + col,
-                    new long[] {0, (long) ch * h * w, (long) v.sh() * w, v.sw()})));
-            KStmt acc = new KStmt.Assign(0, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Local(0), prod));
-            perFilter.add(new KStmt.Loop(1, ds.dim(0), List.of(new KStmt.Loop(2, rows[1],
-                List.of(new KStmt.Loop(3, cols[1], List.of(acc)))))));
-          }
-          perFilter.add(new KStmt.Store(wb, new Affine(((long) ci * v.kh() + kh) * v.kw() + kw,
-              new long[] {terms, 0, 0, 0}), new KExpr.Local(0)));
+        for (int kw = 0; kw < v.kw(); kw++, t++) {
+          zero.add(new KStmt.Assign(t, new KExpr.Lit(0)));
+          KExpr prod = new KExpr.Bin(KExpr.BinOp.MUL, dyAt,
+              new KExpr.Load(xb, new Affine((long) ci * h * w + (long) kh * v.dh() * w + (long) kw * v.dw(), xst)));
+          sums.add(new KStmt.Assign(t, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Local(t), prod)));
+          stores.add(new KStmt.Store(wb, new Affine(t, new long[] {terms, 0, 0, 0}), new KExpr.Local(t)));
         }
       }
     }
+    List<KStmt> perFilter = new ArrayList<>(zero);
+    perFilter.add(new KStmt.Loop(1, ds.dim(0), List.of(new KStmt.Loop(2, oh, List.of(new KStmt.Loop(3, ow, sums))))));
+    perFilter.addAll(stores);
     KStmt.Loop root = new KStmt.Loop(0, filters, perFilter);
-    return new Kernel.Loops(kernelName(out), root, 4, 1, filters > 1, 2.0 * terms * ds.size());
-  }
-
-  /** {@code {first, count}}: the output positions {@code o < outSize} with {@code o·stride + offset} in {@code [0, size)}. */
-  private static int[] valid(int outSize, int stride, int offset, int size) {
-    int first = 0;
-    while (first < outSize && first * stride + offset < 0) {
-      first++;
-    }
-    int last = outSize;
-    while (last > first && (last - 1) * stride + offset >= size) {
-      last--;
-    }
-    return new int[] {first, last - first};
+    return new Kernel.Loops(kernelName(out), root, 4, terms, filters > 1, 2.0 * terms * ds.size());
   }
 
   /**
