@@ -142,13 +142,20 @@ public final class LowerToKernels {
     }
     List<Node> us = users.get(n);
     if (us.size() != 1) {
-      return !us.isEmpty();
+      // A gather is a load at another index, as cheap in each of its users as a copy would be:
+      // when all of them read it inline, none needs the copy (max pooling in training: the
+      // maximum and the backward pass's argmax mask both read the activation's windows in place).
+      return us.isEmpty() || !n.op().gather() || !us.stream().allMatch(u -> readsInline(u, n));
     }
-    Node u = us.get(0);
+    return !readsInline(us.get(0), n);
+  }
+
+  /** Whether {@code u} computes its operand {@code n} inline: a same-shaped element-wise op, or a reduction. */
+  private static boolean readsInline(Node u, Node n) {
     if (elementwise(u) && !u.op().expands()) {
-      return !u.shape().equals(n.shape());
+      return u.shape().equals(n.shape());
     }
-    return !u.op().reduction();
+    return u.op().reduction();
   }
 
   private KernelProgram run() {
@@ -440,7 +447,8 @@ public final class LowerToKernels {
   /**
    * {@code dx = Σ windows}: per image (the parallel loop) zero {@code dx}, then add each window
    * element at the position it was read from, walking the windows in their memory order; writes
-   * into the padding are skipped by guards.
+   * into the padding are skipped by guards. Windows that tile the image exactly once store each
+   * element instead.
    */
   private Kernel patchesGrad(Node out, PatchesGrad pg) {
     Window w = pg.window();
@@ -467,6 +475,15 @@ public final class LowerToKernels {
       index[v] += rowExpr[v] * st[2] + colExpr[v] * st[3];
     }
     Affine at = new Affine(-w.pt() * st[2] - w.pl() * st[3], index);
+    if (tilesExactly(w, ps.dim(role[2]), ps.dim(role[3]), xs.dim(2), xs.dim(3))) {
+      // Every element of dx is in exactly one window (max pooling's usual 2×2 stride 2): each is
+      // stored once, with no zeroing and no read of dx.
+      KStmt store = new KStmt.Store(dx, at, value);
+      for (int v = vars - 1; v >= 0; v--) {
+        store = new KStmt.Loop(v, ps.dim(v), List.of(store));
+      }
+      return new Kernel.Loops(kernelName(out), (KStmt.Loop) store, vars, 0, ps.dim(0) > 1, ps.size());
+    }
     List<KExpr.Guard> guards = windowGuards(w, rowExpr, colExpr, xs);
     // The value is guarded too: back ends may evaluate a store's value before testing its guards.
     KStmt acc = new KStmt.Store(dx, at, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Load(dx, at, guards, 0), value),
@@ -729,6 +746,15 @@ public final class LowerToKernels {
   }
 
   /** Whether the windows of {@code winograd_untiles} cover every pixel of the image exactly once. */
+  /**
+   * Whether the {@code oh × ow} windows of {@code w} cover an {@code h × w} image exactly once:
+   * as wide as their stride, undilated, unpadded, and reaching its last row and column.
+   */
+  private static boolean tilesExactly(Window w, int oh, int ow, int h, int wd) {
+    return w.kh() == w.sh() && w.kw() == w.sw() && w.dh() == 1 && w.dw() == 1 && !w.padded()
+        && (long) oh * w.sh() == h && (long) ow * w.sw() == wd;
+  }
+
   private static boolean exactTiling(Winograd wg, int h, int w) {
     return wg.p() == wg.stride() && wg.padTop() == 0 && wg.padLeft() == 0 && (long) wg.tilesH() * wg.stride() >= h
         && (long) wg.tilesW() * wg.stride() >= w;
