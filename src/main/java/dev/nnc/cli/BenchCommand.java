@@ -43,8 +43,8 @@ final class BenchCommand implements Callable<Integer> {
   String vs;
 
   @Option(names = "--time", paramLabel = "SECONDS", defaultValue = "2",
-      description = "measuring time per workload and engine, after a warm-up of at least 1 s and 3 runs "
-          + "(default: ${DEFAULT-VALUE})")
+      description = "measuring time per workload and engine, after a warm-up of at least 1 s and 3 runs; "
+          + "the engines take turns of 0.25 s (default: ${DEFAULT-VALUE})")
   double time;
 
   @Option(names = "--seed", defaultValue = "1", description = "seed of the weights and inputs (default: ${DEFAULT-VALUE})")
@@ -222,20 +222,64 @@ final class BenchCommand implements Callable<Integer> {
     }
   }
 
-  Timing measure(Runnable work) {
+  /**
+   * Seconds each engine runs in one turn: the engines take turns until each has run for
+   * {@code --time}, so that the machine's drift (on shared machines the same work varies by tens
+   * of percent over seconds) falls on both alike instead of on whichever ran second.
+   */
+  static final double TURN_SECONDS = 0.25;
+
+  /** Warm-up: at least 3 runs and 1 s, while the JVM's compiler threads settle. */
+  static void warm(Runnable work) {
     long start = System.nanoTime();
     int warm = 0;
     while (warm < 3 || System.nanoTime() - start < 1_000_000_000L) {
       work.run();
       warm++;
     }
-    List<Double> ms = new ArrayList<>();
+  }
+
+  /**
+   * One turn of {@code work}: a run that is not counted (it brings the engine's data back into
+   * the caches the other engine used), then runs for {@link #TURN_SECONDS}; returns the seconds measured.
+   */
+  static double turn(Runnable work, List<Double> ms, double seconds) {
+    work.run();
     long t0 = System.nanoTime();
-    while (ms.size() < 5 || System.nanoTime() - t0 < (long) (time * 1e9)) {
+    do {
       long a = System.nanoTime();
       work.run();
       ms.add((System.nanoTime() - a) / 1e6);
+    } while (System.nanoTime() - t0 < (long) (seconds * 1e9));
+    return (System.nanoTime() - t0) / 1e9;
+  }
+
+  /**
+   * The timings of {@code nnc} and of {@code base} (null: none), each warmed up, then in turns
+   * until each has run at least {@code --time} seconds and 5 times.
+   */
+  Timing[] measure(Runnable nnc, Runnable base) {
+    warm(nnc);
+    if (base != null) {
+      warm(base);
     }
+    List<Double> ours = new ArrayList<>();
+    List<Double> theirs = new ArrayList<>();
+    double spentOurs = 0;
+    double spentTheirs = 0;
+    double slice = Math.min(TURN_SECONDS, time);
+    while (spentOurs < time || ours.size() < 5 || base != null && (spentTheirs < time || theirs.size() < 5)) {
+      if (spentOurs < time || ours.size() < 5) {
+        spentOurs += turn(nnc, ours, slice);
+      }
+      if (base != null && (spentTheirs < time || theirs.size() < 5)) {
+        spentTheirs += turn(base, theirs, slice);
+      }
+    }
+    return new Timing[] {timing(ours), base == null ? null : timing(theirs)};
+  }
+
+  static Timing timing(List<Double> ms) {
     double[] v = ms.stream().mapToDouble(Double::doubleValue).sorted().toArray();
     return new Timing(v[v.length / 2], v[(int) (v.length * 0.1)], v[Math.min(v.length - 1, (int) (v.length * 0.9))],
         v.length);
@@ -246,12 +290,13 @@ final class BenchCommand implements Callable<Integer> {
     lines.add(new String[] {"", "nnc ms (p10–p90)", "baseline ms (p10–p90)", "speed-up"});
     for (Row r : rows) {
       r.first().run();
-      Timing ours = measure(r.nnc());
+      Timing[] t = measure(r.nnc(), r.base());
+      Timing ours = t[0];
       if (r.base() == null) {
         lines.add(new String[] {r.name(), ours.text(), "—", "—"});
         continue;
       }
-      Timing theirs = measure(r.base());
+      Timing theirs = t[1];
       lines.add(new String[] {r.name(), ours.text(), theirs.text(),
           String.format("%.2fx", theirs.median() / ours.median())});
     }
@@ -264,6 +309,6 @@ final class BenchCommand implements Callable<Integer> {
     for (String[] l : lines) {
       System.out.printf("%-" + w[0] + "s  %" + w[1] + "s  %" + w[2] + "s  %" + w[3] + "s%n", (Object[]) l);
     }
-    System.out.println("(medians of runs after a warm-up; speed-up = baseline median / nnc median)");
+    System.out.println("(medians of runs after a warm-up, the engines taking turns; speed-up = baseline median / nnc median)");
   }
 }
