@@ -35,6 +35,7 @@ final class EvalCommand implements Callable<Integer> {
     Path w = Session.existingWeights(weights, res.manifest().model());
     try (NativeModel m = Session.load(res, run.threads())) {
       m.initParams(r.seed());
+      s.checkVocabulary(w);
       Session.loadWeights(m, w);
       Trainer t = new Trainer(m, new Trainer.Config(1, false, r.seed(), r.optimizer().lr(),
           Session.schedule(r), null, false, Session.primaryOutput(res.forward()), Session.targetField(r),
@@ -51,6 +52,7 @@ final class EvalCommand implements Callable<Integer> {
       String[] names = switch (r.data().kind()) {
         case "fashion_mnist" -> FashionMnist.CLASSES;
         case "shapes" -> dev.nnc.runtime.data.Shapes.CLASSES;
+        case "words" -> Session.wordClasses(r.data(), run.data);
         default -> null;
       };
       System.out.print(rep.render(names));

@@ -99,6 +99,22 @@ public final class ModelCompiler {
     }
   }
 
+  /** What the op with the tightest bound on {@code input} calls its values (null: none bounds it). */
+  static String indexNoun(Graph g, Node input) {
+    int bound = 0;
+    String noun = null;
+    for (Node n : g.nodes()) {
+      for (int i = 0; i < n.inputs().size(); i++) {
+        int b = n.input(i) == input ? n.op().indexBound(i) : 0;
+        if (b > 0 && (bound == 0 || b < bound)) {
+          bound = b;
+          noun = n.op().indexNoun(i);
+        }
+      }
+    }
+    return noun;
+  }
+
   /** The tightest bound the ops that read {@code input} put on its values (0: none). */
   static int indexBound(Graph g, Node input) {
     int bound = 0;
@@ -200,8 +216,9 @@ public final class ModelCompiler {
         Buffer b = kp.buffers().get(buf);
         Graph g = graphs.get(kp.name());
         Node input = g.input(name);
+        String noun = indexNoun(g, input);
         ins.add(new Manifest.Slot(name, pp.plan().offset(buf), b.shape().dims(), input.dtype().text(),
-            indexBound(g, input)));
+            indexBound(g, input), "class index".equals(noun) ? null : noun));
       });
       List<Manifest.Slot> outs = new ArrayList<>();
       kp.outputs().forEach((name, view) ->

@@ -68,6 +68,7 @@ final class PredictCommand implements Callable<Integer> {
     int batch = res.manifest().batch();
     try (NativeModel m = Session.load(res, run.threads())) {
       m.initParams(r.seed());
+      s.checkVocabulary(w);
       Session.loadWeights(m, w);
       int width = (int) (p.output(out).size() / batch);
       float[] buf = new float[(int) in.size()];

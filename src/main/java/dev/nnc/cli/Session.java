@@ -23,6 +23,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /** One {@code .nn} file being worked on: parsed, checked, compiled, with its data. */
@@ -31,6 +32,11 @@ final class Session {
   final Program program;
   final String modelName;
   final Recipe recipe;
+  /**
+   * The vocabulary and classes of the last {@code words} data read ({@code data}): saved in the
+   * weights' metadata by {@code train}, checked against them by {@code eval} and {@code predict}.
+   */
+  private Map<String, String> vocabulary = Map.of();
 
   private Session(SourceFile source, Program program, String modelName, Recipe recipe) {
     this.source = source;
@@ -138,8 +144,43 @@ final class Session {
         return new Dataset[] {dev.nnc.runtime.data.Shapes.generate(d.examples(), d.size(), r.seed()),
             dev.nnc.runtime.data.Shapes.generate(Math.max(1, d.examples() / 5), d.size(), r.seed() + 1)};
       }
+      case "words" -> {
+        Path dir = override != null ? override : Path.of(d.path());
+        DataSpec.WordOptions o = d.words();
+        dev.nnc.runtime.data.Words.Loaded w = dev.nnc.runtime.data.Words.load(dir, d.featureField(), o.length(),
+            o.vocab(), o.perClass(), o.test(), r.seed());
+        Elaborated train = Elaborator.elaborate(program, modelName, 1, LayerContext.Mode.TRAIN, r);
+        int classes = classes(train);
+        if (classes > 0 && classes != w.classes().size()) {
+          throw new UserError(dir + " has " + w.classes().size() + " word lists (" + String.join(", ", w.classes())
+              + ") but the model has " + classes + " classes: one word list per class");
+        }
+        Node in = train.graph().input(d.featureField());
+        int vocab = in == null ? 0 : ModelCompiler.indexBound(train.graph(), in);
+        if (vocab > 0 && w.vocabulary() > vocab) {
+          throw new UserError("the words in " + dir + " need a vocabulary of " + w.vocabulary()
+              + " ids (padding, unknown and " + (w.vocabulary() - 2) + " characters) but the model's embedding takes "
+              + vocab + ": use embedding(" + w.vocabulary() + ", …), or words(…, vocab=" + vocab
+              + ") to read the rarest characters as unknown");
+        }
+        StringBuilder chars = new StringBuilder();
+        for (int i = 2; i < w.characters().length; i++) {
+          chars.appendCodePoint(w.characters()[i]);
+        }
+        vocabulary = Map.of(VOCABULARY, chars.toString(), CLASSES, String.join("\n", w.classes()));
+        return new Dataset[] {w.train(), w.test()};
+      }
       default -> throw new UserError("unknown data source " + d.kind());
     }
+  }
+
+  /** The class names of word-list data: the file names in its directory (or {@code override}). */
+  static String[] wordClasses(DataSpec d, Path override) throws IOException {
+    List<String> out = new java.util.ArrayList<>();
+    for (Path f : dev.nnc.runtime.data.Words.classFiles(override != null ? override : Path.of(d.path()))) {
+      out.add(dev.nnc.runtime.data.Words.className(f));
+    }
+    return out.toArray(String[]::new);
   }
 
   /**
@@ -216,6 +257,42 @@ final class Session {
       }
     }
     return w;
+  }
+
+  /** Metadata keys of the weights of a model trained on {@code words}: its characters by id (from id 2), its classes. */
+  static final String VOCABULARY = "vocabulary";
+  static final String CLASSES = "classes";
+
+  /** The metadata {@code train} writes with the weights: the model, and the vocabulary of words data. */
+  Map<String, String> weightMetadata(String model) {
+    Map<String, String> meta = new LinkedHashMap<>(vocabulary);
+    meta.put("model", model);
+    meta.put("format", "nnc");
+    return meta;
+  }
+
+  /**
+   * Refuses weights trained on another vocabulary or other classes than the words data just read:
+   * the ids would mean other characters, and the outputs other classes.
+   */
+  void checkVocabulary(Path weights) throws IOException {
+    if (vocabulary.isEmpty()) {
+      return;
+    }
+    Map<String, String> meta = SafeTensors.metadata(weights);
+    String had = meta.get(VOCABULARY);
+    if (had != null && !had.equals(vocabulary.get(VOCABULARY))) {
+      throw new UserError(weights + " was trained on a vocabulary of " + (had.codePointCount(0, had.length()) + 2)
+          + " ids (\"" + had + "\"), but these word lists give " + (vocabulary.get(VOCABULARY).codePointCount(0,
+          vocabulary.get(VOCABULARY).length()) + 2) + " (\"" + vocabulary.get(VOCABULARY) + "\"): the ids would "
+          + "mean other characters; use the word lists (and words(…) options) it was trained with");
+    }
+    String classes = meta.get(CLASSES);
+    if (classes != null && !classes.equals(vocabulary.get(CLASSES))) {
+      throw new UserError(weights + " was trained on the classes " + classes.replace("\n", ", ")
+          + " but these word lists are " + vocabulary.get(CLASSES).replace("\n", ", ")
+          + ": use the word lists it was trained with");
+    }
   }
 
   static void loadWeights(NativeModel m, Path file) throws IOException {

@@ -144,7 +144,7 @@ final class TrainCommand implements Callable<Integer> {
         log.printf("test: loss %.4f  accuracy %.4f  (%d examples)%n", test.loss(), test.accuracy(), data[1].size());
       }
       Path w = dir.resolve(RunFiles.WEIGHTS);
-      SafeTensors.write(w, Session.weights(m), Map.of("model", model, "format", "nnc"));
+      SafeTensors.write(w, Session.weights(m), s.weightMetadata(model));
       h.writeCsv(dir.resolve(RunFiles.HISTORY));
       h.writePlot(dir.resolve(RunFiles.CURVES), model);
       // Written last: names the set (weights, history, curves) by content, so that a reader

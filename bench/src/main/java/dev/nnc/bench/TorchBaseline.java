@@ -486,6 +486,10 @@ public final class TorchBaseline implements Baseline {
           case Concat c -> torch.cat(new TensorVector(n.inputs().stream().map(v::get).toArray(Tensor[]::new)),
               c.axis());
           case Slice sl -> v.get(n.input(0)).narrow(sl.axis(), sl.start(), sl.size());
+          case dev.nnc.ir.ops.Embedding e -> torch.embedding(v.get(n.input(0)), v.get(n.input(1)).to(torch.ScalarType.Long));
+          // Made by autodiff; the baseline differentiates with its own autograd.
+          case dev.nnc.ir.ops.EmbeddingGrad _ -> throw new IllegalStateException(
+              "the baseline runs the elaborated graph, which has no " + n.op().mnemonic());
         };
       }
 

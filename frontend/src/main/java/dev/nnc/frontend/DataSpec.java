@@ -23,10 +23,31 @@ import java.util.Map;
  *   <li>{@code shapes(examples=2000, size=32)}: generated segmentation images
  *       ({@code image f32[1,size,size]}) with the class of every pixel ({@code label i32[size,size]}:
  *       background, disc, square, triangle); a fifth as many test images, from another seed.
+ *   <li>{@code words("dir", length=16)}: one word list per class in {@code dir}; each word's
+ *       character ids ({@code int[length]}, 0 after the word) and its class as {@code label}.
  * </ul>
  */
 public record DataSpec(String kind, String path, boolean flatten, String labelColumn, List<String> targetColumns,
-    List<String> featureColumns, Map<String, TensorType> fields, String featureField, int examples) {
+    List<String> featureColumns, Map<String, TensorType> fields, String featureField, int examples, WordOptions words) {
+
+  public DataSpec(String kind, String path, boolean flatten, String labelColumn, List<String> targetColumns,
+      List<String> featureColumns, Map<String, TensorType> fields, String featureField, int examples) {
+    this(kind, path, flatten, labelColumn, targetColumns, featureColumns, fields, featureField, examples, null);
+  }
+
+  /**
+   * {@code words(dir, length=16, vocab=0, per_class=0, test=0.1)}: characters per word kept,
+   * the vocabulary's size (0: every character, plus padding and unknown), words kept per class
+   * (0: all), and the fraction of each class held out for testing.
+   */
+  public record WordOptions(int length, int vocab, int perClass, double test) {}
+
+  static DataSpec words(String dir, String featureField, WordOptions o) {
+    Map<String, TensorType> f = new LinkedHashMap<>();
+    f.put(featureField, new TensorType(Shape.of(o.length()), DType.I32));
+    f.put("label", new TensorType(Shape.SCALAR, DType.I32));
+    return new DataSpec("words", dir, false, "label", List.of(), List.of(), f, featureField, 0, o);
+  }
 
   public static final Shape MNIST_IMAGE = Shape.of(1, 28, 28);
 

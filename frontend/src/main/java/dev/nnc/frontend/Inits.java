@@ -20,7 +20,8 @@ final class Inits {
       Map.entry("he_uniform", Init.Kind.HE_UNIFORM),
       Map.entry("zeros", Init.Kind.ZEROS),
       Map.entry("ones", Init.Kind.ONES),
-      Map.entry("torch", Init.Kind.FAN_IN_UNIFORM));
+      Map.entry("torch", Init.Kind.FAN_IN_UNIFORM),
+      Map.entry("normal", Init.Kind.NORMAL));
 
   private Inits() {}
 

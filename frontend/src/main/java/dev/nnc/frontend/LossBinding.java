@@ -63,6 +63,11 @@ final class LossBinding {
           "name the model's input `" + d.featureField() + "`");
       return;
     }
+    if (want.dtype() == dev.nnc.ir.DType.I32 && in.dtype() != dev.nnc.ir.DType.I32) {
+      e.diag.error(decl.name, "input `" + d.featureField() + "` is declared as floats but " + d.kind()
+          + " gives token ids int" + want.shape(), "declare it `input " + d.featureField() + ": int" + want.shape() + "`");
+      return;
+    }
     if (!d.kind().equals("synthetic") && !in.shape().dropFirst().equals(want.shape())) {
       String hint = d.kind().equals("fashion_mnist")
           ? (want.shape().rank() == 3 ? "use `data = fashion_mnist(flatten=true)` for a [784] input"

@@ -224,6 +224,58 @@ final class RecipeReader {
       }
       return DataSpec.shapes(examples, size);
     }
+    if ("words".equals(kind)) {
+      if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
+        diag.error(s.expr(), "words needs a directory", "e.g. words(\"data/words\", length=16): one word list per class");
+        return DataSpec.fashionMnist(false);
+      }
+      int length = 16;
+      int vocab = 0;
+      int perClass = 0;
+      double test = 0.1;
+      for (Map.Entry<String, Val> e : named.entrySet()) {
+        boolean whole = e.getValue() instanceof NumV n && n.integral();
+        double num = e.getValue() instanceof NumV n ? n.value() : Double.NaN;
+        switch (e.getKey()) {
+          case "length" -> {
+            if (whole && num >= 1 && num <= 4096) {
+              length = (int) num;
+            } else {
+              diag.error(argument(s, "length", -1), "words length must be a whole number from 1 to 4096, got "
+                  + Val.describe(e.getValue()), "the characters kept per word");
+            }
+          }
+          case "vocab" -> {
+            if (whole && (num == 0 || num >= 3 && num <= 1_000_000)) {
+              vocab = (int) num;
+            } else {
+              diag.error(argument(s, "vocab", -1), "words vocab must be 0 (every character) or a whole number from 3 "
+                  + "to 1,000,000, got " + Val.describe(e.getValue()), "ids 0 and 1 are padding and unknown");
+            }
+          }
+          case "per_class" -> {
+            if (whole && num >= 0 && num <= 100_000_000) {
+              perClass = (int) num;
+            } else {
+              diag.error(argument(s, "per_class", -1), "words per_class must be a whole number ≥ 0, got "
+                  + Val.describe(e.getValue()), "0 keeps every word");
+            }
+          }
+          case "test" -> {
+            if (num >= 0 && num < 1) {
+              test = num;
+            } else {
+              diag.error(argument(s, "test", -1), "words test must be a fraction in [0, 1), got "
+                  + Val.describe(e.getValue()), "the share of each class held out for testing");
+            }
+          }
+          default -> diag.error(argument(s, e.getKey(), -1), "words has no option `" + e.getKey() + "`",
+              "its options are length=N, vocab=N, per_class=N and test=F");
+        }
+      }
+      java.nio.file.Path dir = program.source().resolve(path.value());
+      return DataSpec.words(dir.toString(), firstInput, new DataSpec.WordOptions(length, vocab, perClass, test));
+    }
     if ("csv".equals(kind)) {
       if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
         diag.error(s.expr(), "csv needs a file name", "e.g. csv(\"data/xor.csv\", label=\"y\")");
@@ -265,8 +317,8 @@ final class RecipeReader {
       return DataSpec.csv(file.toString(), firstInput, header, label, targets);
     }
     diag.error(s.expr(), "unknown data source " + Val.describe(v),
-        "use fashion_mnist, fashion_mnist(flatten=true), csv(\"file.csv\", label=\"y\"), synthetic(examples=256) or "
-            + "shapes(examples=2000, size=32)");
+        "use fashion_mnist, fashion_mnist(flatten=true), csv(\"file.csv\", label=\"y\"), synthetic(examples=256), "
+            + "shapes(examples=2000, size=32) or words(\"dir\", length=16)");
     return DataSpec.fashionMnist(false);
   }
 

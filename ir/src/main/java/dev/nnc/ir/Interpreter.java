@@ -114,6 +114,29 @@ public final class Interpreter {
         }
         yield new Tensor(s, out);
       }
+      case dev.nnc.ir.ops.Embedding e -> {
+        Tensor table = v.get(n.input(0));
+        Tensor ids = v.get(n.input(1));
+        int dim = table.shape().dim(1);
+        double[] out = new double[Math.toIntExact(s.size())];
+        for (int t = 0; t < ids.data().length; t++) {
+          System.arraycopy(table.data(), tokenRow(ids.data()[t], e.vocab()) * dim, out, t * dim, dim);
+        }
+        yield new Tensor(s, out);
+      }
+      case dev.nnc.ir.ops.EmbeddingGrad e -> {
+        Tensor dy = v.get(n.input(0));
+        Tensor ids = v.get(n.input(1));
+        int dim = s.dim(1);
+        double[] out = new double[Math.toIntExact(s.size())];
+        for (int t = 0; t < ids.data().length; t++) {
+          int row = tokenRow(ids.data()[t], e.vocab()) * dim;
+          for (int d = 0; d < dim; d++) {
+            out[row + d] += dy.data()[t * dim + d];
+          }
+        }
+        yield new Tensor(s, out);
+      }
       case Conv2d c -> conv2d(c, v.get(n.input(0)), v.get(n.input(1)), s);
       case dev.nnc.ir.ops.Conv2dGradInput g -> conv2dGradInput(g.window(), v.get(n.input(0)), v.get(n.input(1)), s);
       case dev.nnc.ir.ops.Conv2dGradWeight g -> conv2dGradWeight(g.window(), v.get(n.input(0)), v.get(n.input(1)), s);
@@ -421,5 +444,13 @@ public final class Interpreter {
       }
     }
     return new Tensor(x.shape(), out);
+  }
+
+  /** The table row of token id {@code id}: an integer in {@code [0, vocab)}, else an error naming both. */
+  static int tokenRow(double id, int vocab) {
+    if (!(id >= 0 && id < vocab) || id != Math.rint(id)) {
+      throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+    }
+    return (int) id;
   }
 }

@@ -231,6 +231,10 @@ public final class IrParser {
             Integer.parseInt(need(a, "h", mnemonic)), Integer.parseInt(need(a, "w", mnemonic)));
       case "log_softmax":
         return new LogSoftmax();
+      case "embedding":
+        return new dev.nnc.ir.ops.Embedding(Integer.parseInt(need(a, "vocab", mnemonic)));
+      case "embedding_grad":
+        return new dev.nnc.ir.ops.EmbeddingGrad(Integer.parseInt(need(a, "vocab", mnemonic)));
       case "one_hot":
         return new OneHot(Integer.parseInt(need(a, "classes", mnemonic)));
       case "dropout_mask":

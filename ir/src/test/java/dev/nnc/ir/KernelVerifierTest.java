@@ -70,6 +70,42 @@ class KernelVerifierTest {
         check.apply(new Kernel.TileTransform(0, 0, 1, 1, op)));
   }
 
+  /**
+   * An access at a data-dependent row counts with every row it can take: a table of 3 rows of 4
+   * read at {@code j + 4·row(x[i])} fits in 12 elements; declared with 4 rows it does not. The
+   * interpreter clamps the row as back ends do, and the row's own load is checked too.
+   */
+  @Test
+  void dataDependentRowsAreCheckedOverEveryRow() {
+    java.util.function.BiFunction<Long, Long, KernelProgram> lookup = (rows, idAt) -> {
+      KExpr.Row row = new KExpr.Row(new KExpr.Load(0, new Affine(idAt, new long[] {4, 0})), 4, rows);
+      KStmt store = new KStmt.Store(1, new Affine(0, new long[] {4, 1}), new KExpr.Load(0, new Affine(0, new long[] {0, 1}), row));
+      KStmt.Loop root = new KStmt.Loop(0, 3, List.of(new KStmt.Loop(1, 4, List.of(store))));
+      return new KernelProgram("p", BUFS, List.of(new Kernel.Loops("k", root, 2, 0, true, 0)), Map.of("x", 0),
+          Map.of(), Map.of());
+    };
+    assertEquals(List.of(), KernelVerifier.problems(lookup.apply(3L, 0L)));
+    assertEquals(List.of("kernel k load of x: indices 0..15 for 12 elements"),
+        KernelVerifier.problems(lookup.apply(4L, 0L)));
+    assertEquals(List.of("kernel k load of x: indices 4..12 for 12 elements"),
+        KernelVerifier.problems(lookup.apply(3L, 4L)));
+    // x[0], x[4], x[8] = 2.7, -5, 9 as ids: rows 2, 0 (clamped) and 2 (clamped) of x, which is
+    // [2.7, 1, 2, 3 | -5, 5, 6, 7 | 9, 9, 10, 11].
+    float[] arena = new float[24];
+    for (int i = 0; i < 12; i++) {
+      arena[i] = i;
+    }
+    arena[0] = 2.7f;
+    arena[4] = -5;
+    arena[8] = 9;
+    new dev.nnc.ir.kernel.KernelInterpreter(arena, new long[] {0, 12}).run(lookup.apply(3L, 0L).kernels().get(0));
+    assertEquals(9f, arena[12]);
+    assertEquals(11f, arena[15]);
+    assertEquals(2.7f, arena[16]);
+    assertEquals(9f, arena[20]);
+    assertEquals(11f, arena[23]);
+  }
+
   @Test
   void gemmOperandsAndResultAreChecked() {
     List<Buffer> bufs = List.of(new Buffer(0, "a", Buffer.Kind.INPUT, 6, Shape.of(2, 3)),

@@ -54,7 +54,8 @@ class OpCoverageTest {
         new PatchesGrad(Window.of(3, 1, 1), true, 7, 5), new Permute(List.of(0, 3, 1, 2)), new Concat(1),
         new Slice(1, 2, 3), new dev.nnc.ir.ops.Winograd(true, dev.nnc.ir.ops.Winograd.Matrix.BT4, false, 4, 1, 1, 14,
             14, 56, 56), new dev.nnc.ir.ops.Conv2dGradInput(Window.of(3, 1, 1), 9, 7),
-        new dev.nnc.ir.ops.Conv2dGradWeight(new Window(3, 2, 2, 1, 1, 0, 1, 0, 1, 2)))) {
+        new dev.nnc.ir.ops.Conv2dGradWeight(new Window(3, 2, 2, 1, 1, 0, 1, 0, 1, 2)), new dev.nnc.ir.ops.Embedding(60),
+        new dev.nnc.ir.ops.EmbeddingGrad(27))) {
       SAMPLES.put(op.getClass(), op);
     }
   }

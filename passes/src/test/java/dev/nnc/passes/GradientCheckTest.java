@@ -47,7 +47,13 @@ class GradientCheckTest {
       names.add(name);
       values.put(name, new Tensor(s, OpCases.sample(rnd, s, c.domain())));
     }
-    Node out = c.build().apply(b, ps);
+    List<Node> operands = new ArrayList<>(ps);
+    Map<String, Tensor> inputs = new HashMap<>();
+    for (OpCases.IntInput ii : c.ints()) {
+      operands.add(b.addTyped(new Input(ii.name()), List.of(), new TensorType(ii.shape(), dev.nnc.ir.DType.I32)));
+      inputs.put(ii.name(), new Tensor(ii.shape(), ii.values()));
+    }
+    Node out = c.build().apply(b, operands);
     Node r = b.addTyped(new Input("r"), List.of(), TensorType.f32(out.shape()));
     Node loss = Ops.sumAll(b, Ops.mul(b, out, r));
     Map<Node, Node> grads = Autodiff.gradients(b, loss, ps);
@@ -60,7 +66,8 @@ class GradientCheckTest {
     for (int i = 0; i < rv.length; i++) {
       rv[i] = rnd.nextGaussian();
     }
-    return new Setup(b.build(), names, values, Map.of("r", new Tensor(out.shape(), rv)));
+    inputs.put("r", new Tensor(out.shape(), rv));
+    return new Setup(b.build(), names, values, Map.copyOf(inputs));
   }
 
   /**

@@ -18,6 +18,8 @@ import dev.nnc.ir.ops.LogSoftmax;
 import dev.nnc.ir.ops.MatMul;
 import dev.nnc.ir.ops.Reduce;
 import dev.nnc.ir.ops.ReduceFn;
+import dev.nnc.ir.ops.Embedding;
+import dev.nnc.ir.ops.EmbeddingGrad;
 import dev.nnc.ir.ops.Reshape;
 import dev.nnc.ir.ops.Softmax;
 import dev.nnc.ir.ops.SumTo;
@@ -41,8 +43,20 @@ final class OpCases {
     AWAY_FROM_ZERO
   }
 
+  /** An integer input of a case (token ids): its values are fixed, it takes no gradient. */
+  record IntInput(String name, Shape shape, double[] values) {}
+
+  /**
+   * {@code build} gets the operands (parameters, one per shape, whose gradients are checked) and
+   * then the integer inputs {@code ints}, in order; {@code torch} closes over the latter's values.
+   */
   record Case(String name, List<Shape> shapes, Domain domain, BiFunction<Graph.Builder, List<Node>, Node> build,
-      TorchOps.Fn torch) {
+      TorchOps.Fn torch, List<IntInput> ints) {
+    Case(String name, List<Shape> shapes, Domain domain, BiFunction<Graph.Builder, List<Node>, Node> build,
+        TorchOps.Fn torch) {
+      this(name, shapes, domain, build, torch, List.of());
+    }
+
     @Override
     public String toString() {
       return name + shapes;
@@ -125,7 +139,40 @@ final class OpCases {
     cases.add(new Case("log_softmax", List.of(sm), Domain.ANY, (b, in) -> b.add(new LogSoftmax(), in.get(0)),
         t -> TorchOps.softmax(t.get(0), true)));
     convolutionCases(r, cases);
+    embeddingCases(r, cases);
     return cases;
+  }
+
+  /**
+   * Embedding lookups of random token ids (repeated ids included, so that the gradient adds
+   * several tokens onto one row) from ids of rank 1 and 2, and the lookup's gradient op itself
+   * (whose gradient is a lookup again).
+   */
+  static void embeddingCases(Random r, List<Case> cases) {
+    int vocab = 2 + r.nextInt(6);
+    int dim = d(r);
+    for (Shape ids : List.of(Shape.of(3 + r.nextInt(5)), Shape.of(d(r), d(r)))) {
+      double[] v = new double[Math.toIntExact(ids.size())];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = r.nextInt(vocab);
+      }
+      v[v.length - 1] = v[0];                          // one row gathered twice at least
+      List<IntInput> in = List.of(new IntInput("ids", ids, v));
+      cases.add(new Case("embedding" + ids, List.of(Shape.of(vocab, dim)), Domain.ANY,
+          (b, x) -> b.add(new Embedding(vocab), x.get(0), x.get(1)),
+          t -> torch.embedding(t.get(0), TorchOps.longs(v).reshape(TorchOps.dims(ids))), in));
+      Shape dy = Shape.of(Math.toIntExact(ids.size()), dim);
+      cases.add(new Case("embedding_grad" + ids, List.of(dy), Domain.ANY,
+          (b, x) -> b.add(new EmbeddingGrad(vocab), b.add(new Reshape(rowsOf(ids, dim)), x.get(0)), x.get(1)),
+          t -> torch.embedding_dense_backward(t.get(0).reshape(TorchOps.dims(rowsOf(ids, dim))),
+              TorchOps.longs(v).reshape(TorchOps.dims(ids)), vocab, -1, false), in));
+    }
+  }
+
+  private static Shape rowsOf(Shape ids, int dim) {
+    int[] d = java.util.Arrays.copyOf(ids.dims(), ids.rank() + 1);
+    d[d.length - 1] = dim;
+    return new Shape(d);
   }
 
   /** A random window for an {@code h×w} map: odd and even kernels, stride up to 3, padding on each side, dilation. */

@@ -30,6 +30,9 @@ class OpCasesCoverageTest {
       for (int i = 0; i < c.shapes().size(); i++) {
         in.add(b.addTyped(new Input("x" + i), List.of(), TensorType.f32(c.shapes().get(i))));
       }
+      for (OpCases.IntInput ii : c.ints()) {
+        in.add(b.addTyped(new Input(ii.name()), List.of(), new TensorType(ii.shape(), dev.nnc.ir.DType.I32)));
+      }
       b.output("y", c.build().apply(b, in));
       b.build().nodes().forEach(n -> covered.add(n.op().getClass()));
     }

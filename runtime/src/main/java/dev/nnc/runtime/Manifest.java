@@ -127,11 +127,17 @@ public record Manifest(
 
   /**
    * An input or output of a program: its arena slot and shape (batch first). An integer input
-   * that indexes (class labels) has {@code bound} > 0 and takes values in {@code [0, bound)}.
+   * that indexes (class labels, token ids) has {@code bound} > 0 and takes values in
+   * {@code [0, bound)}; {@code indexes} names its values for messages ({@code token id}; null:
+   * class index).
    */
-  public record Slot(String name, long offset, int[] shape, String dtype, int bound) {
+  public record Slot(String name, long offset, int[] shape, String dtype, int bound, String indexes) {
     public Slot(String name, long offset, int[] shape, String dtype) {
-      this(name, offset, shape, dtype, 0);
+      this(name, offset, shape, dtype, 0, null);
+    }
+
+    public Slot(String name, long offset, int[] shape, String dtype, int bound) {
+      this(name, offset, shape, dtype, bound, null);
     }
 
     public boolean integer() {

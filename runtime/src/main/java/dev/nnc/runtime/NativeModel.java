@@ -189,8 +189,11 @@ public final class NativeModel implements AutoCloseable {
       boolean whole = v == Math.rint(v);
       if (!whole || v < 0 || (s.bound() > 0 && v >= s.bound())) {
         String value = whole ? String.valueOf((long) v) : String.valueOf(v);
+        String noun = s.indexes() == null ? "class index" : s.indexes();
         throw new IllegalArgumentException(s.name() + "[" + i + "] = " + value + " is not "
-            + (s.bound() > 0 ? "a class index in [0, " + s.bound() + ")" : "a non-negative integer"));
+            + (s.bound() > 0 ? "a " + noun + " in [0, " + s.bound() + ")"
+                + (noun.equals("token id") ? " (the vocabulary has " + s.bound() + " tokens)" : "")
+                : "a non-negative integer"));
       }
     }
   }
@@ -288,6 +291,7 @@ public final class NativeModel implements AutoCloseable {
         case "he_uniform" -> uniform(v, rnd, Math.sqrt(6 / fanIn));
         case "he_normal" -> normal(v, rnd, Math.sqrt(2 / fanIn));
         case "fan_in_uniform" -> uniform(v, rnd, 1 / Math.sqrt(fanIn));
+        case "normal" -> normal(v, rnd, 1);
         default -> throw new IllegalArgumentException("unknown initialiser " + p.init() + " for " + p.name());
       }
       return v;

@@ -497,7 +497,8 @@ final class KernelEmitter {
       }
     });
     dev.nnc.ir.kernel.KernelWalk.forEachExpr(k.root(), e -> dev.nnc.ir.kernel.KernelWalk.forEach(e, x -> {
-      if (x instanceof KExpr.Load l && !l.guarded() && !written.contains(l.buf()) && constantIndex(l.index())) {
+      if (x instanceof KExpr.Load l && !l.guarded() && l.row() == null && !written.contains(l.buf())
+          && constantIndex(l.index())) {
         invariant.computeIfAbsent(l.buf() + ":" + l.index().base(),
             key -> scoped(LLVMBuildLoad2(b, f32, at(index(l.buf(), l.index())), "inv"), l.buf()));
       }
@@ -525,11 +526,11 @@ final class KernelEmitter {
       case KStmt.Store st -> {
         if (st.guarded()) {
           // Only where the guards hold: a branch around the store (a masked store once vectorised).
-          ifElse(guards(st.guards()), () -> scoped(LLVMBuildStore(b, expr(st.value()), at(index(st.buf(), st.index()))),
-              st.buf()), () -> { });
+          ifElse(guards(st.guards()), () -> scoped(LLVMBuildStore(b, expr(st.value()),
+              at(address(st.buf(), st.index(), st.row()))), st.buf()), () -> { });
         } else {
           LLVMValueRef v = expr(st.value());
-          scoped(LLVMBuildStore(b, v, at(index(st.buf(), st.index()))), st.buf());
+          scoped(LLVMBuildStore(b, v, at(address(st.buf(), st.index(), st.row()))), st.buf());
         }
       }
       case KStmt.Assign a -> {
@@ -581,9 +582,25 @@ final class KernelEmitter {
    */
   private LLVMValueRef guardedLoad(KExpr.Load l) {
     LLVMValueRef ok = guards(l.guards());
-    LLVMValueRef idx = LLVMBuildSelect(b, ok, index(l.buf(), l.index()), off(l.buf()), "");
+    LLVMValueRef idx = LLVMBuildSelect(b, ok, address(l.buf(), l.index(), l.row()), off(l.buf()), "");
     LLVMValueRef v = scoped(LLVMBuildLoad2(b, f32, at(idx), ""), l.buf());
     return LLVMBuildSelect(b, ok, v, cf(l.fill()), "");
+  }
+
+  /**
+   * Arena index of {@code buf[affine + row]}: the row ({@link KExpr.Row}) is its id's integer part
+   * clamped to {@code [0, rows)} in float ({@code maxnum} takes a NaN id to 0), so no id, however
+   * wrong, reaches outside the buffer.
+   */
+  LLVMValueRef address(int buf, KExpr.Affine a, KExpr.Row row) {
+    LLVMValueRef idx = index(buf, a);
+    if (row == null) {
+      return idx;
+    }
+    LLVMValueRef id = call("llvm.maxnum", f32, expr(row.id()), cf(0));
+    id = call("llvm.minnum", f32, id, cf(row.rows() - 1));
+    LLVMValueRef r = LLVMBuildFPToSI(b, id, i64, "row");
+    return LLVMBuildAdd(b, idx, row.stride() == 1 ? r : LLVMBuildMul(b, r, c64(row.stride()), ""), "");
   }
 
   /** Arena index of {@code buf[affine]}. */
@@ -625,8 +642,10 @@ final class KernelEmitter {
       case KExpr.Lit l -> cf(l.value());
       case KExpr.Load l when l.guarded() -> guardedLoad(l);
       case KExpr.Load l -> {
-        LLVMValueRef hoisted = constantIndex(l.index()) ? invariant.get(l.buf() + ":" + l.index().base()) : null;
-        yield hoisted != null ? hoisted : scoped(LLVMBuildLoad2(b, f32, at(index(l.buf(), l.index())), ""), l.buf());
+        LLVMValueRef hoisted = l.row() == null && constantIndex(l.index())
+            ? invariant.get(l.buf() + ":" + l.index().base()) : null;
+        yield hoisted != null ? hoisted
+            : scoped(LLVMBuildLoad2(b, f32, at(address(l.buf(), l.index(), l.row())), ""), l.buf());
       }
       case KExpr.Local l -> LLVMBuildLoad2(b, f32, localSlots[l.id()], "");
       case KExpr.IndexValue iv -> LLVMBuildSIToFP(b, load64(varSlots[iv.var()]), f32, "");

@@ -45,13 +45,22 @@ public sealed interface KExpr {
    * that never touches memory when a guard fails (a padded convolution's border reads its zero
    * padding this way). Back ends must not read {@code buf[index]} when a guard fails.
    */
-  record Load(int buf, Affine index, java.util.List<Guard> guards, double fill) implements KExpr {
+  record Load(int buf, Affine index, java.util.List<Guard> guards, double fill, Row row) implements KExpr {
     public Load {
       guards = java.util.List.copyOf(guards);
     }
 
     public Load(int buf, Affine index) {
-      this(buf, index, java.util.List.of(), 0);
+      this(buf, index, java.util.List.of(), 0, null);
+    }
+
+    public Load(int buf, Affine index, java.util.List<Guard> guards, double fill) {
+      this(buf, index, guards, fill, null);
+    }
+
+    /** {@code buf[index + row]}: a load at a data-dependent row (see {@link Row}). */
+    public Load(int buf, Affine index, Row row) {
+      this(buf, index, java.util.List.of(), 0, row);
     }
 
     public boolean guarded() {
@@ -75,6 +84,31 @@ public sealed interface KExpr {
     @Override
     public String toString() {
       return lo + " <= " + expr + " < " + hi;
+    }
+  }
+
+  /**
+   * A data-dependent part of an address: {@code stride · r} with {@code r} the integer part of
+   * {@code id} clamped to {@code [0, rows)} (an embedding's table row of a token id). The clamp
+   * keeps every access inside its buffer whatever the data holds; the runtime rejects token ids
+   * outside {@code [0, rows)} before a kernel runs, so the clamp never changes a result there.
+   */
+  record Row(KExpr id, long stride, long rows) {
+    public Row {
+      if (stride < 0 || rows < 1) {
+        throw new IllegalArgumentException("row: stride " + stride + " and rows " + rows);
+      }
+    }
+
+    /** The row {@code id} selects: its integer part, clamped to {@code [0, rows)}. */
+    public long of(double id) {
+      long r = Double.isNaN(id) ? 0 : (long) Math.max(0, Math.min(rows - 1, id));
+      return r;
+    }
+
+    @Override
+    public String toString() {
+      return stride + "*row(" + KernelPrinter.expr(id) + " of " + rows + ")";
     }
   }
 

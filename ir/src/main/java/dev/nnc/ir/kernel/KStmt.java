@@ -17,13 +17,22 @@ public sealed interface KStmt {
    * evaluated whether or not the guards hold, so its own loads must be safe by themselves
    * (guarded as well where needed); the verifier checks them so.
    */
-  record Store(int buf, KExpr.Affine index, KExpr value, List<KExpr.Guard> guards) implements KStmt {
+  record Store(int buf, KExpr.Affine index, KExpr value, List<KExpr.Guard> guards, KExpr.Row row) implements KStmt {
     public Store {
       guards = List.copyOf(guards);
     }
 
     public Store(int buf, KExpr.Affine index, KExpr value) {
-      this(buf, index, value, List.of());
+      this(buf, index, value, List.of(), null);
+    }
+
+    public Store(int buf, KExpr.Affine index, KExpr value, List<KExpr.Guard> guards) {
+      this(buf, index, value, guards, null);
+    }
+
+    /** {@code buf[index + row] = value}: a store at a data-dependent row (a scatter, see {@link KExpr.Row}). */
+    public Store(int buf, KExpr.Affine index, KExpr value, KExpr.Row row) {
+      this(buf, index, value, List.of(), row);
     }
 
     public boolean guarded() {

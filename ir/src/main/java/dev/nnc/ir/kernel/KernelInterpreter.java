@@ -56,17 +56,23 @@ public final class KernelInterpreter {
       }
       case KStmt.Store st -> {
         if (holds(st.guards(), vars)) {
-          arena[at(st.buf(), st.index(), vars)] = eval(st.value(), vars, locals, acc);
+          arena[at(st.buf(), st.index(), vars) + row(st.row(), vars, locals, acc)] = eval(st.value(), vars, locals, acc);
         }
       }
       case KStmt.Assign a -> locals[a.local()] = eval(a.value(), vars, locals, acc);
     }
   }
 
+  /** The data-dependent part of an address ({@link KExpr.Row}), 0 without one. */
+  private int row(KExpr.Row r, long[] vars, float[] locals, float acc) {
+    return r == null ? 0 : Math.toIntExact(r.stride() * r.of(eval(r.id(), vars, locals, acc)));
+  }
+
   private float eval(KExpr e, long[] vars, float[] locals, float acc) {
     return switch (e) {
       case KExpr.Lit l -> (float) l.value();
-      case KExpr.Load l -> holds(l.guards(), vars) ? arena[at(l.buf(), l.index(), vars)] : (float) l.fill();
+      case KExpr.Load l -> holds(l.guards(), vars)
+          ? arena[at(l.buf(), l.index(), vars) + row(l.row(), vars, locals, acc)] : (float) l.fill();
       case KExpr.Local l -> locals[l.id()];
       case KExpr.IndexValue i -> (float) vars[i.var()];
       case KExpr.Acc a -> acc;

@@ -55,10 +55,19 @@ public final class KernelPrinter {
         sb.append(in).append("}\n");
       }
       case KStmt.Store st -> sb.append(in).append(st.guarded() ? "if " + guards(st.guards()) + ": " : "").append('b')
-          .append(st.buf()).append('[').append(st.index()).append("] = ").append(expr(st.value())).append('\n');
+          .append(st.buf()).append('[').append(address(st.index(), st.row())).append("] = ").append(expr(st.value()))
+          .append('\n');
       case KStmt.Assign a -> sb.append(in).append('l').append(a.local()).append(" = ").append(expr(a.value()))
           .append('\n');
     }
+  }
+
+  /** {@code index}, then the data-dependent row if there is one: {@code i1 + 16*row(b1[i0] of 60)}. */
+  private static String address(KExpr.Affine index, KExpr.Row row) {
+    if (row == null) {
+      return index.toString();
+    }
+    return (index.toString().equals("0") ? "" : index + " + ") + row;
   }
 
   private static String guards(java.util.List<KExpr.Guard> gs) {
@@ -70,8 +79,9 @@ public final class KernelPrinter {
       case KExpr.Lit l -> l.value() == Math.rint(l.value()) && Math.abs(l.value()) < 1e15 ? String.valueOf((long) l.value())
           : String.valueOf(l.value());
       case KExpr.Load l -> l.guarded()
-          ? "(" + guards(l.guards()) + " ? b" + l.buf() + "[" + l.index() + "] : " + expr(new KExpr.Lit(l.fill())) + ")"
-          : "b" + l.buf() + "[" + l.index() + "]";
+          ? "(" + guards(l.guards()) + " ? b" + l.buf() + "[" + address(l.index(), l.row()) + "] : "
+              + expr(new KExpr.Lit(l.fill())) + ")"
+          : "b" + l.buf() + "[" + address(l.index(), l.row()) + "]";
       case KExpr.Local l -> "l" + l.id();
       case KExpr.IndexValue i -> "float(i" + i.var() + ")";
       case KExpr.Acc a -> "acc";

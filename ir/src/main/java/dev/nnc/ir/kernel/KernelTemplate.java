@@ -39,7 +39,7 @@ public record KernelTemplate(Kernel kernel, int[] buffers) {
   /** {@code k} named {@code name}, every buffer {@code b} it touches replaced by {@code id(b)}, in a fixed order. */
   private static Kernel rebuffer(Kernel k, String name, IntUnaryOperator id) {
     UnaryOperator<KExpr> load = e -> e instanceof KExpr.Load ld
-        ? new KExpr.Load(id.applyAsInt(ld.buf()), ld.index(), ld.guards(), ld.fill()) : e;
+        ? new KExpr.Load(id.applyAsInt(ld.buf()), ld.index(), ld.guards(), ld.fill(), ld.row()) : e;
     return switch (k) {
       case Kernel.Gemm g -> {
         int a = id.applyAsInt(g.a());
@@ -50,7 +50,7 @@ public record KernelTemplate(Kernel kernel, int[] buffers) {
             g.batch());
       }
       case Kernel.Loops l -> new Kernel.Loops(name, (KStmt.Loop) KernelWalk.map(l.root(), load,
-          st -> new KStmt.Store(id.applyAsInt(st.buf()), st.index(), st.value(), st.guards())),
+          st -> new KStmt.Store(id.applyAsInt(st.buf()), st.index(), st.value(), st.guards(), st.row())),
           l.vars(), l.locals(), l.parallel(), l.flops(), l.transform() == null ? null
               : new Kernel.TileTransform(id.applyAsInt(l.transform().image()), id.applyAsInt(l.transform().tiles()),
                   l.transform().images(), l.transform().channels(), l.transform().op()));

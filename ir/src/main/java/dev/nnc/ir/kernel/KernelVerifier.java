@@ -14,7 +14,8 @@ import java.util.List;
  *
  * <p>Accesses are affine ({@code base + Σ stride·var}), so the extremes over a loop nest are exact:
  * the lowest index takes each variable at 0 or at its last value, whichever lowers the sum.
- * Both operands of a {@code select} are checked, as native code evaluates both.
+ * Both operands of a {@code select} are checked, as native code evaluates both. A data-dependent
+ * row ({@link KExpr.Row}) counts with every row it can take, since back ends clamp it to them.
  */
 public final class KernelVerifier {
   private KernelVerifier() {}
@@ -137,7 +138,10 @@ public final class KernelVerifier {
           extents[l.var()] = saved;
         }
         case KStmt.Store st -> {
-          access(st.buf(), st.index(), st.guards(), extents, at + " store");
+          access(st.buf(), st.index(), st.guards(), st.row(), extents, at + " store");
+          if (st.row() != null) {
+            expr(st.row().id(), extents, at, false);
+          }
           expr(st.value(), extents, at, false);
         }
         case KStmt.Assign a -> {
@@ -152,7 +156,7 @@ public final class KernelVerifier {
     void expr(KExpr e, long[] extents, String at, boolean accAllowed) {
       KernelWalk.forEach(e, x -> {
         switch (x) {
-          case KExpr.Load ld -> access(ld.buf(), ld.index(), ld.guards(), extents, at + " load");
+          case KExpr.Load ld -> access(ld.buf(), ld.index(), ld.guards(), ld.row(), extents, at + " load");
           case KExpr.Rand r -> inScope(r.index(), extents, at + " random index");
           case KExpr.IndexValue iv -> {
             if (iv.var() < 0 || iv.var() >= extents.length || extents[iv.var()] == 0) {
@@ -188,7 +192,8 @@ public final class KernelVerifier {
       return ok;
     }
 
-    void access(int buf, Affine a, List<KExpr.Guard> guards, long[] extents, String at) {
+    /** An access's index over its loops, plus any row in {@code [0, rows)} ({@link KExpr.Row} clamps it there). */
+    void access(int buf, Affine a, List<KExpr.Guard> guards, KExpr.Row row, long[] extents, String at) {
       long size = size(p, buf);
       if (size < 0) {
         out.add(at + ": no buffer " + buf);
@@ -242,6 +247,9 @@ public final class KernelVerifier {
         long span = rest[v] * (extents[v] - 1);
         lo += Math.min(0, span);
         hi += Math.max(0, span);
+      }
+      if (row != null) {
+        hi += row.stride() * (row.rows() - 1);
       }
       if (lo < 0 || hi >= size) {
         out.add(at + " of " + name(p, buf) + ": indices " + lo + ".." + hi + " for " + size + " elements");

@@ -27,7 +27,11 @@ public final class KernelWalk {
       }
       case KExpr.Rand r -> forEach(r.step(), f);
       case KExpr.Lit l -> { }
-      case KExpr.Load l -> { }
+      case KExpr.Load l -> {
+        if (l.row() != null) {
+          forEach(l.row().id(), f);
+        }
+      }
       case KExpr.Local l -> { }
       case KExpr.IndexValue i -> { }
       case KExpr.Acc a -> { }
@@ -38,7 +42,12 @@ public final class KernelWalk {
   public static void forEachExpr(KStmt s, Consumer<KExpr> f) {
     switch (s) {
       case KStmt.Loop l -> l.body().forEach(b -> forEachExpr(b, f));
-      case KStmt.Store st -> f.accept(st.value());
+      case KStmt.Store st -> {
+        if (st.row() != null) {
+          f.accept(st.row().id());
+        }
+        f.accept(st.value());
+      }
       case KStmt.Assign a -> f.accept(a.value());
     }
   }
@@ -57,7 +66,9 @@ public final class KernelWalk {
       case KExpr.Bin b -> new KExpr.Bin(b.op(), map(b.x(), f), map(b.y(), f));
       case KExpr.Select s -> new KExpr.Select(s.cmp(), map(s.x(), f), map(s.y(), f), map(s.a(), f), map(s.b(), f));
       case KExpr.Rand r2 -> new KExpr.Rand(r2.index(), map(r2.step(), f), r2.salt(), r2.rate());
-      case KExpr.Lit _, KExpr.Load _, KExpr.Local _, KExpr.IndexValue _, KExpr.Acc _ -> e;
+      case KExpr.Load l -> l.row() == null ? l
+          : new KExpr.Load(l.buf(), l.index(), l.guards(), l.fill(), row(l.row(), f));
+      case KExpr.Lit _, KExpr.Local _, KExpr.IndexValue _, KExpr.Acc _ -> e;
     };
     return f.apply(r);
   }
@@ -72,9 +83,34 @@ public final class KernelWalk {
         }
         yield new KStmt.Loop(l.var(), l.extent(), body);
       }
-      case KStmt.Store st -> fs.apply(new KStmt.Store(st.buf(), st.index(), map(st.value(), fe), st.guards()));
+      case KStmt.Store st -> fs.apply(new KStmt.Store(st.buf(), st.index(), map(st.value(), fe), st.guards(),
+          st.row() == null ? null : row(st.row(), fe)));
       case KStmt.Assign a -> new KStmt.Assign(a.local(), map(a.value(), fe));
     };
+  }
+
+  private static KExpr.Row row(KExpr.Row r, UnaryOperator<KExpr> f) {
+    return new KExpr.Row(map(r.id(), f), r.stride(), r.rows());
+  }
+
+  /**
+   * Whether any load or store of {@code s} has a data-dependent row ({@link KExpr.Row}): passes
+   * that reason about addresses from their affine part alone (merging, collapsing, writing in
+   * place) leave such kernels as they are.
+   */
+  public static boolean hasRows(KStmt s) {
+    boolean[] found = {false};
+    forEachStmt(s, st -> {
+      if (st instanceof KStmt.Store store && store.row() != null) {
+        found[0] = true;
+      }
+    });
+    forEachExpr(s, e -> forEach(e, x -> {
+      if (x instanceof KExpr.Load l && l.row() != null) {
+        found[0] = true;
+      }
+    }));
+    return found[0];
   }
 
   /** Whether any load or store of {@code s} is predicated. */

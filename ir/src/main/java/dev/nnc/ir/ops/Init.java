@@ -16,7 +16,9 @@ public record Init(Kind kind, double value) {
     HE_UNIFORM,
     HE_NORMAL,
     /** PyTorch's default for Linear and Conv: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-    FAN_IN_UNIFORM;
+    FAN_IN_UNIFORM,
+    /** N(0, 1), PyTorch's default for Embedding. */
+    NORMAL;
 
     public String text() {
       return name().toLowerCase(Locale.ROOT);

@@ -14,7 +14,7 @@ import java.util.List;
 public sealed interface Op
     permits Input, Param, Constant, MatMul, Unary, Binary, Reduce, Broadcast, SumTo, Reshape,
         Softmax, LogSoftmax, OneHot, DropoutMask, Conv2d, Patches, PatchesGrad, Permute, Concat,
-        Slice, Winograd, Conv2dGradInput, Conv2dGradWeight {
+        Slice, Winograd, Conv2dGradInput, Conv2dGradWeight, Embedding, EmbeddingGrad {
 
   /** The op's name in IR text ({@code matmul}, {@code relu}). */
   String mnemonic();
@@ -100,5 +100,10 @@ public sealed interface Op
    */
   default int indexBound(int operand) {
     return 0;
+  }
+
+  /** What an index operand's values are, for messages: {@code class index}, {@code token id}. */
+  default String indexNoun(int operand) {
+    return "class index";
   }
 }

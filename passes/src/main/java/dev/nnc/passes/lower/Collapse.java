@@ -17,8 +17,10 @@ final class Collapse {
   private Collapse() {}
 
   static Kernel apply(Kernel k) {
-    // Predicated accesses test loop variables one by one: they keep their nest.
-    if (!(k instanceof Kernel.Loops l) || l.locals() != 0 || KernelWalk.hasGuards(l.root())) {
+    // Predicated accesses test loop variables one by one, and data-dependent rows keep their
+    // loads' variables: such kernels keep their nest.
+    if (!(k instanceof Kernel.Loops l) || l.locals() != 0 || KernelWalk.hasGuards(l.root())
+        || KernelWalk.hasRows(l.root())) {
       return k;
     }
     List<KStmt> body = Reads.innermost(l.root());

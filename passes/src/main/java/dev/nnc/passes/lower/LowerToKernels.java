@@ -24,6 +24,8 @@ import dev.nnc.ir.ops.Permute;
 import dev.nnc.ir.ops.Window;
 import dev.nnc.ir.ops.Winograd;
 import dev.nnc.ir.ops.DropoutMask;
+import dev.nnc.ir.ops.Embedding;
+import dev.nnc.ir.ops.EmbeddingGrad;
 import dev.nnc.ir.ops.Input;
 import dev.nnc.ir.ops.LogSoftmax;
 import dev.nnc.ir.ops.MatMul;
@@ -172,6 +174,8 @@ public final class LowerToKernels {
         case Winograd w -> force(n.input(0));
         // lower-conv leaves the convolutions it computes directly (Conv2d.Lowering.DIRECT).
         case Conv2d _, Conv2dGradWeight _ -> n.inputs().forEach(this::force);
+        // Embeddings read their table (or gradient) and token ids from memory, at rows the ids select.
+        case Embedding _, EmbeddingGrad _ -> n.inputs().forEach(this::force);
         case Conv2dGradInput _ ->
             throw new IllegalStateException(n.op().mnemonic() + " reached lowering: the lower-conv pass must run first");
         // Reductions read their operand inline; element-wise ops read theirs inline or from memory.
@@ -206,7 +210,7 @@ public final class LowerToKernels {
         case Reshape r -> bufOf.put(n, bufOf.get(n.input(0)));
         case Constant _, MatMul _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, Softmax _, LogSoftmax _,
             OneHot _, DropoutMask _, Conv2d _, Patches _, PatchesGrad _, Permute _, Concat _, Slice _, Winograd _,
-            Conv2dGradInput _, Conv2dGradWeight _ -> {
+            Conv2dGradInput _, Conv2dGradWeight _, Embedding _, EmbeddingGrad _ -> {
           if (materialized(n)) {
             bufOf.put(n, newBuffer("t" + n.id(), Buffer.Kind.TEMP, n.shape()));
             roots.add(n);
@@ -276,11 +280,55 @@ public final class LowerToKernels {
       case Winograd w -> winograd(n, w);
       case Conv2d c -> directConv(n, c);
       case Conv2dGradWeight g -> directConvGradWeight(n, g);
+      case Embedding e -> embedding(n, e);
+      case EmbeddingGrad e -> embeddingGrad(n, e);
       case Conv2dGradInput _ ->
           throw new IllegalStateException(n.op().mnemonic() + " reached lowering: the lower-conv pass must run first");
       // Never a root: stored (inputs, parameters), a view, or a literal inlined where it is read.
       case Input _, Param _, Reshape _, Constant _ -> throw new IllegalStateException("no kernel computes " + n);
     };
+  }
+
+  /**
+   * An embedding lookup: per token (the parallel loop) its row of the table, copied along the
+   * embedding dimension, the row given by the token id ({@link KExpr.Row}, clamped to the
+   * vocabulary: the runtime rejects ids outside it before any kernel runs).
+   */
+  private Kernel embedding(Node out, Embedding e) {
+    Node table = out.input(0);
+    Node ids = out.input(1);
+    int dim = table.shape().dim(1);
+    long tokens = ids.shape().size();
+    // Variables: 0 = token, 1 = element of its row.
+    KExpr.Row row = new KExpr.Row(new KExpr.Load(bufOf.get(ids), new Affine(0, new long[] {1, 0})), dim, e.vocab());
+    KStmt store = new KStmt.Store(bufOf.get(out), new Affine(0, new long[] {dim, 1}),
+        new KExpr.Load(bufOf.get(table), new Affine(0, new long[] {0, 1}), row));
+    KStmt.Loop root = new KStmt.Loop(0, tokens, List.of(new KStmt.Loop(1, dim, List.of(store))));
+    return new Kernel.Loops(kernelName(out), root, 2, 0, tokens > 1, 0);
+  }
+
+  /**
+   * The table's gradient: zero it, then add each token's output gradient onto its row, token
+   * after token (tokens that share an id add onto the same row, so the loop over tokens runs on
+   * one thread; each row is contiguous along the embedding dimension).
+   */
+  private Kernel embeddingGrad(Node out, EmbeddingGrad e) {
+    Node dy = out.input(0);
+    Node ids = out.input(1);
+    int dw = bufOf.get(out);
+    int dim = out.shape().dim(1);
+    long tokens = ids.shape().size();
+    // Variables: 0 = the one-iteration root, 1 = table element (zeroing), then token; 2 = element of the row.
+    KStmt zero = new KStmt.Loop(1, (long) e.vocab() * dim,
+        List.of(new KStmt.Store(dw, new Affine(0, new long[] {0, 1, 0}), new KExpr.Lit(0))));
+    KExpr.Row row = new KExpr.Row(new KExpr.Load(bufOf.get(ids), new Affine(0, new long[] {0, 1, 0})), dim,
+        e.vocab());
+    Affine at = new Affine(0, new long[] {0, 0, 1});
+    KStmt add = new KStmt.Store(dw, at, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Load(dw, at, row),
+        new KExpr.Load(bufOf.get(dy), new Affine(0, new long[] {0, dim, 1}))), row);
+    KStmt scatter = new KStmt.Loop(1, tokens, List.of(new KStmt.Loop(2, dim, List.of(add))));
+    KStmt.Loop root = new KStmt.Loop(0, 1, List.of(zero, scatter));
+    return new Kernel.Loops(kernelName(out), root, 3, 0, false, (double) tokens * dim);
   }
 
   /** {@code target} right-aligned to {@code full}'s rank with 1s in front. */
@@ -393,7 +441,7 @@ public final class LowerToKernels {
         }
         // Read from memory, never inlined (of() loads them): stored, a view, or computed by a kernel of their own.
         case Input _, Param _, Reshape _, Reduce _, SumTo _, Softmax _, LogSoftmax _, PatchesGrad _, Conv2d _,
-            Concat _, Winograd _, Conv2dGradInput _, Conv2dGradWeight _ ->
+            Concat _, Winograd _, Conv2dGradInput _, Conv2dGradWeight _, Embedding _, EmbeddingGrad _ ->
             throw new IllegalStateException("cannot inline " + n);
       };
     }

@@ -50,6 +50,10 @@ final class Merge {
     if (a.transform() != null || b.transform() != null) {
       return false;
     }
+    // Accesses at data-dependent rows (embeddings) are not compared by index here: left apart.
+    if (KernelWalk.hasRows(a.root()) || KernelWalk.hasRows(b.root())) {
+      return false;
+    }
     List<KStmt> ia = Reads.innermost(a.root());
     List<KStmt> ib = Reads.innermost(b.root());
     if (ia == null || ib == null || !extents(a.root()).equals(extents(b.root()))) {

@@ -52,7 +52,7 @@ final class Reads {
    * and happens no later than the statement that writes it.
    */
   static boolean safeInPlace(Kernel writer, int param, int value) {
-    if (!(writer instanceof Kernel.Loops l) || l.locals() != 0) {
+    if (!(writer instanceof Kernel.Loops l) || l.locals() != 0 || KernelWalk.hasRows(l.root())) {
       return false;
     }
     List<KStmt> body = innermost(l.root());
@@ -113,13 +113,14 @@ final class Reads {
       return k;
     }
     java.util.function.UnaryOperator<KExpr> fe = e -> e instanceof KExpr.Load l && m.containsKey(l.buf())
-        ? new KExpr.Load(m.get(l.buf()), l.index(), l.guards(), l.fill()) : e;
+        ? new KExpr.Load(m.get(l.buf()), l.index(), l.guards(), l.fill(), l.row()) : e;
     return switch (k) {
       case Kernel.Gemm g -> new Kernel.Gemm(g.name(), m.getOrDefault(g.a(), g.a()), g.aBase(), m.getOrDefault(g.b(), g.b()),
           g.bBase(), m.getOrDefault(g.c(), g.c()), g.m(), g.n(), g.k(), g.transA(), g.transB(),
           g.epilogue() == null ? null : KernelWalk.map(g.epilogue(), fe), g.batch());
       case Kernel.Loops l -> new Kernel.Loops(l.name(), (KStmt.Loop) KernelWalk.map(l.root(), fe,
-          st -> m.containsKey(st.buf()) ? new KStmt.Store(m.get(st.buf()), st.index(), st.value(), st.guards()) : st),
+          st -> m.containsKey(st.buf()) ? new KStmt.Store(m.get(st.buf()), st.index(), st.value(), st.guards(), st.row())
+              : st),
           l.vars(), l.locals(), l.parallel(), l.flops(), l.transform() == null ? null
               : new Kernel.TileTransform(m.getOrDefault(l.transform().image(), l.transform().image()),
                   m.getOrDefault(l.transform().tiles(), l.transform().tiles()), l.transform().images(),

@@ -102,6 +102,28 @@ class LoweringTest {
     stepMatches(text, optimizer, false);
   }
 
+  /** Token ids through an embedding, repeated within a batch: the scatter-add gradient feeds Adam. */
+  @ParameterizedTest
+  @ValueSource(strings = {"adam", "sgd(momentum=0.9)"})
+  void embeddingTrainingStepThroughKernelsMatchesGraph(String optimizer) throws Exception {
+    Path csv = Files.createTempFile("l", ".csv");
+    Files.writeString(csv, "c0,c1,c2,c3,c4,c5,y\n");
+    String text = """
+        model M {
+          input x: int[6]
+          h = x -> embedding(5, 3)
+          output y = h -> flatten -> dense(4)
+        }
+        train M {
+          data = csv("%s", label="y")
+          loss = cross_entropy(y, label)
+          optimizer = %s
+          batch = 5
+        }
+        """.formatted(csv.toString().replace("\\", "/"), optimizer);
+    stepMatches(text, optimizer, false);
+  }
+
   static final String MLP = """
         model M {
           input x: [6]
@@ -141,7 +163,8 @@ class LoweringTest {
     for (Node n : g.nodes()) {
       double[] v = new double[(int) Math.max(1, n.shape().size())];
       for (int i = 0; i < v.length; i++) {
-        v[i] = (float) (n.op() instanceof Input in && in.name().equals("label") ? rnd.nextInt(4)
+        // Labels and token ids (embedding(5, …) below): integers in [0, 4).
+        v[i] = (float) (n.op() instanceof Input && n.dtype() == dev.nnc.ir.DType.I32 ? rnd.nextInt(4)
             : n.op() instanceof Param pp && pp.name().equals("step") ? 3
             : n.op() instanceof Param pp2 && pp2.role() == Param.Role.STATE ? Math.abs(rnd.nextGaussian()) * 0.01
             : rnd.nextGaussian() * 0.5);
