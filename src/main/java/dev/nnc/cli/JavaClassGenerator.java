@@ -93,13 +93,26 @@ final class JavaClassGenerator {
     StringBuilder doc = new StringBuilder("Runs inference on {@code n} examples (any n ≥ 1); safe to call concurrently.\n");
     for (Manifest.Slot s : pred.inputs()) {
       String n = camel(s.name());
-      ins.add(n);
       int per = (int) (s.size() / batch);
       t.addField(FieldSpec.builder(int.class, constant(s.name()) + "_SIZE", Modifier.PUBLIC, Modifier.STATIC,
           Modifier.FINAL).initializer("$L", per).addJavadoc("Values per example of input $L, shape $L.\n", s.name(),
               Arrays.toString(Arrays.copyOfRange(s.shape(), 1, s.shape().length))).build());
-      p.addParameter(ParameterSpec.builder(float[].class, n).build());
-      doc.append("@param ").append(n).append(" n × ").append(per).append(" values, example after example\n");
+      if (s.integer()) {
+        // Token ids (or other indices) are ints; the arena holds them as floats.
+        p.addParameter(ParameterSpec.builder(int[].class, n).build());
+        p.addStatement("float[] $LF = new float[$L.length]", n, n)
+            .beginControlFlow("for (int i = 0; i < $L.length; i++)", n)
+            .addStatement("$LF[i] = $L[i]", n, n)
+            .endControlFlow();
+        ins.add(n + "F");
+        doc.append("@param ").append(n).append(" n × ").append(per).append(" ").append(s.indexes() != null
+            ? s.indexes() + "s" : "indices").append(s.bound() > 0 ? " in [0, " + s.bound() + ")" : "")
+            .append(", example after example; any other value is an IllegalArgumentException naming it\n");
+      } else {
+        p.addParameter(ParameterSpec.builder(float[].class, n).build());
+        ins.add(n);
+        doc.append("@param ").append(n).append(" n × ").append(per).append(" values, example after example\n");
+      }
     }
     Manifest.Slot out0 = pred.outputs().get(0);
     int outPer = (int) (out0.size() / batch);
@@ -115,9 +128,9 @@ final class JavaClassGenerator {
       Manifest.Program tr = m.program(ModelCompiler.TRAIN);
       MethodSpec.Builder ts = MethodSpec.methodBuilder("trainStep").addModifiers(Modifier.PUBLIC).returns(float.class)
           .addJavadoc("One compiled training step (forward, backward, optimizer update) on exactly {@link #BATCH}\n"
-              + "examples; returns the batch's mean loss. Integer inputs (labels) are int arrays, each value a\n"
-              + "class index in [0, classes): any other value is an IllegalArgumentException naming it, and\n"
-              + "the weights are left unchanged. Exclusive: waits for predictions in flight.\n");
+              + "examples; returns the batch's mean loss. Integer inputs (labels, token ids) are int arrays, each\n"
+              + "value an index in its bound (classes, vocabulary): any other value is an IllegalArgumentException\n"
+              + "naming it, and the weights are left unchanged. Exclusive: waits for predictions in flight.\n");
       List<String> args = new ArrayList<>();
       for (Manifest.Slot s : tr.inputs()) {
         String n = camel(s.name());

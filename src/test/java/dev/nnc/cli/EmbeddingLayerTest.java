@@ -90,4 +90,71 @@ class EmbeddingLayerTest {
       assertEquals("chars[2] = -1 is not a token id in [0, 7) (the vocabulary has 7 tokens)", e.getMessage());
     }
   }
+
+  /**
+   * {@code nnc compile --java} of a token model: the generated class's {@code predict} takes the
+   * ids as an {@code int[]}, compiles against the runtime alone, and computes what the JIT path
+   * computes with the same weights; an id outside the vocabulary is an exception naming it.
+   */
+  @Test
+  void generatedClassTakesTokenIds(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+    Path csv = Files.createTempFile("ids", ".csv");
+    Files.writeString(csv, "c0,c1,c2,c3,y\n");
+    Path file = tmp.resolve("tok.nn");
+    Files.writeString(file, MODEL.formatted(csv.toString().replace("\\", "/")));
+    Path out = tmp.resolve("lib");
+    CliRunner.Run c = CliRunner.run("compile", file.toString(), "-o", out.toString(), "--java", "org.example.Tok");
+    assertEquals(0, c.code(), c.all());
+    String src = Files.readString(out.resolve("java/org/example/Tok.java"));
+    assertTrue(src.contains("public float[] predict(int[] chars)"), src);
+    Path driver = tmp.resolve("Drive.java");
+    Files.writeString(driver, """
+        import java.nio.file.Path;
+        public class Drive {
+          public static void main(String[] a) throws Exception {
+            try (org.example.Tok m = org.example.Tok.load(Path.of(a[0]), 1)) {
+              float[] y = m.predict(new int[] {0, 6, 6, 2, 5, 1, 0, 3, 4, 4, 4, 4});
+              StringBuilder sb = new StringBuilder();
+              for (float v : y) {
+                sb.append(v).append(' ');
+              }
+              System.out.println("y " + sb.toString().trim());
+              try {
+                m.predict(new int[] {0, 1, 2, 9});
+              } catch (IllegalArgumentException e) {
+                System.out.println("refused: " + e.getMessage());
+              }
+            }
+          }
+        }
+        """);
+    String cp = AotTest.runtimeClassPath();
+    Path classes = tmp.resolve("classes");
+    int rc = javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", classes.toString(), "-cp", cp,
+        out.resolve("java/org/example/Tok.java").toString(), driver.toString());
+    assertEquals(0, rc, "javac of the generated class");
+    Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+    Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-cp",
+        classes + java.io.File.pathSeparator + cp, "Drive", out.toString()).redirectErrorStream(true).start();
+    String log = new String(p.getInputStream().readAllBytes());
+    assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+    assertEquals(0, p.exitValue(), log);
+    assertTrue(log.contains("refused: chars[3] = 9 is not a token id in [0, 7) (the vocabulary has 7 tokens)"), log);
+    // The JIT path with the shipped weights on the same three examples (two batches of 2, padded).
+    ModelCompiler.Result r = compile();
+    float[] ids = {0, 6, 6, 2, 5, 1, 0, 3, 4, 4, 4, 4, 0, 0, 0, 0};
+    String[] got = log.lines().filter(l -> l.startsWith("y ")).findFirst().orElseThrow().substring(2).split(" ");
+    assertEquals(6, got.length, log);
+    try (NativeModel nm = new NativeModel(r.manifest(), KernelLibrary.ofAddresses(r.compiled().jit()), 1)) {
+      dev.nnc.runtime.SafeTensors.read(out.resolve("weights.safetensors")).forEach((k, v) -> nm.setParam(k, v.data()));
+      for (int b = 0; b < 2; b++) {
+        nm.setInput(ModelCompiler.PREDICT, "chars", java.util.Arrays.copyOfRange(ids, b * 8, b * 8 + 8));
+        nm.run(ModelCompiler.PREDICT);
+        float[] y = nm.output(ModelCompiler.PREDICT, "y");
+        for (int i = 0; i < 4 && b * 4 + i < 6; i++) {
+          assertEquals(y[i], Float.parseFloat(got[b * 4 + i]), 1e-5f * Math.max(1, Math.abs(y[i])), "logit " + (b * 4 + i));
+        }
+      }
+    }
+  }
 }
