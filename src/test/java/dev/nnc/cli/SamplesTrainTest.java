@@ -54,6 +54,23 @@ class SamplesTrainTest {
     assertEquals(5, pr.out().lines().filter(l -> l.startsWith("#")).count(), pr.out());
   }
 
+  /**
+   * The EmbeddingBag classifier on the generated word lists it reads by default: above 70% on
+   * five languages (chance 20%), and eval names them (the real-list run is in
+   * docs/training-runs.md).
+   */
+  @Test
+  void bagClassifierLearnsTheGeneratedWordLists() {
+    String file = SAMPLES.resolve("bag-classifier.nn").toString();
+    CliRunner.Run r = CliRunner.run("train", file, "-q", "-o", tmp.toString());
+    assertEquals(0, r.code(), r.all());
+    double acc = CliRunner.testAccuracy(r.out());
+    assertTrue(acc >= 0.70, "test accuracy " + acc + " on the generated word lists:\n" + r.out());
+    CliRunner.Run ev = CliRunner.run("eval", file, "--weights", tmp.resolve("weights.safetensors").toString());
+    assertEquals(0, ev.code(), ev.all());
+    assertTrue(ev.out().contains("spanish") && ev.out().contains(String.format("accuracy %.4f", acc)), ev.out());
+  }
+
   @Test
   void lenet5LearnsFashionMnistSubset() {
     trainsOnSubsetAndEvalAgrees("lenet5.nn", 0.85);

@@ -8,6 +8,7 @@ import dev.nnc.frontend.SourceFile;
 import dev.nnc.ir.Graph;
 import dev.nnc.ir.Interpreter;
 import dev.nnc.ir.Node;
+import dev.nnc.ir.Shape;
 import dev.nnc.ir.Tensor;
 import dev.nnc.ir.TensorType;
 import dev.nnc.ir.ops.Input;
@@ -136,5 +137,48 @@ class LayerParityTest {
       TorchParityTest.close(TorchOps.values(torchParams.get(name.substring(name.lastIndexOf('.') + 1)).grad()),
           ours.outputs().get("d:" + name).data(), layer + " d" + name);
     }
+  }
+
+  /**
+   * {@code embedding_bag} against libtorch's {@code embedding_bag} (ATen, {@code padding_idx=0}) on
+   * random bags of token ids with padding, one bag all padding: the output and the table's
+   * gradient of {@code Σ y ⊙ r}.
+   */
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"mean", "sum"})
+  void embeddingBagMatchesLibtorch(String mode) throws Exception {
+    int vocab = 7;
+    int len = 6;
+    int batch = 3;
+    String text = "model M {\n  input x: int[" + len + "]\n  output y = x -> embedding_bag(" + vocab + ", 4, mode=" + mode
+        + ")\n}\n";
+    Program p = Program.parse(SourceFile.of("l.nn", text));
+    Elaborated e = Elaborator.elaborate(p, null, batch, LayerContext.Mode.INFER, null);
+    Graph.Builder b = e.graph().toBuilder();
+    Node y = e.graph().output("y");
+    Node w = e.graph().params().get(0);
+    Node r = b.addTyped(new Input("r"), List.of(), TensorType.f32(y.shape()));
+    Map<Node, Node> grads = Autodiff.gradients(b, Ops.sumAll(b, Ops.mul(b, y, r)), List.of(w));
+    b.output("dw", grads.get(w));
+    Random rnd = new Random(mode.hashCode());
+    double[] ids = new double[batch * len];
+    for (int i = 0; i < len; i++) {
+      ids[i] = rnd.nextInt(vocab);                     // bag 0: any ids, padding among them
+      ids[len + i] = i < 2 ? 1 + rnd.nextInt(vocab - 1) : 0;  // bag 1: two tokens, then padding
+      ids[2 * len + i] = 0;                            // bag 2: padding only
+    }
+    ids[1] = 0;
+    ids[2] = ids[3] = 3;                               // a repeated id
+    Tensor wv = new Tensor(w.shape(), OpCases.sample(rnd, w.shape(), OpCases.Domain.ANY));
+    Tensor rv = new Tensor(y.shape(), OpCases.sample(rnd, y.shape(), OpCases.Domain.ANY));
+    Interpreter.Result ours = Interpreter.run(b.build(), Map.of("x", new Tensor(Shape.of(batch, len), ids), "r", rv),
+        Map.of(((Param) w.op()).name(), wv));
+    org.bytedeco.pytorch.Tensor tw = TorchOps.tensor(wv.data(), wv.shape(), true);
+    double[] offsets = {0, len, 2 * len};
+    org.bytedeco.pytorch.Tensor ty = torch.embedding_bag(tw, TorchOps.longs(ids), TorchOps.longs(offsets), false,
+        mode.equals("sum") ? 0 : 1, false, new TensorOptional(), false, new org.bytedeco.pytorch.LongOptional(0)).get0();
+    TorchParityTest.close(TorchOps.values(ty), ours.outputs().get("y").data(), "embedding_bag " + mode + " forward");
+    ty.mul(TorchOps.tensor(rv.data(), rv.shape(), false)).sum().backward();
+    TorchParityTest.close(TorchOps.values(tw.grad()), ours.outputs().get("dw").data(), "embedding_bag " + mode + " dW");
   }
 }
