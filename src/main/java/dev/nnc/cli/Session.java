@@ -263,6 +263,11 @@ final class Session {
   static final String VOCABULARY = "vocabulary";
   static final String CLASSES = "classes";
 
+  /** The vocabulary and classes of the words data read last (empty for other data), in a fixed order. */
+  Map<String, String> vocabulary() {
+    return vocabulary.isEmpty() ? Map.of() : new java.util.TreeMap<>(vocabulary);
+  }
+
   /** The metadata {@code train} writes with the weights: the model, and the vocabulary of words data. */
   Map<String, String> weightMetadata(String model) {
     Map<String, String> meta = new LinkedHashMap<>(vocabulary);

@@ -159,7 +159,7 @@ final class TrainCommand implements Callable<Integer> {
   /**
    * What a checkpoint must agree with to be resumed exactly: the model's text (tokens, so not
    * its comments or layout), its parameters, the recipe's values except the epoch count (a run
-   * may be extended), and the size of the training set.
+   * may be extended), the size of the training set, and the vocabulary and classes of words data.
    */
   private static String fingerprint(Session s, Recipe r, ModelCompiler.Result res, int trainSize) {
     java.util.List<String> parts = new java.util.ArrayList<>();
@@ -174,6 +174,11 @@ final class TrainCommand implements Callable<Integer> {
     parts.add(r.batch() + "/" + r.seed() + "/" + r.l1() + "/" + r.l2() + "/" + r.clipValue() + "/" + r.clipNorm() + "/"
         + r.shuffle() + "/" + r.validationSplit() + "/" + r.freeze() + "/" + r.earlyStopping() + "/" + r.data().kind()
         + "/" + trainSize);
+    // Words data: ids mean characters only through the vocabulary (added only then, so that
+    // checkpoints of other data keep their fingerprints).
+    if (!s.vocabulary().isEmpty()) {
+      parts.add(s.vocabulary().toString());
+    }
     return Checkpoint.fingerprint(parts);
   }
 }

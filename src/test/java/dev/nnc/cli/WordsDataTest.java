@@ -125,6 +125,25 @@ class WordsDataTest {
     assertTrue(moved.err().contains("was trained on a vocabulary of") && moved.err().contains("the ids would mean other "
         + "characters"), moved.all());
 
+    // Nor does --resume continue a run on lists with another vocabulary (as many words: one
+    // German word replaced by one with new characters).
+    Path swapped = Files.createDirectories(tmp.resolve("swapped"));
+    for (String lang : List.of("english", "french", "german", "italian", "spanish")) {
+      List<String> words = new java.util.ArrayList<>(Files.readAllLines(Path.of(lists, lang + ".txt")));
+      if (lang.equals("german")) {
+        words.set(0, "жук");
+      }
+      Files.write(swapped.resolve(lang + ".txt"), words);
+    }
+    Path one = tmp.resolve("one");
+    assertEquals(0, CliRunner.run("train", file.toString(), "-q", "--epochs", "1", "-o", one.toString(), "--data",
+        lists).code());
+    CliRunner.Run resumed = CliRunner.run("train", file.toString(), "-q", "--epochs", "2", "--resume", one.toString(),
+        "--data", swapped.toString());
+    assertNotEquals(0, resumed.code(), resumed.all());
+    assertTrue(resumed.err().contains("was saved with another version of model") && resumed.err().contains("data"),
+        resumed.all());
+
     // Four classes for five lists, and an embedding too small for the characters: clear errors.
     Files.writeString(file, model(4, 48, lists));
     CliRunner.Run four = CliRunner.run("train", file.toString(), "-q", "--epochs", "1");
