@@ -57,9 +57,12 @@ class WordsDataTest {
     Words.Loaded small = Words.load(dir, "chars", 5, 4, 0, 0, 1);
     assertArrayEquals(new int[] {-1, -1, 'b', 'a'}, small.characters());
     float[] sx = small.train().field("chars");
+    boolean unknown = false;
     for (float v : sx) {
       assertTrue(v >= 0 && v < 4);
+      unknown |= v == 1;
     }
+    assertTrue(unknown, "c or ç read as unknown (id 1)");
   }
 
   @Test

@@ -163,16 +163,10 @@ final class OpCases {
           t -> torch.embedding(t.get(0), TorchOps.longs(v).reshape(TorchOps.dims(ids))), in));
       Shape dy = Shape.of(Math.toIntExact(ids.size()), dim);
       cases.add(new Case("embedding_grad" + ids, List.of(dy), Domain.ANY,
-          (b, x) -> b.add(new EmbeddingGrad(vocab), b.add(new Reshape(rowsOf(ids, dim)), x.get(0)), x.get(1)),
-          t -> torch.embedding_dense_backward(t.get(0).reshape(TorchOps.dims(rowsOf(ids, dim))),
+          (b, x) -> b.add(new EmbeddingGrad(vocab), b.add(new Reshape(Embedding.rows(ids, dim)), x.get(0)), x.get(1)),
+          t -> torch.embedding_dense_backward(t.get(0).reshape(TorchOps.dims(Embedding.rows(ids, dim))),
               TorchOps.longs(v).reshape(TorchOps.dims(ids)), vocab, -1, false), in));
     }
-  }
-
-  private static Shape rowsOf(Shape ids, int dim) {
-    int[] d = java.util.Arrays.copyOf(ids.dims(), ids.rank() + 1);
-    d[d.length - 1] = dim;
-    return new Shape(d);
   }
 
   /** A random window for an {@code h×w} map: odd and even kernels, stride up to 3, padding on each side, dilation. */

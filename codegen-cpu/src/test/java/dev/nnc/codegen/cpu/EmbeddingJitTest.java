@@ -31,9 +31,7 @@ class EmbeddingJitTest {
     Graph.Builder b = Graph.builder("g");
     Node w = b.addTyped(new Input("w"), List.of(), TensorType.f32(Shape.of(vocab, dim)));
     Node t = b.addTyped(new Input("ids"), List.of(), new TensorType(ids, DType.I32));
-    int[] rows = java.util.Arrays.copyOf(ids.dims(), ids.rank() + 1);
-    rows[rows.length - 1] = dim;
-    Node dy = b.addTyped(new Input("dy"), List.of(), TensorType.f32(new Shape(rows)));
+    Node dy = b.addTyped(new Input("dy"), List.of(), TensorType.f32(Embedding.rows(ids, dim)));
     Node y = b.add(new Embedding(vocab), w, t);
     b.output("y", b.add(new Unary(UnaryFn.TANH, 0), y));
     b.output("dw", b.add(new EmbeddingGrad(vocab), dy, t));

@@ -102,8 +102,7 @@ public sealed interface KExpr {
 
     /** The row {@code id} selects: its integer part, clamped to {@code [0, rows)}. */
     public long of(double id) {
-      long r = Double.isNaN(id) ? 0 : (long) Math.max(0, Math.min(rows - 1, id));
-      return r;
+      return Double.isNaN(id) ? 0 : (long) Math.max(0, Math.min(rows - 1, id));
     }
 
     @Override

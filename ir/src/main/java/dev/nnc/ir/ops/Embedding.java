@@ -55,7 +55,7 @@ public record Embedding(int vocab) implements Op {
   }
 
   /** {@code ids} followed by {@code dim}: the shape of the rows looked up. */
-  static Shape rows(Shape ids, int dim) {
+  public static Shape rows(Shape ids, int dim) {
     int[] d = Arrays.copyOf(ids.dims(), ids.rank() + 1);
     d[d.length - 1] = dim;
     return new Shape(d);
