@@ -225,7 +225,7 @@ public final class ModelCompiler {
           outs.add(new Manifest.Slot(name, pp.plan().offset(view.buffer()), view.shape().dims(), "f32")));
       List<Manifest.Call> calls = new ArrayList<>();
       for (NativeCall c : compiled.schedules().get(kp.name())) {
-        calls.add(new Manifest.Call(c.symbol(), c.extent(), c.costPerItem()));
+        calls.add(manifestCall(c));
       }
       programs.put(kp.name(), new Manifest.Program(ins, outs, calls));
     }
@@ -233,7 +233,7 @@ public final class ModelCompiler {
     if (!programs.containsKey(PREPARE) && compiled.schedules().containsKey(PREPARE)) {
       List<Manifest.Call> calls = new ArrayList<>();
       for (NativeCall c : compiled.schedules().get(PREPARE)) {
-        calls.add(new Manifest.Call(c.symbol(), c.extent(), c.costPerItem()));
+        calls.add(manifestCall(c));
       }
       programs.put(PREPARE, new Manifest.Program(List.of(), List.of(), calls));
     }
@@ -244,5 +244,12 @@ public final class ModelCompiler {
     Manifest manifest = new Manifest(forward.model(), Manifest.FORMAT, batch, arena, slots, programs, info)
         .withTarget(new Manifest.Target(t.triple(), t.cpu(), t.features()));
     return new Result(manifest, compiled, graphs, kernels, forward);
+  }
+
+  /** A schedule's call as the manifest records it (a loop's head with its repeat). */
+  static Manifest.Call manifestCall(NativeCall c) {
+    NativeCall.Repeat r = c.repeat();
+    return new Manifest.Call(c.symbol(), c.extent(), c.costPerItem(),
+        r == null ? null : new Manifest.Repeat(r.counter(), r.steps(), r.first(), r.delta(), r.calls()));
   }
 }

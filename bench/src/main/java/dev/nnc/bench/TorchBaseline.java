@@ -487,10 +487,80 @@ public final class TorchBaseline implements Baseline {
               c.axis());
           case Slice sl -> v.get(n.input(0)).narrow(sl.axis(), sl.start(), sl.size());
           case dev.nnc.ir.ops.Embedding e -> torch.embedding(v.get(n.input(0)), v.get(n.input(1)).to(torch.ScalarType.Long));
+          case dev.nnc.ir.ops.Recurrence r -> recurrence(r, n, v);
           // Made by autodiff; the baseline differentiates with its own autograd.
-          case dev.nnc.ir.ops.EmbeddingGrad _ -> throw new IllegalStateException(
+          case dev.nnc.ir.ops.EmbeddingGrad _, dev.nnc.ir.ops.RecurrenceGrad _ -> throw new IllegalStateException(
               "the baseline runs the elaborated graph, which has no " + n.op().mnemonic());
         };
+      }
+
+      /**
+       * A recurrence step by step in libtorch's eager ops (addmm for the hidden GEMM, then the
+       * gates), building the same trace; its gradient is libtorch's autograd through the steps.
+       */
+      private Tensor recurrence(dev.nnc.ir.ops.Recurrence r, Node n, Map<Node, Tensor> v) {
+        boolean lstm = r.cell() == dev.nnc.ir.ops.Recurrence.Cell.LSTM;
+        Tensor xw = v.get(n.input(0));
+        Tensor whhT = v.get(n.input(1)).t();
+        Tensor bhh = v.get(n.input(2));
+        Tensor h = v.get(n.input(3));
+        Tensor c = lstm ? v.get(n.input(4)) : null;
+        Tensor len = r.masked() ? v.get(n.input(r.lengthsOperand())).to(torch.ScalarType.Float).unsqueeze(1) : null;
+        int steps = n.input(0).shape().dim(1);
+        int hid = r.hidden();
+        Tensor zero = torch.zeros_like(h);
+        Tensor[] rows = new Tensor[steps + 1];
+        Tensor[] first = new Tensor[r.cell().slots];
+        java.util.Arrays.fill(first, zero);
+        first[0] = h;
+        if (lstm) {
+          first[2] = c;
+        }
+        rows[r.initialRow(steps)] = torch.cat(new TensorVector(first), 1);
+        for (int s = 0; s < steps; s++) {
+          int t = r.reverse() ? steps - 1 - s : s;
+          Tensor x = xw.select(1, t);
+          Tensor g = torch.addmm(bhh, h, whhT);
+          java.util.function.IntFunction<Tensor> gx = k -> x.narrow(1, (long) k * hid, hid);
+          java.util.function.IntFunction<Tensor> gh = k -> g.narrow(1, (long) k * hid, hid);
+          Tensor hPrev = h;
+          Tensor cPrev = c;
+          Tensor[] slots = switch (r.cell()) {
+            case TANH -> {
+              Tensor hn = torch.tanh(gx.apply(0).add(gh.apply(0)));
+              yield new Tensor[] {hn, hn};
+            }
+            case LSTM -> {
+              Tensor i = torch.sigmoid(gx.apply(0).add(gh.apply(0)));
+              Tensor f = torch.sigmoid(gx.apply(1).add(gh.apply(1)));
+              Tensor gg = torch.tanh(gx.apply(2).add(gh.apply(2)));
+              Tensor o = torch.sigmoid(gx.apply(3).add(gh.apply(3)));
+              Tensor cn = f.mul(cPrev).add(i.mul(gg));
+              Tensor hn = o.mul(torch.tanh(cn));
+              yield new Tensor[] {hn, hn, cn, i, f, gg, o};
+            }
+            case GRU -> {
+              Tensor rr = torch.sigmoid(gx.apply(0).add(gh.apply(0)));
+              Tensor z = torch.sigmoid(gx.apply(1).add(gh.apply(1)));
+              Tensor nn = torch.tanh(gx.apply(2).add(rr.mul(gh.apply(2))));
+              Tensor hn = torch.ones_like(z).sub(z).mul(nn).add(z.mul(hPrev));
+              yield new Tensor[] {hn, hn, rr, z, nn, gh.apply(2)};
+            }
+          };
+          if (len != null) {
+            // Past the length: the state carries on, output and gates 0.
+            Tensor m = len.gt(new Scalar(t)).to(torch.ScalarType.Float);
+            Tensor keep = torch.ones_like(m).sub(m);
+            for (int k = 0; k < slots.length; k++) {
+              Tensor carried = k == 0 ? h : lstm && k == 2 ? c : zero;
+              slots[k] = slots[k].mul(m).add(carried.mul(keep));
+            }
+          }
+          rows[r.row(t)] = torch.cat(new TensorVector(slots), 1);
+          h = slots[0];
+          c = lstm ? slots[2] : null;
+        }
+        return torch.stack(new TensorVector(rows), 1);
       }
 
       private Tensor binary(BinaryFn fn, Node n, Map<Node, Tensor> v) {

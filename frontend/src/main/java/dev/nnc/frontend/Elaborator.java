@@ -71,7 +71,8 @@ public final class Elaborator {
   /** Names bound to tensors, for the warnings about values never used. */
   private final DeadValues deadValues = new DeadValues();
   /** The output node of each entry of {@code infos}. */
-  private final List<Node> layerOutputs = new ArrayList<>();
+  /** Per layer applied (aligned with infos), the values it gave: it is live when one of them is. */
+  private final List<List<Node>> layerOutputs = new ArrayList<>();
 
   public static Set<String> layerNames() {
     return LayerRegistry.names();
@@ -173,7 +174,7 @@ public final class Elaborator {
     e.graph.retainUpdates(live::contains);
     List<Elaborated.LayerInfo> layers = new ArrayList<>();
     for (int i = 0; i < e.infos.size(); i++) {
-      if (live.contains(e.layerOutputs.get(i))) {
+      if (e.layerOutputs.get(i).stream().anyMatch(live::contains)) {
         layers.add(e.infos.get(i));
       }
     }
@@ -628,12 +629,14 @@ public final class Elaborator {
       return new ErrV();
     }
     int needed = layer.operands();
-    if (needed == Layer.VARIADIC) {
+    if (needed == Layer.VARIADIC || needed == Layer.LEADING) {
       int tensors = 0;
       while (tensors < args.size() && args.get(tensors) instanceof TensorV) {
         tensors++;
       }
-      if (tensors < 2) {
+      if (needed == Layer.LEADING) {
+        tensors = Math.max(tensors, 1);
+      } else if (tensors < 2) {
         diag.error(nameTok, name + " takes two or more tensor operands, got " + tensors,
             "write `" + name + "(a, b)`");
         return new ErrV();
@@ -663,9 +666,13 @@ public final class Elaborator {
         throw new TooLarge();
       }
       List<Node> params = new ArrayList<>();
-      Node out = layer.apply(context(path, params), operands, bound);
+      List<Node> outs = layer.applyAll(context(path, params), operands, bound);
+      Node out = outs.get(0);
       infos.add(new Elaborated.LayerInfo(path, name, Layer.perExample(out), params, operands, out, bound));
-      layerOutputs.add(out);
+      layerOutputs.add(outs);
+      if (outs.size() > 1) {
+        return new ListV(outs.stream().map(n -> (Val) new TensorV(n)).toList());
+      }
       return new TensorV(out);
     } catch (LayerException ex) {
       diag.error(nameTok, ex.getMessage(), ex.hint());

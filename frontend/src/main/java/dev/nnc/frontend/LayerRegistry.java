@@ -15,7 +15,7 @@ final class LayerRegistry {
   private LayerRegistry() {}
 
   /** Ops of the language that later issues implement; rejected with "not supported yet". */
-  static final Set<String> NOT_YET = Set.of("rnn", "lstm", "gru",
+  static final Set<String> NOT_YET = Set.of(
       "sample_normal", "project", "kl_normal", "dice", "attention");
 
   private static final Map<String, Layer> LAYERS;
@@ -25,6 +25,7 @@ final class LayerRegistry {
     all.add(new Dense());
     all.add(new EmbeddingLayer());
     all.add(new EmbeddingBagLayer());
+    all.addAll(RecurrentLayer.all());
     all.addAll(Activation.all());
     all.addAll(Structural.all());
     all.addAll(Convolution.all());

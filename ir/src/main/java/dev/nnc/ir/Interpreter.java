@@ -124,6 +124,13 @@ public final class Interpreter {
         }
         yield new Tensor(s, out);
       }
+      case dev.nnc.ir.ops.Recurrence r -> {
+        boolean lstm = r.cell() == dev.nnc.ir.ops.Recurrence.Cell.LSTM;
+        yield Recurrences.forward(r, v.get(n.input(0)), v.get(n.input(1)), v.get(n.input(2)), v.get(n.input(3)),
+            lstm ? v.get(n.input(4)) : null, r.masked() ? v.get(n.input(r.lengthsOperand())) : null, s);
+      }
+      case dev.nnc.ir.ops.RecurrenceGrad r -> Recurrences.backward(r, v.get(n.input(0)), v.get(n.input(1)),
+          v.get(n.input(2)), r.masked() ? v.get(n.input(3)) : null, s);
       case dev.nnc.ir.ops.EmbeddingGrad e -> {
         Tensor dy = v.get(n.input(0));
         Tensor ids = v.get(n.input(1));

@@ -235,6 +235,13 @@ public final class IrParser {
         return new dev.nnc.ir.ops.Embedding(Integer.parseInt(need(a, "vocab", mnemonic)));
       case "embedding_grad":
         return new dev.nnc.ir.ops.EmbeddingGrad(Integer.parseInt(need(a, "vocab", mnemonic)));
+      case "recurrence", "recurrence_grad": {
+        dev.nnc.ir.ops.Recurrence r = new dev.nnc.ir.ops.Recurrence(
+            dev.nnc.ir.ops.Recurrence.Cell.parse(need(a, "cell", mnemonic)), Integer.parseInt(need(a, "hidden", mnemonic)),
+            Boolean.parseBoolean(need(a, "reverse", mnemonic)), Boolean.parseBoolean(need(a, "masked", mnemonic)));
+        return mnemonic.equals("recurrence") ? r
+            : new dev.nnc.ir.ops.RecurrenceGrad(r.cell(), r.hidden(), r.reverse(), r.masked());
+      }
       case "one_hot":
         return new OneHot(Integer.parseInt(need(a, "classes", mnemonic)));
       case "dropout_mask":

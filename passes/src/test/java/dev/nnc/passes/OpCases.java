@@ -19,6 +19,7 @@ import dev.nnc.ir.ops.MatMul;
 import dev.nnc.ir.ops.Reduce;
 import dev.nnc.ir.ops.ReduceFn;
 import dev.nnc.ir.ops.Embedding;
+import dev.nnc.ir.ops.Recurrence;
 import dev.nnc.ir.ops.EmbeddingGrad;
 import dev.nnc.ir.ops.Reshape;
 import dev.nnc.ir.ops.Softmax;
@@ -140,7 +141,39 @@ final class OpCases {
         t -> TorchOps.softmax(t.get(0), true)));
     convolutionCases(r, cases);
     embeddingCases(r, cases);
+    recurrenceCases(r, cases);
     return cases;
+  }
+
+  /**
+   * Recurrences of each cell, forwards and reversed, with and without lengths (random, one of
+   * them the full length, one shorter): small random batch, time and hidden sizes.
+   */
+  static void recurrenceCases(Random r, List<Case> cases) {
+    for (Recurrence.Cell cell : Recurrence.Cell.values()) {
+      for (boolean reverse : new boolean[] {false, true}) {
+        for (boolean masked : new boolean[] {false, true}) {
+          int b = 2 + r.nextInt(2);
+          int t = 2 + r.nextInt(3);
+          int h = 2 + r.nextInt(2);
+          int g = cell.gates * h;
+          Recurrence op = new Recurrence(cell, h, reverse, masked);
+          List<Shape> shapes = new ArrayList<>(List.of(Shape.of(b, t, g), Shape.of(g, h), Shape.of(g), Shape.of(b, h)));
+          if (cell == Recurrence.Cell.LSTM) {
+            shapes.add(Shape.of(b, h));
+          }
+          double[] len = new double[b];
+          for (int i = 0; i < b; i++) {
+            len[i] = 1 + r.nextInt(t);
+          }
+          len[0] = t;
+          len[b - 1] = Math.min(len[b - 1], t - 1);
+          List<IntInput> ints = masked ? List.of(new IntInput("lengths", Shape.of(b), len)) : List.of();
+          cases.add(new Case("recurrence[" + op.attributes() + "]", shapes, Domain.ANY, (bb, x) -> bb.add(op, x),
+              x -> TorchOps.recurrence(op, x, masked ? len : null), ints));
+        }
+      }
+    }
   }
 
   /**

@@ -253,4 +253,74 @@ final class TorchOps {
   static Tensor softmax(Tensor x, boolean log) {
     return log ? torch.log_softmax(x, -1) : torch.softmax(x, -1);
   }
+
+  /**
+   * A {@link dev.nnc.ir.ops.Recurrence}'s trace computed step by step with libtorch's ops (its
+   * autograd then differentiates through time); {@code lengths} when masked. The cells' own
+   * results (h, c) are compared with libtorch's fused LSTM, GRU and RNN modules in
+   * {@code LayerParityTest}.
+   */
+  static Tensor recurrence(dev.nnc.ir.ops.Recurrence r, List<Tensor> in, double[] lengths) {
+    boolean lstm = r.cell() == dev.nnc.ir.ops.Recurrence.Cell.LSTM;
+    Tensor xw = in.get(0);
+    Tensor whhT = in.get(1).t();
+    Tensor bhh = in.get(2);
+    Tensor h = in.get(3);
+    Tensor c = lstm ? in.get(4) : null;
+    Tensor len = lengths == null ? null : tensor(lengths, Shape.of(lengths.length, 1), false);
+    int steps = (int) xw.size(1);
+    int hid = r.hidden();
+    Tensor zero = torch.zeros_like(h);
+    Tensor[] rows = new Tensor[steps + 1];
+    Tensor[] first = new Tensor[r.cell().slots];
+    java.util.Arrays.fill(first, zero);
+    first[0] = h;
+    if (lstm) {
+      first[2] = c;
+    }
+    rows[r.initialRow(steps)] = torch.cat(new org.bytedeco.pytorch.TensorVector(first), 1);
+    for (int s = 0; s < steps; s++) {
+      int t = r.reverse() ? steps - 1 - s : s;
+      Tensor x = xw.select(1, t);
+      Tensor g = torch.addmm(bhh, h, whhT);
+      java.util.function.IntFunction<Tensor> gx = k -> x.narrow(1, (long) k * hid, hid);
+      java.util.function.IntFunction<Tensor> gh = k -> g.narrow(1, (long) k * hid, hid);
+      Tensor hPrev = h;
+      Tensor cPrev = c;
+      Tensor[] slots = switch (r.cell()) {
+        case TANH -> {
+          Tensor hn = torch.tanh(gx.apply(0).add(gh.apply(0)));
+          yield new Tensor[] {hn, hn};
+        }
+        case LSTM -> {
+          Tensor i = torch.sigmoid(gx.apply(0).add(gh.apply(0)));
+          Tensor f = torch.sigmoid(gx.apply(1).add(gh.apply(1)));
+          Tensor gg = torch.tanh(gx.apply(2).add(gh.apply(2)));
+          Tensor o = torch.sigmoid(gx.apply(3).add(gh.apply(3)));
+          Tensor cn = f.mul(cPrev).add(i.mul(gg));
+          Tensor hn = o.mul(torch.tanh(cn));
+          yield new Tensor[] {hn, hn, cn, i, f, gg, o};
+        }
+        case GRU -> {
+          Tensor rr = torch.sigmoid(gx.apply(0).add(gh.apply(0)));
+          Tensor z = torch.sigmoid(gx.apply(1).add(gh.apply(1)));
+          Tensor nn = torch.tanh(gx.apply(2).add(rr.mul(gh.apply(2))));
+          Tensor hn = torch.ones_like(z).sub(z).mul(nn).add(z.mul(hPrev));
+          yield new Tensor[] {hn, hn, rr, z, nn, gh.apply(2)};
+        }
+      };
+      if (len != null) {
+        Tensor m = len.gt(new Scalar(t)).to(torch.ScalarType.Double);
+        Tensor keep = torch.ones_like(m).sub(m);
+        for (int k = 0; k < slots.length; k++) {
+          Tensor carried = k == 0 ? hPrev : lstm && k == 2 ? cPrev : zero;
+          slots[k] = slots[k].mul(m).add(carried.mul(keep));
+        }
+      }
+      rows[r.row(t)] = torch.cat(new org.bytedeco.pytorch.TensorVector(slots), 1);
+      h = slots[0];
+      c = lstm ? slots[2] : null;
+    }
+    return torch.stack(new org.bytedeco.pytorch.TensorVector(rows), 1);
+  }
 }

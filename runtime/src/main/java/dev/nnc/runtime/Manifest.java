@@ -23,7 +23,7 @@ public record Manifest(
     Target target,
     Library library) {
 
-  public static final int FORMAT = 2;
+  public static final int FORMAT = 3;
   /** The manifest's name in a compiled folder; written last, so that it vouches for the rest. */
   public static final String FILE = "manifest.json";
 
@@ -153,8 +153,21 @@ public record Manifest(
     }
   }
 
-  /** A native call: {@code symbol(arena, lo, hi)} over {@code [0, extent)}. */
-  public record Call(String symbol, long extent, double cost) {}
+  /**
+   * A native call: {@code symbol(arena, lo, hi)} over {@code [0, extent)}. Or, with {@code repeat},
+   * the head of a loop over time steps: the next {@code repeat.calls} calls run
+   * {@code repeat.steps} times, the step's index {@code first + s·delta} stored as a float at arena
+   * element {@code repeat.counter} before each.
+   */
+  @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL)
+  public record Call(String symbol, long extent, double cost, Repeat repeat) {
+    public Call(String symbol, long extent, double cost) {
+      this(symbol, extent, cost, null);
+    }
+  }
+
+  /** The loop of a {@link Call} that heads one. */
+  public record Repeat(long counter, long steps, long first, long delta, int calls) {}
 
   public record Program(List<Slot> inputs, List<Slot> outputs, List<Call> calls) {
     public Slot input(String name) {

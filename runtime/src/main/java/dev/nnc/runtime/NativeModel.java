@@ -35,7 +35,8 @@ public final class NativeModel implements AutoCloseable {
   /** Whether the derived tensors may be out of date (there is a prepare program and weights changed since it ran). */
   private boolean stale = true;
 
-  private record Bound(String symbol, MethodHandle handle, long extent, double cost) {}
+  /** A call bound to its native function; a loop's head (repeat set) has no function. */
+  private record Bound(String symbol, MethodHandle handle, long extent, double cost, Manifest.Repeat repeat) {}
 
   private final Manifest manifest;
   private final Arena arena;
@@ -69,9 +70,23 @@ public final class NativeModel implements AutoCloseable {
     FunctionDescriptor fd = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
     for (Map.Entry<String, Manifest.Program> p : manifest.programs().entrySet()) {
       List<Bound> calls = new ArrayList<>();
-      for (Manifest.Call c : p.getValue().calls()) {
+      List<Manifest.Call> cs = p.getValue().calls();
+      for (int i = 0; i < cs.size(); i++) {
+        Manifest.Call c = cs.get(i);
+        Manifest.Repeat r = c.repeat();
+        if (r != null) {
+          // The loop's body must lie within the program, its counter within the arena, and loops
+          // do not nest: a manifest that says otherwise is not from nnc.
+          if (r.calls() < 1 || i + r.calls() >= cs.size() || r.steps() < 1 || r.counter() < 0 || r.counter() >= manifest.arenaFloats()
+              || cs.subList(i + 1, i + 1 + r.calls()).stream().anyMatch(x -> x.repeat() != null)) {
+            throw new IllegalStateException("program " + p.getKey() + " of " + manifest.model() + ": loop " + c.symbol()
+                + " of " + r.calls() + " calls does not fit its program; recompile the model");
+          }
+          calls.add(new Bound(c.symbol(), null, 0, 0, r));
+          continue;
+        }
         MethodHandle h = linker.downcallHandle(library.symbol(c.symbol()), fd);
-        calls.add(new Bound(c.symbol(), h, c.extent(), c.cost()));
+        calls.add(new Bound(c.symbol(), h, c.extent(), c.cost(), null));
       }
       schedules.put(p.getKey(), calls);
     }
@@ -101,27 +116,45 @@ public final class NativeModel implements AutoCloseable {
   }
 
   private void execute(List<Bound> calls) {
-    for (Bound b : calls) {
-      long t0 = profile == null ? 0 : System.nanoTime();
-      try {
-        boolean parallel = b.extent() > 1 && b.extent() * b.cost() >= PARALLEL_THRESHOLD;
-        if (parallel) {
-          pool.parallelFor(b.extent(), pool.threads(), (lo, hi) -> {
-            b.handle().invokeExact(mem, lo, hi);
-          });
-        } else {
-          b.handle().invokeExact(mem, 0L, b.extent());
+    for (int i = 0; i < calls.size(); i++) {
+      Bound head = calls.get(i);
+      Manifest.Repeat r = head.repeat();
+      if (r == null) {
+        call(head);
+        continue;
+      }
+      List<Bound> body = calls.subList(i + 1, i + 1 + r.calls());
+      long at = r.counter() * Float.BYTES;
+      for (long s = 0; s < r.steps(); s++) {
+        mem.set(ValueLayout.JAVA_FLOAT, at, (float) (r.first() + s * r.delta()));
+        for (Bound b : body) {
+          call(b);
         }
-      } catch (Error | RuntimeException e) {
-        throw e;
-      } catch (Throwable t) {
-        throw new IllegalStateException("kernel " + b.symbol() + " failed", t);
       }
-      if (profile != null) {
-        long[] acc = profile.computeIfAbsent(b.symbol(), k -> new long[2]);
-        acc[0] += System.nanoTime() - t0;
-        acc[1]++;
+      i += r.calls();
+    }
+  }
+
+  private void call(Bound b) {
+    long t0 = profile == null ? 0 : System.nanoTime();
+    try {
+      boolean parallel = b.extent() > 1 && b.extent() * b.cost() >= PARALLEL_THRESHOLD;
+      if (parallel) {
+        pool.parallelFor(b.extent(), pool.threads(), (lo, hi) -> {
+          b.handle().invokeExact(mem, lo, hi);
+        });
+      } else {
+        b.handle().invokeExact(mem, 0L, b.extent());
       }
+    } catch (Error | RuntimeException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new IllegalStateException("kernel " + b.symbol() + " failed", t);
+    }
+    if (profile != null) {
+      long[] acc = profile.computeIfAbsent(b.symbol(), k -> new long[2]);
+      acc[0] += System.nanoTime() - t0;
+      acc[1]++;
     }
   }
 
@@ -292,6 +325,7 @@ public final class NativeModel implements AutoCloseable {
         case "he_normal" -> normal(v, rnd, Math.sqrt(2 / fanIn));
         case "fan_in_uniform" -> uniform(v, rnd, 1 / Math.sqrt(fanIn));
         case "normal" -> normal(v, rnd, 1);
+        case "uniform" -> uniform(v, rnd, p.initValue());
         default -> throw new IllegalArgumentException("unknown initialiser " + p.init() + " for " + p.name());
       }
       return v;

@@ -3,6 +3,7 @@ package dev.nnc.codegen.cpu;
 import static org.bytedeco.llvm.global.LLVM.*;
 
 import dev.nnc.ir.kernel.Kernel;
+import dev.nnc.ir.kernel.KernelProgram;
 import dev.nnc.ir.kernel.KernelTemplate;
 import dev.nnc.passes.backend.Backend;
 import dev.nnc.passes.backend.Compiled;
@@ -49,6 +50,8 @@ public final class CpuBackend implements Backend {
     return switch (k) {
       case Kernel.Gemm g -> GemmEmitter.scratchFloats(g);
       case Kernel.Loops l -> 0;
+      // Its body's kernels are planned one by one.
+      case Kernel.Steps st -> 0;
     };
   }
 
@@ -141,9 +144,34 @@ public final class CpuBackend implements Backend {
     Map<String, List<int[]>> order = new LinkedHashMap<>();
     // Prepacked copies: start → end, checked not to overlap.
     java.util.TreeMap<Long, Long> copies = new java.util.TreeMap<>();
+    // A loop over time steps: its head in the schedule (where it is met: {-1, loop}) and its end ({-2}).
+    List<NativeCall.Repeat> loops = new ArrayList<>();
     for (PlannedProgram pp : programs) {
       List<int[]> where = new ArrayList<>();
-      List<Kernel> kernels = pp.program().kernels();
+      List<Kernel> kernels = new ArrayList<>();
+      for (Kernel top : pp.program().kernels()) {
+        switch (top) {
+          case Kernel.Steps st -> {
+            where.add(new int[] {-1, loops.size()});
+            loops.add(new NativeCall.Repeat(pp.plan().offset(st.counter()), st.steps(), st.first(), st.delta(), 0));
+            for (Kernel leaf : KernelProgram.leaves(List.of(st))) {
+              kernels.add(leaf);
+              where.add(null);
+            }
+            where.add(new int[] {-2});
+          }
+          case Kernel.Loops l -> {
+            kernels.add(l);
+            where.add(null);
+          }
+          case Kernel.Gemm g -> {
+            kernels.add(g);
+            where.add(null);
+          }
+        }
+      }
+      // Each leaf fills the next free place (null) in where, loops' markers staying around their bodies.
+      int slot = 0;
       for (int ki = 0; ki < kernels.size(); ki++) {
         Kernel k = kernels.get(ki);
         KernelTemplate t = KernelTemplate.of(k);
@@ -182,7 +210,10 @@ public final class CpuBackend implements Backend {
         Group g = groups.computeIfAbsent(key, x -> new Group(groups.size(), t.kernel(), nb, pa >= 0, pb >= 0,
             new ArrayList<>()));
         g.instances().add(new Instance(k.name(), offs, pa, pb));
-        where.add(new int[] {g.index(), g.instances().size() - 1});
+        while (where.get(slot) != null) {
+          slot++;
+        }
+        where.set(slot, new int[] {g.index(), g.instances().size() - 1});
       }
       order.put(pp.program().name(), where);
     }
@@ -248,7 +279,21 @@ public final class CpuBackend implements Backend {
     java.util.Set<Long> packed = new java.util.HashSet<>();
     order.forEach((program, where) -> {
       List<NativeCall> calls = new ArrayList<>();
+      int head = -1;
+      NativeCall.Repeat loop = null;
       for (int[] w : where) {
+        if (w[0] == -1) {
+          head = calls.size();
+          loop = loops.get(w[1]);
+          calls.add(null);
+          continue;
+        }
+        if (w[0] == -2) {
+          int n = calls.size() - head - 1;
+          calls.set(head, new NativeCall("steps", 0, 0, new NativeCall.Repeat(loop.counter(), loop.steps(),
+              loop.first(), loop.delta(), n)));
+          continue;
+        }
         Group g = all.get(w[0]);
         Instance in = g.instances().get(w[1]);
         for (NativeCall c : bodyCalls.get(w[0])) {
@@ -283,6 +328,7 @@ public final class CpuBackend implements Backend {
     return switch (k) {
       case Kernel.Gemm g -> true;
       case Kernel.Loops l -> !KernelEmitter.storesSeveralStreams(l);
+      case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " is no kernel of its own");
     };
   }
 
@@ -317,6 +363,7 @@ public final class CpuBackend implements Backend {
           }
           case Kernel.Gemm m -> gemm.emit(new Kernel.Gemm(g.body(), m.a(), m.aBase(), m.b(), m.bBase(), m.c(), m.m(),
               m.n(), m.k(), m.transA(), m.transB(), m.epilogue(), m.batch()), g.buffers(), g.packedA(), g.packedB());
+          case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " is no kernel of its own");
         };
         bodyCalls.add(body);
         if (g.direct()) {

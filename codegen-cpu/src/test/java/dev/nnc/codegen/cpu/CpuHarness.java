@@ -68,13 +68,13 @@ public final class CpuHarness {
     kp.outputs().forEach((n, v) -> outs.add(new Manifest.Slot(n, plan.offset(v.buffer()), v.shape().dims(), "f32")));
     List<Manifest.Call> calls = new ArrayList<>();
     for (NativeCall nc : c.schedules().get("p")) {
-      calls.add(new Manifest.Call(nc.symbol(), nc.extent(), nc.costPerItem()));
+      calls.add(manifestCall(nc));
     }
     Map<String, Manifest.Program> progs = new LinkedHashMap<>();
     progs.put("p", new Manifest.Program(ins, outs, calls));
     if (c.schedules().containsKey("prepare")) {
       progs.put("prepare", new Manifest.Program(List.of(), List.of(), c.schedules().get("prepare").stream()
-          .map(nc -> new Manifest.Call(nc.symbol(), nc.extent(), nc.costPerItem())).toList()));
+          .map(nc -> manifestCall(nc)).toList()));
     }
     Manifest m = new Manifest("t", Manifest.FORMAT, 1, arena, slots, progs, Map.of());
     return new Built(c, m);
@@ -100,5 +100,12 @@ public final class CpuHarness {
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
     }
+  }
+
+  /** A schedule's call as the manifest records it (a loop's head with its repeat). */
+  static Manifest.Call manifestCall(NativeCall c) {
+    NativeCall.Repeat r = c.repeat();
+    return new Manifest.Call(c.symbol(), c.extent(), c.costPerItem(),
+        r == null ? null : new Manifest.Repeat(r.counter(), r.steps(), r.first(), r.delta(), r.calls()));
   }
 }

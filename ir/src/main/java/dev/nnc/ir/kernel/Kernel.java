@@ -25,6 +25,31 @@ public sealed interface Kernel {
   }
 
   /**
+   * Time as a loop of the program: the {@code body} kernels run in order, {@code steps} times;
+   * before iteration {@code s} the runtime writes the step's index {@code first + s·delta} (as a
+   * float) into element 0 of buffer {@code counter}. Body kernels address the step's slice of a
+   * sequence through a {@link KExpr.Row} whose id reads the counter, so one copy of the body serves
+   * every step and the program's size does not depend on the sequence length (a recurrent
+   * layer's cell: its hidden-state GEMM and its gate kernel). The row clamps as always, so no
+   * counter value, however wrong, reaches outside a buffer. Bodies hold loop nests and GEMMs (no
+   * nested steps); memory planning keeps every buffer the body touches live for the whole loop.
+   */
+  record Steps(String name, int counter, long steps, long first, long delta, java.util.List<Kernel> body)
+      implements Kernel {
+    public Steps {
+      body = java.util.List.copyOf(body);
+      if (steps < 1 || body.isEmpty()) {
+        throw new IllegalArgumentException("steps " + name + ": " + steps + " steps of " + body.size() + " kernels");
+      }
+    }
+
+    /** The counter's value at iteration {@code s}. */
+    public long index(long s) {
+      return first + s * delta;
+    }
+  }
+
+  /**
    * What a loop nest computes when it is a Winograd transform ({@code op}) between images
    * {@code [images, channels, h, w]} in buffer {@code image} and tiles in buffer {@code tiles},
    * both from their first element, with the nest's outermost loop over the channels. A back end

@@ -24,6 +24,14 @@ public final class KernelInterpreter {
         exec(l.root(), vars, locals, 0);
       }
       case Kernel.Gemm g -> gemm(g);
+      case Kernel.Steps st -> {
+        for (long i = 0; i < st.steps(); i++) {
+          arena[Math.toIntExact(offsets[st.counter()])] = st.index(i);
+          for (Kernel b : st.body()) {
+            run(b);
+          }
+        }
+      }
     }
   }
 

@@ -30,6 +30,15 @@ public final class KernelPrinter {
           sb.append(indent).append("  epilogue: ").append(expr(g.epilogue())).append('\n');
         }
       }
+      case Kernel.Steps st -> {
+        sb.append(indent).append("steps ").append(st.name()).append(": b").append(st.counter()).append("[0] = ")
+            .append(st.first()).append(st.delta() < 0 ? " - s" : " + s").append(Math.abs(st.delta()) == 1 ? ""
+                : "*" + Math.abs(st.delta())).append(" for s < ").append(st.steps()).append(" {\n");
+        for (Kernel b : st.body()) {
+          sb.append(print(b, indent + "  "));
+        }
+        sb.append(indent).append("}\n");
+      }
       case Kernel.Loops l -> {
         sb.append(indent).append("kernel ").append(l.name()).append(l.parallel() ? " parallel" : "").append(" {\n");
         if (l.transform() != null) {

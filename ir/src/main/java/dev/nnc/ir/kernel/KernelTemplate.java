@@ -54,6 +54,11 @@ public record KernelTemplate(Kernel kernel, int[] buffers) {
           l.vars(), l.locals(), l.parallel(), l.flops(), l.transform() == null ? null
               : new Kernel.TileTransform(id.applyAsInt(l.transform().image()), id.applyAsInt(l.transform().tiles()),
                   l.transform().images(), l.transform().channels(), l.transform().op()));
+      case Kernel.Steps st -> {
+        int counter = id.applyAsInt(st.counter());
+        yield new Kernel.Steps(name, counter, st.steps(), st.first(), st.delta(),
+            st.body().stream().map(b -> rebuffer(b, b.name(), id)).toList());
+      }
     };
   }
 }

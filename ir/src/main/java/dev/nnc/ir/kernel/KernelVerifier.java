@@ -24,17 +24,50 @@ public final class KernelVerifier {
   public static List<String> problems(KernelProgram p) {
     List<String> out = new ArrayList<>();
     for (Kernel k : p.kernels()) {
-      switch (k) {
-        case Kernel.Loops l -> {
-          new LoopChecker(p, l, out).stmt(l.root(), new long[l.vars()]);
-          if (l.transform() != null) {
-            transform(p, l, out);
-          }
-        }
-        case Kernel.Gemm g -> gemm(p, g, out);
-      }
+      kernel(p, k, out, null);
     }
     return out;
+  }
+
+  /** {@code k}'s problems; {@code loop}: the steps it is in, if any. */
+  private static void kernel(KernelProgram p, Kernel k, List<String> out, Kernel.Steps loop) {
+    switch (k) {
+      case Kernel.Loops l -> {
+        new LoopChecker(p, l, out).stmt(l.root(), new long[l.vars()]);
+        if (l.transform() != null) {
+          transform(p, l, out);
+        }
+      }
+      case Kernel.Gemm g -> gemm(p, g, out);
+      case Kernel.Steps st -> {
+        String at = "steps " + st.name();
+        if (loop != null) {
+          out.add(at + ": nested in steps " + loop.name() + " (a body holds loop nests and GEMMs only)");
+        }
+        fits(out, at + " counter", p, st.counter(), 0, 1);
+        for (Kernel b : st.body()) {
+          kernel(p, b, out, st);
+          if (writes(b, st.counter())) {
+            out.add(at + ": kernel " + b.name() + " writes the step counter b" + st.counter());
+          }
+        }
+      }
+    }
+  }
+
+  /** Whether {@code k} stores into {@code buf}. */
+  private static boolean writes(Kernel k, int buf) {
+    boolean[] found = {false};
+    switch (k) {
+      case Kernel.Gemm g -> found[0] = g.c() == buf;
+      case Kernel.Loops l -> KernelWalk.forEachStmt(l.root(), s -> {
+        if (s instanceof KStmt.Store st && st.buf() == buf) {
+          found[0] = true;
+        }
+      });
+      case Kernel.Steps st -> st.body().forEach(b -> found[0] |= writes(b, buf));
+    }
+    return found[0];
   }
 
   /** Throws {@link IllegalStateException} listing every problem of {@code p}. */

@@ -18,7 +18,9 @@ public record Init(Kind kind, double value) {
     /** PyTorch's default for Linear and Conv: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
     FAN_IN_UNIFORM,
     /** N(0, 1), PyTorch's default for Embedding. */
-    NORMAL;
+    NORMAL,
+    /** U(-value, value): PyTorch's default for recurrent layers, value = 1/sqrt(hidden). */
+    UNIFORM;
 
     public String text() {
       return name().toLowerCase(Locale.ROOT);
@@ -33,13 +35,16 @@ public record Init(Kind kind, double value) {
 
   @Override
   public String toString() {
-    return kind == Kind.CONSTANT ? "constant(" + value + ")" : kind.text();
+    return kind == Kind.CONSTANT || kind == Kind.UNIFORM ? kind.text() + "(" + value + ")" : kind.text();
   }
 
   public static Init parse(String text) {
     String t = text.trim();
     if (t.startsWith("constant(") && t.endsWith(")")) {
       return new Init(Kind.CONSTANT, Double.parseDouble(t.substring(9, t.length() - 1)));
+    }
+    if (t.startsWith("uniform(") && t.endsWith(")")) {
+      return new Init(Kind.UNIFORM, Double.parseDouble(t.substring(8, t.length() - 1)));
     }
     return of(Kind.valueOf(t.toUpperCase(Locale.ROOT)));
   }

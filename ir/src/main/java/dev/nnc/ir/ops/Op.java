@@ -14,7 +14,7 @@ import java.util.List;
 public sealed interface Op
     permits Input, Param, Constant, MatMul, Unary, Binary, Reduce, Broadcast, SumTo, Reshape,
         Softmax, LogSoftmax, OneHot, DropoutMask, Conv2d, Patches, PatchesGrad, Permute, Concat,
-        Slice, Winograd, Conv2dGradInput, Conv2dGradWeight, Embedding, EmbeddingGrad {
+        Slice, Winograd, Conv2dGradInput, Conv2dGradWeight, Embedding, EmbeddingGrad, Recurrence, RecurrenceGrad {
 
   /** The op's name in IR text ({@code matmul}, {@code relu}). */
   String mnemonic();

@@ -31,6 +31,8 @@ import dev.nnc.ir.ops.LogSoftmax;
 import dev.nnc.ir.ops.MatMul;
 import dev.nnc.ir.ops.OneHot;
 import dev.nnc.ir.ops.Param;
+import dev.nnc.ir.ops.Recurrence;
+import dev.nnc.ir.ops.RecurrenceGrad;
 import dev.nnc.ir.ops.Reduce;
 import dev.nnc.ir.ops.ReduceFn;
 import dev.nnc.ir.ops.Reshape;
@@ -176,6 +178,8 @@ public final class LowerToKernels {
         case Conv2d _, Conv2dGradWeight _ -> n.inputs().forEach(this::force);
         // Embeddings read their table (or gradient) and token ids from memory, at rows the ids select.
         case Embedding _, EmbeddingGrad _ -> n.inputs().forEach(this::force);
+        // A recurrence's loop reads its operands at the rows its steps select.
+        case Recurrence _, RecurrenceGrad _ -> n.inputs().forEach(this::force);
         case Conv2dGradInput _ ->
             throw new IllegalStateException(n.op().mnemonic() + " reached lowering: the lower-conv pass must run first");
         // Reductions read their operand inline; element-wise ops read theirs inline or from memory.
@@ -210,7 +214,7 @@ public final class LowerToKernels {
         case Reshape r -> bufOf.put(n, bufOf.get(n.input(0)));
         case Constant _, MatMul _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, Softmax _, LogSoftmax _,
             OneHot _, DropoutMask _, Conv2d _, Patches _, PatchesGrad _, Permute _, Concat _, Slice _, Winograd _,
-            Conv2dGradInput _, Conv2dGradWeight _, Embedding _, EmbeddingGrad _ -> {
+            Conv2dGradInput _, Conv2dGradWeight _, Embedding _, EmbeddingGrad _, Recurrence _, RecurrenceGrad _ -> {
           if (materialized(n)) {
             bufOf.put(n, newBuffer("t" + n.id(), Buffer.Kind.TEMP, n.shape()));
             roots.add(n);
@@ -232,7 +236,7 @@ public final class LowerToKernels {
 
     List<Kernel> kernels = new ArrayList<>();
     for (Node n : order) {
-      kernels.add(kernelFor(n));
+      kernels.addAll(kernelsFor(n));
     }
     stage("lower", kernels, inputs, params);
     kernels = stage("merge", Merge.adjacentLoops(kernels), inputs, params);
@@ -266,6 +270,33 @@ public final class LowerToKernels {
 
   // ------------------------------------------------------------------ kernels per root
 
+  /** The kernels that compute {@code n}: one, or a recurrence's setup and loop over time. */
+  private List<Kernel> kernelsFor(Node n) {
+    LowerRecurrence.Context cx = new LowerRecurrence.Context() {
+      @Override
+      public int buffer(Node x) {
+        return bufOf.get(x);
+      }
+
+      @Override
+      public int temp(String name, Shape shape) {
+        return newBuffer(name, Buffer.Kind.TEMP, shape);
+      }
+
+      @Override
+      public String kernelName(Node x, String what) {
+        return program + "_k" + (kernelCount++) + "_" + x.op().mnemonic() + "_" + what;
+      }
+    };
+    return switch (n.op()) {
+      case Recurrence r -> LowerRecurrence.forward(cx, n, r);
+      case RecurrenceGrad r -> LowerRecurrence.backward(cx, n, r);
+      case Input _, Param _, Constant _, MatMul _, Unary _, Binary _, Reduce _, Broadcast _, SumTo _, Reshape _,
+          Softmax _, LogSoftmax _, OneHot _, DropoutMask _, Conv2d _, Patches _, PatchesGrad _, Permute _, Concat _,
+          Slice _, Winograd _, Conv2dGradInput _, Conv2dGradWeight _, Embedding _, EmbeddingGrad _ -> List.of(kernelFor(n));
+    };
+  }
+
   private Kernel kernelFor(Node n) {
     return switch (n.op()) {
       case MatMul mm -> gemm(n, mm, null, n);
@@ -284,6 +315,7 @@ public final class LowerToKernels {
       case EmbeddingGrad e -> embeddingGrad(n, e);
       case Conv2dGradInput _ ->
           throw new IllegalStateException(n.op().mnemonic() + " reached lowering: the lower-conv pass must run first");
+      case Recurrence _, RecurrenceGrad _ -> throw new IllegalStateException(n + " is a loop: see kernelsFor");
       // Never a root: stored (inputs, parameters), a view, or a literal inlined where it is read.
       case Input _, Param _, Reshape _, Constant _ -> throw new IllegalStateException("no kernel computes " + n);
     };
@@ -441,7 +473,8 @@ public final class LowerToKernels {
         }
         // Read from memory, never inlined (of() loads them): stored, a view, or computed by a kernel of their own.
         case Input _, Param _, Reshape _, Reduce _, SumTo _, Softmax _, LogSoftmax _, PatchesGrad _, Conv2d _,
-            Concat _, Winograd _, Conv2dGradInput _, Conv2dGradWeight _, Embedding _, EmbeddingGrad _ ->
+            Concat _, Winograd _, Conv2dGradInput _, Conv2dGradWeight _, Embedding _, EmbeddingGrad _, Recurrence _,
+            RecurrenceGrad _ ->
             throw new IllegalStateException("cannot inline " + n);
       };
     }

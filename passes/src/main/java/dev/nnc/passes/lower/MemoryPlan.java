@@ -76,13 +76,13 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
     }
     for (int k = 0; k < scratch.length; k++) {
       if (scratch[k] >= 0) {
-        sb.append(String.format("scratch of %-24s         at %d%n", p.kernels().get(k).name(), scratch[k]));
+        sb.append(String.format("scratch of %-24s         at %d%n", p.leaves().get(k).name(), scratch[k]));
       }
       if (packedA[k] >= 0) {
-        sb.append(String.format("packed A of %-24s        at %d%n", p.kernels().get(k).name(), packedA[k]));
+        sb.append(String.format("packed A of %-24s        at %d%n", p.leaves().get(k).name(), packedA[k]));
       }
       if (packedB[k] >= 0) {
-        sb.append(String.format("packed B of %-24s        at %d%n", p.kernels().get(k).name(), packedB[k]));
+        sb.append(String.format("packed B of %-24s        at %d%n", p.leaves().get(k).name(), packedB[k]));
       }
     }
     return sb.toString();
@@ -110,12 +110,27 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
     int[] last = new int[nb];
     Arrays.fill(first, Integer.MAX_VALUE);
     Arrays.fill(last, -1);
-    List<Kernel> ks = p.kernels();
+    List<Kernel> ks = p.leaves();
     for (int i = 0; i < ks.size(); i++) {
       for (int b : touched(ks.get(i))) {
         first[b] = Math.min(first[b], i);
         last[b] = Math.max(last[b], i);
       }
+    }
+    // A loop's body runs again after its last kernel: everything it touches (and its counter)
+    // lives from the loop's first kernel to its last, so no two of them share bytes.
+    int leaf = 0;
+    for (Kernel k : p.kernels()) {
+      int n = KernelProgram.leaves(List.of(k)).size();
+      if (k instanceof Kernel.Steps st) {
+        java.util.Set<Integer> inLoop = new java.util.HashSet<>(Reads.readSet(st));
+        inLoop.addAll(Reads.writeSet(st));
+        for (int b : inLoop) {
+          first[b] = Math.min(first[b], leaf);
+          last[b] = Math.max(last[b], leaf + n - 1);
+        }
+      }
+      leaf += n;
     }
     for (KernelProgram.View v : p.outputs().values()) {
       last[v.buffer()] = ks.size();
@@ -207,13 +222,14 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
     for (int pi = 0; pi < programs.size(); pi++) {
       KernelProgram p = programs.get(pi);
       MemoryPlan plan = plans.get(pi);
-      int nk = p.kernels().size();
+      List<Kernel> leaves = p.leaves();
+      int nk = leaves.size();
       long[] a = none(nk);
       long[] b = none(nk);
       if (!except.contains(p.name())) {
         java.util.Set<Integer> written = written(p);
         for (int ki = 0; ki < nk; ki++) {
-          if (!(p.kernels().get(ki) instanceof Kernel.Gemm g)) {
+          if (!(leaves.get(ki) instanceof Kernel.Gemm g)) {
             continue;
           }
           for (boolean isA : new boolean[] {true, false}) {
@@ -278,6 +294,10 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
               }
             }));
       });
+      case Kernel.Steps st -> {
+        out.add(st.counter());
+        st.body().forEach(b -> out.addAll(touched(b)));
+      }
     }
     return out;
   }

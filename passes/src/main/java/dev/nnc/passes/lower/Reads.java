@@ -28,6 +28,10 @@ final class Reads {
         }
       }
       case Kernel.Loops l -> KernelWalk.forEachExpr(l.root(), loads);
+      case Kernel.Steps st -> {
+        out.add(st.counter());
+        st.body().forEach(b -> out.addAll(readSet(b)));
+      }
     }
     return out;
   }
@@ -42,6 +46,11 @@ final class Reads {
           out.add(st.buf());
         }
       });
+      // The runtime writes the counter before each step.
+      case Kernel.Steps st -> {
+        out.add(st.counter());
+        st.body().forEach(b -> out.addAll(writeSet(b)));
+      }
     }
     return out;
   }
@@ -125,6 +134,8 @@ final class Reads {
               : new Kernel.TileTransform(m.getOrDefault(l.transform().image(), l.transform().image()),
                   m.getOrDefault(l.transform().tiles(), l.transform().tiles()), l.transform().images(),
                   l.transform().channels(), l.transform().op()));
+      case Kernel.Steps st -> new Kernel.Steps(st.name(), m.getOrDefault(st.counter(), st.counter()), st.steps(),
+          st.first(), st.delta(), st.body().stream().map(b -> remap(b, m)).toList());
     };
   }
 }

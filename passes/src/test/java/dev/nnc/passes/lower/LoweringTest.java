@@ -124,6 +124,37 @@ class LoweringTest {
     stepMatches(text, optimizer, false);
   }
 
+  /**
+   * Recurrent layers through their loops of kernels: a training step (forward loop, backward
+   * loop through time, Adam) equals the graph interpreter's, for each cell, reversed and stacked
+   * directions, and lengths (masking; ids in [0, 4) make some lengths 0 and all shorter than 6).
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"lstm(4)", "gru(4, return_sequences=true) -> flatten", "simple_rnn(3, layers=2, dropout=0.2)",
+      "lstm(3, bidirectional=true, return_sequences=true) -> flatten", "gru(x2, len, 3, bidirectional=true)",
+      "lstm(x2, len, 4, layers=2)", "simple_rnn(x2, len, 2, return_sequences=true) -> flatten"})
+  void recurrentTrainingStepThroughKernelsMatchesGraph(String layer) throws Exception {
+    Path csv = Files.createTempFile("l", ".csv");
+    Files.writeString(csv, "c0,c1,c2,c3,c4,c5,y\n");
+    boolean call = layer.contains("x2,");
+    String text = """
+        model M {
+          input x: int[6]
+          input len: int[1]
+          x2 = x -> embedding(5, 3)
+          h = %s
+          output y = h -> dense(4)
+        }
+        train M {
+          data = csv("%s", label="y")
+          loss = cross_entropy(y, label)
+          optimizer = adam
+          batch = 5
+        }
+        """.formatted(call ? layer : "x2 -> " + layer, csv.toString().replace("\\", "/"));
+    stepMatches(text, "adam", false);
+  }
+
   static final String MLP = """
         model M {
           input x: [6]

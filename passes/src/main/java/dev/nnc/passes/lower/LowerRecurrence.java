@@ -1,0 +1,354 @@
+package dev.nnc.passes.lower;
+
+import dev.nnc.ir.Node;
+import dev.nnc.ir.Shape;
+import dev.nnc.ir.kernel.KExpr;
+import dev.nnc.ir.kernel.KExpr.Affine;
+import dev.nnc.ir.kernel.KExpr.BinOp;
+import dev.nnc.ir.kernel.KStmt;
+import dev.nnc.ir.kernel.Kernel;
+import dev.nnc.ir.ops.Recurrence;
+import dev.nnc.ir.ops.Recurrence.Cell;
+import dev.nnc.ir.ops.RecurrenceGrad;
+import dev.nnc.ir.ops.UnaryFn;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Lowers {@link Recurrence} and {@link RecurrenceGrad} to a kernel that sets up the state and a
+ * {@link Kernel.Steps} loop whose body is one step: the hidden-state GEMM of all gates at once
+ * ({@code h·W_hhᵀ + b_hh}, B × G·H × H) and one element-wise kernel for the cell (its gates'
+ * nonlinearities, the new state, and the step's trace row). The state lives in buffers of its own
+ * between steps; the step reads its slice of the input projections and writes its trace row at
+ * the row the loop's counter selects ({@link KExpr.Row}). The backward loop is the same shape:
+ * one element-wise kernel for the cell's derivative (the gate gradients of the step, stored in
+ * its row of the gradient and in a buffer for the GEMM), then {@code dh = dg·W_hh + direct},
+ * the GEMM that carries the state's gradient to the step before.
+ */
+final class LowerRecurrence {
+  /** What the lowering needs from {@link LowerToKernels}. */
+  interface Context {
+    int buffer(Node n);
+
+    int temp(String name, Shape shape);
+
+    String kernelName(Node n, String what);
+  }
+
+  private final Context cx;
+  private final Node out;
+  private final Cell cell;
+  private final boolean reverse;
+  private final int batch;
+  private final int steps;
+  private final int hid;
+  private final int gh;
+  private final int width;
+  private int counter;
+
+  private LowerRecurrence(Context cx, Node out, Cell cell, boolean reverse, int batch, int steps, int hid) {
+    this.cx = cx;
+    this.out = out;
+    this.cell = cell;
+    this.reverse = reverse;
+    this.batch = batch;
+    this.steps = steps;
+    this.hid = hid;
+    this.gh = cell.gates * hid;
+    this.width = cell.slots * hid;
+  }
+
+  // ------------------------------------------------------------------ expressions
+
+  private static KExpr add(KExpr a, KExpr b) {
+    return new KExpr.Bin(BinOp.ADD, a, b);
+  }
+
+  private static KExpr sub(KExpr a, KExpr b) {
+    return new KExpr.Bin(BinOp.SUB, a, b);
+  }
+
+  private static KExpr mul(KExpr a, KExpr b) {
+    return new KExpr.Bin(BinOp.MUL, a, b);
+  }
+
+  private static KExpr lit(double v) {
+    return new KExpr.Lit(v);
+  }
+
+  private static KExpr local(int i) {
+    return new KExpr.Local(i);
+  }
+
+  private static KExpr sigmoid(KExpr x) {
+    return Expand.unary(UnaryFn.SIGMOID, 0, x);
+  }
+
+  private static KExpr tanh(KExpr x) {
+    return Expand.unary(UnaryFn.TANH, 0, x);
+  }
+
+  /** {@code x·(1 − x)}: the sigmoid's derivative from its value. */
+  private static KExpr dsigmoid(KExpr x) {
+    return mul(x, sub(lit(1), x));
+  }
+
+  /** {@code 1 − x²}: tanh's derivative from its value. */
+  private static KExpr dtanh(KExpr x) {
+    return sub(lit(1), mul(x, x));
+  }
+
+  /** The step index the loop's counter holds. */
+  private KExpr step() {
+    return new KExpr.Load(counter, new Affine(0, new long[2]));
+  }
+
+  /** Element {@code [b, j]} of a {@code [B, cols]} buffer at column offset {@code col}: variables 0 = b, 1 = j. */
+  private static KExpr at(int buf, long col, long cols) {
+    return new KExpr.Load(buf, new Affine(col, new long[] {cols, 1}));
+  }
+
+  private static Affine cell(long col, long cols) {
+    return new Affine(col, new long[] {cols, 1});
+  }
+
+  /**
+   * Slot {@code slot} (of H values, column {@code j}) of sequence {@code b}'s row {@code step + shift}
+   * in a {@code [B, T+1, cols]} buffer.
+   */
+  private KExpr.Load row(int buf, long cols, int slot, int shift) {
+    return new KExpr.Load(buf, new Affine((long) slot * hid, new long[] {(long) (steps + 1) * cols, 1}), rowOf(cols, shift));
+  }
+
+  private KExpr.Row rowOf(long cols, int shift) {
+    return new KExpr.Row(shift == 0 ? step() : add(step(), lit(shift)), cols, steps + 1);
+  }
+
+  private KStmt storeRow(int buf, long cols, long col, int shift, KExpr v) {
+    return new KStmt.Store(buf, new Affine(col, new long[] {(long) (steps + 1) * cols, 1}), v, rowOf(cols, shift));
+  }
+
+  /** {@code v} where the step is within the sequence's length, else {@code otherwise}. */
+  private static KExpr where(KExpr valid, KExpr v, KExpr otherwise) {
+    return valid == null ? v : new KExpr.Select(KExpr.Cmp.GT, valid, lit(0.5), v, otherwise);
+  }
+
+  /** 1 where step is within sequence b's length (lengths in buffer {@code len}), else 0; null: unmasked. */
+  private KExpr valid(Integer len) {
+    return len == null ? null
+        : new KExpr.Select(KExpr.Cmp.LT, step(), new KExpr.Load(len, new Affine(0, new long[] {1, 0})), lit(1), lit(0));
+  }
+
+  private Kernel.Loops nest(String name, List<KStmt> body, int locals, double flopsPerElement) {
+    KStmt.Loop root = new KStmt.Loop(0, batch, List.of(new KStmt.Loop(1, hid, body)));
+    return new Kernel.Loops(name, root, 2, locals, batch > 1, flopsPerElement * batch * hid);
+  }
+
+  // ------------------------------------------------------------------ forward
+
+  static List<Kernel> forward(Context cx, Node out, Recurrence r) {
+    Node xw = out.input(0);
+    LowerRecurrence l = new LowerRecurrence(cx, out, r.cell(), r.reverse(), xw.shape().dim(0), xw.shape().dim(1),
+        r.hidden());
+    return l.forward(cx.buffer(xw), cx.buffer(out.input(1)), cx.buffer(out.input(2)), cx.buffer(out.input(3)),
+        r.cell() == Cell.LSTM ? cx.buffer(out.input(4)) : null, r.masked() ? cx.buffer(out.input(r.lengthsOperand())) : null);
+  }
+
+  private List<Kernel> forward(int xw, int whh, int bhh, int h0, Integer c0, Integer len) {
+    int tr = cx.buffer(out);
+    String base = "t" + out.id();
+    counter = cx.temp(base + "_step", Shape.of(1));
+    int h = cx.temp(base + "_h", Shape.of(batch, hid));
+    int c = c0 == null ? -1 : cx.temp(base + "_c", Shape.of(batch, hid));
+    int g = cx.temp(base + "_gates", Shape.of(batch, gh));
+    int init = reverse ? steps : 0;
+    // The initial state: into the state buffers and the trace's initial row (output and gates 0).
+    List<KStmt> setup = new ArrayList<>();
+    Affine initRow = new Affine((long) init * width, new long[] {(long) (steps + 1) * width, 1});
+    for (int slot = 0; slot < cell.slots; slot++) {
+      KExpr v = slot == 0 ? at(h0, 0, hid) : slot == 2 && c0 != null ? at(c0, 0, hid) : lit(0);
+      setup.add(new KStmt.Store(tr, new Affine(initRow.base() + (long) slot * hid, initRow.strides()), v));
+    }
+    setup.add(new KStmt.Store(h, cell(0, hid), at(h0, 0, hid)));
+    if (c0 != null) {
+      setup.add(new KStmt.Store(c, cell(0, hid), at(c0, 0, hid)));
+    }
+    Kernel.Loops first = nest(cx.kernelName(out, "init"), setup, 0, 1);
+
+    // One step: the gates' hidden parts for all gates in one GEMM, then the cell.
+    KExpr bias = new KExpr.Load(bhh, new Affine(0, new long[] {0, 1}));
+    Kernel.Gemm gemm = new Kernel.Gemm(cx.kernelName(out, "hh"), h, 0, whh, 0, g, batch, gh, hid, false, true,
+        add(new KExpr.Acc(), bias));
+    KExpr ok = valid(len);
+    int shift = reverse ? 0 : 1;
+    // xw[b, t, k·H + j]: the step's input projection of gate k.
+    java.util.function.IntFunction<KExpr> x = k -> new KExpr.Load(xw, new Affine((long) k * hid,
+        new long[] {(long) steps * gh, 1}), new KExpr.Row(step(), gh, steps));
+    java.util.function.IntFunction<KExpr> pre = k -> add(x.apply(k), at(g, (long) k * hid, gh));
+    KExpr hPrev = at(h, 0, hid);
+    List<KStmt> body = new ArrayList<>();
+    // Locals: 0 the new state, then the cell's values.
+    List<KExpr> slots = new ArrayList<>();
+    int locals = switch (cell) {
+      case TANH -> {
+        body.add(new KStmt.Assign(0, tanh(pre.apply(0))));
+        yield 1;
+      }
+      case LSTM -> {
+        body.add(new KStmt.Assign(1, sigmoid(pre.apply(0))));
+        body.add(new KStmt.Assign(2, sigmoid(pre.apply(1))));
+        body.add(new KStmt.Assign(3, tanh(pre.apply(2))));
+        body.add(new KStmt.Assign(4, sigmoid(pre.apply(3))));
+        body.add(new KStmt.Assign(5, add(mul(local(2), at(c, 0, hid)), mul(local(1), local(3)))));
+        body.add(new KStmt.Assign(0, mul(local(4), tanh(local(5)))));
+        slots.addAll(List.of(local(5), local(1), local(2), local(3), local(4)));
+        yield 6;
+      }
+      case GRU -> {
+        body.add(new KStmt.Assign(1, sigmoid(pre.apply(0))));
+        body.add(new KStmt.Assign(2, sigmoid(pre.apply(1))));
+        body.add(new KStmt.Assign(4, at(g, 2L * hid, gh)));
+        body.add(new KStmt.Assign(3, tanh(add(x.apply(2), mul(local(1), local(4))))));
+        body.add(new KStmt.Assign(0, add(mul(sub(lit(1), local(2)), local(3)), mul(local(2), hPrev))));
+        slots.addAll(List.of(local(1), local(2), local(3), local(4)));
+        yield 5;
+      }
+    };
+    // The trace row: past the length the state carries on, the output and the gates are 0.
+    body.add(storeRow(tr, width, 0, shift, where(ok, local(0), hPrev)));
+    body.add(storeRow(tr, width, hid, shift, where(ok, local(0), lit(0))));
+    for (int s = 0; s < slots.size(); s++) {
+      KExpr carried = cell == Cell.LSTM && s == 0 ? at(c, 0, hid) : lit(0);
+      body.add(storeRow(tr, width, (long) (s + 2) * hid, shift, where(ok, slots.get(s), carried)));
+    }
+    if (c0 != null) {
+      body.add(new KStmt.Store(c, cell(0, hid), where(ok, local(5), at(c, 0, hid))));
+    }
+    body.add(new KStmt.Store(h, cell(0, hid), where(ok, local(0), hPrev)));
+    Kernel.Loops step = nest(cx.kernelName(out, "cell"), body, locals, 12.0 * cell.gates + 4);
+    Kernel.Steps loop = new Kernel.Steps(cx.kernelName(out, "steps"), counter, steps, reverse ? steps - 1 : 0,
+        reverse ? -1 : 1, List.of(gemm, step));
+    return List.of(first, loop);
+  }
+
+  // ------------------------------------------------------------------ backward
+
+  static List<Kernel> backward(Context cx, Node out, RecurrenceGrad r) {
+    Node trace = out.input(0);
+    LowerRecurrence l = new LowerRecurrence(cx, out, r.cell(), r.reverse(), trace.shape().dim(0),
+        trace.shape().dim(1) - 1, r.hidden());
+    return l.backward(cx.buffer(trace), cx.buffer(out.input(1)), cx.buffer(out.input(2)),
+        r.masked() ? cx.buffer(out.input(3)) : null);
+  }
+
+  private List<Kernel> backward(int tr, int whh, int dtr, Integer len) {
+    int go = cx.buffer(out);
+    long gw = (long) cell.gradSlots * hid;
+    String base = "t" + out.id();
+    counter = cx.temp(base + "_step", Shape.of(1));
+    int dh = cx.temp(base + "_dh", Shape.of(batch, hid));
+    int dc = cell == Cell.LSTM ? cx.temp(base + "_dc", Shape.of(batch, hid)) : -1;
+    int dg = cx.temp(base + "_dgates", Shape.of(batch, gh));
+    int pass = cx.temp(base + "_direct", Shape.of(batch, hid));
+    List<KStmt> zero = new ArrayList<>(List.of(new KStmt.Store(dh, cell(0, hid), lit(0))));
+    if (dc >= 0) {
+      zero.add(new KStmt.Store(dc, cell(0, hid), lit(0)));
+    }
+    Kernel.Loops first = nest(cx.kernelName(out, "zero"), zero, 0, 1);
+
+    KExpr ok = valid(len);
+    int shift = reverse ? 0 : 1;
+    int prev = reverse ? 1 : 0;
+    java.util.function.IntFunction<KExpr> t = slot -> row(tr, width, slot, shift);
+    java.util.function.IntFunction<KExpr> d = slot -> row(dtr, width, slot, shift);
+    List<KStmt> body = new ArrayList<>();
+    // Local 0: the gradient of the step's state (carried, plus the trace's own at h and y).
+    body.add(new KStmt.Assign(0, add(add(at(dh, 0, hid), d.apply(0)), where(ok, d.apply(1), lit(0)))));
+    KExpr dht = local(0);
+    // The gate gradients: on the input side (the gradient's row) and on the hidden side (the GEMM's).
+    List<KExpr> dx = new ArrayList<>();
+    List<KExpr> dhid = new ArrayList<>();
+    KExpr direct = lit(0);
+    int locals = switch (cell) {
+      case TANH -> {
+        body.add(new KStmt.Assign(1, mul(dht, dtanh(t.apply(0)))));
+        dx.add(local(1));
+        yield 2;
+      }
+      case LSTM -> {
+        // 1 c, 2 i, 3 f, 4 g, 5 o, 6 tanh(c), 7 dc, 8..11 the pre-activations' gradients.
+        for (int k = 1; k <= 5; k++) {
+          body.add(new KStmt.Assign(k, t.apply(k + 1)));
+        }
+        body.add(new KStmt.Assign(6, tanh(local(1))));
+        body.add(new KStmt.Assign(7, add(add(at(dc, 0, hid), d.apply(2)), mul(mul(dht, local(5)), dtanh(local(6))))));
+        KExpr di = add(mul(local(7), local(4)), d.apply(3));
+        KExpr df = add(mul(local(7), row(tr, width, 2, prev)), d.apply(4));
+        KExpr dgg = add(mul(local(7), local(2)), d.apply(5));
+        KExpr dO = add(mul(dht, local(6)), d.apply(6));
+        body.add(new KStmt.Assign(8, mul(di, dsigmoid(local(2)))));
+        body.add(new KStmt.Assign(9, mul(df, dsigmoid(local(3)))));
+        body.add(new KStmt.Assign(10, mul(dgg, dtanh(local(4)))));
+        body.add(new KStmt.Assign(11, mul(dO, dsigmoid(local(5)))));
+        dx.addAll(List.of(local(8), local(9), local(10), local(11)));
+        yield 12;
+      }
+      case GRU -> {
+        // 1 r, 2 z, 3 n, 4 W_hn h + b_hn, 5 dn's pre-activation, 6 dr's, 7 dz's, 8 the hidden n part.
+        for (int k = 1; k <= 4; k++) {
+          body.add(new KStmt.Assign(k, t.apply(k + 1)));
+        }
+        KExpr dn = add(mul(dht, sub(lit(1), local(2))), d.apply(4));
+        KExpr dz = add(mul(dht, sub(row(tr, width, 0, prev), local(3))), d.apply(3));
+        body.add(new KStmt.Assign(5, mul(dn, dtanh(local(3)))));
+        body.add(new KStmt.Assign(6, mul(add(mul(local(5), local(4)), d.apply(2)), dsigmoid(local(1)))));
+        body.add(new KStmt.Assign(7, mul(dz, dsigmoid(local(2)))));
+        body.add(new KStmt.Assign(8, add(mul(local(5), local(1)), d.apply(5))));
+        dx.addAll(List.of(local(6), local(7), local(5)));
+        dhid.addAll(List.of(local(6), local(7), local(8)));
+        direct = mul(dht, local(2));
+        yield 9;
+      }
+    };
+    if (dhid.isEmpty()) {
+      dhid = dx;
+    }
+    for (int k = 0; k < dx.size(); k++) {
+      body.add(storeRow(go, gw, (long) k * hid, shift, where(ok, dx.get(k), lit(0))));
+    }
+    if (cell == Cell.GRU) {
+      for (int k = 0; k < dhid.size(); k++) {
+        body.add(storeRow(go, gw, (long) (gh + k * hid), shift, where(ok, dhid.get(k), lit(0))));
+      }
+    }
+    for (int k = 0; k < dhid.size(); k++) {
+      body.add(new KStmt.Store(dg, cell((long) k * hid, gh), where(ok, dhid.get(k), lit(0))));
+    }
+    // What reaches the previous state besides the GEMM: a GRU's z·dh; past the length, all of it.
+    body.add(new KStmt.Store(pass, cell(0, hid), where(ok, direct, dht)));
+    if (dc >= 0) {
+      body.add(new KStmt.Store(dc, cell(0, hid), where(ok, mul(local(7), local(3)),
+          add(at(dc, 0, hid), d.apply(2)))));
+    }
+    Kernel.Loops step = nest(cx.kernelName(out, "cell_grad"), body, locals, 16.0 * cell.gates + 4);
+    Kernel.Gemm gemm = new Kernel.Gemm(cx.kernelName(out, "hh_grad"), dg, 0, whh, 0, dh, batch, hid, gh, false, false,
+        add(new KExpr.Acc(), at(pass, 0, hid)));
+    Kernel.Steps loop = new Kernel.Steps(cx.kernelName(out, "steps"), counter, steps, reverse ? 0 : steps - 1,
+        reverse ? 1 : -1, List.of(step, gemm));
+
+    // The initial state's gradients: what the loop carried back, plus the trace's own there.
+    int init = reverse ? steps : 0;
+    Affine initAt = new Affine((long) init * width, new long[] {(long) (steps + 1) * width, 1});
+    List<KStmt> last = new ArrayList<>();
+    for (int slot = 0; slot < cell.gradSlots; slot++) {
+      KExpr v = lit(0);
+      if (slot == 0) {
+        v = add(at(dh, 0, hid), new KExpr.Load(dtr, initAt));
+      } else if (slot == 1 && dc >= 0) {
+        v = add(at(dc, 0, hid), new KExpr.Load(dtr, new Affine(initAt.base() + 2L * hid, initAt.strides())));
+      }
+      last.add(new KStmt.Store(go, new Affine(init * gw + slot * hid, new long[] {(steps + 1) * gw, 1}), v));
+    }
+    return List.of(first, loop, nest(cx.kernelName(out, "initial"), last, 0, 2));
+  }
+}
