@@ -105,7 +105,7 @@ public final class ModelCompiler {
     String noun = null;
     for (Node n : g.nodes()) {
       for (int i = 0; i < n.inputs().size(); i++) {
-        int b = n.input(i) == input ? n.op().indexBound(i) : 0;
+        int b = n.input(i) == input ? n.op().indexBound(i, n.inputs()) : 0;
         if (b > 0 && (bound == 0 || b < bound)) {
           bound = b;
           noun = n.op().indexNoun(i);
@@ -120,13 +120,26 @@ public final class ModelCompiler {
     int bound = 0;
     for (Node n : g.nodes()) {
       for (int i = 0; i < n.inputs().size(); i++) {
-        int b = n.input(i) == input ? n.op().indexBound(i) : 0;
+        int b = n.input(i) == input ? n.op().indexBound(i, n.inputs()) : 0;
         if (b > 0) {
           bound = bound == 0 ? b : Math.min(bound, b);
         }
       }
     }
     return bound;
+  }
+
+  /** The least value the ops that read {@code input} accept (0, or 1 for sequence lengths). */
+  static int indexMin(Graph g, Node input) {
+    int min = 0;
+    for (Node n : g.nodes()) {
+      for (int i = 0; i < n.inputs().size(); i++) {
+        if (n.input(i) == input) {
+          min = Math.max(min, n.op().indexMin(i));
+        }
+      }
+    }
+    return min;
   }
 
   /** Where everything lives in the arena: parameters first (model-wide), then each program's plan. */
@@ -218,7 +231,7 @@ public final class ModelCompiler {
         Node input = g.input(name);
         String noun = indexNoun(g, input);
         ins.add(new Manifest.Slot(name, pp.plan().offset(buf), b.shape().dims(), input.dtype().text(),
-            indexBound(g, input), "class index".equals(noun) ? null : noun));
+            indexBound(g, input), "class index".equals(noun) ? null : noun, indexMin(g, input)));
       });
       List<Manifest.Slot> outs = new ArrayList<>();
       kp.outputs().forEach((name, view) ->

@@ -53,6 +53,11 @@ final class PredictCommand implements Callable<Integer> {
       if (first == null || first.isBlank()) {
         throw new UserError(input + ": empty file; --input takes a CSV file with a header row and one example a row");
       }
+      if (p.inputs().size() > 1) {
+        throw new UserError(input + ": --input fills one input, and " + res.manifest().model() + " has "
+            + p.inputs().size() + " (" + String.join(", ", p.inputs().stream().map(Manifest.Slot::name).toList())
+            + "); leave --input out to predict on the recipe's data");
+      }
       List<String> header = List.of(first.split(","));
       d = Csv.load(input, in.name(), header.stream().map(String::strip).toList(), null, List.of());
       long per = in.size() / res.manifest().batch();
@@ -71,7 +76,10 @@ final class PredictCommand implements Callable<Integer> {
       s.checkVocabulary(w);
       Session.loadWeights(m, w);
       int width = (int) (p.output(out).size() / batch);
-      float[] buf = new float[(int) in.size()];
+      float[][] bufs = new float[p.inputs().size()][];
+      for (int i = 0; i < bufs.length; i++) {
+        bufs[i] = new float[(int) p.inputs().get(i).size()];
+      }
       float[] o = new float[(int) p.output(out).size()];
       int[] order = new int[d.size()];
       for (int i = 0; i < order.length; i++) {
@@ -80,8 +88,12 @@ final class PredictCommand implements Callable<Integer> {
       boolean fm = r.data().kind().equals("fashion_mnist");
       for (int start = 0; start < d.size(); start += batch) {
         int n = Math.min(batch, d.size() - start);
-        d.gather(in.name(), order, start, n, buf);
-        m.setInput(ModelCompiler.PREDICT, in.name(), buf);
+        for (int i = 0; i < bufs.length; i++) {
+          String name = p.inputs().get(i).name();
+          d.gather(name, order, start, n, bufs[i]);
+          NativeModel.padBatch(bufs[i], n, bufs[i].length / batch);
+          m.setInput(ModelCompiler.PREDICT, name, bufs[i]);
+        }
         m.run(ModelCompiler.PREDICT);
         m.output(ModelCompiler.PREDICT, out, o);
         for (int i = 0; i < n; i++) {

@@ -505,7 +505,7 @@ public final class TorchBaseline implements Baseline {
         Tensor bhh = v.get(n.input(2));
         Tensor h = v.get(n.input(3));
         Tensor c = lstm ? v.get(n.input(4)) : null;
-        Tensor len = r.masked() ? v.get(n.input(r.lengthsOperand())).to(torch.ScalarType.Float).unsqueeze(1) : null;
+        Tensor len = r.masked() ? v.get(n.input(r.lengthsOperand())).to(torch.ScalarType.Float).reshape(-1, 1) : null;
         int steps = n.input(0).shape().dim(1);
         int hid = r.hidden();
         Tensor zero = torch.zeros_like(h);

@@ -42,10 +42,17 @@ public record DataSpec(String kind, String path, boolean flatten, String labelCo
    */
   public record WordOptions(int length, int vocab, int perClass, double test) {}
 
+  /** The field of a word's length in {@code words} data. */
+  public static final String WORD_LENGTH = "length";
+
   static DataSpec words(String dir, String featureField, WordOptions o) {
     Map<String, TensorType> f = new LinkedHashMap<>();
     f.put(featureField, new TensorType(Shape.of(o.length()), DType.I32));
     f.put("label", new TensorType(Shape.SCALAR, DType.I32));
+    // The word's length in characters (at most length): for a recurrent layer's masking.
+    if (!featureField.equals(WORD_LENGTH)) {
+      f.put(WORD_LENGTH, new TensorType(Shape.of(1), DType.I32));
+    }
     return new DataSpec("words", dir, false, "label", List.of(), List.of(), f, featureField, 0, o);
   }
 

@@ -110,7 +110,7 @@ final class RecurrentLayer implements Layer {
           throw new LayerException(name + ": lengths must be one integer per example (`int[1]`), got "
               + Layer.perExample(extra), "declare them as `input lengths: int[1]`");
         }
-        lengths = Ops.reshape(b, extra, Shape.of(batch));
+        lengths = extra;
       } else {
         if (!Layer.perExample(extra).equals(Shape.of(stateSize))) {
           throw new LayerException(name + ": an initial state must be [" + stateSize + "] (layers·directions·units), "

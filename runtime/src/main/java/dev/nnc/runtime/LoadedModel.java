@@ -136,8 +136,8 @@ public final class LoadedModel implements AutoCloseable {
           int k = Math.min(batch, n - start);
           for (int i = 0; i < inputs.length; i++) {
             int per = (int) (p.inputs().get(i).size() / batch);
-            java.util.Arrays.fill(inBufs[i], 0f);
             System.arraycopy(inputs[i], start * per, inBufs[i], 0, k * per);
+            NativeModel.padBatch(inBufs[i], k, per);
             c.model.setInput(PREDICT, p.inputs().get(i).name(), inBufs[i]);
           }
           c.model.run(PREDICT);

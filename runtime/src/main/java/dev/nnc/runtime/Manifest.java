@@ -128,12 +128,16 @@ public record Manifest(
   /**
    * An input or output of a program: its arena slot and shape (batch first). An integer input
    * that indexes (class labels, token ids) has {@code bound} > 0 and takes values in
-   * {@code [0, bound)}; {@code indexes} names its values for messages ({@code token id}; null:
-   * class index).
+   * {@code [min, bound)}; {@code indexes} names its values for messages ({@code token id},
+   * {@code sequence length}; null: class index); {@code min} is 0 but for sequence lengths (1).
    */
-  public record Slot(String name, long offset, int[] shape, String dtype, int bound, String indexes) {
+  public record Slot(String name, long offset, int[] shape, String dtype, int bound, String indexes, int min) {
     public Slot(String name, long offset, int[] shape, String dtype) {
-      this(name, offset, shape, dtype, 0, null);
+      this(name, offset, shape, dtype, 0, null, 0);
+    }
+
+    public Slot(String name, long offset, int[] shape, String dtype, int bound, String indexes) {
+      this(name, offset, shape, dtype, bound, indexes, 0);
     }
 
     public Slot(String name, long offset, int[] shape, String dtype, int bound) {

@@ -220,14 +220,30 @@ public final class NativeModel implements AutoCloseable {
     for (int i = 0; i < data.length; i++) {
       float v = data[i];
       boolean whole = v == Math.rint(v);
-      if (!whole || v < 0 || (s.bound() > 0 && v >= s.bound())) {
+      if (!whole || v < s.min() || (s.bound() > 0 && v >= s.bound())) {
         String value = whole ? String.valueOf((long) v) : String.valueOf(v);
         String noun = s.indexes() == null ? "class index" : s.indexes();
+        if (noun.equals("sequence length")) {
+          throw new IllegalArgumentException(s.name() + "[" + i + "] = " + value + " is not a sequence length in [1, "
+              + (s.bound() - 1) + "]: " + (whole && v < 1 ? "a sequence needs at least one step (an empty sequence "
+              + "has nothing to read)" : "the sequences are padded to " + (s.bound() - 1) + " steps"));
+        }
         throw new IllegalArgumentException(s.name() + "[" + i + "] = " + value + " is not "
             + (s.bound() > 0 ? "a " + noun + " in [0, " + s.bound() + ")"
                 + (noun.equals("token id") ? " (the vocabulary has " + s.bound() + " tokens)" : "")
                 : "a non-negative integer"));
       }
+    }
+  }
+
+  /**
+   * Fills the rows after the first {@code n} of a batch buffer ({@code per} values each) with
+   * copies of row 0: a batch completed with a real example is valid input everywhere (a padding
+   * of zeros would be an empty sequence, which a recurrent layer refuses); its results are ignored.
+   */
+  public static void padBatch(float[] buf, int n, int per) {
+    for (int r = Math.max(n, 1); (long) (r + 1) * per <= buf.length; r++) {
+      System.arraycopy(buf, 0, buf, r * per, per);
     }
   }
 

@@ -301,6 +301,7 @@ public final class Trainer {
       int n = Math.min(batch, d.size() - start);
       for (int i = 0; i < ins.size(); i++) {
         d.gather(ins.get(i).name(), order, start, n, buffers[i]);
+        NativeModel.padBatch(buffers[i], n, buffers[i].length / batch);
         model.setInput(EVAL, ins.get(i).name(), buffers[i]);
       }
       model.run(EVAL);

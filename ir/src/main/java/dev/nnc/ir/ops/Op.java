@@ -102,6 +102,19 @@ public sealed interface Op
     return 0;
   }
 
+  /**
+   * {@link #indexBound(int)} when the bound depends on the operands' shapes (a recurrence's
+   * lengths are at most its padded length): the bound for this application to {@code inputs}.
+   */
+  default int indexBound(int operand, List<Node> inputs) {
+    return indexBound(operand);
+  }
+
+  /** The least valid value of an index operand (0; 1 for sequence lengths: an empty sequence is an error). */
+  default int indexMin(int operand) {
+    return 0;
+  }
+
   /** What an index operand's values are, for messages: {@code class index}, {@code token id}. */
   default String indexNoun(int operand) {
     return "class index";

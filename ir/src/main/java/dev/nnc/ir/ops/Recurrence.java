@@ -117,8 +117,9 @@ public record Recurrence(Cell cell, int hidden, boolean reverse, boolean masked)
     }
     if (masked) {
       Node len = in.get(lengthsOperand());
-      if (len.dtype() != DType.I32 || !len.shape().equals(Shape.of(b))) {
-        throw new ShapeException("recurrence lengths must be i32[" + b + "], got " + len.dtype().text() + len.shape());
+      if (len.dtype() != DType.I32 || !(len.shape().equals(Shape.of(b)) || len.shape().equals(Shape.of(b, 1)))) {
+        throw new ShapeException("recurrence lengths must be i32[" + b + "] (or [" + b + ", 1]), got "
+            + len.dtype().text() + len.shape());
       }
     }
     for (int i = 0; i < in.size(); i++) {
@@ -148,6 +149,22 @@ public record Recurrence(Cell cell, int hidden, boolean reverse, boolean masked)
   /** The trace row of the state before step {@code t}. */
   public int previousRow(int t) {
     return reverse ? t + 1 : t;
+  }
+
+  /** Lengths count steps: {@code [1, T]}, checked when the input is set. */
+  @Override
+  public int indexBound(int operand, List<Node> inputs) {
+    return masked && operand == lengthsOperand() ? inputs.get(0).shape().dim(1) + 1 : 0;
+  }
+
+  @Override
+  public int indexMin(int operand) {
+    return masked && operand == lengthsOperand() ? 1 : 0;
+  }
+
+  @Override
+  public String indexNoun(int operand) {
+    return "sequence length";
   }
 
   @Override

@@ -61,7 +61,7 @@ public record RecurrenceGrad(Recurrence.Cell cell, int hidden, boolean reverse, 
     }
     if (masked) {
       Node len = in.get(3);
-      if (len.dtype() != DType.I32 || !len.shape().equals(Shape.of(trace.dim(0)))) {
+      if (len.dtype() != DType.I32 || len.shape().size() != trace.dim(0) || len.shape().dim(0) != trace.dim(0)) {
         throw new ShapeException("recurrence_grad lengths must be i32[" + trace.dim(0) + "], got "
             + len.dtype().text() + len.shape());
       }
@@ -73,6 +73,22 @@ public record RecurrenceGrad(Recurrence.Cell cell, int hidden, boolean reverse, 
    * Second derivatives through time are not part of any training the language describes (no
    * gradient penalties): asked for, they are an error rather than a silent zero.
    */
+  /** Lengths count steps: {@code [1, T]}, checked when the input is set. */
+  @Override
+  public int indexBound(int operand, List<Node> inputs) {
+    return masked && operand == 3 ? inputs.get(0).shape().dim(1) : 0;
+  }
+
+  @Override
+  public int indexMin(int operand) {
+    return masked && operand == 3 ? 1 : 0;
+  }
+
+  @Override
+  public String indexNoun(int operand) {
+    return "sequence length";
+  }
+
   @Override
   public List<Node> gradients(Graph.Builder b, Node self, Node dy) {
     throw new UnsupportedOperationException("the gradient of recurrence_grad (a second derivative through time) "

@@ -64,6 +64,9 @@ public final class Words {
     return n.endsWith(".txt") ? n.substring(0, n.length() - 4) : n;
   }
 
+  /** The field that holds each word's length in characters (at most the padded length). */
+  public static final String LENGTH = "length";
+
   public static Loaded load(Path dir, String field, int length, int vocab, int perClass, double testFraction, long seed)
       throws IOException {
     if (length < 1 || vocab < 0 || vocab == 1 || vocab == 2 || perClass < 0 || !(testFraction >= 0 && testFraction < 1)) {
@@ -155,6 +158,21 @@ public final class Words {
     Map<String, Boolean> ints = new LinkedHashMap<>();
     ints.put(field, true);
     ints.put("label", true);
+    if (!field.equals(LENGTH)) {
+      // Each word's length: its characters up to the first padding id (words are never empty).
+      float[] n = new float[xs.size()];
+      for (int i = 0; i < xs.size(); i++) {
+        float[] w = xs.get(i);
+        int k = 0;
+        while (k < length && w[k] != 0) {
+          k++;
+        }
+        n[i] = k;
+      }
+      f.put(LENGTH, n);
+      shapes.put(LENGTH, new int[] {1});
+      ints.put(LENGTH, true);
+    }
     return new Dataset(xs.size(), f, shapes, ints);
   }
 
