@@ -382,6 +382,12 @@ public final class TorchBaseline implements Baseline {
                   b != null ? new TensorOptional(b) : new TensorOptional(), stride, pad, outPad, groups, dil));
             }
           }
+          case "lstm", "gru", "simple_rnn" -> {
+            Fused f = recurrent(l);
+            if (f != null) {
+              return f;
+            }
+          }
           case "upsample" -> {
             long[] scale = pair(l.args().get("scale"));
             boolean bilinear = l.args().get("mode") instanceof dev.nnc.frontend.Val.SymV m
@@ -397,6 +403,64 @@ public final class TorchBaseline implements Baseline {
           }
         }
         return null;
+      }
+
+      /**
+       * A recurrent layer as libtorch's fused {@code torch::lstm} / {@code gru} / {@code rnn_tanh}
+       * (what {@code torch::nn::LSTM} calls), batch-first, with the layer's weights in PyTorch's
+       * order; null (step by step instead) with lengths, initial states or final states asked for.
+       */
+      private Fused recurrent(Elaborated.LayerInfo l) {
+        var a = l.args();
+        if (l.inputs().size() != 1 || a.get("return_state") instanceof dev.nnc.frontend.Val.SymV rs
+            && rs.name().equals("true")) {
+          return null;
+        }
+        int layers = (int) ((dev.nnc.frontend.Val.NumV) a.get("layers")).value();
+        boolean bidirectional = a.get("bidirectional") instanceof dev.nnc.frontend.Val.SymV b && b.name().equals("true");
+        boolean sequences = a.get("return_sequences") instanceof dev.nnc.frontend.Val.SymV q && q.name().equals("true");
+        double dropout = ((dev.nnc.frontend.Val.NumV) a.get("dropout")).value();
+        int units = (int) ((dev.nnc.frontend.Val.NumV) a.get("units")).value();
+        int dirs = bidirectional ? 2 : 1;
+        List<Tensor> weights = new ArrayList<>();
+        for (int k = 0; k < layers; k++) {
+          for (int d = 0; d < dirs; d++) {
+            String sfx = "_l" + k + (d == 1 ? "_reverse" : "");
+            Tensor wih = param(l, "weight_ih" + sfx);
+            Tensor bih = param(l, "bias_ih" + sfx);
+            Tensor bhh = param(l, "bias_hh" + sfx);
+            weights.add(wih);
+            weights.add(param(l, "weight_hh" + sfx));
+            weights.add(bih);
+            weights.add(bhh != null ? bhh : torch.zeros_like(bih));
+          }
+        }
+        TensorVector params = new TensorVector(weights.toArray(Tensor[]::new));
+        String kind = l.kind();
+        return new Fused(kind.equals("simple_rnn") ? "rnn_tanh" : kind, l.inputs(), xs -> {
+          Tensor x = xs.get(0);
+          Tensor h0 = torch.zeros(new long[] {(long) layers * dirs, x.size(0), units}, new TensorOptions(x.scalar_type()));
+          Tensor out;
+          Tensor hn;
+          switch (kind) {
+            case "lstm" -> {
+              var o = torch.lstm(x, new TensorVector(h0, h0), params, true, layers, dropout, training, bidirectional, true);
+              out = o.get0();
+              hn = o.get1();
+            }
+            case "gru" -> {
+              var o = torch.gru(x, h0, params, true, layers, dropout, training, bidirectional, true);
+              out = o.get0();
+              hn = o.get1();
+            }
+            default -> {
+              var o = torch.rnn_tanh(x, h0, params, true, layers, dropout, training, bidirectional, true);
+              out = o.get0();
+              hn = o.get1();
+            }
+          }
+          return sequences ? out : hn.narrow(0, (long) (layers - 1) * dirs, dirs).permute(1, 0, 2).reshape(x.size(0), -1);
+        });
       }
 
       /** A layer argument that is a number or {@code [h, w]}, as libtorch's pair; null otherwise. */

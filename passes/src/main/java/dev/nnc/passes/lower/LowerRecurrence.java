@@ -33,6 +33,12 @@ final class LowerRecurrence {
     int temp(String name, Shape shape);
 
     String kernelName(Node n, String what);
+
+    /**
+     * Which of a trace's slots (of {@code width} values) some node reads: all when the backward
+     * pass or anything but slices reads it; at inference only those the layer's outputs slice.
+     */
+    boolean[] slotsRead(Node trace, int slots, int width);
   }
 
   private final Context cx;
@@ -214,12 +220,20 @@ final class LowerRecurrence {
         yield 5;
       }
     };
-    // The trace row: past the length the state carries on, the output and the gates are 0.
-    body.add(storeRow(tr, width, 0, shift, where(ok, local(0), hPrev)));
-    body.add(storeRow(tr, width, hid, shift, where(ok, local(0), lit(0))));
+    // The trace row: past the length the state carries on, the output and the gates are 0. Slots
+    // that nothing reads (the gates, at inference) are not stored.
+    boolean[] read = cx.slotsRead(out, cell.slots, hid);
+    if (read[0]) {
+      body.add(storeRow(tr, width, 0, shift, where(ok, local(0), hPrev)));
+    }
+    if (read[1]) {
+      body.add(storeRow(tr, width, hid, shift, where(ok, local(0), lit(0))));
+    }
     for (int s = 0; s < slots.size(); s++) {
       KExpr carried = cell == Cell.LSTM && s == 0 ? at(c, 0, hid) : lit(0);
-      body.add(storeRow(tr, width, (long) (s + 2) * hid, shift, where(ok, slots.get(s), carried)));
+      if (read[s + 2]) {
+        body.add(storeRow(tr, width, (long) (s + 2) * hid, shift, where(ok, slots.get(s), carried)));
+      }
     }
     if (c0 != null) {
       body.add(new KStmt.Store(c, cell(0, hid), where(ok, local(5), at(c, 0, hid))));

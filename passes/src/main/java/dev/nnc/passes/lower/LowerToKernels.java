@@ -130,9 +130,37 @@ public final class LowerToKernels {
     return boundary.contains(n);
   }
 
+  /**
+   * Slices read only by other slices: a chain of slices is one load from the chain's first
+   * operand, at the sum of their offsets (all slices keep the operand's rank and strides), so the
+   * inner ones are never copied (a recurrence's outputs: the steps' rows, then the output slot).
+   */
+  private final Set<Node> chained = new HashSet<>();
+
+  /** The operand a chain of slices reads: {@code n}'s, past every chained slice. */
+  private Node sliceRoot(Node n) {
+    Node x = n.input(0);
+    while (chained.contains(x)) {
+      x = x.input(0);
+    }
+    return x;
+  }
+
+  /** The offset in {@link #sliceRoot}'s elements at which the chain ending in slice {@code n} starts. */
+  private long sliceBase(Node n) {
+    Node root = sliceRoot(n);
+    long[] strides = root.shape().strides();
+    long base = 0;
+    for (Node x = n; x != root; x = x.input(0)) {
+      Slice sl = (Slice) x.op();
+      base += sl.start() * strides[sl.axis()];
+    }
+    return base;
+  }
+
   /** Whether {@code n}'s value needs a buffer of its own (or is a parameter/input/view). */
   private boolean materialized(Node n) {
-    if (n.op() instanceof Constant) {
+    if (n.op() instanceof Constant || chained.contains(n)) {
       return false;
     }
     if (n.op() instanceof MatMul) {
@@ -163,6 +191,12 @@ public final class LowerToKernels {
   }
 
   private KernelProgram run() {
+    for (Node n : g.nodes()) {
+      if (n.op() instanceof Slice && !isBoundary(n) && !users.get(n).isEmpty()
+          && users.get(n).stream().allMatch(u -> u.op() instanceof Slice)) {
+        chained.add(n);
+      }
+    }
     // Operands that kernels read from memory must be materialised.
     for (Node n : g.nodes()) {
       switch (n.op()) {
@@ -172,7 +206,7 @@ public final class LowerToKernels {
         case Reshape r -> force(n.input(0));
         case Permute p -> force(n.input(0));
         case Patches p -> force(n.input(0));
-        case Slice sl -> force(n.input(0));
+        case Slice sl -> force(sliceRoot(n));
         case Winograd w -> force(n.input(0));
         // lower-conv leaves the convolutions it computes directly (Conv2d.Lowering.DIRECT).
         case Conv2d _, Conv2dGradWeight _ -> n.inputs().forEach(this::force);
@@ -281,6 +315,31 @@ public final class LowerToKernels {
       @Override
       public int temp(String name, Shape shape) {
         return newBuffer(name, Buffer.Kind.TEMP, shape);
+      }
+
+      @Override
+      public boolean[] slotsRead(Node trace, int slots, int width) {
+        boolean[] read = new boolean[slots];
+        java.util.ArrayDeque<Node> todo = new java.util.ArrayDeque<>(users.get(trace));
+        boolean all = isBoundary(trace);
+        while (!todo.isEmpty() && !all) {
+          Node u = todo.pop();
+          if (!(u.op() instanceof Slice sl)) {
+            all = true;
+          } else if (sl.axis() == 2) {
+            for (int k = sl.start() / width; k * width < sl.start() + sl.size(); k++) {
+              read[k] = true;
+            }
+          } else if (isBoundary(u)) {
+            all = true;
+          } else {
+            todo.addAll(users.get(u));
+          }
+        }
+        if (all) {
+          java.util.Arrays.fill(read, true);
+        }
+        return read;
       }
 
       @Override
@@ -428,7 +487,11 @@ public final class LowerToKernels {
      * {@code operandDim(d)}, from element {@code base} of the operand.
      */
     private KExpr gatherLoad(Node n, java.util.function.IntUnaryOperator operandDim, long base) {
-      Node x = n.input(0);
+      return gatherLoad(n, n.input(0), operandDim, base);
+    }
+
+    /** As above, reading {@code x} (the operand, or the first operand of a chain of slices). */
+    private KExpr gatherLoad(Node n, Node x, java.util.function.IntUnaryOperator operandDim, long base) {
       long[] xs = x.shape().strides();
       long[] strides = new long[vars];
       int off = space.rank() - n.shape().rank();
@@ -463,7 +526,7 @@ public final class LowerToKernels {
         case Permute p -> gatherLoad(n, p.perm()::get, 0);
         case Patches p -> patchesLoad(n, p, this);
         // The operand at the same index, shifted by start along the axis.
-        case Slice sl -> gatherLoad(n, d -> d, sl.start() * n.input(0).shape().strides()[sl.axis()]);
+        case Slice sl -> gatherLoad(n, sliceRoot(n), d -> d, sliceBase(n));
         case MatMul mm -> {
           if (matmul != null && matmul != n) {
             throw new IllegalStateException("two matmuls fused into one epilogue");
@@ -943,6 +1006,15 @@ public final class LowerToKernels {
         kept.add(d);
       }
     }
+    if (!reduced.isEmpty() && !kept.isEmpty() && reduced.get(reduced.size() - 1) < kept.get(0)) {
+      long rows = 1;
+      for (int d : reduced) {
+        rows *= xs.dim(d);
+      }
+      if (rows >= 16 && xs.size() / rows >= 8) {
+        return leadingReduction(out, x, fn, keep, kept, reduced, rows);
+      }
+    }
     int[] varOfDim = new int[xs.rank()];
     int v = 0;
     boolean outerDummy = kept.isEmpty();
@@ -1003,6 +1075,59 @@ public final class LowerToKernels {
     }
     boolean parallel = !outerDummy && root.extent() > 1;
     return new Kernel.Loops(kernelName(out), root, vars, 1, parallel, xs.size());
+  }
+
+  /**
+   * A reduction over leading axes (a bias's gradient: the sum of a [rows, C] gradient's rows): the
+   * output's row is accumulated row after row, so the inner loop runs along contiguous columns
+   * and vectorises; reading each column down the rows instead strides by the row's length (a
+   * recurrent layer's bias gradient over B·T = 3,840 rows of 512: 6.4 ms that way).
+   */
+  private Kernel leadingReduction(Node out, Node x, ReduceFn fn, Shape keep, List<Integer> kept, List<Integer> reduced,
+      long rows) {
+    Shape xs = x.shape();
+    // Variables: 0 the single outer iteration, then the reduced dimensions, then the kept ones.
+    int[] varOfDim = new int[xs.rank()];
+    int v = 1;
+    for (int d : reduced) {
+      varOfDim[d] = v++;
+    }
+    for (int d : kept) {
+      varOfDim[d] = v++;
+    }
+    int vars = v;
+    ExprBuilder eb = new ExprBuilder(xs, varOfDim, vars);
+    long[] ostr = new long[vars];
+    long[] ks = keep.strides();
+    for (int d : kept) {
+      ostr[varOfDim[d]] = ks[d];
+    }
+    int o = bufOf.get(out);
+    Affine at = new Affine(0, ostr);
+    KExpr cur = new KExpr.Load(o, at);
+    KExpr val = eb.of(x);
+    KExpr step = switch (fn) {
+      case SUM, MEAN -> new KExpr.Bin(KExpr.BinOp.ADD, cur, val);
+      case MAX -> new KExpr.Bin(KExpr.BinOp.MAX, cur, val);
+    };
+    java.util.function.Function<KStmt, KStmt> overKept = st -> {
+      KStmt in = st;
+      for (int i = kept.size() - 1; i >= 0; i--) {
+        in = new KStmt.Loop(varOfDim[kept.get(i)], xs.dim(kept.get(i)), List.of(in));
+      }
+      return in;
+    };
+    List<KStmt> body = new ArrayList<>();
+    body.add(overKept.apply(new KStmt.Store(o, at, new KExpr.Lit(fn == ReduceFn.MAX ? Double.NEGATIVE_INFINITY : 0))));
+    KStmt acc = overKept.apply(new KStmt.Store(o, at, step));
+    for (int i = reduced.size() - 1; i >= 0; i--) {
+      acc = new KStmt.Loop(varOfDim[reduced.get(i)], xs.dim(reduced.get(i)), List.of(acc));
+    }
+    body.add(acc);
+    if (fn == ReduceFn.MEAN) {
+      body.add(overKept.apply(new KStmt.Store(o, at, new KExpr.Bin(KExpr.BinOp.DIV, cur, new KExpr.Lit(rows)))));
+    }
+    return new Kernel.Loops(kernelName(out), new KStmt.Loop(0, 1, body), vars, 0, false, xs.size());
   }
 
   /** Row-wise (log-)softmax over the last axis: max, Σexp, then write, with two accumulators. */
