@@ -42,6 +42,11 @@ final class EvalCommand implements Callable<Integer> {
           Session.threshold(r)), System.out);
       Trainer.Evaluation ev = t.evaluate(data[1]);
       System.out.printf("%s on %d test examples (weights %s)%n", res.manifest().model(), data[1].size(), w);
+      if (r.data().kind().equals("text")) {
+        System.out.printf("loss %.4f (%.3f bits per character, perplexity %.2f)  accuracy %.4f (the next character "
+            + "the likeliest)%n", ev.loss(), ev.loss() / Math.log(2), Math.exp(ev.loss()), ev.accuracy());
+        return 0;
+      }
       int classes = classes(res, r);
       Metrics.Report rep = ev.report(classes);
       if (ev.pixels()) {

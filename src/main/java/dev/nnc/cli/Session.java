@@ -170,6 +170,32 @@ final class Session {
         vocabulary = Map.of(VOCABULARY, chars.toString(), CLASSES, String.join("\n", w.classes()));
         return new Dataset[] {w.train(), w.test()};
       }
+      case "text" -> {
+        Path file = override != null ? override : Path.of(d.path());
+        DataSpec.WordOptions o = d.words();
+        dev.nnc.runtime.data.Text.Loaded t = dev.nnc.runtime.data.Text.load(file, d.featureField(), o.length(),
+            o.vocab(), o.test());
+        Elaborated train = Elaborator.elaborate(program, modelName, 1, LayerContext.Mode.TRAIN, r);
+        Node in = train.graph().input(d.featureField());
+        int vocab = in == null ? 0 : ModelCompiler.indexBound(train.graph(), in);
+        if (vocab > 0 && t.vocabulary() > vocab) {
+          throw new UserError("the text " + file + " needs a vocabulary of " + t.vocabulary() + " ids (padding, unknown "
+              + "and " + (t.vocabulary() - 2) + " characters) but the model's embedding takes " + vocab + ": use "
+              + "embedding(" + t.vocabulary() + ", …), or text(…, vocab=" + vocab + ") to read the rarest characters "
+              + "as unknown");
+        }
+        int classes = classes(train);
+        if (classes > 0 && classes < t.vocabulary()) {
+          throw new UserError("the model predicts " + classes + " classes but the text " + file + " has "
+              + t.vocabulary() + " character ids: its last dense layer needs " + t.vocabulary() + " units, one per id");
+        }
+        StringBuilder chars = new StringBuilder();
+        for (int i = 2; i < t.characters().length; i++) {
+          chars.appendCodePoint(t.characters()[i]);
+        }
+        vocabulary = Map.of(VOCABULARY, chars.toString());
+        return new Dataset[] {t.train(), t.test()};
+      }
       default -> throw new UserError("unknown data source " + d.kind());
     }
   }

@@ -135,7 +135,11 @@ final class TrainCommand implements Callable<Integer> {
       }
       double secs = (System.nanoTime() - t0) / 1e9;
       Trainer.Evaluation test = t.evaluate(data[1]);
-      if (test.pixels()) {
+      if (r.data().kind().equals("text")) {
+        // A language model: the loss per character, in bits, and how often the next character is the likeliest.
+        log.printf("test: loss %.4f (%.3f bits per character)  accuracy %.4f  (%d windows, accuracy over characters)%n",
+            test.loss(), test.loss() / Math.log(2), test.accuracy(), data[1].size());
+      } else if (test.pixels()) {
         // Segmentation: pixel accuracy and the mean intersection over union of the classes.
         double miou = test.report(EvalCommand.classes(res, r)).meanIou();
         log.printf("test: loss %.4f  accuracy %.4f  mean IoU %.4f  (%d examples, accuracy over pixels)%n",

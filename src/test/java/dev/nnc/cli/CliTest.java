@@ -49,7 +49,7 @@ class CliTest {
         """);
     CliRunner.Run r = CliRunner.run("check", bad.toString());
     assertEquals(1, r.code(), r.all());
-    assertTrue(r.err().contains(bad + ":3:16: error: dense expects a [features] input, got [1,28,28]"), r.err());
+    assertTrue(r.err().contains(bad + ":3:16: error: dense expects a [features] input (or a sequence [time, features]), got [1,28,28]"), r.err());
     assertTrue(r.err().contains("hint: flatten it first"), r.err());
     assertTrue(r.err().contains(bad + ":4:19: error: unknown layer `sigmoide`"), r.err());
     assertTrue(r.err().contains("did you mean `sigmoid`?"), r.err());

@@ -56,6 +56,18 @@ public record DataSpec(String kind, String path, boolean flatten, String labelCo
     return new DataSpec("words", dir, false, "label", List.of(), List.of(), f, featureField, 0, o);
   }
 
+  /**
+   * A UTF-8 text as character-level language-model data: the model's (first) input gets windows
+   * of {@code length} character ids, {@code label} the next character at each position (options as
+   * for words; {@code perClass} unused).
+   */
+  static DataSpec text(String path, String featureField, WordOptions o) {
+    Map<String, TensorType> f = new LinkedHashMap<>();
+    f.put(featureField, new TensorType(Shape.of(o.length()), DType.I32));
+    f.put("label", new TensorType(Shape.of(o.length()), DType.I32));
+    return new DataSpec("text", path, false, "label", List.of(), List.of(), f, featureField, 0, o);
+  }
+
   public static final Shape MNIST_IMAGE = Shape.of(1, 28, 28);
 
   static DataSpec fashionMnist(boolean flatten) {

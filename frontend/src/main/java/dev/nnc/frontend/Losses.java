@@ -88,6 +88,9 @@ final class Losses {
       if (logits.shape().rank() == 4) {
         return perPixelCrossEntropy(b, logits, t);
       }
+      if (logits.shape().rank() == 3) {
+        return perStepCrossEntropy(b, logits, t);
+      }
       if (logits.shape().rank() != 2) {
         throw new LayerException("cross_entropy expects [classes] logits (or [classes, H, W] with a class per "
             + "pixel), got " + Layer.perExample(logits));
@@ -133,6 +136,23 @@ final class Losses {
     Node logp = b.add(new LogSoftmax(), last);
     Node picked = b.add(new Reduce(ReduceFn.SUM, List.of(3), false), Ops.mul(b, b.add(new OneHot(classes), t), logp));
     return Ops.neg(b, b.add(new Reduce(ReduceFn.MEAN, List.of(1, 2), false), picked));
+  }
+
+  /**
+   * A sequence: logits {@code [T, C]} (a class per step, the classes last: a dense layer on every
+   * step) and labels {@code i32[T]}; the loss of an example is the mean over its steps (PyTorch's
+   * {@code CrossEntropyLoss} on the logits reshaped to {@code [N·T, C]}, whose mean is the same).
+   */
+  static Node perStepCrossEntropy(Graph.Builder b, Node logits, Node t) {
+    Shape s = logits.shape();
+    if (t.dtype() != DType.I32 || t.shape().rank() != 2 || t.shape().dim(1) != s.dim(1)) {
+      throw new LayerException("cross_entropy with [steps, classes] logits needs a class per step, integer labels ["
+          + s.dim(1) + "], got " + Layer.perExample(t) + (t.dtype() == DType.I32 ? "" : " floats"),
+          "e.g. data = text(\"file.txt\", length=" + s.dim(1) + ") gives label i32[" + s.dim(1) + "]");
+    }
+    Node logp = b.add(new LogSoftmax(), logits);
+    Node picked = b.add(new Reduce(ReduceFn.SUM, List.of(2), false), Ops.mul(b, b.add(new OneHot(s.dim(2)), t), logp));
+    return Ops.neg(b, b.add(new Reduce(ReduceFn.MEAN, List.of(1), false), picked));
   }
 
   /** Mean over all but the batch axis: {@code [N, ...] → [N]}. */

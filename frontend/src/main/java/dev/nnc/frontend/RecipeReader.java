@@ -276,6 +276,50 @@ final class RecipeReader {
       java.nio.file.Path dir = program.source().resolve(path.value());
       return DataSpec.words(dir.toString(), firstInput, new DataSpec.WordOptions(length, vocab, perClass, test));
     }
+    if ("text".equals(kind)) {
+      if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
+        diag.error(s.expr(), "text needs a file (or a directory of text files)",
+            "e.g. text(\"data/text/sample.txt\", length=60): windows of 60 characters, each with the next ones");
+        return DataSpec.fashionMnist(false);
+      }
+      int length = 60;
+      int vocab = 0;
+      double test = 0.1;
+      for (Map.Entry<String, Val> e : named.entrySet()) {
+        boolean whole = e.getValue() instanceof NumV n && n.integral();
+        double num = e.getValue() instanceof NumV n ? n.value() : Double.NaN;
+        switch (e.getKey()) {
+          case "length" -> {
+            if (whole && num >= 1 && num <= 100_000) {
+              length = (int) num;
+            } else {
+              diag.error(argument(s, "length", -1), "text length must be a whole number from 1 to 100,000, got "
+                  + Val.describe(e.getValue()), "the characters per window (the sequence the model reads)");
+            }
+          }
+          case "vocab" -> {
+            if (whole && (num == 0 || num >= 3 && num <= 1_000_000)) {
+              vocab = (int) num;
+            } else {
+              diag.error(argument(s, "vocab", -1), "text vocab must be 0 (every character) or a whole number from 3 "
+                  + "to 1,000,000, got " + Val.describe(e.getValue()), "ids 0 and 1 are padding and unknown");
+            }
+          }
+          case "test" -> {
+            if (num >= 0 && num < 1) {
+              test = num;
+            } else {
+              diag.error(argument(s, "test", -1), "text test must be a fraction in [0, 1), got "
+                  + Val.describe(e.getValue()), "the share of the windows, from the end, held out for testing");
+            }
+          }
+          default -> diag.error(argument(s, e.getKey(), -1), "text has no option `" + e.getKey() + "`",
+              "its options are length=N, vocab=N and test=F");
+        }
+      }
+      java.nio.file.Path file = program.source().resolve(path.value());
+      return DataSpec.text(file.toString(), firstInput, new DataSpec.WordOptions(length, vocab, 0, test));
+    }
     if ("csv".equals(kind)) {
       if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
         diag.error(s.expr(), "csv needs a file name", "e.g. csv(\"data/xor.csv\", label=\"y\")");
@@ -318,7 +362,7 @@ final class RecipeReader {
     }
     diag.error(s.expr(), "unknown data source " + Val.describe(v),
         "use fashion_mnist, fashion_mnist(flatten=true), csv(\"file.csv\", label=\"y\"), synthetic(examples=256), "
-            + "shapes(examples=2000, size=32) or words(\"dir\", length=16)");
+            + "shapes(examples=2000, size=32), words(\"dir\", length=16) or text(\"file.txt\", length=60)");
     return DataSpec.fashionMnist(false);
   }
 

@@ -75,6 +75,8 @@ class LayerParityTest {
           new TensorOptional(p.apply("weight")), new TensorOptional(p.apply("bias")), 0.01, false);
       case "layernorm(affine=false)" -> (t, p) -> torch.layer_norm(t, new long[] {9}, new TensorOptional(),
           new TensorOptional(), 1e-5, false);
+      // On a sequence: every step, as PyTorch's Linear on the last axis.
+      case "dense(3)" -> (t, p) -> torch.linear(t, p.apply("weight"), new TensorOptional(p.apply("bias")));
       default -> throw new IllegalArgumentException(layer);
     };
   }
@@ -92,7 +94,8 @@ class LayerParityTest {
       "3, 9 | maxpool1d(3, stride=2, padding=1)", "3, 9 | avgpool1d(2, ceil_mode=true)",
       "3, 5, 4 | avgpool(2, ceil_mode=true)", "3, 7, 5 | avgpool(3, stride=2, padding=1, ceil_mode=true)",
       "3, 7, 5 | maxpool(3, stride=2, ceil_mode=true)", "3, 9 | global_avgpool",
-      "3, 5, 4 | layernorm", "3, 5, 4 | layernorm(over=last, eps=0.01)", "9 | layernorm(affine=false)"})
+      "3, 5, 4 | layernorm", "3, 5, 4 | layernorm(over=last, eps=0.01)", "9 | layernorm(affine=false)",
+      "5, 4 | dense(3)"})
   void layerMatchesLibtorch(String input, String layer) throws Exception {
     String text = "model M {\n  input x: [" + input + "]\n  output y = x -> " + layer + "\n}\n";
     Program p = Program.parse(SourceFile.of("l.nn", text));

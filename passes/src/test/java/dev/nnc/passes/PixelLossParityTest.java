@@ -95,4 +95,54 @@ class PixelLossParityTest {
     assertTrue(ex.getMessage().contains("cross_entropy with [C, H, W] logits needs a class per pixel, integer labels "
         + "[8,8], got [16,16]"), ex.getMessage());
   }
+
+  /**
+   * A class per step of a sequence ({@code [T, C]} logits from a dense layer on every step, labels
+   * {@code int[T]}): the mean loss and the dense weight's gradient match libtorch's
+   * {@code cross_entropy} on the logits reshaped to {@code [N·T, C]}.
+   */
+  @Test
+  void perStepCrossEntropyMatchesLibtorch() throws Exception {
+    java.nio.file.Path text = java.nio.file.Files.createTempFile("t", ".txt");
+    java.nio.file.Files.writeString(text, "abcd abcd dcba\n");
+    String model = """
+        model L {
+          input chars: int[6]
+          output logits = chars -> embedding(5, 3) -> dense(4)
+        }
+        train L {
+          data = text("%s", length=6)
+          loss = cross_entropy(logits, label)
+          batch = 3
+        }
+        """.formatted(text.toString().replace("\\", "/"));
+    Program prog = Program.parse(SourceFile.of("l.nn", model));
+    Recipe r = Elaborator.recipe(prog, null);
+    Elaborated e = Elaborator.elaborate(prog, null, N, LayerContext.Mode.TRAIN, r);
+    Graph g = TrainingGraph.gradientsOnly(e.graph());
+    Random rnd = new Random(5);
+    Shape ids = Shape.of(N, 6);
+    double[] x = new double[18];
+    double[] y = new double[18];
+    for (int i = 0; i < 18; i++) {
+      x[i] = rnd.nextInt(5);
+      y[i] = rnd.nextInt(4);
+    }
+    Tensor emb = new Tensor(Shape.of(5, 3), OpCases.sample(rnd, Shape.of(5, 3), OpCases.Domain.ANY));
+    Tensor w = new Tensor(Shape.of(4, 3), OpCases.sample(rnd, Shape.of(4, 3), OpCases.Domain.ANY));
+    Tensor b = new Tensor(Shape.of(4), OpCases.sample(rnd, Shape.of(4), OpCases.Domain.ANY));
+    Interpreter.Result ours = Interpreter.run(g, Map.of("chars", new Tensor(ids, x), "label", new Tensor(ids, y)),
+        Map.of("embedding1.weight", emb, "dense1.weight", w, "dense1.bias", b));
+    org.bytedeco.pytorch.Tensor te = TorchOps.tensor(emb.data(), emb.shape(), false);
+    org.bytedeco.pytorch.Tensor tw = TorchOps.tensor(w.data(), w.shape(), true);
+    org.bytedeco.pytorch.Tensor tb = TorchOps.tensor(b.data(), b.shape(), true);
+    org.bytedeco.pytorch.Tensor logits = torch.linear(torch.embedding(te, TorchOps.longs(x).reshape(N, 6)), tw,
+        new org.bytedeco.pytorch.TensorOptional(tb));
+    org.bytedeco.pytorch.Tensor tl = torch.cross_entropy(logits.reshape(-1, 4), TorchOps.longs(y));
+    tl.backward();
+    TorchParityTest.close(new double[] {tl.item_double()}, new double[] {ours.outputs().get("loss").get(0)},
+        "per-step cross-entropy");
+    TorchParityTest.close(TorchOps.values(tw.grad()), ours.outputs().get("grad:dense1.weight").data(), "dL/dW");
+    TorchParityTest.close(TorchOps.values(tb.grad()), ours.outputs().get("grad:dense1.bias").data(), "dL/db");
+  }
 }

@@ -37,12 +37,22 @@ public final class Metrics {
    * {@code w = C·P}), the channel with the largest value, written to {@code into[at …]}.
    */
   public static void pixelClasses(float[] out, int r, int w, int pixels, int[] into, int at) {
+    pixelClasses(out, r, w, pixels, into, at, false);
+  }
+
+  /**
+   * As above; with {@code classesLast} the scores are {@code [pixels, classes]} (a sequence's
+   * steps, each its row of class scores) instead of {@code [classes, pixels]} (an image's maps).
+   */
+  public static void pixelClasses(float[] out, int r, int w, int pixels, int[] into, int at, boolean classesLast) {
     int classes = w / pixels;
     int base = r * w;
+    int cs = classesLast ? 1 : pixels;
+    int ps = classesLast ? classes : 1;
     for (int p = 0; p < pixels; p++) {
       int best = 0;
       for (int c = 1; c < classes; c++) {
-        if (out[base + c * pixels + p] > out[base + best * pixels + p]) {
+        if (out[base + c * cs + p * ps] > out[base + best * cs + p * ps]) {
           best = c;
         }
       }
@@ -52,8 +62,13 @@ public final class Metrics {
 
   /** Segmentation: how many pixels of row {@code r} have their true class (target row of {@code pixels} labels). */
   public static int correctPixels(float[] out, int r, int w, float[] target, int pixels) {
+    return correctPixels(out, r, w, target, pixels, false);
+  }
+
+  /** As above, with the class scores last (a sequence) when {@code classesLast}. */
+  public static int correctPixels(float[] out, int r, int w, float[] target, int pixels, boolean classesLast) {
     int[] cls = new int[pixels];
-    pixelClasses(out, r, w, pixels, cls, 0);
+    pixelClasses(out, r, w, pixels, cls, 0, classesLast);
     int n = 0;
     for (int p = 0; p < pixels; p++) {
       n += cls[p] == (int) target[r * pixels + p] ? 1 : 0;

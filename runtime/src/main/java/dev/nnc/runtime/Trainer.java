@@ -167,8 +167,9 @@ public final class Trainer {
     float[] outBuf = new float[(int) outSlot.size()];
     float[] targetBuf = null;
     int targetWidth = train.width(cfg.target());
-    // Segmentation: an integer class per pixel; accuracy counts pixels.
+    // Segmentation: an integer class per pixel; accuracy counts pixels (or a sequence's steps).
     boolean pixels = train.isInteger(cfg.target()) && targetWidth > 1;
+    boolean classesLast = classesLast(outSlot);
     double best = from.best();
     int sinceBest = from.sinceBest();
     boolean lowerIsBetter = cfg.earlyStopping() == null || History.Epoch.lowerIsBetter(cfg.earlyStopping().monitor());
@@ -220,7 +221,7 @@ public final class Trainer {
           train.gather(cfg.target(), stepOrder, 0, batch, targetBuf);
           for (int r = 0; r < fresh; r++) {
             if (pixels) {
-              correct += Metrics.correctPixels(outBuf, r, outWidth, targetBuf, targetWidth);
+              correct += Metrics.correctPixels(outBuf, r, outWidth, targetBuf, targetWidth, classesLast);
             } else if (Metrics.predicted(outBuf, r, outWidth, cfg.threshold())
                 == Metrics.actual(targetBuf, r, targetWidth, train.isInteger(cfg.target()))) {
               correct++;
@@ -270,6 +271,14 @@ public final class Trainer {
     return new Progress(Math.max(from.epochs(), cfg.epochs()), h, best, sinceBest, false);
   }
 
+  /**
+   * Whether an output's class scores are its last axis, a class per step of a sequence
+   * ({@code [T, C]} per example), rather than its first, a class per pixel ({@code [C, H, W]}).
+   */
+  static boolean classesLast(Manifest.Slot out) {
+    return out.shape().length == 3;
+  }
+
   /** Runs the eval program over {@code d} in batches (the last one padded) and scores it. */
   public Evaluation evaluate(Dataset d) throws DataException {
     checkFields(d, EVAL);
@@ -289,6 +298,7 @@ public final class Trainer {
     float[] lossBuf = new float[batch];
     float[] targetBuf = new float[batch * targetWidth];
     boolean pixels = d.isInteger(cfg.target()) && targetWidth > 1;
+    boolean classesLast = classesLast(outSlot);
     int unit = pixels ? targetWidth : 1;
     if ((long) d.size() * unit > Integer.MAX_VALUE - 8) {
       throw new DataException("too many pixels to score at once: " + d.size() + " images of " + unit + " pixels");
@@ -311,7 +321,7 @@ public final class Trainer {
       for (int r = 0; r < n; r++) {
         lossSum += lossBuf[r];
         if (pixels) {
-          Metrics.pixelClasses(outBuf, r, outWidth, targetWidth, predicted, (start + r) * unit);
+          Metrics.pixelClasses(outBuf, r, outWidth, targetWidth, predicted, (start + r) * unit, classesLast);
           for (int p = 0; p < unit; p++) {
             actual[(start + r) * unit + p] = (int) targetBuf[r * unit + p];
             correct += predicted[(start + r) * unit + p] == actual[(start + r) * unit + p] ? 1 : 0;

@@ -93,23 +93,11 @@ public final class Words {
     Map<Integer, Long> counts = new HashMap<>();
     for (List<String> w : words) {
       for (String s : w) {
-        s.codePoints().forEach(c -> counts.merge(c, 1L, Long::sum));
+        count(s, counts);
       }
     }
-    List<Integer> chars = new ArrayList<>(counts.keySet());
-    chars.sort((a, b) -> counts.get(a).equals(counts.get(b)) ? Integer.compare(a, b)
-        : Long.compare(counts.get(b), counts.get(a)));
-    if (vocab > 0 && chars.size() > vocab - 2) {
-      chars = chars.subList(0, vocab - 2);
-    }
-    int[] byId = new int[chars.size() + 2];
-    byId[0] = -1;
-    byId[1] = -1;
-    Map<Integer, Integer> ids = new HashMap<>();
-    for (int i = 0; i < chars.size(); i++) {
-      byId[i + 2] = chars.get(i);
-      ids.put(chars.get(i), i + 2);
-    }
+    int[] byId = vocabulary(counts, vocab);
+    Map<Integer, Integer> ids = ids(byId);
     List<float[]> trainX = new ArrayList<>();
     List<float[]> testX = new ArrayList<>();
     List<Integer> trainY = new ArrayList<>();
@@ -130,6 +118,40 @@ public final class Words {
     }
     return new Loaded(dataset(field, length, trainX, trainY), dataset(field, length, testX.isEmpty() ? trainX : testX,
         testX.isEmpty() ? trainY : testY), List.copyOf(classes), byId);
+  }
+
+  /**
+   * The characters by id: −1 for ids 0 (padding) and 1 (unknown), then the characters from the
+   * most frequent (ties by code point); {@code vocab} > 0 keeps the {@code vocab − 2} most frequent.
+   */
+  static int[] vocabulary(Map<Integer, Long> counts, int vocab) {
+    List<Integer> chars = new ArrayList<>(counts.keySet());
+    chars.sort((a, b) -> counts.get(a).equals(counts.get(b)) ? Integer.compare(a, b)
+        : Long.compare(counts.get(b), counts.get(a)));
+    if (vocab > 0 && chars.size() > vocab - 2) {
+      chars = chars.subList(0, vocab - 2);
+    }
+    int[] byId = new int[chars.size() + 2];
+    byId[0] = -1;
+    byId[1] = -1;
+    for (int i = 0; i < chars.size(); i++) {
+      byId[i + 2] = chars.get(i);
+    }
+    return byId;
+  }
+
+  /** Each character's id, from the characters by id. */
+  public static Map<Integer, Integer> ids(int[] byId) {
+    Map<Integer, Integer> ids = new HashMap<>();
+    for (int i = 2; i < byId.length; i++) {
+      ids.put(byId[i], i);
+    }
+    return ids;
+  }
+
+  /** Adds {@code s}'s characters to {@code counts}. */
+  static void count(String s, Map<Integer, Long> counts) {
+    s.codePoints().forEach(c -> counts.merge(c, 1L, Long::sum));
   }
 
   /** The ids of the first {@code length} characters of {@code word}, 0 after its end, 1 for a character out of the vocabulary. */
@@ -181,6 +203,18 @@ public final class Words {
    * an error naming the file, the line and the byte.
    */
   static List<String> read(Path file) throws IOException {
+    List<String> out = new ArrayList<>();
+    for (String s : lines(file)) {
+      s = s.strip();
+      if (!s.isEmpty()) {
+        out.add(s);
+      }
+    }
+    return out;
+  }
+
+  /** The lines of {@code file} as they are (without their line breaks); not UTF-8: the file, line and byte. */
+  static List<String> lines(Path file) throws IOException {
     byte[] bytes = Files.readAllBytes(file);
     List<String> out = new ArrayList<>();
     CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
@@ -202,11 +236,7 @@ public final class Words {
               + String.format("%02X", bytes[bad] & 0xFF) + " at byte " + (bad - start + 1)
               + " of the line); convert the file with iconv -t UTF-8");
         }
-        String s = chars.flip().toString();
-        s = s.strip();
-        if (!s.isEmpty()) {
-          out.add(s);
-        }
+        out.add(chars.flip().toString());
         line++;
         start = i + 1;
       }
