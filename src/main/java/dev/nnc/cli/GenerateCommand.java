@@ -61,6 +61,7 @@ final class GenerateCommand implements Callable<Integer> {
     Recipe r = s.requireRecipe();
     ModelCompiler.Result res = s.compile(r, 1, null);
     String model = res.manifest().model();
+    boolean stepwise = res.manifest().programs().containsKey(ModelCompiler.STEP);
     if (!r.data().kind().equals("text")) {
       throw new UserError(model + " is trained on " + r.data().kind() + " data; generate samples from a "
           + "character-level language model trained on text(\"file.txt\", …)");
@@ -77,6 +78,9 @@ final class GenerateCommand implements Callable<Integer> {
     int k = 2;
     for (int cp : chars.codePoints().toArray()) {
       byId[k++] = cp;
+    }
+    if (stepwise) {
+      return stepwise(res, r, w, byId);
     }
     Manifest.Program p = res.manifest().program(ModelCompiler.PREDICT);
     if (p.inputs().size() != 1) {
@@ -115,6 +119,60 @@ final class GenerateCommand implements Callable<Integer> {
         int next = sample(logits, (len - 1) * classes, classes, temperature, rnd);
         all[n++] = next;
         text.appendCodePoint(next < byId.length && next >= 2 ? byId[next] : '\uFFFD');
+      }
+    }
+    System.out.println(text);
+    return 0;
+  }
+
+  /**
+   * Generation through the step program: each character is one step of the recurrent layers,
+   * their states carried from step to step (output {@code <layer>.h} back into input
+   * {@code <layer>.h0}), so the whole text conditions every character and a character costs one
+   * step whatever the text's length.
+   */
+  private int stepwise(ModelCompiler.Result res, Recipe r, Path w, int[] byId) throws Exception {
+    Manifest.Program p = res.manifest().program(ModelCompiler.STEP);
+    String out = Session.primaryOutput(res.forward());
+    Manifest.Slot in = null;
+    java.util.Map<String, float[]> states = new java.util.LinkedHashMap<>();
+    for (Manifest.Slot sl : p.inputs()) {
+      if (p.output(sl.name().substring(0, sl.name().length() - 1)) != null && sl.name().endsWith("0")) {
+        states.put(sl.name(), new float[(int) sl.size()]);
+      } else if (in == null && sl.integer() && sl.size() == 1) {
+        in = sl;
+      } else {
+        throw new UserError(res.manifest().model() + "'s step program takes " + sl.name() + ", which is neither a "
+            + "character id nor a recurrent state; generate drives a model with one input of character ids");
+      }
+    }
+    if (in == null) {
+      throw new UserError(res.manifest().model() + " has no input of character ids to generate from");
+    }
+    int classes = (int) p.output(out).size();
+    float[] logits = new float[classes];
+    StringBuilder text = new StringBuilder(prime);
+    int[] ids = dev.nnc.runtime.data.Text.encode(prime, byId);
+    Random rnd = new Random(seed);
+    try (NativeModel m = Session.load(res, threads)) {
+      m.initParams(r.seed());
+      Session.loadWeights(m, w);
+      int next = -1;
+      for (int step = 0; step < ids.length + count - 1; step++) {
+        int id = step < ids.length ? ids[step] : next;
+        m.setInput(ModelCompiler.STEP, in.name(), new float[] {Math.min(id, classes - 1)});
+        for (var st : states.entrySet()) {
+          m.setInput(ModelCompiler.STEP, st.getKey(), st.getValue());
+        }
+        m.run(ModelCompiler.STEP);
+        for (var st : states.entrySet()) {
+          m.output(ModelCompiler.STEP, st.getKey().substring(0, st.getKey().length() - 1), st.getValue());
+        }
+        if (step >= ids.length - 1) {
+          m.output(ModelCompiler.STEP, out, logits);
+          next = sample(logits, 0, classes, temperature, rnd);
+          text.appendCodePoint(next < byId.length ? byId[next] : '\uFFFD');
+        }
       }
     }
     System.out.println(text);

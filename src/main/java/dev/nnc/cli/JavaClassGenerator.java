@@ -151,6 +151,48 @@ final class JavaClassGenerator {
       t.addMethod(MethodSpec.methodBuilder("setLearningRate").addModifiers(Modifier.PUBLIC)
           .addParameter(double.class, "lr").addStatement("model.setLearningRate(lr)").build());
     }
+    // step(...): one element of each sequence, the recurrent state carried by the caller.
+    if (m.programs().containsKey(ModelCompiler.STEP)) {
+      Manifest.Program st = m.program(ModelCompiler.STEP);
+      List<Manifest.Slot> states = new ArrayList<>();
+      List<Manifest.Slot> elems = new ArrayList<>();
+      for (Manifest.Slot s : st.inputs()) {
+        String n = s.name();
+        (n.endsWith("0") && st.output(n.substring(0, n.length() - 1)) != null ? states : elems).add(s);
+      }
+      MethodSpec.Builder ns = MethodSpec.methodBuilder("newState").addModifiers(Modifier.PUBLIC)
+          .returns(float[][].class)
+          .addJavadoc("A fresh recurrent state (zeros) for {@link #step}: one array per state of the recurrent\n"
+              + "layers ($L), each {@link #BATCH} × its size.\n", String.join(", ",
+                  states.stream().map(Manifest.Slot::name).toList()));
+      ns.addStatement("return new float[][] {$L}", String.join(", ", states.stream()
+          .map(s -> "new float[" + s.size() + "]").toList()));
+      t.addMethod(ns.build());
+      MethodSpec.Builder sp = MethodSpec.methodBuilder("step").addModifiers(Modifier.PUBLIC).returns(float[].class)
+          .addParameter(float[][].class, "state")
+          .addJavadoc("One step of the recurrent layers for exactly {@link #BATCH} sequences: the next element of\n"
+              + "each, the state (from {@link #newState}, then as this method leaves it) replaced by the state\n"
+              + "after this element. Returns output {@code $L} for the step. Generation feeds each sampled\n"
+              + "token back as the next element. Safe to call concurrently with different states.\n",
+              st.outputs().get(0).name());
+      List<String> args = new ArrayList<>();
+      for (Manifest.Slot s : elems) {
+        String n = camel(s.name());
+        if (s.integer()) {
+          sp.addParameter(int[].class, n);
+          sp.addStatement("float[] $LF = new float[$L.length]", n, n)
+              .beginControlFlow("for (int i = 0; i < $L.length; i++)", n)
+              .addStatement("$LF[i] = $L[i]", n, n)
+              .endControlFlow();
+          args.add(n + "F");
+        } else {
+          sp.addParameter(float[].class, n);
+          args.add(n);
+        }
+      }
+      sp.addStatement("return model.step(state$L)", args.isEmpty() ? "" : ", " + String.join(", ", args));
+      t.addMethod(sp.build());
+    }
     t.addMethod(MethodSpec.methodBuilder("saveWeights").addModifiers(Modifier.PUBLIC).addParameter(PATH, "file")
         .addException(IO_EXCEPTION)
         .addJavadoc("Writes the weights as safetensors, named as {@code nnc summary} prints them.\n")

@@ -39,6 +39,13 @@ public final class ModelCompiler {
   /** Tensors derived from the weights alone, computed once per weight change ({@code hoist-weights}). */
   public static final String PREPARE = dev.nnc.passes.HoistWeights.PROGRAM;
 
+  /**
+   * The step program of a model with (unidirectional) recurrent layers: one element of each
+   * sequence, each state read from input {@code <layer>.h0} / {@code .c0} and given back as output
+   * {@code <layer>.h} / {@code .c} (see {@code Elaborator.elaborateStep}).
+   */
+  public static final String STEP = "step";
+
   /** The compiled model and what was built on the way. */
   public record Result(Manifest manifest, Compiled compiled, Map<String, Graph> graphs,
       Map<String, KernelProgram> kernels, Elaborated forward) {}
@@ -70,9 +77,15 @@ public final class ModelCompiler {
     Elaborated pred = Elaborator.elaborate(prog, model, batch, LayerContext.Mode.INFER, null);
     notify(after, PREDICT, "elaborate", pred.graph());
     graphs.put(PREDICT, Pipeline.canonical().run(pred.graph(), (p, g) -> notify(after, PREDICT, p, g)));
+    // A model with recurrent layers also runs one step at a time, carrying its state (generation).
+    Elaborated step = Elaborator.elaborateStep(prog, model, batch);
+    if (step.step().steppable()) {
+      notify(after, STEP, "elaborate", step.graph());
+      graphs.put(STEP, Pipeline.canonical().run(step.graph(), (p, g) -> notify(after, STEP, p, g)));
+    }
     // What the inference programs compute from the weights alone moves into the prepare program.
     Map<String, Graph> inference = new LinkedHashMap<>();
-    for (String name : List.of(EVAL, PREDICT)) {
+    for (String name : List.of(EVAL, PREDICT, STEP)) {
       if (graphs.containsKey(name)) {
         inference.put(name, graphs.get(name));
       }

@@ -81,7 +81,8 @@ class RecurrentLayerTest {
       assertEquals(program.equals("train") ? 4 : 2, loops, program + ": loops over time");
       for (Kernel k : b.kernels()) {
         if (k instanceof Kernel.Steps s) {
-          assertEquals(600, s.steps());
+          // The step program runs one element at a time.
+          assertEquals(program.equals(ModelCompiler.STEP) ? 1 : 600, s.steps(), program);
         }
       }
     }
@@ -106,6 +107,143 @@ class RecurrentLayerTest {
             () -> nm.setInput(ModelCompiler.PREDICT, "length", v));
         assertTrue(e.getMessage().startsWith(msg), e.getMessage());
       });
+    }
+  }
+
+  static final String LM = """
+      model Lm {
+        input chars: int[7]
+        x = chars -> embedding(9, 4)
+        h = x -> %s
+        output logits = h -> dense(9)
+      }
+      """;
+
+  /**
+   * The step program (one element, the state carried by the caller) gives at every step the
+   * logits the whole-sequence program gives at that position, for stacked LSTM and GRU layers;
+   * a bidirectional layer, which needs the whole sequence, leaves the model without one.
+   */
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"lstm(5, layers=2, return_sequences=true)",
+      "gru(6, return_sequences=true)", "simple_rnn(3, layers=3, return_sequences=true)"})
+  void stepProgramMatchesTheWholeSequence(String layer) throws Exception {
+    Program prog = Program.parse(SourceFile.of("lm.nn", LM.formatted(layer)));
+    ModelCompiler.Result r = ModelCompiler.compile(prog, null, null, 2, Backend.find("cpu"));
+    Manifest m = r.manifest();
+    assertTrue(m.programs().containsKey(ModelCompiler.STEP), m.programs().keySet().toString());
+    Manifest.Program step = m.program(ModelCompiler.STEP);
+    try (NativeModel nm = new NativeModel(m, KernelLibrary.ofAddresses(r.compiled().jit()), 2)) {
+      nm.initParams(3);
+      java.util.Random rnd = new java.util.Random(layer.hashCode());
+      float[] ids = new float[14];
+      for (int i = 0; i < ids.length; i++) {
+        ids[i] = rnd.nextInt(9);
+      }
+      nm.setInput(ModelCompiler.PREDICT, "chars", ids);
+      nm.run(ModelCompiler.PREDICT);
+      float[] whole = nm.output(ModelCompiler.PREDICT, "logits");
+      java.util.Map<String, float[]> states = new java.util.LinkedHashMap<>();
+      for (Manifest.Slot sl : step.inputs()) {
+        if (!sl.name().equals("chars")) {
+          assertTrue(sl.name().endsWith("0") && step.output(sl.name().substring(0, sl.name().length() - 1)) != null,
+              sl.name());
+          states.put(sl.name(), new float[(int) sl.size()]);
+        }
+      }
+      assertTrue(!states.isEmpty());
+      for (int t = 0; t < 7; t++) {
+        nm.setInput(ModelCompiler.STEP, "chars", new float[] {ids[t], ids[7 + t]});
+        states.forEach((name, v) -> nm.setInput(ModelCompiler.STEP, name, v));
+        nm.run(ModelCompiler.STEP);
+        states.forEach((name, v) -> nm.output(ModelCompiler.STEP, name.substring(0, name.length() - 1), v));
+        float[] got = nm.output(ModelCompiler.STEP, "logits");
+        for (int b = 0; b < 2; b++) {
+          for (int c = 0; c < 9; c++) {
+            float want = whole[(b * 7 + t) * 9 + c];
+            assertEquals(want, got[b * 9 + c], 1e-5 + 1e-4 * Math.abs(want), layer + " step " + t + " example " + b);
+          }
+        }
+      }
+    }
+    Program bi = Program.parse(SourceFile.of("lm.nn", LM.formatted("lstm(5, bidirectional=true, return_sequences=true)")));
+    ModelCompiler.Result rb = ModelCompiler.compile(bi, null, null, 2, Backend.find("cpu"));
+    assertTrue(!rb.manifest().programs().containsKey(ModelCompiler.STEP), rb.manifest().programs().keySet().toString());
+  }
+
+  /**
+   * The generated Java class of a recurrent model steps: {@code newState()} and
+   * {@code step(state, ids)} in a new JVM, through the shared library, give at every step the
+   * logits the JIT's whole-sequence program gives at that position.
+   */
+  @Test
+  void generatedClassSteps(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+    Path text = Path.of("..", "samples", "data", "text", "sample.txt").toAbsolutePath().normalize();
+    String model = LM.formatted("lstm(5, layers=2, return_sequences=true)") + """
+        train Lm {
+          data = text("%s", length=7, vocab=9)
+          loss = cross_entropy(logits, label)
+          batch = 2
+        }
+        """.formatted(text.toString().replace("\\", "/"));
+    Path file = tmp.resolve("lm.nn");
+    java.nio.file.Files.writeString(file, model);
+    Path out = tmp.resolve("lib");
+    CliRunner.Run c = CliRunner.run("compile", file.toString(), "-o", out.toString(), "--java", "org.example.Lm");
+    assertEquals(0, c.code(), c.all());
+    String src = java.nio.file.Files.readString(out.resolve("java/org/example/Lm.java"));
+    assertTrue(src.contains("public float[] step(float[][] state, int[] chars)") && src.contains("newState()"), src);
+    Path driver = tmp.resolve("Drive.java");
+    java.nio.file.Files.writeString(driver, """
+        import java.nio.file.Path;
+        public class Drive {
+          public static void main(String[] a) throws Exception {
+            int[] ids = {3, 1, 4, 1, 5, 8, 2, 6, 5, 3, 5, 8, 7, 0};
+            try (org.example.Lm m = org.example.Lm.load(Path.of(a[0]), 1)) {
+              float[][] s = m.newState();
+              for (int t = 0; t < 7; t++) {
+                float[] y = m.step(s, new int[] {ids[t], ids[7 + t]});
+                StringBuilder sb = new StringBuilder("y" + t);
+                for (float v : y) {
+                  sb.append(' ').append(v);
+                }
+                System.out.println(sb);
+              }
+            }
+          }
+        }
+        """);
+    String cp = AotTest.runtimeClassPath();
+    Path classes = tmp.resolve("classes");
+    int rc = javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", classes.toString(), "-cp", cp,
+        out.resolve("java/org/example/Lm.java").toString(), driver.toString());
+    assertEquals(0, rc, "javac of the generated class");
+    Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+    Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-cp",
+        classes + java.io.File.pathSeparator + cp, "Drive", out.toString()).redirectErrorStream(true).start();
+    String log = new String(p.getInputStream().readAllBytes());
+    assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+    assertEquals(0, p.exitValue(), log);
+    Program prog = Program.parse(SourceFile.of("lm.nn", model));
+    ModelCompiler.Result r = ModelCompiler.compile(prog, null, Elaborator.recipe(prog, null), 2, Backend.find("cpu"));
+    float[] ids = {3, 1, 4, 1, 5, 8, 2, 6, 5, 3, 5, 8, 7, 0};
+    try (NativeModel nm = new NativeModel(r.manifest(), KernelLibrary.ofAddresses(r.compiled().jit()), 1)) {
+      dev.nnc.runtime.SafeTensors.read(out.resolve("weights.safetensors")).forEach((k, v) -> nm.setParam(k, v.data()));
+      nm.setInput(ModelCompiler.PREDICT, "chars", ids);
+      nm.run(ModelCompiler.PREDICT);
+      float[] whole = nm.output(ModelCompiler.PREDICT, "logits");
+      for (int t = 0; t < 7; t++) {
+        String prefix = "y" + t + " ";
+        String[] got = log.lines().filter(l -> l.startsWith(prefix)).findFirst().orElseThrow(() -> new AssertionError(log))
+            .substring(prefix.length()).split(" ");
+        assertEquals(18, got.length, log);
+        for (int b = 0; b < 2; b++) {
+          for (int k = 0; k < 9; k++) {
+            float want = whole[(b * 7 + t) * 9 + k];
+            assertEquals(want, Float.parseFloat(got[b * 9 + k]), 1e-5f + 1e-4f * Math.abs(want), "step " + t);
+          }
+        }
+      }
     }
   }
 }

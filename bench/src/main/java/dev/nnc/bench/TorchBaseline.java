@@ -296,6 +296,13 @@ public final class TorchBaseline implements Baseline {
             List<Tensor> xs = run(l.inputs());
             return torch.cross_entropy(xs.get(0), xs.get(1));
           }
+          // A class per step ([N, T, C] logits, [N, T] labels): libtorch's cross_entropy on N·T rows.
+          if (l.node() == per && l.kind().equals("cross_entropy") && l.inputs().get(0).shape().rank() == 3
+              && l.inputs().get(1).dtype() == DType.I32 && l.inputs().get(1).shape().rank() == 2) {
+            List<Tensor> xs = run(l.inputs());
+            long classes = l.inputs().get(0).shape().dim(2);
+            return torch.cross_entropy(xs.get(0).reshape(-1, classes), xs.get(1).reshape(-1));
+          }
         }
         return run(List.of(per)).get(0).mean();
       }
@@ -342,8 +349,12 @@ public final class TorchBaseline implements Baseline {
           case "dense" -> {
             Tensor w = param(l, "weight");
             Tensor b = param(l, "bias");
-            Node mm = out.op() instanceof Binary bin && bin.fn() == BinaryFn.ADD ? out.input(0) : out;
-            if (w != null && mm.op() instanceof MatMul m && !m.transA() && m.transB() && mm.input(0) == in.get(0)) {
+            // On a sequence the product is over the [B·T, in] rows between two reshapes: linear takes [B, T, in].
+            Node top = out.op() instanceof Reshape && in.get(0).shape().rank() == 3 ? out.input(0) : out;
+            Node mm = top.op() instanceof Binary bin && bin.fn() == BinaryFn.ADD ? top.input(0) : top;
+            Node rows = in.get(0).shape().rank() == 3 && mm.inputs().size() == 2 && mm.input(0).op() instanceof Reshape
+                ? mm.input(0).input(0) : mm.inputs().isEmpty() ? null : mm.input(0);
+            if (w != null && mm.op() instanceof MatMul m && !m.transA() && m.transB() && rows == in.get(0)) {
               return new Fused("linear", in, xs -> torch.linear(xs.get(0), w, b != null ? new TensorOptional(b)
                   : new TensorOptional()));
             }

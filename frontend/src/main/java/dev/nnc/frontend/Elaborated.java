@@ -12,7 +12,23 @@ import java.util.Map;
  * warnings (values never used, whose layers were left out).
  */
 public record Elaborated(String model, Graph graph, Map<String, Node> inputs, Map<String, Node> outputs,
-    Node lossPerExample, List<LayerInfo> layers, int batch, List<Diagnostic> warnings) {
+    Node lossPerExample, List<LayerInfo> layers, int batch, List<Diagnostic> warnings, Step step) {
+
+  public Elaborated(String model, Graph graph, Map<String, Node> inputs, Map<String, Node> outputs,
+      Node lossPerExample, List<LayerInfo> layers, int batch, List<Diagnostic> warnings) {
+    this(model, graph, inputs, outputs, lossPerExample, layers, batch, warnings, null);
+  }
+
+  /**
+   * Of a model elaborated as a step program: each state's input and output names (input
+   * {@code lstm1.h0} carries what output {@code lstm1.h} gave at the previous step), and why the
+   * model cannot run step by step when it cannot (null when it can).
+   */
+  public record Step(Map<String, String> states, String blocked) {
+    public boolean steppable() {
+      return blocked == null && !states.isEmpty();
+    }
+  }
 
   /**
    * One applied layer: its path ({@code block1.dense2}), kind, per-example output shape,

@@ -89,6 +89,12 @@ public final class Elaborator {
   private final Set<String> usedPaths = new HashSet<>();
   private Node step;
   private int salt;
+  /** Elaborating the step program (see {@link #elaborateStep}). */
+  private boolean stepwise;
+  /** In the step program: state outputs by name, state input name → output name, and why it cannot run (null: it can). */
+  private final Map<String, Node> stateOutputs = new LinkedHashMap<>();
+  private final Map<String, String> stateNames = new LinkedHashMap<>();
+  private String stepBlocked;
 
   private Elaborator(Program program, Diagnostics diag, String name, LayerContext.Mode mode, int batch,
       Set<String> frozen) {
@@ -124,6 +130,22 @@ public final class Elaborator {
    */
   public static Elaborated elaborate(Program program, String modelName, int batch, LayerContext.Mode mode,
       Recipe recipe) throws CompileException {
+    return elaborate(program, modelName, batch, mode, recipe, false);
+  }
+
+  /**
+   * The model's step program: inference on one element of each sequence (integer inputs
+   * {@code int[T]} become {@code int[1]}, float sequences {@code [T, F]} become {@code [1, F]}),
+   * each recurrent layer reading its state from the inputs {@code <layer>.h0} (and {@code .c0})
+   * and giving the new one as the outputs {@code <layer>.h} (and {@code .c}); see
+   * {@link Elaborated#step()} for whether the model can run so.
+   */
+  public static Elaborated elaborateStep(Program program, String modelName, int batch) throws CompileException {
+    return elaborate(program, modelName, batch, LayerContext.Mode.INFER, null, true);
+  }
+
+  private static Elaborated elaborate(Program program, String modelName, int batch, LayerContext.Mode mode,
+      Recipe recipe, boolean stepwise) throws CompileException {
     Diagnostics diag = new Diagnostics(program.source());
     NnParser.ModelDeclContext model = program.model(modelName);
     if (model == null) {
@@ -134,6 +156,7 @@ public final class Elaborator {
     String name = model.name.getText();
     Set<String> frozen = recipe == null ? Set.of() : new HashSet<>(recipe.freeze());
     Elaborator e = new Elaborator(program, diag, name, mode, batch, frozen);
+    e.stepwise = stepwise;
     Scope scope = new Scope("");
     Map<String, Node> inputs = new LinkedHashMap<>();
     Map<String, Node> outputs = new LinkedHashMap<>();
@@ -151,6 +174,7 @@ public final class Elaborator {
           "split the deepest expression into several statements (`h = ...`)");
       diag.throwIfAny();
     }
+    e.stateOutputs.forEach(outputs::putIfAbsent);
     if (outputs.isEmpty() && !diag.hasErrors()) {
       diag.error(model.name, "model `" + name + "` has no output", "add `output NAME` after the layers");
     }
@@ -188,7 +212,8 @@ public final class Elaborator {
           anyWeights ? "unfreeze a layer (`freeze` in the recipe)" : "add a layer with weights, e.g. `-> dense(10)`");
       diag.throwIfAny();
     }
-    return new Elaborated(name, g, inputs, outputs, loss, List.copyOf(layers), batch, diag.warnings());
+    Elaborated.Step step = stepwise ? new Elaborated.Step(Map.copyOf(e.stateNames), e.stepBlocked) : null;
+    return new Elaborated(name, g, inputs, outputs, loss, List.copyOf(layers), batch, diag.warnings(), step);
   }
 
   /** Checks the {@code train} block of {@code modelName}; null when the file has none. */
@@ -235,6 +260,9 @@ public final class Elaborator {
       }
       if (defined(scope, name, in.name)) {
         return;
+      }
+      if (stepwise && ((dtype == DType.I32 && dims.size() == 1) || (dtype == DType.F32 && dims.size() == 2))) {
+        dims.set(0, 1);   // one element of the sequence
       }
       Shape shape;
       try {
@@ -719,6 +747,30 @@ public final class Elaborator {
       @Override
       public int nextSalt() {
         return ++salt;
+      }
+
+      @Override
+      public boolean stepwise() {
+        return stepwise;
+      }
+
+      @Override
+      public Node stateInput(String local, Shape shape) {
+        String name = path + "." + local;
+        return graph.addTyped(new Input(name), List.of(), TensorType.f32(shape.prepend(batch)));
+      }
+
+      @Override
+      public void stateOutput(String local, Node value) {
+        stateOutputs.put(path + "." + local, value);
+        stateNames.put(path + "." + local + "0", path + "." + local);
+      }
+
+      @Override
+      public void notSteppable(String why) {
+        if (stepBlocked == null) {
+          stepBlocked = why;
+        }
       }
     };
   }

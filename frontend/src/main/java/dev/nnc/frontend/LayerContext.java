@@ -32,4 +32,27 @@ public interface LayerContext {
 
   /** A number unique to each random op of the model, so their masks differ. */
   int nextSalt();
+
+  /**
+   * Whether the model is elaborated to run one step of its sequences at a time (the step program:
+   * sequence inputs one element long, recurrent layers reading their state from inputs and giving
+   * the new state as outputs, so that a caller carries it from step to step).
+   */
+  default boolean stepwise() {
+    return false;
+  }
+
+  /** In the step program: the input {@code <layer path>.<local>} (per example {@code shape}) that holds a state. */
+  default Node stateInput(String local, Shape shape) {
+    throw new IllegalStateException("not elaborating a step program");
+  }
+
+  /** In the step program: the output {@code <layer path>.<local>} that gives a state's new value. */
+  default void stateOutput(String local, Node value) {
+    throw new IllegalStateException("not elaborating a step program");
+  }
+
+  /** In the step program: this layer cannot run step by step (why), so the model has no step program. */
+  default void notSteppable(String why) {
+  }
 }

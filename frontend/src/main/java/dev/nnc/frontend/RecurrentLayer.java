@@ -124,6 +124,17 @@ final class RecurrentLayer implements Layer {
       throw new LayerException(name + " takes " + (states == 2 ? "h0 and c0" : "one initial state (h0)") + ", got "
           + initial.size() + " float tensors after the sequence", null);
     }
+    boolean stepwise = ctx.stepwise() && !bidirectional;
+    if (ctx.stepwise() && bidirectional) {
+      ctx.notSteppable("the bidirectional " + name + " reads each sequence whole, backwards too");
+    }
+    if (stepwise) {
+      // The step program: the state comes in through inputs and goes out through outputs.
+      initial = new ArrayList<>(List.of(ctx.stateInput("h0", Shape.of(stateSize))));
+      if (cell == Cell.LSTM) {
+        initial.add(ctx.stateInput("c0", Shape.of(stateSize)));
+      }
+    }
     int g = cell.gates * units;
     Init init = new Init(Init.Kind.UNIFORM, 1 / Math.sqrt(units));
     Node seq = x;
@@ -169,6 +180,12 @@ final class RecurrentLayer implements Layer {
         }
       }
       seq = outs.size() == 1 ? outs.get(0) : b.add(new Concat(2), outs);
+    }
+    if (stepwise) {
+      ctx.stateOutput("h", join(b, finalH));
+      if (cell == Cell.LSTM) {
+        ctx.stateOutput("c", join(b, finalC));
+      }
     }
     Node y;
     if (sequences) {

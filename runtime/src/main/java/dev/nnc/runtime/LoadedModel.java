@@ -175,6 +175,77 @@ public final class LoadedModel implements AutoCloseable {
     }
   }
 
+  /** The step program of a model with recurrent layers (see {@link #step}). */
+  public static final String STEP = "step";
+
+  /**
+   * The step program's inputs that hold a recurrent state, in order: each {@code X0} is given back
+   * by the output {@code X} of the same step (empty without a step program).
+   */
+  public List<String> stepStates() {
+    if (!manifest.programs().containsKey(STEP)) {
+      return List.of();
+    }
+    Manifest.Program p = manifest.program(STEP);
+    return p.inputs().stream().map(Manifest.Slot::name)
+        .filter(n -> n.endsWith("0") && p.output(n.substring(0, n.length() - 1)) != null).toList();
+  }
+
+  /** The step program's inputs that are not states (one element of each sequence), in order. */
+  public List<String> stepInputs() {
+    List<String> states = stepStates();
+    return manifest.program(STEP).inputs().stream().map(Manifest.Slot::name).filter(n -> !states.contains(n)).toList();
+  }
+
+  /**
+   * One step of a model with recurrent layers for exactly {@code BATCH} sequences: {@code inputs}
+   * are one element of each (the step program's inputs that are not states, in order),
+   * {@code states} the recurrent states in the order of {@link #stepStates} (zeros to start a
+   * sequence), replaced by the states after this step. Returns the first output (the step's
+   * logits). The states belong to the caller, so calls for different sequences may run
+   * concurrently, each on its own context, like {@link #predict}.
+   */
+  public float[] step(float[][] states, float[]... inputs) {
+    if (!manifest.programs().containsKey(STEP)) {
+      throw new IllegalStateException("model " + manifest.model() + " has no step program (no recurrent layers, or "
+          + "a bidirectional one)");
+    }
+    Manifest.Program p = manifest.program(STEP);
+    List<String> stateNames = stepStates();
+    List<String> inputNames = stepInputs();
+    if (states.length != stateNames.size() || inputs.length != inputNames.size()) {
+      throw new IllegalArgumentException("step takes " + stateNames.size() + " states " + stateNames + " and "
+          + inputNames.size() + " inputs " + inputNames + ", got " + states.length + " and " + inputs.length);
+    }
+    lock.readLock().lock();
+    try {
+      ensureOpen();
+      Context c = acquire();
+      try {
+        if (c.version != version) {
+          c.model.copyWeightsFrom(primary);
+          c.version = version;
+        }
+        for (int i = 0; i < inputs.length; i++) {
+          c.model.setInput(STEP, inputNames.get(i), inputs[i]);
+        }
+        for (int i = 0; i < states.length; i++) {
+          c.model.setInput(STEP, stateNames.get(i), states[i]);
+        }
+        c.model.run(STEP);
+        for (int i = 0; i < states.length; i++) {
+          String out = stateNames.get(i);
+          c.model.output(STEP, out.substring(0, out.length() - 1), states[i]);
+        }
+        return c.model.output(STEP, p.outputs().get(0).name());
+      } finally {
+        idle.offerFirst(c);
+      }
+    } finally {
+      lock.readLock().unlock();
+    }
+  }
+
   /**
    * One compiled training step on exactly {@code BATCH} examples, inputs in the order of the train
    * program's; integer inputs (labels) as whole numbers within their bound. Returns the batch's
