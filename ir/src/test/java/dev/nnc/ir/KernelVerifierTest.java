@@ -158,4 +158,47 @@ class KernelVerifierTest {
         new KernelProgram("p", BUFS, List.of(new Kernel.Loops("k", bad, 2, 0, true, 12)), Map.of("x", 0), Map.of(),
             Map.of())));
   }
+
+  /**
+   * A loop over time steps: its body is checked like any kernel (every row its counter can select
+   * counted), a body may not write the counter, loops do not nest, and the counter must exist;
+   * the interpreter runs the body once per step with the step's index in the counter.
+   */
+  @Test
+  void stepsAreCheckedAndRun() {
+    // y[t, j] = x[t, j] + t for t < 3 (rows of 4), the row given by the counter (buffer 2).
+    List<Buffer> bufs = List.of(BUFS.get(0), BUFS.get(1), new Buffer(2, "t", Buffer.Kind.TEMP, 1, Shape.of(1)));
+    KExpr t = new KExpr.Load(2, new Affine(0, new long[1]));
+    KExpr.Row row = new KExpr.Row(t, 4, 3);
+    KStmt store = new KStmt.Store(1, new Affine(0, new long[] {1}),
+        new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Load(0, new Affine(0, new long[] {1}), row), t), row);
+    Kernel.Loops body = new Kernel.Loops("row", new KStmt.Loop(0, 4, List.of(store)), 1, 0, false, 4);
+    Kernel.Steps loop = new Kernel.Steps("time", 2, 3, 2, -1, List.of(body));
+    KernelProgram p = new KernelProgram("p", bufs, List.of(loop), Map.of("x", 0), Map.of(), Map.of());
+    assertEquals(List.of(), KernelVerifier.problems(p));
+    float[] arena = new float[25];
+    for (int i = 0; i < 12; i++) {
+      arena[i] = i;
+    }
+    new dev.nnc.ir.kernel.KernelInterpreter(arena, new long[] {0, 12, 24}).run(loop);
+    for (int i = 0; i < 12; i++) {
+      assertEquals(i + i / 4, arena[12 + i], 0, "y[" + i + "]");
+    }
+    assertEquals(0, arena[24], 0, "the counter's last value: 2 + 2·(−1)");
+    assertTrue(dev.nnc.ir.kernel.KernelPrinter.print(p).contains("steps time: b2[0] = 2 - s for s < 3 {"),
+        dev.nnc.ir.kernel.KernelPrinter.print(p));
+
+    KStmt bad = new KStmt.Store(2, new Affine(0, new long[] {0}), new KExpr.Lit(0));
+    Kernel.Loops writer = new Kernel.Loops("w", new KStmt.Loop(0, 1, List.of(bad)), 1, 0, false, 1);
+    Kernel.Steps nested = new Kernel.Steps("outer", 2, 2, 0, 1, List.of(new Kernel.Steps("inner", 2, 2, 0, 1,
+        List.of(body)), writer));
+    List<String> problems = KernelVerifier.problems(new KernelProgram("p", bufs, List.of(nested), Map.of(), Map.of(),
+        Map.of()));
+    assertTrue(problems.contains("steps inner: nested in steps outer (a body holds loop nests and GEMMs only)"),
+        problems.toString());
+    assertTrue(problems.contains("steps outer: kernel w writes the step counter b2"), problems.toString());
+    List<String> noCounter = KernelVerifier.problems(new KernelProgram("p", bufs, List.of(new Kernel.Steps("time", 7,
+        3, 0, 1, List.of(body))), Map.of(), Map.of(), Map.of()));
+    assertTrue(noCounter.contains("steps time counter: no buffer 7"), noCounter.toString());
+  }
 }

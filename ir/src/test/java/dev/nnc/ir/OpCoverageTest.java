@@ -55,7 +55,9 @@ class OpCoverageTest {
         new Slice(1, 2, 3), new dev.nnc.ir.ops.Winograd(true, dev.nnc.ir.ops.Winograd.Matrix.BT4, false, 4, 1, 1, 14,
             14, 56, 56), new dev.nnc.ir.ops.Conv2dGradInput(Window.of(3, 1, 1), 9, 7),
         new dev.nnc.ir.ops.Conv2dGradWeight(new Window(3, 2, 2, 1, 1, 0, 1, 0, 1, 2)), new dev.nnc.ir.ops.Embedding(60),
-        new dev.nnc.ir.ops.EmbeddingGrad(27))) {
+        new dev.nnc.ir.ops.EmbeddingGrad(27),
+        new dev.nnc.ir.ops.Recurrence(dev.nnc.ir.ops.Recurrence.Cell.LSTM, 128, true, false),
+        new dev.nnc.ir.ops.RecurrenceGrad(dev.nnc.ir.ops.Recurrence.Cell.GRU, 32, false, true))) {
       SAMPLES.put(op.getClass(), op);
     }
   }
