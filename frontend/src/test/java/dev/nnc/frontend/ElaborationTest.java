@@ -36,6 +36,44 @@ class ElaborationTest {
     assertEquals(3 * 2 * (32 * 32 + 32) + 33, params);
   }
 
+  /**
+   * Recurrent layers count parameters as PyTorch does (two biases per gate) and, with
+   * {@code biases=1}, as Keras does (one: LSTM and simple RNN; a GRU keeps two, Keras'
+   * reset_after=True); stacked and bidirectional layers get PyTorch's names.
+   */
+  @Test
+  void recurrentParameterCountsAndNames() throws Exception {
+    long[][] counts = {
+        // layer, PyTorch count, Keras count (input features 3, units 8)
+        {4 * (8 * 3 + 8 * 8 + 2 * 8), 4 * (8 * 3 + 8 * 8 + 8)},
+        {3 * (8 * 3 + 8 * 8 + 2 * 8), 3 * (8 * 3 + 8 * 8 + 2 * 8)},
+        {8 * 3 + 8 * 8 + 2 * 8, 8 * 3 + 8 * 8 + 8}};
+    String[] kinds = {"lstm", "gru", "simple_rnn"};
+    for (int k = 0; k < kinds.length; k++) {
+      for (int biases = 2; biases >= 1; biases--) {
+        Elaborated e = build("model R {\n  input x: [5, 3]\n  output y = x -> " + kinds[k] + "(8, biases=" + biases
+            + ")\n}\n", 2);
+        assertEquals(counts[k][2 - biases], e.layers().get(0).paramCount(), kinds[k] + " biases=" + biases);
+      }
+    }
+    Elaborated two = build("model R {\n  input x: [5, 3]\n  output y = x -> lstm(4, layers=2, bidirectional=true)\n}\n", 2);
+    java.util.Set<String> names = new java.util.TreeSet<>();
+    two.graph().params().forEach(p -> names.add(((dev.nnc.ir.ops.Param) p.op()).name()));
+    java.util.Set<String> want = new java.util.TreeSet<>();
+    for (String l : new String[] {"_l0", "_l1"}) {
+      for (String d : new String[] {"", "_reverse"}) {
+        for (String w : new String[] {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}) {
+          want.add("lstm1." + w + l + d);
+        }
+      }
+    }
+    assertEquals(want, names);
+    assertEquals(dev.nnc.ir.Shape.of(4 * 4, 2 * 4), two.graph().params().stream()
+        .filter(p -> ((dev.nnc.ir.ops.Param) p.op()).name().equals("lstm1.weight_ih_l1")).findFirst().orElseThrow()
+        .shape(), "the second layer reads both directions of the first");
+    assertEquals(dev.nnc.ir.Shape.of(2, 8), two.outputs().get("y").shape(), "both directions' final states");
+  }
+
   @Test
   void severalInputsAndOutputs() throws Exception {
     Elaborated e = build("""
