@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 @Command(name = "nnc", mixinStandardHelpOptions = true, version = "nnc 0.1.0",
     description = "A compiler for neural networks: .nn models to native code that trains and infers.",
     subcommands = {CheckCommand.class, SummaryCommand.class, TrainCommand.class, EvalCommand.class,
-        PredictCommand.class, GenerateCommand.class, CompileCommand.class, EmitCommand.class, BenchCommand.class,
+        PredictCommand.class, GenerateCommand.class, NeighborsCommand.class, CompileCommand.class, EmitCommand.class, BenchCommand.class,
         CommandLine.HelpCommand.class})
 public final class Nnc implements Runnable {
   @CommandLine.Spec

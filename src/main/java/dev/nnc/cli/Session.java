@@ -196,6 +196,29 @@ final class Session {
         vocabulary = Map.of(VOCABULARY, chars.toString());
         return new Dataset[] {t.train(), t.test()};
       }
+      case "skipgram" -> {
+        Path file = override != null ? override : Path.of(d.path());
+        DataSpec.SkipGramOptions o = d.skipgram();
+        dev.nnc.runtime.data.SkipGram.Loaded w = dev.nnc.runtime.data.SkipGram.load(file, o.cbow(), o.window(),
+            o.negatives(), o.vocab(), o.test(), r.seed());
+        Elaborated train = Elaborator.elaborate(program, modelName, 1, LayerContext.Mode.TRAIN, r);
+        for (String field : List.of(dev.nnc.runtime.data.SkipGram.CENTER, dev.nnc.runtime.data.SkipGram.CONTEXT)) {
+          Node in = train.graph().input(field);
+          if (in == null) {
+            throw new UserError("skipgram data gives `center` and `context` word ids; the model has no input `" + field
+                + "`");
+          }
+          int vocab = ModelCompiler.indexBound(train.graph(), in);
+          if (vocab > 0 && w.vocabulary() > vocab) {
+            throw new UserError("the text " + file + " has a vocabulary of " + w.vocabulary() + " ids (padding, rare "
+                + "words and " + (w.vocabulary() - 2) + " words) but the embedding of `" + field + "` takes " + vocab
+                + ": use embedding(" + w.vocabulary() + ", …), or skipgram(…, vocab=" + vocab + ") to keep the most "
+                + "frequent words");
+          }
+        }
+        vocabulary = Map.of(WORDS, String.join("\n", w.words().subList(2, w.words().size())));
+        return new Dataset[] {w.train(), w.test()};
+      }
       default -> throw new UserError("unknown data source " + d.kind());
     }
   }
@@ -287,6 +310,8 @@ final class Session {
 
   /** Metadata keys of the weights of a model trained on {@code words}: its characters by id (from id 2), its classes. */
   static final String VOCABULARY = "vocabulary";
+  /** Of a model trained on skipgram data: its words by id (from id 2), one a line. */
+  static final String WORDS = "words";
   static final String CLASSES = "classes";
 
   /** The vocabulary and classes of the words data read last (empty for other data), in a fixed order. */
@@ -311,6 +336,12 @@ final class Session {
       return;
     }
     Map<String, String> meta = SafeTensors.metadata(weights);
+    String hadWords = meta.get(WORDS);
+    if (hadWords != null && vocabulary.containsKey(WORDS) && !hadWords.equals(vocabulary.get(WORDS))) {
+      throw new UserError(weights + " was trained on a vocabulary of " + (hadWords.split("\n", -1).length + 2)
+          + " word ids, but this text gives " + (vocabulary.get(WORDS).split("\n", -1).length + 2) + " other ones: "
+          + "the ids would mean other words; use the text (and skipgram(…) options) it was trained with");
+    }
     String had = meta.get(VOCABULARY);
     if (had != null && !had.equals(vocabulary.get(VOCABULARY))) {
       throw new UserError(weights + " was trained on a vocabulary of " + (had.codePointCount(0, had.length()) + 2)

@@ -119,6 +119,32 @@ class SamplesTrainTest {
     assertTrue(bad.code() != 0 && bad.err().contains("--temperature must be a finite number ≥ 0"), bad.all());
   }
 
+  /**
+   * Word2Vec (skip-gram with negative sampling) on the generated sentences: the loss falls well
+   * below its start (ln 2 = 0.693 with the output vectors at zero) and the neighbour outscores
+   * the five negatives more often than chance (1/6); {@code nnc neighbors} then lists the nearest
+   * words, and refuses a word outside the vocabulary with exit status 1.
+   */
+  @Test
+  void word2vecLearnsAndFindsNeighbours() {
+    String file = SAMPLES.resolve("word2vec.nn").toString();
+    CliRunner.Run r = CliRunner.run("train", file, "-q", "-o", tmp.toString());
+    assertEquals(0, r.code(), r.all());
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("test: loss ([0-9.]+)  accuracy ([0-9.]+)")
+        .matcher(r.out());
+    assertTrue(m.find(), r.out());
+    double loss = Double.parseDouble(m.group(1));
+    double acc = Double.parseDouble(m.group(2));
+    assertTrue(loss < 0.5 && acc > 0.22, "test loss " + loss + ", accuracy " + acc + ":\n" + r.out());
+    String w = tmp.resolve("weights.safetensors").toString();
+    CliRunner.Run n = CliRunner.run("neighbors", file, "cat", "-k", "4", "--weights", w);
+    assertEquals(0, n.code(), n.all());
+    assertTrue(n.out().startsWith("nearest to \"cat\" (input_vectors.weight"), n.out());
+    assertEquals(4, n.out().lines().filter(l -> l.matches("\\s+[0-9]+  \\S+\\s+-?[0-9.]+")).count(), n.out());
+    CliRunner.Run bad = CliRunner.run("neighbors", file, "zebra", "--weights", w);
+    assertTrue(bad.code() == 1 && bad.err().contains("`zebra` is not in the vocabulary"), bad.all());
+  }
+
   @Test
   void lenet5LearnsFashionMnistSubset() {
     trainsOnSubsetAndEvalAgrees("lenet5.nn", 0.85);

@@ -28,11 +28,40 @@ import java.util.Map;
  * </ul>
  */
 public record DataSpec(String kind, String path, boolean flatten, String labelColumn, List<String> targetColumns,
-    List<String> featureColumns, Map<String, TensorType> fields, String featureField, int examples, WordOptions words) {
+    List<String> featureColumns, Map<String, TensorType> fields, String featureField, int examples, WordOptions words,
+    SkipGramOptions skipgram) {
 
   public DataSpec(String kind, String path, boolean flatten, String labelColumn, List<String> targetColumns,
       List<String> featureColumns, Map<String, TensorType> fields, String featureField, int examples) {
-    this(kind, path, flatten, labelColumn, targetColumns, featureColumns, fields, featureField, examples, null);
+    this(kind, path, flatten, labelColumn, targetColumns, featureColumns, fields, featureField, examples, null, null);
+  }
+
+  public DataSpec(String kind, String path, boolean flatten, String labelColumn, List<String> targetColumns,
+      List<String> featureColumns, Map<String, TensorType> fields, String featureField, int examples,
+      WordOptions words) {
+    this(kind, path, flatten, labelColumn, targetColumns, featureColumns, fields, featureField, examples, words, null);
+  }
+
+  /**
+   * {@code skipgram(file, window=2, negatives=5, vocab=0, mode=skipgram, test=0.1)}: Word2Vec pairs
+   * (see {@code dev.nnc.runtime.data.SkipGram}); {@code cbow} for mode=cbow.
+   */
+  public record SkipGramOptions(boolean cbow, int window, int negatives, int vocab, double test) {}
+
+  /**
+   * Word2Vec data: skip-gram gives {@code center: int[1]}, {@code context: int[1 + negatives]} and
+   * {@code label: [1 + negatives]} (1 for the true neighbour, then 0s); CBOW gives
+   * {@code context: int[2·window]} and {@code center: int[1 + negatives]}, the label alike.
+   */
+  static DataSpec skipgram(String path, SkipGramOptions o) {
+    Map<String, TensorType> f = new LinkedHashMap<>();
+    int k = 1 + o.negatives();
+    String in = o.cbow() ? "context" : "center";
+    String target = o.cbow() ? "center" : "context";
+    f.put(in, new TensorType(Shape.of(o.cbow() ? 2 * o.window() : 1), DType.I32));
+    f.put(target, new TensorType(Shape.of(k), DType.I32));
+    f.put("label", TensorType.f32(Shape.of(k)));
+    return new DataSpec("skipgram", path, false, null, List.of("label"), List.of(), f, in, 0, null, o);
   }
 
   /**

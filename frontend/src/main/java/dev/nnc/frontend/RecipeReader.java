@@ -276,6 +276,68 @@ final class RecipeReader {
       java.nio.file.Path dir = program.source().resolve(path.value());
       return DataSpec.words(dir.toString(), firstInput, new DataSpec.WordOptions(length, vocab, perClass, test));
     }
+    if ("skipgram".equals(kind)) {
+      if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
+        diag.error(s.expr(), "skipgram needs a text file (or a directory of text files)",
+            "e.g. skipgram(\"data/text/sample.txt\", window=2, negatives=5)");
+        return DataSpec.fashionMnist(false);
+      }
+      int window = 2;
+      int negatives = 5;
+      int vocab = 0;
+      double test = 0.1;
+      boolean cbow = false;
+      for (Map.Entry<String, Val> e : named.entrySet()) {
+        boolean whole = e.getValue() instanceof NumV n && n.integral();
+        double num = e.getValue() instanceof NumV n ? n.value() : Double.NaN;
+        switch (e.getKey()) {
+          case "window" -> {
+            if (whole && num >= 1 && num <= 100) {
+              window = (int) num;
+            } else {
+              diag.error(argument(s, "window", -1), "skipgram window must be a whole number from 1 to 100, got "
+                  + Val.describe(e.getValue()), "the words on each side of a word that count as its context");
+            }
+          }
+          case "negatives" -> {
+            if (whole && num >= 0 && num <= 100) {
+              negatives = (int) num;
+            } else {
+              diag.error(argument(s, "negatives", -1), "skipgram negatives must be a whole number from 0 to 100, got "
+                  + Val.describe(e.getValue()), "random words per pair that the model learns to tell apart");
+            }
+          }
+          case "vocab" -> {
+            if (whole && (num == 0 || num >= 3 && num <= 10_000_000)) {
+              vocab = (int) num;
+            } else {
+              diag.error(argument(s, "vocab", -1), "skipgram vocab must be 0 (every word) or a whole number from 3, got "
+                  + Val.describe(e.getValue()), "ids 0 and 1 are padding and the rarer words");
+            }
+          }
+          case "test" -> {
+            if (num >= 0 && num < 1) {
+              test = num;
+            } else {
+              diag.error(argument(s, "test", -1), "skipgram test must be a fraction in [0, 1), got "
+                  + Val.describe(e.getValue()), "the share of the text, from its end, held out");
+            }
+          }
+          case "mode" -> {
+            if (e.getValue() instanceof SymV m && (m.name().equals("skipgram") || m.name().equals("cbow"))) {
+              cbow = m.name().equals("cbow");
+            } else {
+              diag.error(argument(s, "mode", -1), "skipgram mode must be skipgram or cbow, got "
+                  + Val.describe(e.getValue()), null);
+            }
+          }
+          default -> diag.error(argument(s, e.getKey(), -1), "skipgram has no option `" + e.getKey() + "`",
+              "its options are window=N, negatives=N, vocab=N, mode=skipgram|cbow and test=F");
+        }
+      }
+      java.nio.file.Path file = program.source().resolve(path.value());
+      return DataSpec.skipgram(file.toString(), new DataSpec.SkipGramOptions(cbow, window, negatives, vocab, test));
+    }
     if ("text".equals(kind)) {
       if (pos.size() != 1 || !(pos.get(0) instanceof StrV path)) {
         diag.error(s.expr(), "text needs a file (or a directory of text files)",
@@ -362,7 +424,7 @@ final class RecipeReader {
     }
     diag.error(s.expr(), "unknown data source " + Val.describe(v),
         "use fashion_mnist, fashion_mnist(flatten=true), csv(\"file.csv\", label=\"y\"), synthetic(examples=256), "
-            + "shapes(examples=2000, size=32), words(\"dir\", length=16) or text(\"file.txt\", length=60)");
+            + "shapes(examples=2000, size=32), words(\"dir\", length=16), text(\"file.txt\", length=60) or skipgram(\"file.txt\")");
     return DataSpec.fashionMnist(false);
   }
 

@@ -16,7 +16,7 @@ final class Structural {
 
   static List<Layer> all() {
     return List.of(new Flatten(), new ReshapeLayer(), new Dropout(), new Combine("add", BinaryFn.ADD),
-        new Combine("multiply", BinaryFn.MUL), new Combine("subtract", BinaryFn.SUB), new ConcatLayer());
+        new Combine("multiply", BinaryFn.MUL), new Combine("subtract", BinaryFn.SUB), new ConcatLayer(), new Dot());
   }
 
   /**
@@ -187,6 +187,47 @@ final class Structural {
         throw new LayerException(name + " needs tensors of the same shape, got " + Layer.perExample(in.get(0))
             + " and " + Layer.perExample(in.get(1)));
       }
+    }
+  }
+
+  /**
+   * {@code dot(a, b)}: the dot products of the two tensors' last axes, broadcasting the others
+   * ({@code [1, D]} with {@code [K, D]} gives {@code [K]}: a word's vector against K others, as
+   * Word2Vec scores them).
+   */
+  static final class Dot implements Layer {
+    @Override
+    public String name() {
+      return "dot";
+    }
+
+    @Override
+    public int operands() {
+      return 2;
+    }
+
+    @Override
+    public List<Args.Spec> specs() {
+      return List.of();
+    }
+
+    @Override
+    public Node apply(LayerContext ctx, List<Node> in, Args a) {
+      Node x = in.get(0);
+      Node y = in.get(1);
+      if (x.shape().rank() < 2 || y.shape().rank() < 2 || x.shape().dim(-1) != y.shape().dim(-1)) {
+        throw new LayerException("dot needs two tensors with the same last axis, got " + Layer.perExample(x)
+            + " and " + Layer.perExample(y));
+      }
+      Node prod;
+      try {
+        prod = ctx.graph().add(new Binary(BinaryFn.MUL), x, y);
+      } catch (ShapeException e) {
+        throw new LayerException("dot: " + Layer.perExample(x) + " and " + Layer.perExample(y)
+            + " do not broadcast to one shape");
+      }
+      return ctx.graph().add(new dev.nnc.ir.ops.Reduce(dev.nnc.ir.ops.ReduceFn.SUM, List.of(prod.shape().rank() - 1),
+          false), prod);
     }
   }
 }
