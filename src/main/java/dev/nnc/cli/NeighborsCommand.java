@@ -37,7 +37,8 @@ final class NeighborsCommand implements Callable<Integer> {
   Path weights;
 
   @Option(names = "--layer", paramLabel = "NAME",
-      description = "the embedding layer whose rows are the word vectors (default: the model's first embedding)")
+      description = "the embedding layer whose rows are the word vectors (default: the model's first embedding or "
+          + "embedding_bag, the input vectors)")
   String layer;
 
   @Override
@@ -58,7 +59,7 @@ final class NeighborsCommand implements Callable<Integer> {
     words.addAll(List.of(list.split("\n", -1)));
     String name = null;
     for (Elaborated.LayerInfo l : e.layers()) {
-      if (layer != null ? l.path().equals(layer) : l.kind().equals("embedding")) {
+      if (layer != null ? l.path().equals(layer) : l.kind().equals("embedding") || l.kind().equals("embedding_bag")) {
         name = l.path() + ".weight";
         break;
       }

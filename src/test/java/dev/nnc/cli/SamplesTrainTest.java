@@ -143,6 +143,38 @@ class SamplesTrainTest {
     assertEquals(4, n.out().lines().filter(l -> l.matches("\\s+[0-9]+  \\S+\\s+-?[0-9.]+")).count(), n.out());
     CliRunner.Run bad = CliRunner.run("neighbors", file, "zebra", "--weights", w);
     assertTrue(bad.code() == 1 && bad.err().contains("`zebra` is not in the vocabulary"), bad.all());
+
+    // CBOW, as the sample's comment writes it: the mean of the context's vectors scores the word.
+    String cbow = """
+        model Cbow {
+          input context: int[4]
+          input center: int[6]
+          c = context -> embedding_bag(2000, 64, init=glorot_uniform, name=input_vectors) -> reshape(shape=[1, 64])
+          o = center -> embedding(2000, 64, init=zeros, name=output_vectors)
+          output scores = dot(c, o)
+        }
+        train Cbow {
+          data = skipgram("%s", window=2, negatives=5, vocab=2000, mode=cbow)
+          loss = bce_logits(scores, label)
+          optimizer = adam(lr=3e-3)
+          batch = 256
+          epochs = 3
+        }
+        """.formatted(SAMPLES.resolve("data/text/sample.txt").toAbsolutePath().toString().replace("\\", "/"));
+    Path cb = tmp.resolve("cbow.nn");
+    try {
+      Files.writeString(cb, cbow);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    Path out = tmp.resolve("cbow");
+    CliRunner.Run c = CliRunner.run("train", cb.toString(), "-q", "-o", out.toString());
+    assertEquals(0, c.code(), c.all());
+    assertTrue(c.out().contains("training Cbow on skipgram"), c.out());
+    CliRunner.Run cn = CliRunner.run("neighbors", cb.toString(), "cat", "-k", "3", "--weights",
+        out.resolve("weights.safetensors").toString());
+    assertEquals(0, cn.code(), cn.all());
+    assertTrue(cn.out().startsWith("nearest to \"cat\" (input_vectors.weight"), cn.out());
   }
 
   @Test
