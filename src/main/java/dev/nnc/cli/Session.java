@@ -122,8 +122,12 @@ final class Session {
       }
       case "csv" -> {
         Path file = override != null ? override : Path.of(d.path());
+        // A model input of token ids (int[…] into an embedding): the columns are checked against its rows.
+        Elaborated train = Elaborator.elaborate(program, modelName, 1, LayerContext.Mode.TRAIN, r);
+        Node in = train.graph().input(d.featureField());
+        int ids = in != null && in.dtype() == dev.nnc.ir.DType.I32 ? ModelCompiler.indexBound(train.graph(), in) : 0;
         Dataset all = Csv.load(file, d.featureField(), d.featureColumns(), d.labelColumn(), d.targetColumns(),
-            d.labelColumn() == null ? 0 : classes(r));
+            d.labelColumn() == null ? 0 : classes(train), ids);
         return new Dataset[] {all, all};
       }
       case "synthetic" -> {

@@ -208,4 +208,25 @@ class DataFilesTest {
     }
     assertEquals(2.0 / 512, var / he.length, 0.05 * 2.0 / 512);
   }
+
+  /** Token-id CSV: columns read as ids of an embedding, each checked against its rows with the line and column. */
+  @Test
+  void csvOfTokenIds() throws IOException {
+    Path f = dir.resolve("ids.csv");
+    Files.writeString(f, "t0,t1,t2,y\n1,2,3,0\n4,0,9,1\n");
+    Dataset d = Csv.load(f, "ids", List.of("t0", "t1", "t2"), "y", List.of(), 2, 10);
+    assertTrue(d.isInteger("ids"));
+    float[] x = new float[6];
+    d.gather("ids", new int[] {0, 1}, 0, 2, x);
+    assertArrayEquals(new float[] {1, 2, 3, 4, 0, 9}, x);
+    Files.writeString(f, "t0,t1,t2,y\n1,2,3,0\n4,10,9,1\n");
+    DataException e = assertThrows(DataException.class, () -> Csv.load(f, "ids", List.of("t0", "t1", "t2"), "y",
+        List.of(), 2, 10));
+    assertTrue(e.getMessage().endsWith("ids.csv:3: column t1 = 10 is not a token id in [0, 10) (the model's embedding "
+        + "has 10 rows)"), e.getMessage());
+    Files.writeString(f, "t0,t1,t2,y\n1,2.5,3,0\n");
+    DataException half = assertThrows(DataException.class, () -> Csv.load(f, "ids", List.of("t0", "t1", "t2"), "y",
+        List.of(), 2, 10));
+    assertTrue(half.getMessage().contains("column t1 = 2.5 is not a token id"), half.getMessage());
+  }
 }

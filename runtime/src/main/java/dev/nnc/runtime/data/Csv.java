@@ -30,6 +30,16 @@ public final class Csv {
    */
   public static Dataset load(Path file, String featureField, List<String> features, String label, List<String> targets,
       int classes) throws IOException {
+    return load(file, featureField, features, label, targets, classes, 0);
+  }
+
+  /**
+   * As above; with {@code ids} > 0 the feature columns are token ids (the model's input is
+   * {@code int[…]} and indexes an embedding of {@code ids} rows): every value must be a whole number
+   * in {@code [0, ids)}, or the row is an error naming the file, the line and the column.
+   */
+  public static Dataset load(Path file, String featureField, List<String> features, String label, List<String> targets,
+      int classes, int ids) throws IOException {
     if (!Files.isRegularFile(file)) {
       throw new DataException(file + ": no such file");
     }
@@ -63,6 +73,14 @@ public final class Csv {
                 + cells[c].strip() + "'");
           }
         }
+        if (ids > 0) {
+          for (int c : fi) {
+            if (row[c] != Math.rint(row[c]) || row[c] < 0 || row[c] >= ids) {
+              throw new DataException(file + ":" + lineNo + ": column " + cols.get(c) + " = " + cells[c].strip()
+                  + " is not a token id in [0, " + ids + ") (the model's embedding has " + ids + " rows)");
+            }
+          }
+        }
         if (li >= 0 && (row[li] != Math.rint(row[li]) || row[li] < 0)) {
           throw new DataException(file + ":" + lineNo + ": label " + cells[li].strip()
               + " is not a class number (0, 1, 2, ...)");
@@ -82,6 +100,9 @@ public final class Csv {
       Map<String, Boolean> integer = new LinkedHashMap<>();
       f.put(featureField, pick(rows, fi));
       s.put(featureField, new int[] {fi.length});
+      if (ids > 0) {
+        integer.put(featureField, true);
+      }
       if (li >= 0) {
         f.put("label", pick(rows, new int[] {li}));
         s.put("label", new int[0]);
