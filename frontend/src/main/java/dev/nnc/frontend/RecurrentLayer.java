@@ -169,7 +169,9 @@ final class RecurrentLayer implements Layer {
         }
         boolean reverse = d == 1;
         Recurrence op = new Recurrence(cell, units, reverse, lengths != null);
-        Node trace = b.add(op, ops);
+        // The state slots first (h, y, and c): the gate slots carry no gradient, so the backward
+        // pass reads the gradient of this narrower block only.
+        Node trace = b.add(new Slice(2, 0, cell.stateSlots * units), b.add(op, ops));
         // Outputs (slot 1) of the steps' rows; the final state is the last step's row.
         Node stepRows = b.add(new Slice(1, reverse ? 0 : 1, steps), trace);
         outs.add(b.add(new Slice(2, units, units), stepRows));

@@ -97,7 +97,7 @@ final class Recurrences {
     return new Tensor(out, y);
   }
 
-  static Tensor backward(RecurrenceGrad r, Tensor trace, Tensor whh, Tensor dtrace, Tensor len, Shape out) {
+  static Tensor backward(RecurrenceGrad r, Tensor trace, Tensor whh, Tensor dstate, Tensor len, Shape out) {
     int batch = trace.shape().dim(0);
     int steps = trace.shape().dim(1) - 1;
     int hid = r.hidden();
@@ -106,7 +106,9 @@ final class Recurrences {
     int gw = r.cell().gradSlots * hid;
     Recurrence fwd = r.forward();
     double[] tr = trace.data();
-    double[] dt = dtrace.data();
+    // The state slots' gradient: h, y (and c), a row of sw values per step.
+    double[] dt = dstate.data();
+    int sw = r.cell().stateSlots * hid;
     double[] w = whh.data();
     double[] o = new double[Math.toIntExact(out.size())];
     double[] dh = new double[batch * hid];
@@ -118,20 +120,21 @@ final class Recurrences {
         int at = (b * (steps + 1) + fwd.row(t)) * width;
         int prev = (b * (steps + 1) + fwd.previousRow(t)) * width;
         int go = (b * (steps + 1) + fwd.row(t)) * gw;
+        int ds = (b * (steps + 1) + fwd.row(t)) * sw;
         boolean ok = valid(len, b, t);
         if (!ok) {
           // h and c were carried: their gradients pass to the previous state.
           for (int j = 0; j < hid; j++) {
-            dh[b * hid + j] += dt[at + j];
+            dh[b * hid + j] += dt[ds + j];
             if (r.cell() == Recurrence.Cell.LSTM) {
-              dc[b * hid + j] += dt[at + 2 * hid + j];
+              dc[b * hid + j] += dt[ds + 2 * hid + j];
             }
           }
           continue;
         }
         double[] direct = new double[hid];
         for (int j = 0; j < hid; j++) {
-          double dht = dh[b * hid + j] + dt[at + j] + dt[at + hid + j];
+          double dht = dh[b * hid + j] + dt[ds + j] + dt[ds + hid + j];
           double hn = tr[at + j];
           switch (r.cell()) {
             case TANH -> dpre[j] = dht * (1 - hn * hn);
@@ -142,11 +145,11 @@ final class Recurrences {
               double g = tr[at + 5 * hid + j];
               double oo = tr[at + 6 * hid + j];
               double tc = Math.tanh(c);
-              double dO = dht * tc + dt[at + 6 * hid + j];
-              double dct = dc[b * hid + j] + dt[at + 2 * hid + j] + dht * oo * (1 - tc * tc);
-              double di = dct * g + dt[at + 3 * hid + j];
-              double dg = dct * i + dt[at + 5 * hid + j];
-              double df = dct * tr[prev + 2 * hid + j] + dt[at + 4 * hid + j];
+              double dO = dht * tc;
+              double dct = dc[b * hid + j] + dt[ds + 2 * hid + j] + dht * oo * (1 - tc * tc);
+              double di = dct * g;
+              double dg = dct * i;
+              double df = dct * tr[prev + 2 * hid + j];
               dc[b * hid + j] = dct * f;
               dpre[j] = di * i * (1 - i);
               dpre[hid + j] = df * f * (1 - f);
@@ -159,11 +162,11 @@ final class Recurrences {
               double n = tr[at + 4 * hid + j];
               double ghn = tr[at + 5 * hid + j];
               double hp = tr[prev + j];
-              double dn = dht * (1 - z) + dt[at + 4 * hid + j];
-              double dz = dht * (hp - n) + dt[at + 3 * hid + j];
+              double dn = dht * (1 - z);
+              double dz = dht * (hp - n);
               double dpn = dn * (1 - n * n);
-              double dr = dpn * ghn + dt[at + 2 * hid + j];
-              double dghn = dpn * rr + dt[at + 5 * hid + j];
+              double dr = dpn * ghn;
+              double dghn = dpn * rr;
               dpre[j] = dr * rr * (1 - rr);
               dpre[hid + j] = dz * z * (1 - z);
               dpre[2 * hid + j] = dghn;
@@ -192,12 +195,12 @@ final class Recurrences {
     }
     int init = fwd.initialRow(steps);
     for (int b = 0; b < batch; b++) {
-      int at = (b * (steps + 1) + init) * width;
+      int ds = (b * (steps + 1) + init) * sw;
       int go = (b * (steps + 1) + init) * gw;
       for (int j = 0; j < hid; j++) {
-        o[go + j] = dh[b * hid + j] + dt[at + j];
+        o[go + j] = dh[b * hid + j] + dt[ds + j];
         if (r.cell() == Recurrence.Cell.LSTM) {
-          o[go + hid + j] = dc[b * hid + j] + dt[at + 2 * hid + j];
+          o[go + hid + j] = dc[b * hid + j] + dt[ds + 2 * hid + j];
         }
       }
     }

@@ -169,8 +169,11 @@ final class OpCases {
           len[0] = t;
           len[b - 1] = Math.min(len[b - 1], t - 1);
           List<IntInput> ints = masked ? List.of(new IntInput("lengths", Shape.of(b), len)) : List.of();
-          cases.add(new Case("recurrence[" + op.attributes() + "]", shapes, Domain.ANY, (bb, x) -> bb.add(op, x),
-              x -> TorchOps.recurrence(op, x, masked ? len : null), ints));
+          // The state slots (h, y, c): the gate slots after them carry no gradient by definition.
+          int sw = cell.stateSlots * h;
+          cases.add(new Case("recurrence[" + op.attributes() + "]", shapes, Domain.ANY,
+              (bb, x) -> bb.add(new dev.nnc.ir.ops.Slice(2, 0, sw), bb.add(op, x)),
+              x -> TorchOps.recurrence(op, x, masked ? len : null).narrow(2, 0, sw), ints));
         }
       }
     }

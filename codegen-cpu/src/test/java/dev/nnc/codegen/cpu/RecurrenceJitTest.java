@@ -48,7 +48,8 @@ class RecurrenceJitTest {
     }
     Node trace = b.add(op, in);
     b.output("trace", trace);
-    Node dt = b.addTyped(new Input("dtrace"), List.of(), TensorType.f32(trace.shape()));
+    Node dt = b.addTyped(new Input("dstate"), List.of(), TensorType.f32(Shape.of(batch, steps + 1,
+        op.cell().stateSlots * hid)));
     List<Node> gin = new ArrayList<>(List.of(trace, in.get(1), dt));
     if (len != null) {
       gin.add(len);

@@ -30,7 +30,11 @@ import java.util.List;
  * b_hn))}, and the simple RNN {@code h' = tanh(xw + W_hh h + b_hh)}.
  *
  * <p>The gradient is {@link RecurrenceGrad}, a loop over the same steps backwards through the
- * stored trace; the weight gradients are then single large products over all steps.
+ * stored trace; the weight gradients are then single large products over all steps. Only the
+ * leading {@link Cell#stateSlots} slots (h, y, and c for an LSTM) carry a gradient: the gate
+ * activations after them are values saved for the backward pass, whose gradient is taken as 0
+ * (the layers only read the state slots), so the trace's gradient that the backward loop reads
+ * is {@code [B, T+1, stateSlots·H]}, not the whole trace's width.
  *
  * <pre>
  *   %7 = recurrence[cell=lstm, hidden=128, reverse=false, masked=false](%xw, %whh, %bhh, %h0, %c0) : f32[64,61,896]
@@ -40,11 +44,11 @@ public record Recurrence(Cell cell, int hidden, boolean reverse, boolean masked)
   /** The cell a recurrence runs: its gates per step and the slots of its trace rows. */
   public enum Cell {
     /** Elman's RNN with tanh (PyTorch's {@code nn.RNN}): one gate; slots h, y. */
-    TANH(1, 2, 1),
+    TANH(1, 2, 1, 2),
     /** LSTM (PyTorch's gate order i, f, g, o): slots h, y, c, i, f, g, o. */
-    LSTM(4, 7, 4),
+    LSTM(4, 7, 4, 3),
     /** GRU (PyTorch's r, z, n): slots h, y, r, z, n and {@code W_hn h + b_hn}. */
-    GRU(3, 6, 6);
+    GRU(3, 6, 6, 2);
 
     /** Gates: {@code xw} and {@code w_hh} have {@code gates·H} rows. */
     public final int gates;
@@ -52,11 +56,17 @@ public record Recurrence(Cell cell, int hidden, boolean reverse, boolean masked)
     public final int slots;
     /** Slots of H values per row of the gradient ({@link RecurrenceGrad}). */
     public final int gradSlots;
+    /**
+     * The leading slots that carry a gradient: the state h, the output y, and an LSTM's cell state
+     * c. The others (gate activations) are saved for the backward pass and carry none.
+     */
+    public final int stateSlots;
 
-    Cell(int gates, int slots, int gradSlots) {
+    Cell(int gates, int slots, int gradSlots, int stateSlots) {
       this.gates = gates;
       this.slots = slots;
       this.gradSlots = gradSlots;
+      this.stateSlots = stateSlots;
     }
 
     public String text() {
@@ -174,7 +184,12 @@ public record Recurrence(Cell cell, int hidden, boolean reverse, boolean masked)
     int batch = xw.shape().dim(0);
     int steps = xw.shape().dim(1);
     int g = cell.gates * hidden;
-    List<Node> gin = new ArrayList<>(List.of(self, whh, dy));
+    // The gradient of the state slots: the first part of dy when autodiff built it as a
+    // concatenation of that part and zeros for the gate slots (the layers slice the state first).
+    int sw = cell.stateSlots * hidden;
+    Node dstate = dy.op() instanceof Concat c && c.axis() == 2 && dy.input(0).shape().dim(2) == sw ? dy.input(0)
+        : b.add(new Slice(2, 0, sw), dy);
+    List<Node> gin = new ArrayList<>(List.of(self, whh, dstate));
     if (masked) {
       gin.add(self.input(lengthsOperand()));
     }

@@ -10,7 +10,8 @@ import java.util.List;
 
 /**
  * Backpropagation through time of a {@link Recurrence}: from its trace, the hidden weight
- * {@code w_hh} and the trace's gradient {@code dtrace} (and the lengths when masked) it runs the
+ * {@code w_hh} and the gradient {@code dstate} of the trace's state slots ({@code [B, T+1,
+ * stateSlots·H]}: h, y, and c for an LSTM; the lengths follow when masked) it runs the
  * cell's derivative over the steps in the opposite order, carrying the state's gradient from step
  * to step, and gives {@code [B, T+1, Cell.gradSlots·H]}: in each step's row the gradient of the
  * gates' pre-activations on the input side ({@code dxw}, G·H values; for a GRU then those on the
@@ -19,7 +20,7 @@ import java.util.List;
  * length pass the state's gradient through and have zero gate gradients.
  *
  * <pre>
- *   %9 = recurrence_grad[cell=lstm, hidden=128, reverse=false, masked=false](%trace, %whh, %dtrace) : f32[64,61,512]
+ *   %9 = recurrence_grad[cell=lstm, hidden=128, reverse=false, masked=false](%trace, %whh, %dstate) : f32[64,61,512]
  * </pre>
  */
 public record RecurrenceGrad(Recurrence.Cell cell, int hidden, boolean reverse, boolean masked) implements Op {
@@ -33,7 +34,7 @@ public record RecurrenceGrad(Recurrence.Cell cell, int hidden, boolean reverse, 
     return "cell=" + cell.text() + ", hidden=" + hidden + ", reverse=" + reverse + ", masked=" + masked;
   }
 
-  /** trace, w_hh, dtrace, then lengths when masked. */
+  /** trace, w_hh, dstate, then lengths when masked. */
   @Override
   public int arity() {
     return masked ? 4 : 3;
@@ -56,8 +57,10 @@ public record RecurrenceGrad(Recurrence.Cell cell, int hidden, boolean reverse, 
       throw new ShapeException("recurrence_grad hidden weight must be [" + cell.gates * hidden + ", " + hidden
           + "], got " + in.get(1).shape());
     }
-    if (!in.get(2).shape().equals(trace)) {
-      throw new ShapeException("recurrence_grad: dtrace " + in.get(2).shape() + " is not shaped like the trace " + trace);
+    Shape state = Shape.of(trace.dim(0), trace.dim(1), cell.stateSlots * hidden);
+    if (!in.get(2).shape().equals(state)) {
+      throw new ShapeException("recurrence_grad: the state's gradient " + in.get(2).shape() + " is not " + state
+          + " (the trace's " + cell.stateSlots + " state slots)");
     }
     if (masked) {
       Node len = in.get(3);

@@ -274,7 +274,9 @@ final class LowerRecurrence {
     int shift = reverse ? 0 : 1;
     int prev = reverse ? 1 : 0;
     java.util.function.IntFunction<KExpr> t = slot -> row(tr, width, slot, shift);
-    java.util.function.IntFunction<KExpr> d = slot -> row(dtr, width, slot, shift);
+    // The state slots' gradient (h, y, and c for an LSTM): rows of stateSlots·H.
+    long sw = (long) cell.stateSlots * hid;
+    java.util.function.IntFunction<KExpr> d = slot -> row(dtr, sw, slot, shift);
     List<KStmt> body = new ArrayList<>();
     // Local 0: the gradient of the step's state (carried, plus the trace's own at h and y).
     body.add(new KStmt.Assign(0, add(add(at(dh, 0, hid), d.apply(0)), where(ok, d.apply(1), lit(0)))));
@@ -296,10 +298,10 @@ final class LowerRecurrence {
         }
         body.add(new KStmt.Assign(6, tanh(local(1))));
         body.add(new KStmt.Assign(7, add(add(at(dc, 0, hid), d.apply(2)), mul(mul(dht, local(5)), dtanh(local(6))))));
-        KExpr di = add(mul(local(7), local(4)), d.apply(3));
-        KExpr df = add(mul(local(7), row(tr, width, 2, prev)), d.apply(4));
-        KExpr dgg = add(mul(local(7), local(2)), d.apply(5));
-        KExpr dO = add(mul(dht, local(6)), d.apply(6));
+        KExpr di = mul(local(7), local(4));
+        KExpr df = mul(local(7), row(tr, width, 2, prev));
+        KExpr dgg = mul(local(7), local(2));
+        KExpr dO = mul(dht, local(6));
         body.add(new KStmt.Assign(8, mul(di, dsigmoid(local(2)))));
         body.add(new KStmt.Assign(9, mul(df, dsigmoid(local(3)))));
         body.add(new KStmt.Assign(10, mul(dgg, dtanh(local(4)))));
@@ -312,12 +314,12 @@ final class LowerRecurrence {
         for (int k = 1; k <= 4; k++) {
           body.add(new KStmt.Assign(k, t.apply(k + 1)));
         }
-        KExpr dn = add(mul(dht, sub(lit(1), local(2))), d.apply(4));
-        KExpr dz = add(mul(dht, sub(row(tr, width, 0, prev), local(3))), d.apply(3));
+        KExpr dn = mul(dht, sub(lit(1), local(2)));
+        KExpr dz = mul(dht, sub(row(tr, width, 0, prev), local(3)));
         body.add(new KStmt.Assign(5, mul(dn, dtanh(local(3)))));
-        body.add(new KStmt.Assign(6, mul(add(mul(local(5), local(4)), d.apply(2)), dsigmoid(local(1)))));
+        body.add(new KStmt.Assign(6, mul(mul(local(5), local(4)), dsigmoid(local(1)))));
         body.add(new KStmt.Assign(7, mul(dz, dsigmoid(local(2)))));
-        body.add(new KStmt.Assign(8, add(mul(local(5), local(1)), d.apply(5))));
+        body.add(new KStmt.Assign(8, mul(local(5), local(1))));
         dx.addAll(List.of(local(6), local(7), local(5)));
         dhid.addAll(List.of(local(6), local(7), local(8)));
         direct = mul(dht, local(2));
@@ -352,7 +354,7 @@ final class LowerRecurrence {
 
     // The initial state's gradients: what the loop carried back, plus the trace's own there.
     int init = reverse ? steps : 0;
-    Affine initAt = new Affine((long) init * width, new long[] {(long) (steps + 1) * width, 1});
+    Affine initAt = new Affine(init * sw, new long[] {(steps + 1) * sw, 1});
     List<KStmt> last = new ArrayList<>();
     for (int slot = 0; slot < cell.gradSlots; slot++) {
       KExpr v = lit(0);
