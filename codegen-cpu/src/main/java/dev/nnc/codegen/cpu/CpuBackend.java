@@ -170,6 +170,20 @@ public final class CpuBackend implements Backend {
           }
         }
       }
+      // GEMMs in a loop whose B operand the loop never writes (a recurrent layer's W_hh): their B
+      // is packed once, before the loop, instead of at every step (memory planning keeps a loop's
+      // scratch for the whole loop).
+      java.util.Set<Kernel> packBOnce = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+      for (Kernel top : pp.program().kernels()) {
+        if (top instanceof Kernel.Steps st) {
+          java.util.Set<Integer> written = writes(st);
+          for (Kernel leaf : st.body()) {
+            if (leaf instanceof Kernel.Gemm gm && !written.contains(gm.b())) {
+              packBOnce.add(leaf);
+            }
+          }
+        }
+      }
       // Each leaf fills the next free place (null) in where, loops' markers staying around their bodies.
       int slot = 0;
       for (int ki = 0; ki < kernels.size(); ki++) {
@@ -213,7 +227,7 @@ public final class CpuBackend implements Backend {
         while (where.get(slot) != null) {
           slot++;
         }
-        where.set(slot, new int[] {g.index(), g.instances().size() - 1});
+        where.set(slot, new int[] {g.index(), g.instances().size() - 1, packBOnce.contains(k) ? 1 : 0});
       }
       order.put(pp.program().name(), where);
     }
@@ -300,7 +314,9 @@ public final class CpuBackend implements Backend {
           String suffix = c.symbol().substring(g.body().length());
           NativeCall call = new NativeCall(in.symbol() + suffix, c.extent(), c.costPerItem());
           long copy = suffix.equals(GemmEmitter.PACK_A) ? in.packedA() : suffix.equals(GemmEmitter.PACK_B) ? in.packedB() : -1;
-          if (copy < 0) {
+          if (copy < 0 && suffix.equals(GemmEmitter.PACK_B) && w[2] == 1 && head >= 0 && calls.get(head) == null) {
+            calls.add(head++, call);   // before the loop's head: once, not per step
+          } else if (copy < 0) {
             calls.add(call);
           } else if (packed.add(copy)) {
             packing.add(call);
@@ -317,6 +333,24 @@ public final class CpuBackend implements Backend {
         cache.enabled() ? cache.dir() : null, all.size());
   }
 
+
+  /** The buffers the kernels of a loop store into (a GEMM its result). */
+  private static java.util.Set<Integer> writes(Kernel.Steps st) {
+    java.util.Set<Integer> out = new java.util.HashSet<>();
+    out.add(st.counter());
+    for (Kernel k : st.body()) {
+      switch (k) {
+        case Kernel.Gemm g -> out.add(g.c());
+        case Kernel.Loops l -> dev.nnc.ir.kernel.KernelWalk.forEachStmt(l.root(), x -> {
+          if (x instanceof dev.nnc.ir.kernel.KStmt.Store store) {
+            out.add(store.buf());
+          }
+        });
+        case Kernel.Steps inner -> out.addAll(writes(inner));
+      }
+    }
+    return out;
+  }
 
   /**
    * Whether {@code k} may share its body with the other kernels of its template. Kernels whose

@@ -119,9 +119,17 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
     }
     // A loop's body runs again after its last kernel: everything it touches (and its counter)
     // lives from the loop's first kernel to its last, so no two of them share bytes.
+    // Each leaf's span: its own index, or its loop's whole range (a scratch the back end fills
+    // before the loop, such as a packed weight, must survive every step).
+    int[] spanFirst = new int[ks.size()];
+    int[] spanLast = new int[ks.size()];
     int leaf = 0;
     for (Kernel k : p.kernels()) {
       int n = KernelProgram.leaves(List.of(k)).size();
+      for (int i = leaf; i < leaf + n; i++) {
+        spanFirst[i] = k instanceof Kernel.Steps ? leaf : i;
+        spanLast[i] = k instanceof Kernel.Steps ? leaf + n - 1 : i;
+      }
       if (k instanceof Kernel.Steps st) {
         java.util.Set<Integer> inLoop = new java.util.HashSet<>(Reads.readSet(st));
         inLoop.addAll(Reads.writeSet(st));
@@ -166,7 +174,7 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
     for (int i = 0; i < ks.size(); i++) {
       long need = scratchFloats.applyAsLong(ks.get(i));
       if (need > 0) {
-        items.add(new Item(-1 - i, need, i, i));
+        items.add(new Item(-1 - i, need, spanFirst[i], spanLast[i]));
       }
     }
     items.sort(Comparator.comparingLong(Item::size).reversed().thenComparingInt(it -> it.key() < 0 ? 1 : 0)
