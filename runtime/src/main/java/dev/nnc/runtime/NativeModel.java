@@ -77,8 +77,9 @@ public final class NativeModel implements AutoCloseable {
         if (r != null) {
           // The loop's body must lie within the program, its counter within the arena, and loops
           // do not nest: a manifest that says otherwise is not from nnc.
-          if (r.calls() < 1 || i + r.calls() >= cs.size() || r.steps() < 1 || r.counter() < 0 || r.counter() >= manifest.arenaFloats()
-              || cs.subList(i + 1, i + 1 + r.calls()).stream().anyMatch(x -> x.repeat() != null)) {
+          boolean fits = r.calls() >= 1 && i + r.calls() < cs.size() && r.steps() >= 1 && r.counter() >= 0
+              && r.counter() < manifest.arenaFloats();
+          if (!fits || cs.subList(i + 1, i + 1 + r.calls()).stream().anyMatch(x -> x.repeat() != null)) {
             throw new IllegalStateException("program " + p.getKey() + " of " + manifest.model() + ": loop " + c.symbol()
                 + " of " + r.calls() + " calls does not fit its program; recompile the model");
           }
