@@ -19,7 +19,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import javax.tools.JavaCompiler;
 import javax.tools.ToolProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,25 +40,14 @@ class AotTest {
     for (String f : List.of("libmlp.so", "weights.safetensors", "manifest.json", "java/org/example/Mlp.java")) {
       assertTrue(Files.isRegularFile(out.resolve(f)), f);
     }
-    // Compile the generated class and the embedding program against the runtime only.
-    String runtimeCp = runtimeClassPath();
-    Path classes = tmp.resolve("classes");
-    JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
-    int rc = javac.run(null, null, null, "-d", classes.toString(), "-cp", runtimeCp,
-        out.resolve("java/org/example/Mlp.java").toString(), "../samples/embed/src/org/example/EmbedDemo.java");
-    assertEquals(0, rc, "javac of the generated class and samples/embed");
-
     Path images = Path.of("../samples/data/fashion-mnist/t10k-images-idx3-ubyte.gz");
     Path labels = Path.of("../samples/data/fashion-mnist/t10k-labels-idx1-ubyte.gz");
     int n = 150; // more than two batches of 64: exercises splitting and padding
     Path dump = tmp.resolve("logits.bin");
-    Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-    Process p = new ProcessBuilder(java.toString(), "--enable-native-access=ALL-UNNAMED", "-cp",
-        classes + File.pathSeparator + runtimeCp, "org.example.EmbedDemo", out.toString(), images.toString(),
-        labels.toString(), String.valueOf(n), "--dump", dump.toString()).redirectErrorStream(true).start();
-    String log = new String(p.getInputStream().readAllBytes());
-    assertTrue(p.waitFor(120, TimeUnit.SECONDS));
-    assertEquals(0, p.exitValue(), log);
+    // The generated class and the embedding program, compiled against the runtime only.
+    String log = compileAndRun(tmp, List.of(out.resolve("java/org/example/Mlp.java"),
+        Path.of("../samples/embed/src/org/example/EmbedDemo.java")), "org.example.EmbedDemo", out.toString(),
+        images.toString(), labels.toString(), String.valueOf(n), "--dump", dump.toString());
     assertTrue(log.contains("classified 150 images"), log);
     assertTrue(log.contains("one training step: loss"), log);
 
@@ -111,6 +99,28 @@ class AotTest {
       ok.initParams(1);
       ok.run(ModelCompiler.PREDICT);
     }
+  }
+
+  /**
+   * Compiles {@code sources} (a generated class and a program using it) against the runtime alone
+   * into {@code tmp/classes}, runs {@code main} with {@code args} in a new JVM, and returns its
+   * output after requiring that both succeeded.
+   */
+  static String compileAndRun(Path tmp, List<Path> sources, String main, String... args) throws Exception {
+    String cp = runtimeClassPath();
+    Path classes = tmp.resolve("classes");
+    List<String> javacArgs = new ArrayList<>(List.of("-d", classes.toString(), "-cp", cp));
+    sources.forEach(f -> javacArgs.add(f.toString()));
+    int rc = ToolProvider.getSystemJavaCompiler().run(null, null, null, javacArgs.toArray(String[]::new));
+    assertEquals(0, rc, "javac of " + sources);
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "--enable-native-access=ALL-UNNAMED", "-cp", classes + File.pathSeparator + cp, main));
+    cmd.addAll(List.of(args));
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    String log = new String(p.getInputStream().readAllBytes());
+    assertTrue(p.waitFor(120, TimeUnit.SECONDS), main + " did not finish:\n" + log);
+    assertEquals(0, p.exitValue(), log);
+    return log;
   }
 
   /** The runtime module and its dependencies, without the compiler or LLVM. */

@@ -128,17 +128,8 @@ class EmbeddingLayerTest {
           }
         }
         """);
-    String cp = AotTest.runtimeClassPath();
-    Path classes = tmp.resolve("classes");
-    int rc = javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", classes.toString(), "-cp", cp,
-        out.resolve("java/org/example/Tok.java").toString(), driver.toString());
-    assertEquals(0, rc, "javac of the generated class");
-    Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
-    Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-cp",
-        classes + java.io.File.pathSeparator + cp, "Drive", out.toString()).redirectErrorStream(true).start();
-    String log = new String(p.getInputStream().readAllBytes());
-    assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
-    assertEquals(0, p.exitValue(), log);
+    String log = AotTest.compileAndRun(tmp, java.util.List.of(out.resolve("java/org/example/Tok.java"), driver), "Drive",
+        out.toString());
     assertTrue(log.contains("refused: chars[3] = 9 is not a token id in [0, 7) (the vocabulary has 7 tokens)"), log);
     // The JIT path with the shipped weights on the same three examples (two batches of 2, padded).
     ModelCompiler.Result r = compile();

@@ -213,17 +213,8 @@ class RecurrentLayerTest {
           }
         }
         """);
-    String cp = AotTest.runtimeClassPath();
-    Path classes = tmp.resolve("classes");
-    int rc = javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", classes.toString(), "-cp", cp,
-        out.resolve("java/org/example/Lm.java").toString(), driver.toString());
-    assertEquals(0, rc, "javac of the generated class");
-    Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
-    Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-cp",
-        classes + java.io.File.pathSeparator + cp, "Drive", out.toString()).redirectErrorStream(true).start();
-    String log = new String(p.getInputStream().readAllBytes());
-    assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
-    assertEquals(0, p.exitValue(), log);
+    String log = AotTest.compileAndRun(tmp, java.util.List.of(out.resolve("java/org/example/Lm.java"), driver), "Drive",
+        out.toString());
     Program prog = Program.parse(SourceFile.of("lm.nn", model));
     ModelCompiler.Result r = ModelCompiler.compile(prog, null, Elaborator.recipe(prog, null), 2, Backend.find("cpu"));
     float[] ids = {3, 1, 4, 1, 5, 8, 2, 6, 5, 3, 5, 8, 7, 0};
