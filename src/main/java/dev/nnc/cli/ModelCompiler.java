@@ -78,8 +78,8 @@ public final class ModelCompiler {
     notify(after, PREDICT, "elaborate", pred.graph());
     graphs.put(PREDICT, Pipeline.canonical().run(pred.graph(), (p, g) -> notify(after, PREDICT, p, g)));
     // A model with recurrent layers also runs one step at a time, carrying its state (generation).
-    Elaborated step = Elaborator.elaborateStep(prog, model, batch);
-    if (step.step().steppable()) {
+    Elaborated step = steppable(prog, model, batch, pred);
+    if (step != null) {
       notify(after, STEP, "elaborate", step.graph());
       graphs.put(STEP, Pipeline.canonical().run(step.graph(), (p, g) -> notify(after, STEP, p, g)));
     }
@@ -105,6 +105,26 @@ public final class ModelCompiler {
     }
     return new Elaboration(graphs, pred);
   }
+
+  /**
+   * The model as a step program, or null: when it has no recurrent layer, when one is
+   * bidirectional, or when its layers do not elaborate on one element of each sequence (a reshape
+   * to the whole sequence's size, say) — the model then simply has no step program.
+   */
+  private static Elaborated steppable(Program prog, String model, int batch, Elaborated pred) {
+    if (pred.layers().stream().noneMatch(l -> RECURRENT.contains(l.kind()))) {
+      return null;
+    }
+    try {
+      Elaborated step = Elaborator.elaborateStep(prog, model, batch);
+      return step.step().steppable() ? step : null;
+    } catch (CompileException e) {
+      return null;
+    }
+  }
+
+  /** The layers that carry a state from step to step. */
+  private static final java.util.Set<String> RECURRENT = java.util.Set.of("lstm", "gru", "simple_rnn");
 
   private static void notify(BiConsumer<String, Graph> after, String program, String pass, Graph g) {
     if (after != null) {

@@ -169,6 +169,11 @@ class RecurrentLayerTest {
     Program bi = Program.parse(SourceFile.of("lm.nn", LM.formatted("lstm(5, bidirectional=true, return_sequences=true)")));
     ModelCompiler.Result rb = ModelCompiler.compile(bi, null, null, 2, Backend.find("cpu"));
     assertTrue(!rb.manifest().programs().containsKey(ModelCompiler.STEP), rb.manifest().programs().keySet().toString());
+    // Nor does a model whose layers need the whole sequence (a reshape to its size): it compiles as before.
+    Program whole = Program.parse(SourceFile.of("lm.nn", LM.formatted("lstm(5, return_sequences=true) -> "
+        + "reshape(shape=[35]) -> dense(7) -> reshape(shape=[7, 1])")));
+    ModelCompiler.Result rw = ModelCompiler.compile(whole, null, null, 2, Backend.find("cpu"));
+    assertTrue(!rw.manifest().programs().containsKey(ModelCompiler.STEP), rw.manifest().programs().keySet().toString());
   }
 
   /**
