@@ -196,25 +196,11 @@ final class RecipeReader {
       int examples = 2000;
       int size = 32;
       for (Map.Entry<String, Val> e : named.entrySet()) {
-        boolean whole = e.getValue() instanceof NumV n && n.integral();
-        double num = e.getValue() instanceof NumV n ? n.value() : 0;
         switch (e.getKey()) {
-          case "examples" -> {
-            if (whole && num >= 1 && num <= 1_000_000) {
-              examples = (int) num;
-            } else {
-              diag.error(argument(s, "examples", -1), "shapes examples must be a whole number from 1 to 1,000,000, got "
-                  + Val.describe(e.getValue()), null);
-            }
-          }
-          case "size" -> {
-            if (whole && num >= 8 && num <= 512) {
-              size = (int) num;
-            } else {
-              diag.error(argument(s, "size", -1), "shapes size must be a whole number from 8 to 512, got "
-                  + Val.describe(e.getValue()), null);
-            }
-          }
+          case "examples" -> examples = whole(s, e, 1, 1_000_000, false, examples,
+              "shapes examples must be a whole number from 1 to 1,000,000", null);
+          case "size" -> size = whole(s, e, 8, 512, false, size,
+              "shapes size must be a whole number from 8 to 512", null);
           default -> diag.error(argument(s, e.getKey(), -1), "shapes has no option `" + e.getKey() + "`",
               "its options are examples=N (training images, default 2000) and size=S (pixels a side, default 32)");
         }
@@ -234,41 +220,13 @@ final class RecipeReader {
       int perClass = 0;
       double test = 0.1;
       for (Map.Entry<String, Val> e : named.entrySet()) {
-        boolean whole = e.getValue() instanceof NumV n && n.integral();
-        double num = e.getValue() instanceof NumV n ? n.value() : Double.NaN;
         switch (e.getKey()) {
-          case "length" -> {
-            if (whole && num >= 1 && num <= 4096) {
-              length = (int) num;
-            } else {
-              diag.error(argument(s, "length", -1), "words length must be a whole number from 1 to 4096, got "
-                  + Val.describe(e.getValue()), "the characters kept per word");
-            }
-          }
-          case "vocab" -> {
-            if (whole && (num == 0 || num >= 3 && num <= 1_000_000)) {
-              vocab = (int) num;
-            } else {
-              diag.error(argument(s, "vocab", -1), "words vocab must be 0 (every character) or a whole number from 3 "
-                  + "to 1,000,000, got " + Val.describe(e.getValue()), "ids 0 and 1 are padding and unknown");
-            }
-          }
-          case "per_class" -> {
-            if (whole && num >= 0 && num <= 100_000_000) {
-              perClass = (int) num;
-            } else {
-              diag.error(argument(s, "per_class", -1), "words per_class must be a whole number ≥ 0, got "
-                  + Val.describe(e.getValue()), "0 keeps every word");
-            }
-          }
-          case "test" -> {
-            if (num >= 0 && num < 1) {
-              test = num;
-            } else {
-              diag.error(argument(s, "test", -1), "words test must be a fraction in [0, 1), got "
-                  + Val.describe(e.getValue()), "the share of each class held out for testing");
-            }
-          }
+          case "length" -> length = whole(s, e, 1, 4096, false, length,
+              "words length must be a whole number from 1 to 4096", "the characters kept per word");
+          case "vocab" -> vocab = characterVocab(s, e, vocab, "words");
+          case "per_class" -> perClass = whole(s, e, 0, 100_000_000, false, perClass,
+              "words per_class must be a whole number ≥ 0", "0 keeps every word");
+          case "test" -> test = fraction(s, e, test, "words test", "the share of each class held out for testing");
           default -> diag.error(argument(s, e.getKey(), -1), "words has no option `" + e.getKey() + "`",
               "its options are length=N, vocab=N, per_class=N and test=F");
         }
@@ -288,41 +246,17 @@ final class RecipeReader {
       double test = 0.1;
       boolean cbow = false;
       for (Map.Entry<String, Val> e : named.entrySet()) {
-        boolean whole = e.getValue() instanceof NumV n && n.integral();
-        double num = e.getValue() instanceof NumV n ? n.value() : Double.NaN;
         switch (e.getKey()) {
-          case "window" -> {
-            if (whole && num >= 1 && num <= 100) {
-              window = (int) num;
-            } else {
-              diag.error(argument(s, "window", -1), "skipgram window must be a whole number from 1 to 100, got "
-                  + Val.describe(e.getValue()), "the words on each side of a word that count as its context");
-            }
-          }
-          case "negatives" -> {
-            if (whole && num >= 0 && num <= 100) {
-              negatives = (int) num;
-            } else {
-              diag.error(argument(s, "negatives", -1), "skipgram negatives must be a whole number from 0 to 100, got "
-                  + Val.describe(e.getValue()), "random words per pair that the model learns to tell apart");
-            }
-          }
-          case "vocab" -> {
-            if (whole && (num == 0 || num >= 3 && num <= 10_000_000)) {
-              vocab = (int) num;
-            } else {
-              diag.error(argument(s, "vocab", -1), "skipgram vocab must be 0 (every word) or a whole number from 3, got "
-                  + Val.describe(e.getValue()), "ids 0 and 1 are padding and the rarer words");
-            }
-          }
-          case "test" -> {
-            if (num >= 0 && num < 1) {
-              test = num;
-            } else {
-              diag.error(argument(s, "test", -1), "skipgram test must be a fraction in [0, 1), got "
-                  + Val.describe(e.getValue()), "the share of the text, from its end, held out");
-            }
-          }
+          case "window" -> window = whole(s, e, 1, 100, false, window,
+              "skipgram window must be a whole number from 1 to 100",
+              "the words on each side of a word that count as its context");
+          case "negatives" -> negatives = whole(s, e, 0, 100, false, negatives,
+              "skipgram negatives must be a whole number from 0 to 100",
+              "random words per pair that the model learns to tell apart");
+          case "vocab" -> vocab = whole(s, e, 3, 10_000_000, true, vocab,
+              "skipgram vocab must be 0 (every word) or a whole number from 3",
+              "ids 0 and 1 are padding and the rarer words");
+          case "test" -> test = fraction(s, e, test, "skipgram test", "the share of the text, from its end, held out");
           case "mode" -> {
             if (e.getValue() instanceof SymV m && (m.name().equals("skipgram") || m.name().equals("cbow"))) {
               cbow = m.name().equals("cbow");
@@ -348,33 +282,13 @@ final class RecipeReader {
       int vocab = 0;
       double test = 0.1;
       for (Map.Entry<String, Val> e : named.entrySet()) {
-        boolean whole = e.getValue() instanceof NumV n && n.integral();
-        double num = e.getValue() instanceof NumV n ? n.value() : Double.NaN;
         switch (e.getKey()) {
-          case "length" -> {
-            if (whole && num >= 1 && num <= 100_000) {
-              length = (int) num;
-            } else {
-              diag.error(argument(s, "length", -1), "text length must be a whole number from 1 to 100,000, got "
-                  + Val.describe(e.getValue()), "the characters per window (the sequence the model reads)");
-            }
-          }
-          case "vocab" -> {
-            if (whole && (num == 0 || num >= 3 && num <= 1_000_000)) {
-              vocab = (int) num;
-            } else {
-              diag.error(argument(s, "vocab", -1), "text vocab must be 0 (every character) or a whole number from 3 "
-                  + "to 1,000,000, got " + Val.describe(e.getValue()), "ids 0 and 1 are padding and unknown");
-            }
-          }
-          case "test" -> {
-            if (num >= 0 && num < 1) {
-              test = num;
-            } else {
-              diag.error(argument(s, "test", -1), "text test must be a fraction in [0, 1), got "
-                  + Val.describe(e.getValue()), "the share of the windows, from the end, held out for testing");
-            }
-          }
+          case "length" -> length = whole(s, e, 1, 100_000, false, length,
+              "text length must be a whole number from 1 to 100,000",
+              "the characters per window (the sequence the model reads)");
+          case "vocab" -> vocab = characterVocab(s, e, vocab, "text");
+          case "test" -> test = fraction(s, e, test,
+              "text test", "the share of the windows, from the end, held out for testing");
           default -> diag.error(argument(s, e.getKey(), -1), "text has no option `" + e.getKey() + "`",
               "its options are length=N, vocab=N and test=F");
         }
@@ -426,6 +340,37 @@ final class RecipeReader {
         "use fashion_mnist, fashion_mnist(flatten=true), csv(\"file.csv\", label=\"y\"), synthetic(examples=256), "
             + "shapes(examples=2000, size=32), words(\"dir\", length=16), text(\"file.txt\", length=60) or skipgram(\"file.txt\")");
     return DataSpec.fashionMnist(false);
+  }
+
+  /**
+   * A data source's whole-number option in {@code [lo, hi]} (or 0 when {@code orZero}); otherwise an
+   * error at it ({@code "<what>, got …"}, with the hint) and {@code fallback}.
+   */
+  private int whole(NnParser.SettingContext s, Map.Entry<String, Val> e, long lo, long hi, boolean orZero,
+      int fallback, String what, String hint) {
+    if (e.getValue() instanceof NumV n && n.integral()
+        && ((orZero && n.value() == 0) || (n.value() >= lo && n.value() <= hi))) {
+      return (int) n.value();
+    }
+    diag.error(argument(s, e.getKey(), -1), what + ", got " + Val.describe(e.getValue()), hint);
+    return fallback;
+  }
+
+  /** A data source's {@code test} fraction in {@code [0, 1)}; otherwise an error at it and {@code fallback}. */
+  private double fraction(NnParser.SettingContext s, Map.Entry<String, Val> e, double fallback, String what,
+      String hint) {
+    if (e.getValue() instanceof NumV n && n.value() >= 0 && n.value() < 1) {
+      return n.value();
+    }
+    diag.error(argument(s, e.getKey(), -1), what + " must be a fraction in [0, 1), got " + Val.describe(e.getValue()),
+        hint);
+    return fallback;
+  }
+
+  /** The {@code vocab} option of character data ({@code words}, {@code text}): 0, or 3 to 1,000,000 ids. */
+  private int characterVocab(NnParser.SettingContext s, Map.Entry<String, Val> e, int fallback, String source) {
+    return whole(s, e, 3, 1_000_000, true, fallback, source + " vocab must be 0 (every character) or a whole number "
+        + "from 3 to 1,000,000", "ids 0 and 1 are padding and unknown");
   }
 
   private dev.nnc.ir.train.OptimizerSpec optimizer(NnParser.SettingContext s, Val v) {
