@@ -306,8 +306,10 @@ final class GemmEmitter {
     }
     if (!inPlaceA) {
       emitPackA(g);
-      int partsA = kParts(tiles, g.k());
-      calls.add(new NativeCall(g.name() + PACK_A, (long) g.batch() * tiles * partsA, (double) g.k() * MR / partsA));
+      int units = packAUnits(g);
+      int partsA = kParts(units, g.k());
+      calls.add(new NativeCall(g.name() + PACK_A, (long) g.batch() * units * partsA,
+          (double) g.k() * MR * (g.transA() ? TRANSPOSED_GROUP : 1) / partsA));
     }
     Split s = split(g);
     int parts = splitK(g);
@@ -628,6 +630,21 @@ final class GemmEmitter {
     return argA >= 0 ? e.off(argA) : at(scratch, packedBFloats(g.n(), g.k()));
   }
 
+  /**
+   * A stored transposed ({@code [K,M]}, a weight gradient's {@code dyᵀ}) is packed this many
+   * slivers at a time with K outermost, so that each row's stretch of M is read whole while it is
+   * in the cache. One sliver at a time over all of K read every row of a {@code [3840, 512]}
+   * matrix three times at a 2 KB stride, which maps onto a few cache sets and misses every time:
+   * 1.9–2.1 ms to pack 7.8 MB (an LSTM's {@code dGᵀ·x}), now 0.5–0.6.
+   */
+  static final int TRANSPOSED_GROUP = 16;
+
+  /** The units of A's packing: slivers, or groups of {@link #TRANSPOSED_GROUP} of them when A is stored transposed. */
+  private int packAUnits(Kernel.Gemm g) {
+    int tiles = (g.m() + MR - 1) / MR;
+    return g.transA() ? (tiles + TRANSPOSED_GROUP - 1) / TRANSPOSED_GROUP : tiles;
+  }
+
   /** Packs A once per call into MR-row slivers over all of K: wsA[(tile·K + k)·MR + r] = A(tile·MR + r, k). */
   private void emitPackA(Kernel.Gemm g) {
     e.beginFunction(g.name() + PACK_A, args());
@@ -636,6 +653,11 @@ final class GemmEmitter {
     LLVMValueRef r = e.slot(e.i64, "r");
     LLVMValueRef base = wsA(g);
     int tiles = (g.m() + MR - 1) / MR;
+    if (g.transA()) {
+      packTransposedA(g, tiles, k, r, base);
+      e.endFunction();
+      return;
+    }
     packItems(g, tiles, kParts(tiles, g.k()), (t, k0, k1) -> {
       // Rows of this sliver that exist; the rest of the sliver is zero.
       LLVMValueRef valid = min(e.c64(MR), LLVMBuildSub(b, e.c64(g.m()), LLVMBuildMul(b, t, e.c64(MR), ""), ""));
@@ -652,6 +674,41 @@ final class GemmEmitter {
     e.endFunction();
   }
 
+
+  /**
+   * A stored [K,M] into slivers, a group of {@link #TRANSPOSED_GROUP} slivers over a range of K
+   * per item, K outermost: row k of a whole sliver is MR contiguous floats of A's row k, moved as
+   * one vector; the last sliver, when M is not a multiple of MR, is copied element by element and
+   * padded with zeros.
+   */
+  private void packTransposedA(Kernel.Gemm g, int tiles, LLVMValueRef k, LLVMValueRef r, LLVMValueRef base) {
+    int whole = g.m() / MR;
+    LLVMValueRef t = e.slot(e.i64, "t");
+    LLVMTypeRef sliver = LLVMVectorType(e.f32, MR);
+    packItems(g, packAUnits(g), kParts(packAUnits(g), g.k()), (group, k0, k1) -> {
+      LLVMValueRef t0 = LLVMBuildMul(b, group, e.c64(TRANSPOSED_GROUP), "");
+      LLVMValueRef t1 = min(e.c64(tiles), LLVMBuildAdd(b, t0, e.c64(TRANSPOSED_GROUP), ""));
+      LLVMValueRef wholeEnd = min(e.c64(whole), t1);
+      e.loop(k, k0, k1, 1, () -> {
+        LLVMValueRef kv = e.load64(k);
+        e.loop(t, t0, wholeEnd, 1, () -> {
+          LLVMValueRef tv = e.load64(t);
+          LLVMValueRef v = loadVec(sliver, e.at(aAt(g, LLVMBuildMul(b, tv, e.c64(MR), ""), kv)));
+          storeVec(v, e.at(packedAt(g, tv, kv, e.c64(0), MR, base, strideA(g))));
+        });
+        if (whole < tiles) {
+          // The short last sliver, in the group that holds it.
+          e.ifElse(LLVMBuildICmp(b, LLVMIntSGT, t1, e.c64(whole), ""), () -> {
+            LLVMValueRef last = e.c64(whole);
+            e.loop(r, e.c64(0), e.c64(g.m() - (long) whole * MR), 1,
+                () -> packCopy(g, last, kv, e.load64(r), MR, (i, kk) -> aAt(g, i, kk), base, strideA(g)));
+            e.loop(r, e.c64(g.m() - (long) whole * MR), e.c64(MR), 1,
+                () -> packZero(g, last, kv, e.load64(r), MR, base, strideA(g)));
+          }, () -> { });
+        }
+      });
+    });
+  }
 
   /**
    * Columns {@code k … k+8} of rows {@code tile·MR …} of A (stored [M,K]) into the packed sliver:
