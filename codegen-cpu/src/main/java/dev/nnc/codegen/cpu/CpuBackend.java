@@ -435,6 +435,39 @@ public final class CpuBackend implements Backend {
     return new Built(new CpuCompiled.Unit(spec.name(), ctx, mod, !cached, object, cached, calls, usesVecmath), bodyCalls);
   }
 
+  /**
+   * Compiles a module of kernels made elsewhere ({@code void name(ptr arena, i64 lo, i64 hi)}, for
+   * this host: the CUDA back end's emulation of its GPU kernels) the way this back end compiles its
+   * own: verified, optimised at -O3, its object code JIT-linked or linked into a library, the
+   * arena's size ({@code arenaFloats}) defined for the runtime's check. {@code schedules} are the
+   * calls of its programs.
+   */
+  public static Compiled compileHostModule(String name, LLVMContextRef ctx, LLVMModuleRef mod,
+      Map<String, List<NativeCall>> schedules, long arenaFloats) {
+    long t0 = System.nanoTime();
+    Llvm.Host host = Llvm.host();
+    LLVMValueRef arenaGlobal = LLVMAddGlobal(mod, LLVMInt64TypeInContext(ctx), ARENA_SYMBOL);
+    LLVMSetInitializer(arenaGlobal, LLVMConstInt(LLVMInt64TypeInContext(ctx), arenaFloats, 0));
+    LLVMSetGlobalConstant(arenaGlobal, 1);
+    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
+    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, err) != 0) {
+      String msg = err.getString();
+      LLVMDisposeMessage(err);
+      throw new Llvm.LlvmException("generated LLVM IR does not verify: " + msg);
+    }
+    LLVMTargetMachineRef tm = Llvm.targetMachine(host);
+    try {
+      optimise(mod, tm);
+      byte[] object = emitObject(tm, mod);
+      List<NativeCall> calls = schedules.values().stream().flatMap(List::stream).filter(c -> c.repeat() == null)
+          .distinct().toList();
+      CpuCompiled.Unit unit = new CpuCompiled.Unit(name, ctx, mod, true, object, false, calls, false);
+      return new CpuCompiled(host, List.of(unit), schedules, null, (System.nanoTime() - t0) / 1e9, null, calls.size());
+    } finally {
+      LLVMDisposeTargetMachine(tm);
+    }
+  }
+
   static void optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
     org.bytedeco.llvm.LLVM.LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
     try {

@@ -25,20 +25,23 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
  * ({@link #wrapper}). Loop variables and locals start as stack slots that LLVM's mem2reg turns
  * into registers; the -O3 pipeline then vectorises the inner loops for the host.
  */
-final class KernelEmitter {
-  final LLVMContextRef ctx;
-  final LLVMModuleRef mod;
-  final LLVMBuilderRef b;
-  final LLVMTypeRef f32;
-  final LLVMTypeRef i32;
-  final LLVMTypeRef i64;
-  final LLVMTypeRef i1;
-  final LLVMTypeRef ptr;
-  final LLVMTypeRef voidT;
-  final LLVMTypeRef kernelType;
+public final class KernelEmitter {
+  public final LLVMContextRef ctx;
+  public final LLVMModuleRef mod;
+  public final LLVMBuilderRef b;
+  public final LLVMTypeRef f32;
+  public final LLVMTypeRef i32;
+  public final LLVMTypeRef i64;
+  public final LLVMTypeRef i1;
+  public final LLVMTypeRef ptr;
+  public final LLVMTypeRef voidT;
+  /** {@code void (ptr arena, i64 lo, i64 hi)}. */
+  public final LLVMTypeRef kernelType;
   private final Map<String, LLVMValueRef> functions = new HashMap<>();
   private LLVMTypeRef unaryF32;
   private final VectorMath vecmath;
+  /** The prefix of a device math library's functions ({@code __nv_}: libdevice), or null for libm. */
+  private String deviceMath;
   /** MXCSR is x86's; other targets keep their default mode. */
   private final boolean x86;
   /** MXCSR bits: flush-to-zero (results) and denormals-are-zero (inputs). */
@@ -59,7 +62,7 @@ final class KernelEmitter {
   private LLVMValueRef savedCsr;
 
   /** {@code vecmath}: the vector math library to vectorise math calls with, or null. */
-  KernelEmitter(LLVMContextRef ctx, LLVMModuleRef mod, VectorMath vecmath) {
+  public KernelEmitter(LLVMContextRef ctx, LLVMModuleRef mod, VectorMath vecmath) {
     this.vecmath = vecmath;
     this.ctx = ctx;
     this.mod = mod;
@@ -76,7 +79,20 @@ final class KernelEmitter {
 
   // ---------------------------------------------------------------- helpers
 
-  LLVMValueRef c64(long v) {
+  /**
+   * Math functions ({@code expf}, {@code tanhf}, …) become calls of {@code prefix + name}, a device
+   * library's ({@code __nv_expf} from CUDA's libdevice), never LLVM's intrinsics or libmvec.
+   */
+  public void deviceMath(String prefix) {
+    this.deviceMath = prefix;
+  }
+
+  /** The function being emitted. */
+  public LLVMValueRef function() {
+    return fn;
+  }
+
+  public LLVMValueRef c64(long v) {
     return LLVMConstInt(i64, v, 1);
   }
 
@@ -84,7 +100,7 @@ final class KernelEmitter {
     return LLVMConstInt(i32, v & 0xffffffffL, 0);
   }
 
-  LLVMValueRef cf(double v) {
+  public LLVMValueRef cf(double v) {
     return LLVMConstReal(f32, (float) v);
   }
 
@@ -94,7 +110,7 @@ final class KernelEmitter {
    * unit and never inlined into their wrappers. With {@link #constantOffsets} set, starts that
    * kernel itself instead.
    */
-  void beginFunction(String name, int offsets) {
+  public void beginFunction(String name, int offsets) {
     boolean direct = constants != null;
     if (direct && offsets != constants.length) {
       throw new IllegalStateException(name + ": " + offsets + " buffers, " + constants.length + " offsets");
@@ -138,7 +154,7 @@ final class KernelEmitter {
    * Until the next call, functions are emitted directly as the kernel {@code name(arena, lo, hi)}
    * whose buffers lie at these arena offsets (constants in the code); null: as shared bodies.
    */
-  void constantOffsets(long[] offsets) {
+  public void constantOffsets(long[] offsets) {
     constants = offsets;
   }
 
@@ -165,7 +181,7 @@ final class KernelEmitter {
   }
 
   /** The arena offset (floats) of template buffer {@code buf} in the current body: its argument. */
-  LLVMValueRef off(int buf) {
+  public LLVMValueRef off(int buf) {
     if (buf < 0 || buf >= offsetParams) {
       throw new IllegalStateException("buffer " + buf + " is not among the " + offsetParams + " of " + LLVMGetValueName(fn).getString());
     }
@@ -205,7 +221,7 @@ final class KernelEmitter {
   }
 
   /** Restores the caller's floating-point mode and returns: the one exit of every kernel function. */
-  void endFunction() {
+  public void endFunction() {
     if (x86) {
       csr("llvm.x86.sse.ldmxcsr", savedCsr);
     }
@@ -218,7 +234,7 @@ final class KernelEmitter {
   }
 
   /** A stack slot in the entry block (so mem2reg can promote it). */
-  LLVMValueRef slot(LLVMTypeRef t, String name) {
+  public LLVMValueRef slot(LLVMTypeRef t, String name) {
     LLVMBasicBlockRef cur = LLVMGetInsertBlock(b);
     LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(fn);
     LLVMValueRef first = LLVMGetFirstInstruction(entry);
@@ -237,11 +253,11 @@ final class KernelEmitter {
   }
 
   /** Pointer to element {@code index} (i64, in floats) of the arena. */
-  LLVMValueRef at(LLVMValueRef index) {
+  public LLVMValueRef at(LLVMValueRef index) {
     return gep(f32, arena, index);
   }
 
-  LLVMValueRef call(String intrinsic, LLVMTypeRef overload, LLVMValueRef... args) {
+  public LLVMValueRef call(String intrinsic, LLVMTypeRef overload, LLVMValueRef... args) {
     int id = LLVMLookupIntrinsicID(intrinsic, intrinsic.length());
     if (id == 0) {
       throw new Llvm.LlvmException("unknown intrinsic " + intrinsic);
@@ -256,7 +272,8 @@ final class KernelEmitter {
     if (unaryF32 == null) {
       unaryF32 = LLVMFunctionType(f32, pp(f32), 1, 0);
     }
-    LLVMValueRef f = functions.computeIfAbsent(name, n -> {
+    String callee = deviceMath != null ? deviceMath + name : name;
+    LLVMValueRef f = functions.computeIfAbsent(callee, n -> {
       LLVMValueRef decl = LLVMGetNamedFunction(mod, n);
       if (decl != null && !decl.isNull()) {
         return decl;
@@ -271,7 +288,7 @@ final class KernelEmitter {
       return decl;
     });
     LLVMValueRef call = LLVMBuildCall2(b, unaryF32, f, pp(x), 1, "");
-    if (vecmath != null && vecmath.has(name)) {
+    if (deviceMath == null && vecmath != null && vecmath.has(name)) {
       String vname = VectorMath.vectorName(name);
       LLVMValueRef vdecl = LLVMGetNamedFunction(mod, vname);
       if (vdecl == null || vdecl.isNull()) {
@@ -288,13 +305,13 @@ final class KernelEmitter {
 
   /** {@code exp}/{@code log}: the libm call where it vectorises through libmvec, else the intrinsic. */
   private LLVMValueRef math(String libmName, String intrinsic, LLVMValueRef x) {
-    return vecmath != null && vecmath.has(libmName) ? libm(libmName, x) : call(intrinsic, f32, x);
+    return deviceMath != null || vecmath != null && vecmath.has(libmName) ? libm(libmName, x) : call(intrinsic, f32, x);
   }
 
   // ---------------------------------------------------------------- loops
 
   /** Emits {@code for (v = from; v < to; v += step) body}; the slot holds v. */
-  void loop(LLVMValueRef slot, LLVMValueRef from, LLVMValueRef to, long step, Runnable body) {
+  public void loop(LLVMValueRef slot, LLVMValueRef from, LLVMValueRef to, long step, Runnable body) {
     loop(slot, from, to, step, body, false);
   }
 
@@ -358,7 +375,7 @@ final class KernelEmitter {
   }
 
   /** {@code if (cond) then else otherwise}. */
-  void ifElse(LLVMValueRef cond, Runnable then, Runnable otherwise) {
+  public void ifElse(LLVMValueRef cond, Runnable then, Runnable otherwise) {
     LLVMBasicBlockRef t = LLVMAppendBasicBlockInContext(ctx, fn, "then");
     LLVMBasicBlockRef o = LLVMAppendBasicBlockInContext(ctx, fn, "else");
     LLVMBasicBlockRef e = LLVMAppendBasicBlockInContext(ctx, fn, "endif");
@@ -372,14 +389,14 @@ final class KernelEmitter {
     LLVMPositionBuilderAtEnd(b, e);
   }
 
-  LLVMValueRef load64(LLVMValueRef slot) {
+  public LLVMValueRef load64(LLVMValueRef slot) {
     return LLVMBuildLoad2(b, i64, slot, "");
   }
 
   // ---------------------------------------------------------------- loop kernels
 
   /** Emits the body of a loop kernel whose buffers are {@code 0 … buffers-1} (a template's). */
-  void emitLoops(Kernel.Loops k, int buffers) {
+  public void emitLoops(Kernel.Loops k, int buffers) {
     beginFunction(k.name(), buffers);
     varSlots = new LLVMValueRef[Math.max(1, k.vars())];
     for (int v = 0; v < varSlots.length; v++) {
@@ -622,7 +639,7 @@ final class KernelEmitter {
   }
 
   /** Emits an expression with loop variables in {@code vars} and {@code acc} as {@link KExpr.Acc}. */
-  LLVMValueRef exprWith(KExpr e, LLVMValueRef[] vars, LLVMValueRef accValue) {
+  public LLVMValueRef exprWith(KExpr e, LLVMValueRef[] vars, LLVMValueRef accValue) {
     invariant.clear();
     scopes = null;
     LLVMValueRef[] savedVars = varSlots;

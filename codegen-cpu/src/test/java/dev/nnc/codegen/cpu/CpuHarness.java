@@ -42,6 +42,22 @@ public final class CpuHarness {
    * runtime runs whenever the weights changed.
    */
   static Built build(Graph g, CpuBackend backend, ObjectCache cache, boolean prepack) {
+    return build(g, backend, prepack, programs -> cache == null ? backend.compile("t", programs)
+        : backend.compile("t", programs, dev.nnc.passes.backend.Backend.NATIVE, cache));
+  }
+
+  /** The graph through any back end (the CUDA back end's emulation, for instance), planned with its scratch. */
+  public static Built build(Graph g, dev.nnc.passes.backend.Backend backend) {
+    return build(g, backend, false, programs -> backend.compile("t", programs));
+  }
+
+  /** As above, for the back end's target {@code cpu} (a GPU architecture for the CUDA back end). */
+  public static Built buildFor(Graph g, dev.nnc.passes.backend.Backend backend, String cpu) {
+    return build(g, backend, false, programs -> backend.compile("t", programs, cpu));
+  }
+
+  private static Built build(Graph g, dev.nnc.passes.backend.Backend backend, boolean prepack,
+      java.util.function.Function<List<PlannedProgram>, Compiled> compile) {
     KernelProgram kp = LowerToKernels.lower(g, "p");
     Map<String, Long> offsets = new LinkedHashMap<>();
     List<Manifest.ParamSlot> slots = new ArrayList<>();
@@ -60,8 +76,7 @@ public final class CpuHarness {
     MemoryPlan plan = packed.plans().get(0);
     long arena = Math.max(planned.regionEnd(), packed.end());
     List<PlannedProgram> programs = List.of(new PlannedProgram(kp, plan));
-    Compiled c = cache == null ? backend.compile("t", programs)
-        : backend.compile("t", programs, dev.nnc.passes.backend.Backend.NATIVE, cache);
+    Compiled c = compile.apply(programs);
     List<Manifest.Slot> ins = new ArrayList<>();
     kp.inputs().forEach((n, b) -> ins.add(new Manifest.Slot(n, plan.offset(b), kp.buffers().get(b).shape().dims(), "f32")));
     List<Manifest.Slot> outs = new ArrayList<>();

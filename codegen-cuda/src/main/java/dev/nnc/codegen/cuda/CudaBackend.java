@@ -1,0 +1,151 @@
+package dev.nnc.codegen.cuda;
+
+import static org.bytedeco.llvm.global.LLVM.*;
+
+import dev.nnc.codegen.cpu.KernelEmitter;
+import dev.nnc.codegen.cpu.Llvm;
+import dev.nnc.ir.kernel.Kernel;
+import dev.nnc.passes.backend.Backend;
+import dev.nnc.passes.backend.Compiled;
+import dev.nnc.passes.backend.PlannedProgram;
+import java.util.List;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.llvm.LLVM.LLVMContextRef;
+import org.bytedeco.llvm.LLVM.LLVMMemoryBufferRef;
+import org.bytedeco.llvm.LLVM.LLVMModuleRef;
+import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
+import org.bytedeco.llvm.LLVM.LLVMValueRef;
+
+/**
+ * The NVIDIA back end: the planned kernel programs as PTX, through LLVM's NVPTX target (in the
+ * same {@code org.bytedeco:llvm} artifact as the CPU's). The GPU name is the {@code cpu} of
+ * {@link Backend#compile(String, List, String)}: {@code sm_80} (the default, which the driver
+ * JIT-compiles forward for newer GPUs) or another of {@link #ARCHES}.
+ */
+public final class CudaBackend implements Backend {
+  public static final String TRIPLE = "nvptx64-nvidia-cuda";
+  /** GPU architectures the back end emits PTX for. */
+  public static final List<String> ARCHES = List.of("sm_70", "sm_75", "sm_80", "sm_86", "sm_89", "sm_90");
+  public static final String DEFAULT_ARCH = "sm_80";
+  /** PTX ISA 7.8 (CUDA 11.8): the oldest that has sm_90, so drivers from CUDA 11.8 on load the code. */
+  static final String PTX_VERSION = "+ptx78";
+
+  @Override
+  public String name() {
+    return "cuda";
+  }
+
+  /** No GPU kernel needs scratch memory (nothing is packed). */
+  @Override
+  public long scratchFloats(Kernel k) {
+    return 0;
+  }
+
+  /** {@code gpu}: {@code native} (the default architecture) or one of {@link #ARCHES}. */
+  static String arch(String gpu) {
+    if (gpu == null || gpu.equals(Backend.NATIVE)) {
+      return DEFAULT_ARCH;
+    }
+    if (!ARCHES.contains(gpu)) {
+      throw new IllegalArgumentException("unknown GPU architecture '" + gpu + "'; known: " + String.join(", ", ARCHES));
+    }
+    return gpu;
+  }
+
+  private static boolean nvptxReady;
+
+  static synchronized void initNvptx() {
+    Llvm.init();
+    if (!nvptxReady) {
+      LLVMInitializeNVPTXTargetInfo();
+      LLVMInitializeNVPTXTarget();
+      LLVMInitializeNVPTXTargetMC();
+      LLVMInitializeNVPTXAsmPrinter();
+      nvptxReady = true;
+    }
+  }
+
+  @Override
+  public Compiled compile(String model, List<PlannedProgram> programs, String gpu) {
+    String arch = arch(gpu);
+    long t0 = System.nanoTime();
+    initNvptx();
+    LLVMTargetMachineRef tm = Llvm.targetMachine(new Llvm.Host(TRIPLE, arch, PTX_VERSION));
+    LLVMContextRef ctx = LLVMContextCreate();
+    try {
+      LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(model, ctx);
+      LLVMSetTarget(mod, TRIPLE);
+      LLVMSetModuleDataLayout(mod, LLVMCreateTargetDataLayout(tm));
+      // libdevice flushes single-precision denormals to zero when asked, as the kernels do
+      // (denormal-fp-math: the CPU back end's FTZ/DAZ).
+      LLVMAddModuleFlag(mod, LLVMModuleFlagBehaviorOverride, "nvvm-reflect-ftz", "nvvm-reflect-ftz".length(),
+          LLVMValueAsMetadata(LLVMConstInt(LLVMInt32TypeInContext(ctx), 1, 0)));
+      KernelEmitter e = new KernelEmitter(ctx, mod, null);
+      e.deviceMath(Libdevice.PREFIX);
+      GpuEmitter.Result r = new GpuEmitter(e, GpuEmitter.Flavor.PTX).emit(programs);
+      LLVMDisposeBuilder(e.b);
+      verify(mod);
+      long t1 = System.nanoTime();
+      Libdevice.linkIfNeeded(ctx, mod);
+      // Only the kernels are entry points: everything else (item bodies, libdevice) may be
+      // inlined and what is left unused dropped.
+      for (LLVMValueRef f = LLVMGetFirstFunction(mod); f != null && !f.isNull(); f = LLVMGetNextFunction(f)) {
+        if (LLVMIsDeclaration(f) == 0 && LLVMGetFunctionCallConv(f) != GpuEmitter.PTX_KERNEL) {
+          LLVMSetLinkage(f, LLVMInternalLinkage);
+        }
+      }
+      long t2 = System.nanoTime();
+      optimise(mod, tm);
+      long t3 = System.nanoTime();
+      String ptx = emitPtx(tm, mod);
+      long t4 = System.nanoTime();
+      String times = String.format("emit %.1fs, libdevice %.1fs, optimise %.1fs, PTX %.1fs", (t1 - t0) / 1e9,
+          (t2 - t1) / 1e9, (t3 - t2) / 1e9, (t4 - t3) / 1e9);
+      return new CudaCompiled(arch, ptx, r.schedules(), r.launches(), (t4 - t0) / 1e9, times);
+    } finally {
+      LLVMContextDispose(ctx);
+      LLVMDisposeTargetMachine(tm);
+    }
+  }
+
+  static void verify(LLVMModuleRef mod) {
+    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
+    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, err) != 0) {
+      String msg = err.getString();
+      LLVMDisposeMessage(err);
+      throw new Llvm.LlvmException("generated GPU LLVM IR does not verify: " + msg);
+    }
+  }
+
+  static void optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
+    org.bytedeco.llvm.LLVM.LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+    try {
+      org.bytedeco.llvm.LLVM.LLVMErrorRef err = LLVMRunPasses(mod, "default<O3>", tm, opts);
+      if (err != null && !err.isNull()) {
+        BytePointer msg = LLVMGetErrorMessage(err);
+        String text = msg.getString();
+        LLVMDisposeErrorMessage(msg);
+        throw new Llvm.LlvmException("LLVM optimisation of the GPU module: " + text);
+      }
+    } finally {
+      LLVMDisposePassBuilderOptions(opts);
+    }
+  }
+
+  private static String emitPtx(LLVMTargetMachineRef tm, LLVMModuleRef mod) {
+    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
+    LLVMMemoryBufferRef buf = new LLVMMemoryBufferRef();
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMAssemblyFile, err, buf) != 0) {
+      String msg = err.getString();
+      LLVMDisposeMessage(err);
+      throw new Llvm.LlvmException("LLVM could not generate PTX: " + msg);
+    }
+    try {
+      byte[] out = new byte[(int) LLVMGetBufferSize(buf)];
+      LLVMGetBufferStart(buf).capacity(out.length).get(out);
+      return new String(out, java.nio.charset.StandardCharsets.UTF_8);
+    } finally {
+      LLVMDisposeMemoryBuffer(buf);
+    }
+  }
+}

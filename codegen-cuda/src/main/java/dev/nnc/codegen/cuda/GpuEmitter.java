@@ -1,0 +1,312 @@
+package dev.nnc.codegen.cuda;
+
+import static dev.nnc.codegen.cuda.Ir.pp;
+import static org.bytedeco.llvm.global.LLVM.*;
+
+import dev.nnc.codegen.cpu.KernelEmitter;
+import dev.nnc.ir.kernel.Kernel;
+import dev.nnc.ir.kernel.KernelProgram;
+import dev.nnc.ir.kernel.KernelTemplate;
+import dev.nnc.passes.backend.NativeCall;
+import dev.nnc.passes.backend.PlannedProgram;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.llvm.LLVM.LLVMTypeRef;
+import org.bytedeco.llvm.LLVM.LLVMValueRef;
+
+/**
+ * Kernel programs → GPU kernels in LLVM IR: one kernel per {@link Kernel.Loops} and
+ * {@link Kernel.Gemm}, its work items (the parallel outer loop's iterations; a GEMM's elements
+ * of C) spread over thread blocks of {@link #BLOCK} threads, one item per thread. Each item runs
+ * the same code the CPU back end's {@link KernelEmitter} makes for the slice {@code [i, i+1)} of
+ * the outer loop, so both back ends compute from one description of the loop nests.
+ *
+ * <p>Two flavours of the same IR: {@link Flavor#PTX}, a {@code ptx_kernel} that reads its block
+ * and thread from the NVPTX special registers; and {@link Flavor#EMULATED}, for this host, where
+ * the kernel is the CPU back end's {@code void name(ptr arena, i64 lo, i64 hi)} over blocks
+ * {@code [lo, hi)} and the block's threads are a loop: the block and thread indices become loop
+ * variables. No kernel has a barrier or shared memory yet, so the threads of a block may run one
+ * after another; a kernel that synchronises its block will be split at its barriers into phases,
+ * each run for all the block's threads before the next.
+ *
+ * <p>Kernels that must run their iterations in order (the IR's serial loops, such as a leading
+ * reduction accumulating row by row) are one block of one thread running them all. Loops over
+ * time ({@link Kernel.Steps}) stay with the host: a schedule's loop head, as on the CPU.
+ */
+final class GpuEmitter {
+  /** Threads per block. */
+  static final int BLOCK = 256;
+
+  /** {@code ptx_kernel}, LLVM's calling convention of an NVPTX entry point. */
+  static final int PTX_KERNEL = 71;
+
+  enum Flavor {
+    PTX,
+    EMULATED
+  }
+
+  /**
+   * A kernel's launch: entry point {@code entry} with the kernel's buffers' arena offsets as its
+   * arguments after the arena, {@code blocks} blocks of {@code threads} threads, for {@code items}
+   * work items. Kernels with the same loop nests share an entry point.
+   */
+  record Launch(String symbol, String entry, long[] offsets, long blocks, int threads, long items) {}
+
+  /** What was emitted: per program, its calls (extent: the blocks); per kernel, its launch. */
+  record Result(Map<String, List<NativeCall>> schedules, Map<String, Launch> launches) {}
+
+  private final KernelEmitter e;
+  private final Flavor flavor;
+  private final Map<String, Launch> launches = new LinkedHashMap<>();
+
+  GpuEmitter(KernelEmitter e, Flavor flavor) {
+    this.e = e;
+    this.flavor = flavor;
+  }
+
+  /** A kernel to emit: its template's body is shared by the kernels with the same loop nests. */
+  private record Instance(Kernel kernel, KernelTemplate template, long[] offsets) {}
+
+  Result emit(List<PlannedProgram> programs) {
+    Map<String, List<NativeCall>> schedules = new LinkedHashMap<>();
+    Map<Kernel, List<Instance>> groups = new LinkedHashMap<>();
+    for (PlannedProgram pp : programs) {
+      List<NativeCall> calls = new ArrayList<>();
+      for (Kernel top : pp.program().kernels()) {
+        switch (top) {
+          case Kernel.Steps st -> {
+            List<Kernel> body = KernelProgram.leaves(List.of(st));
+            calls.add(new NativeCall("steps", 0, 0, new NativeCall.Repeat(pp.plan().offset(st.counter()), st.steps(),
+                st.first(), st.delta(), body.size())));
+            for (Kernel leaf : body) {
+              calls.add(plan(leaf, pp, groups));
+            }
+          }
+          case Kernel.Loops l -> calls.add(plan(l, pp, groups));
+          case Kernel.Gemm g -> calls.add(plan(g, pp, groups));
+        }
+      }
+      schedules.put(pp.program().name(), calls);
+    }
+    int index = 0;
+    for (Map.Entry<Kernel, List<Instance>> g : groups.entrySet()) {
+      emitGroup(entryName(index++, g.getValue().get(0).kernel()), g.getKey(), g.getValue());
+    }
+    return new Result(schedules, launches);
+  }
+
+  /** Records kernel {@code k} of program {@code pp} in its template's group; returns its call. */
+  private NativeCall plan(Kernel k, PlannedProgram pp, Map<Kernel, List<Instance>> groups) {
+    KernelTemplate t = KernelTemplate.of(k);
+    long[] offsets = new long[t.buffers().length];
+    for (int i = 0; i < offsets.length; i++) {
+      offsets[i] = pp.plan().offsets()[t.buffers()[i]];
+    }
+    groups.computeIfAbsent(t.kernel(), x -> new ArrayList<>()).add(new Instance(k, t, offsets));
+    long count = items(t.kernel());
+    double flops = switch (t.kernel()) {
+      case Kernel.Loops l -> l.flops();
+      case Kernel.Gemm g -> 2.0 * g.batch() * g.m() * g.n() * g.k();
+      case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
+    };
+    int threads = (int) Math.min(BLOCK, count);
+    long blocks = (count + threads - 1) / threads;
+    launches.put(k.name(), new Launch(k.name(), null, offsets, blocks, threads, count));
+    return new NativeCall(k.name(), blocks, serialExtent(t.kernel()) >= 0 ? 0 : flops / blocks);
+  }
+
+  /** Work items of a kernel: the parallel loop's iterations, a GEMM's elements, or 1 for a serial loop nest. */
+  private static long items(Kernel k) {
+    return switch (k) {
+      case Kernel.Loops l -> l.parallel() ? l.root().extent() : 1;
+      case Kernel.Gemm g -> (long) g.batch() * g.m() * g.n();
+      case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
+    };
+  }
+
+  /** The outer loop's extent of a serial loop nest, which one thread runs whole; -1 for parallel kernels. */
+  private static long serialExtent(Kernel k) {
+    return k instanceof Kernel.Loops l && !l.parallel() ? l.root().extent() : -1;
+  }
+
+  /**
+   * One template's body {@code body(arena, lo, hi, off0, …)}, emitted once. On the GPU it is
+   * inlined into one entry point for all its kernels, which takes the buffers' offsets as kernel
+   * arguments: LLVM and ptxas (and the driver, when it loads the PTX) work on each distinct loop
+   * nest once (ResNet-18 CIFAR: 719 kernels, one entry for the same Winograd transform of the
+   * training, evaluation and inference programs). Device functions called from per-kernel entries
+   * would share the LLVM work too, but ptxas inlines them back: 84 s instead of 17 for that model.
+   * Emulated, each kernel is the CPU's {@code (arena, lo, hi)} function with its offsets as
+   * constants, calling the shared body.
+   */
+  private void emitGroup(String name, Kernel template, List<Instance> instances) {
+    int buffers = instances.get(0).offsets().length;
+    e.constantOffsets(null);
+    switch (template) {
+      case Kernel.Loops l -> e.emitLoops(l.named(name + "_items"), buffers);
+      case Kernel.Gemm g -> emitGemmItems(g, name + "_items", buffers);
+      case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
+    }
+    LLVMValueRef body = e.function();
+    GpuEmitter.Launch first = launches.get(instances.get(0).kernel().name());
+    if (flavor == Flavor.PTX) {
+      String always = "alwaysinline";
+      String never = "noinline";
+      LLVMRemoveEnumAttributeAtIndex(body, LLVMAttributeFunctionIndex,
+          LLVMGetEnumAttributeKindForName(never, never.length()));
+      LLVMAddAttributeAtIndex(body, LLVMAttributeFunctionIndex,
+          LLVMCreateEnumAttribute(e.ctx, LLVMGetEnumAttributeKindForName(always, always.length()), 0));
+      entry(name, body, null, buffers, first.items(), first.threads(), serialExtent(template));
+      for (Instance in : instances) {
+        Launch l = launches.get(in.kernel().name());
+        launches.put(l.symbol(), new Launch(l.symbol(), name, l.offsets(), l.blocks(), l.threads(), l.items()));
+      }
+      return;
+    }
+    for (Instance in : instances) {
+      entry(in.kernel().name(), body, in.offsets(), buffers, first.items(), first.threads(), serialExtent(template));
+      Launch l = launches.get(in.kernel().name());
+      launches.put(l.symbol(), new Launch(l.symbol(), l.symbol(), l.offsets(), l.blocks(), l.threads(), l.items()));
+    }
+  }
+
+  /** An entry point's name for the kernels like {@code k}: {@code g3_winograd_tiles} (the op after the kernel's number). */
+  static String entryName(int index, Kernel k) {
+    String n = k.name();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("_k\\d+_(\\w+)$").matcher(n);
+    return "g" + index + (m.find() ? "_" + m.group(1) : "");
+  }
+
+  /**
+   * The kernel {@code name}: item {@code i = block·threads + thread}, if below {@code count}, runs
+   * {@code body(arena, i, i+1, offsets…)}; a serial kernel's one item runs {@code body(arena, 0, extent, offsets…)}.
+   */
+  private void entry(String name, LLVMValueRef body, long[] offsets, int buffers, long count, int threads,
+      long serialExtent) {
+    LLVMTypeRef type = e.kernelType;
+    if (flavor == Flavor.PTX) {
+      LLVMTypeRef[] params = new LLVMTypeRef[1 + buffers];
+      params[0] = e.ptr;
+      java.util.Arrays.fill(params, 1, params.length, e.i64);
+      type = LLVMFunctionType(e.voidT, pp(params), params.length, 0);
+    }
+    LLVMValueRef fn = LLVMAddFunction(e.mod, name, type);
+    LLVMSetLinkage(fn, LLVMExternalLinkage);
+    String noalias = "noalias";
+    LLVMAddAttributeAtIndex(fn, 1, LLVMCreateEnumAttribute(e.ctx,
+        LLVMGetEnumAttributeKindForName(noalias, noalias.length()), 0));
+    // Single-precision denormals flush to zero, as in the item bodies inlined here (the CPU back
+    // end's FTZ/DAZ): PTX's .ftz instructions.
+    String denormal = "denormal-fp-math";
+    String mode = "preserve-sign,preserve-sign";
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+        LLVMCreateStringAttribute(e.ctx, denormal, denormal.length(), mode, mode.length()));
+    LLVMPositionBuilderAtEnd(e.b, LLVMAppendBasicBlockInContext(e.ctx, fn, "entry"));
+    LLVMValueRef arena = LLVMGetParam(fn, 0);
+    if (flavor == Flavor.PTX) {
+      LLVMSetFunctionCallConv(fn, PTX_KERNEL);
+      LLVMValueRef block = LLVMBuildZExt(e.b, special("llvm.nvvm.read.ptx.sreg.ctaid.x"), e.i64, "block");
+      LLVMValueRef thread = LLVMBuildZExt(e.b, special("llvm.nvvm.read.ptx.sreg.tid.x"), e.i64, "thread");
+      item(fn, body, offsets, arena, block, thread, count, threads, serialExtent);
+      LLVMBuildRetVoid(e.b);
+      return;
+    }
+    // Emulated: blocks [lo, hi) of the runtime's call, each block's threads in a loop.
+    LLVMValueRef blockSlot = alloca(fn, "block");
+    LLVMValueRef threadSlot = alloca(fn, "thread");
+    Ir.loop(e, fn, blockSlot, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), () ->
+        Ir.loop(e, fn, threadSlot, e.c64(0), e.c64(threads), () ->
+            item(fn, body, offsets, arena, LLVMBuildLoad2(e.b, e.i64, blockSlot, ""),
+                LLVMBuildLoad2(e.b, e.i64, threadSlot, ""),
+                count, threads, serialExtent)));
+    LLVMBuildRetVoid(e.b);
+  }
+
+  private LLVMValueRef alloca(LLVMValueRef fn, String name) {
+    LLVMValueRef s = LLVMBuildAlloca(e.b, e.i64, name);
+    return s;
+  }
+
+  /** One thread's item: a guarded call of the body. */
+  private void item(LLVMValueRef fn, LLVMValueRef body, long[] offsets, LLVMValueRef arena, LLVMValueRef block,
+      LLVMValueRef thread, long count, int threads, long serialExtent) {
+    LLVMValueRef i = LLVMBuildAdd(e.b, LLVMBuildMul(e.b, block, e.c64(threads), ""), thread, "item");
+    LLVMValueRef in = LLVMBuildICmp(e.b, LLVMIntULT, i, e.c64(count), "");
+    Ir.when(e, fn, in, () -> {
+      LLVMValueRef lo = serialExtent >= 0 ? e.c64(0) : i;
+      LLVMValueRef hi = serialExtent >= 0 ? e.c64(serialExtent) : LLVMBuildAdd(e.b, i, e.c64(1), "");
+      LLVMValueRef[] args = new LLVMValueRef[LLVMCountParams(body)];
+      args[0] = arena;
+      args[1] = lo;
+      args[2] = hi;
+      int buffers = LLVMCountParams(body) - 3;
+      for (int k = 0; k < buffers; k++) {
+        args[3 + k] = offsets != null ? e.c64(offsets[k]) : LLVMGetParam(fn, 1 + k);
+      }
+      LLVMBuildCall2(e.b, LLVMGlobalGetValueType(body), body, pp(args), args.length, "");
+    });
+  }
+
+  private LLVMValueRef special(String intrinsic) {
+    int id = LLVMLookupIntrinsicID(intrinsic, intrinsic.length());
+    if (id == 0) {
+      throw new IllegalStateException("LLVM has no intrinsic " + intrinsic);
+    }
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(e.mod, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(e.ctx, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
+    return LLVMBuildCall2(e.b, ft, f, (org.bytedeco.javacpp.PointerPointer<?>) null, 0, "");
+  }
+
+  /**
+   * A GEMM's items {@code [lo, hi)}: item {@code q·M·N + i·N + j} is element (i, j) of product q,
+   * {@code C = epilogue(Σₖ A(i,k)·B(k,j))} summed in order of k. Consecutive threads take
+   * consecutive columns: a warp reads one element of A and a row of B where B is stored [K,N].
+   */
+  private void emitGemmItems(Kernel.Gemm g, String name, int buffers) {
+    e.beginFunction(name, buffers);
+    LLVMValueRef fn = e.function();
+    LLVMValueRef it = e.slot(e.i64, "it");
+    LLVMValueRef iSlot = e.slot(e.i64, "i");
+    LLVMValueRef jSlot = e.slot(e.i64, "j");
+    LLVMValueRef kSlot = e.slot(e.i64, "k");
+    LLVMValueRef sum = e.slot(e.f32, "sum");
+    long mn = (long) g.m() * g.n();
+    e.loop(it, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
+      LLVMValueRef item = e.load64(it);
+      LLVMValueRef q = LLVMBuildSDiv(e.b, item, e.c64(mn), "q");
+      LLVMValueRef r = LLVMBuildSRem(e.b, item, e.c64(mn), "");
+      LLVMBuildStore(e.b, LLVMBuildSDiv(e.b, r, e.c64(g.n()), ""), iSlot);
+      LLVMBuildStore(e.b, LLVMBuildSRem(e.b, r, e.c64(g.n()), ""), jSlot);
+      LLVMValueRef aBase = LLVMBuildAdd(e.b, e.off(g.a()), LLVMBuildAdd(e.b, e.c64(g.aBase()),
+          LLVMBuildMul(e.b, q, e.c64((long) g.m() * g.k()), ""), ""), "");
+      LLVMValueRef bBase = LLVMBuildAdd(e.b, e.off(g.b()), LLVMBuildAdd(e.b, e.c64(g.bBase()),
+          LLVMBuildMul(e.b, q, e.c64((long) g.k() * g.n()), ""), ""), "");
+      LLVMBuildStore(e.b, e.cf(0), sum);
+      e.loop(kSlot, e.c64(0), e.c64(g.k()), 1, () -> {
+        LLVMValueRef i = e.load64(iSlot);
+        LLVMValueRef j = e.load64(jSlot);
+        LLVMValueRef k = e.load64(kSlot);
+        // A(i,k) = transA ? a[k·M + i] : a[i·K + k]; B(k,j) = transB ? b[j·K + k] : b[k·N + j].
+        LLVMValueRef ai = g.transA() ? LLVMBuildAdd(e.b, LLVMBuildMul(e.b, k, e.c64(g.m()), ""), i, "")
+            : LLVMBuildAdd(e.b, LLVMBuildMul(e.b, i, e.c64(g.k()), ""), k, "");
+        LLVMValueRef bi = g.transB() ? LLVMBuildAdd(e.b, LLVMBuildMul(e.b, j, e.c64(g.k()), ""), k, "")
+            : LLVMBuildAdd(e.b, LLVMBuildMul(e.b, k, e.c64(g.n()), ""), j, "");
+        LLVMValueRef av = LLVMBuildLoad2(e.b, e.f32, e.at(LLVMBuildAdd(e.b, aBase, ai, "")), "");
+        LLVMValueRef bv = LLVMBuildLoad2(e.b, e.f32, e.at(LLVMBuildAdd(e.b, bBase, bi, "")), "");
+        LLVMValueRef prod = LLVMBuildFMul(e.b, av, bv, "");
+        LLVMValueRef add = LLVMBuildFAdd(e.b, LLVMBuildLoad2(e.b, e.f32, sum, ""), prod, "");
+        LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
+        LLVMSetFastMathFlags(add, LLVMFastMathAllowContract);
+        LLVMBuildStore(e.b, add, sum);
+      });
+      LLVMValueRef acc = LLVMBuildLoad2(e.b, e.f32, sum, "");
+      LLVMValueRef v = g.epilogue() == null ? acc : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, acc);
+      LLVMValueRef ci = LLVMBuildAdd(e.b, e.off(g.c()), LLVMBuildAdd(e.b, LLVMBuildMul(e.b, q, e.c64(mn), ""),
+          LLVMBuildAdd(e.b, LLVMBuildMul(e.b, e.load64(iSlot), e.c64(g.n()), ""), e.load64(jSlot), ""), ""), "");
+      LLVMBuildStore(e.b, v, e.at(ci));
+    });
+    e.endFunction();
+  }
+}
