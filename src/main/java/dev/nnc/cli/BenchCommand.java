@@ -30,6 +30,9 @@ final class BenchCommand implements Callable<Integer> {
   @Mixin
   Options opts;
 
+  @Mixin
+  DeviceOption device;
+
   @Option(names = "--batch", converter = Positive.class, paramLabel = "N",
       description = "batch size (default: the recipe's, else 1)")
   Integer batch;
@@ -55,6 +58,7 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    device.require();
     if (!(time > 0) || time > 3600) {
       throw new UserError("--time must be between 0 and 3600 seconds, got " + time);
     }

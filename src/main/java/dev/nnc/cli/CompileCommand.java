@@ -3,6 +3,8 @@ package dev.nnc.cli;
 import com.palantir.javapoet.JavaFile;
 import dev.nnc.frontend.Recipe;
 import dev.nnc.codegen.cpu.Llvm;
+import dev.nnc.codegen.cuda.CudaBackend;
+import dev.nnc.codegen.cuda.CudaCompiled;
 import dev.nnc.passes.backend.Backend;
 import dev.nnc.runtime.AtomicFiles;
 import dev.nnc.runtime.LoadedModel;
@@ -20,8 +22,9 @@ import picocli.CommandLine.Option;
 
 /** {@code nnc compile}: ahead of time, a shared library, weights, manifest and a typed Java class. */
 @Command(name = "compile", mixinStandardHelpOptions = true,
-    description = "Compile ahead of time into a folder: the shared library (lib<model>.so), its weights "
-        + "(weights.safetensors), a manifest (manifest.json) and, with --java, a typed Java class that loads them.")
+    description = "Compile ahead of time into a folder: the shared library (lib<model>.so; with --target cuda a PTX "
+        + "module, <model>.ptx), its weights (weights.safetensors), a manifest (manifest.json) and, with --java, a "
+        + "typed Java class that loads them.")
 final class CompileCommand implements Callable<Integer> {
   @Mixin
   Options opts;
@@ -40,6 +43,16 @@ final class CompileCommand implements Callable<Integer> {
           + "or a portable level: x86-64, x86-64-v2, x86-64-v3 (AVX2+FMA), x86-64-v4 (AVX-512)")
   String cpu;
 
+  @Option(names = "--target", paramLabel = "TARGET", defaultValue = "cpu",
+      description = "cpu: a shared library for this or a portable x86-64 CPU (the default); cuda: a PTX module for "
+          + "NVIDIA GPUs (<model>.ptx, its launches in launches.json)")
+  String target;
+
+  @Option(names = "--gpu", paramLabel = "ARCH",
+      description = "with --target cuda, the GPU architecture: sm_80 (the default; newer GPUs' drivers compile it "
+          + "forward), or sm_70, sm_75, sm_86, sm_89, sm_90")
+  String gpu;
+
   @Option(names = "--batch", converter = Positive.class, paramLabel = "N", description = "examples per native call (default: the recipe's batch)")
   Integer batch;
 
@@ -52,13 +65,35 @@ final class CompileCommand implements Callable<Integer> {
       throw new UserError("--cpu " + cpu + " is not a target nnc knows; use native (this machine) or one of "
           + String.join(", ", Llvm.PORTABLE));
     }
+    boolean cuda = switch (target) {
+      case "cpu" -> false;
+      case "cuda" -> true;
+      default -> throw new UserError("--target " + target + " is not a target nnc knows; use cpu or cuda");
+    };
+    if (!cuda && gpu != null) {
+      throw new UserError("--gpu " + gpu + " needs --target cuda");
+    }
+    if (cuda && !cpu.equals(Backend.NATIVE)) {
+      throw new UserError("--cpu " + cpu + " is for --target cpu; a GPU target takes --gpu");
+    }
+    if (cuda && javaClass != null) {
+      throw new UserError("--java needs --target cpu: the generated class runs the shared library (nnc has no GPU "
+          + "runtime yet)");
+    }
+    if (cuda && gpu != null && !CudaBackend.ARCHES.contains(gpu)) {
+      throw new UserError("--gpu " + gpu + " is not a GPU architecture nnc knows; use one of "
+          + String.join(", ", CudaBackend.ARCHES));
+    }
     Session s = Session.open(opts.file, opts.model);
     Session.prepareOutputDir(out);
     Recipe r = s.recipe;
     int b = batch != null ? batch : r != null ? r.batch() : 1;
-    ModelCompiler.Result res = s.compile(r, b, System.out, cpu);
+    ModelCompiler.Result res = cuda
+        ? s.compile(r, b, System.out, new CudaBackend(), gpu != null ? gpu : CudaBackend.DEFAULT_ARCH)
+        : s.compile(r, b, System.out, cpu);
     String model = res.manifest().model();
-    String lib = "lib" + model.toLowerCase(java.util.Locale.ROOT) + ".so";
+    String lib = cuda ? model.toLowerCase(java.util.Locale.ROOT) + ".ptx"
+        : "lib" + model.toLowerCase(java.util.Locale.ROOT) + ".so";
     // Check the weights before anything is written, so bad weights leave no partial folder.
     Map<String, SafeTensors.Entry> given = weights != null ? SafeTensors.readFor(res.manifest(), weights) : Map.of();
     // The folder is one set: the library, weights and class first, each whole, then the manifest,
@@ -66,6 +101,9 @@ final class CompileCommand implements Callable<Integer> {
     // and loading refuses the new library beside it instead of running a mixed set.
     Files.createDirectories(out);
     AtomicFiles.write(out.resolve(lib), tmp -> res.compiled().writeLibrary(tmp));
+    if (cuda) {
+      AtomicFiles.write(out.resolve(LAUNCHES), launches((CudaCompiled) res.compiled()));
+    }
     Manifest manifest = res.manifest().withLibrary(new Manifest.Library(lib, Manifest.sha256(out.resolve(lib))));
     Map<String, float[]> values = NativeModel.Initializers.all(manifest, r != null ? r.seed() : 42);
     Map<String, SafeTensors.Entry> ship = new java.util.LinkedHashMap<>();
@@ -82,11 +120,30 @@ final class CompileCommand implements Callable<Integer> {
       AtomicFiles.write(src, jf.toString().getBytes(StandardCharsets.UTF_8));
     }
     manifest.write(out.resolve(Manifest.FILE));
-    System.out.println("wrote " + out.resolve(lib) + " (for CPU " + manifest.target().cpu() + "), "
-        + LoadedModel.WEIGHTS + ", " + Manifest.FILE);
+    System.out.println("wrote " + out.resolve(lib) + (cuda ? " (PTX for " + manifest.target().cpu() + "), " + LAUNCHES
+        : " (for CPU " + manifest.target().cpu() + ")") + ", " + LoadedModel.WEIGHTS + ", " + Manifest.FILE);
     if (src != null) {
       System.out.println("wrote " + src + " (compile it with the nnc-runtime jar on the class path)");
     }
     return 0;
+  }
+
+  /** The launch table of a PTX module: per kernel of the schedules, its entry point, geometry and arguments. */
+  static final String LAUNCHES = "launches.json";
+
+  static byte[] launches(CudaCompiled c) throws java.io.IOException {
+    Map<String, Object> kernels = new java.util.LinkedHashMap<>();
+    c.schedules().values().stream().flatMap(java.util.List::stream).filter(k -> k.repeat() == null).forEach(k -> {
+      Map<String, Object> launch = new java.util.LinkedHashMap<>();
+      launch.put("entry", c.entry(k.symbol()));
+      launch.put("blocks", k.extent());
+      launch.put("threads", c.threads(k.symbol()));
+      launch.put("offsets", c.arguments(k.symbol()));
+      kernels.put(k.symbol(), launch);
+    });
+    Map<String, Object> all = new java.util.LinkedHashMap<>();
+    all.put("arch", c.arch());
+    all.put("kernels", kernels);
+    return new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(all);
   }
 }

@@ -21,6 +21,9 @@ final class EvalCommand implements Callable<Integer> {
   Options opts;
 
   @Mixin
+  DeviceOption device;
+
+  @Mixin
   Options.Run run;
 
   @Option(names = "--weights", paramLabel = "FILE", description = "weights to evaluate (default: runs/<model>/weights.safetensors)")
@@ -28,6 +31,7 @@ final class EvalCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    device.require();
     Session s = Session.open(opts.file, opts.model);
     Recipe r = s.requireRecipe();
     Dataset[] data = s.data(r, run.data);

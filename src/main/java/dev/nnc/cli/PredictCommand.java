@@ -23,6 +23,9 @@ final class PredictCommand implements Callable<Integer> {
   Options opts;
 
   @Mixin
+  DeviceOption device;
+
+  @Mixin
   Options.Run run;
 
   @Option(names = "--weights", paramLabel = "FILE", description = "weights (default: runs/<model>/weights.safetensors)")
@@ -36,6 +39,7 @@ final class PredictCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    device.require();
     Session s = Session.open(opts.file, opts.model);
     Recipe r = s.requireRecipe();
     ModelCompiler.Result res = s.compile(r, r.batch(), null);

@@ -94,8 +94,14 @@ final class Session {
   }
 
   ModelCompiler.Result compile(Recipe r, int batch, PrintStream log, String cpu) throws CompileException {
+    return compile(r, batch, log, Backend.find("cpu"), cpu);
+  }
+
+  /** Through {@code backend}, for its target {@code cpu} (a GPU architecture for the CUDA back end). */
+  ModelCompiler.Result compile(Recipe r, int batch, PrintStream log, Backend backend, String cpu)
+      throws CompileException {
     long t0 = System.nanoTime();
-    ModelCompiler.Result res = ModelCompiler.compile(program, modelName, r, batch, Backend.find("cpu"), cpu);
+    ModelCompiler.Result res = ModelCompiler.compile(program, modelName, r, batch, backend, cpu);
     int kernels = res.manifest().programs().values().stream().mapToInt(p -> p.calls().size()).sum();
     if (log != null) {
       String report = res.compiled().report();

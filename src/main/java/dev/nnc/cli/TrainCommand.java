@@ -26,6 +26,9 @@ final class TrainCommand implements Callable<Integer> {
   Options opts;
 
   @Mixin
+  DeviceOption device;
+
+  @Mixin
   Options.Run run;
 
   @Option(names = "--epochs", converter = Positive.class, paramLabel = "N", description = "override the recipe's epochs")
@@ -59,6 +62,7 @@ final class TrainCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    device.require();
     PrintStream log = System.out;
     Session s = Session.open(opts.file, opts.model);
     Recipe r = s.recipe(epochs, batch);

@@ -1,0 +1,99 @@
+package dev.nnc.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.nnc.codegen.cuda.Ptxas;
+import dev.nnc.runtime.Manifest;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The CUDA target and device on the command line: the PTX folder, and every refusal with its fix. */
+class CudaCliTest {
+  @TempDir
+  Path tmp;
+
+  @Test
+  void compileForCudaWritesPtxItsLaunchesWeightsAndManifest() throws Exception {
+    Path out = tmp.resolve("lenet");
+    CliRunner.Run r = CliRunner.run("compile", "../samples/lenet5.nn", "--target", "cuda", "--gpu", "sm_90", "-o",
+        out.toString());
+    assertEquals(0, r.code(), r.all());
+    assertTrue(r.out().contains("PTX for sm_90"), r.out());
+    Path ptx = out.resolve("lenet5.ptx");
+    String text = Files.readString(ptx);
+    assertTrue(text.contains(".target sm_90"), "the PTX is for the GPU asked for");
+    Ptxas.check(text, "sm_90");
+    Manifest m = Manifest.read(out.resolve(Manifest.FILE));
+    assertEquals("lenet5.ptx", m.library().file());
+    assertEquals(Manifest.sha256(ptx), m.library().sha256());
+    assertEquals("sm_90", m.target().cpu());
+    JsonNode launches = new ObjectMapper().readTree(out.resolve("launches.json").toFile());
+    assertEquals("sm_90", launches.get("arch").asText());
+    // Every call of every program has its launch, and its entry point is in the module.
+    for (Manifest.Program p : m.programs().values()) {
+      for (Manifest.Call c : p.calls()) {
+        if (c.repeat() != null) {
+          continue;
+        }
+        JsonNode l = launches.get("kernels").get(c.symbol());
+        assertTrue(l != null, c.symbol() + " has a launch");
+        assertTrue(text.contains(".entry " + l.get("entry").asText() + "("), c.symbol());
+        assertEquals(c.extent(), l.get("blocks").asLong(), c.symbol());
+        assertTrue(l.get("threads").asInt() >= 1 && l.get("offsets").isArray(), c.symbol());
+      }
+    }
+    assertTrue(Files.exists(out.resolve("weights.safetensors")));
+  }
+
+  @Test
+  void badCudaOptionsAreRefusedWithTheFix() {
+    String[][] cases = {
+        {"--gpu sm_12 is not a GPU architecture nnc knows; use one of sm_70", "compile", "../samples/xor.nn",
+            "--target", "cuda", "--gpu", "sm_12", "-o", tmp.resolve("a").toString()},
+        {"--gpu sm_80 needs --target cuda", "compile", "../samples/xor.nn", "--gpu", "sm_80", "-o",
+            tmp.resolve("b").toString()},
+        {"--target tpu is not a target nnc knows; use cpu or cuda", "compile", "../samples/xor.nn", "--target", "tpu",
+            "-o", tmp.resolve("c").toString()},
+        {"--java needs --target cpu", "compile", "../samples/xor.nn", "--target", "cuda", "--java", "a.B", "-o",
+            tmp.resolve("d").toString()},
+        {"--cpu x86-64-v3 is for --target cpu", "compile", "../samples/xor.nn", "--target", "cuda", "--cpu",
+            "x86-64-v3", "-o", tmp.resolve("e").toString()},
+        {"--device tpu is not a device nnc knows; use cpu or cuda", "train", "../samples/xor.nn", "--device", "tpu"},
+    };
+    for (String[] c : cases) {
+      String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
+      CliRunner.Run r = CliRunner.run(args);
+      assertEquals(1, r.code(), String.join(" ", args) + ":\n" + r.all());
+      assertTrue(r.err().contains(c[0]), String.join(" ", args) + ":\n" + r.all());
+      assertFalse(r.all().contains("\tat "), "no stack trace:\n" + r.all());
+    }
+    assertFalse(Files.exists(tmp.resolve("a")), "nothing written for refused options");
+  }
+
+  /** Without a GPU (CI): every running command says there is no driver and to use the CPU; with one, what was found. */
+  @Test
+  void cudaDeviceIsRefusedClearlyByEveryRunningCommand() {
+    for (String cmd : new String[] {"train", "eval", "predict", "bench"}) {
+      CliRunner.Run r = CliRunner.run(cmd, "../samples/xor.nn", "--device", "cuda");
+      assertEquals(1, r.code(), cmd + ":\n" + r.all());
+      assertTrue(r.err().contains("use --device cpu"), cmd + ":\n" + r.all());
+      assertTrue(r.err().contains("no CUDA driver found") || r.err().contains("cannot run models on CUDA GPUs yet")
+          || r.err().contains("the CUDA driver"), cmd + ":\n" + r.all());
+      assertFalse(r.all().contains("\tat "), "no stack trace:\n" + r.all());
+    }
+  }
+
+  @Test
+  void aMissingDriverLibraryIsNamed() {
+    UserError e = assertThrows(UserError.class, () -> DeviceOption.check("cuda", "libcuda-not-here.so.1"));
+    assertEquals("no CUDA driver found (libcuda-not-here.so.1 could not be loaded: there is no NVIDIA driver on this "
+        + "machine); use --device cpu", e.getMessage());
+  }
+}
