@@ -192,7 +192,7 @@ public final class KernelEmitter {
    * {@code void name(ptr arena, i64 lo, i64 hi)}, the symbol the runtime calls: a tail call of
    * {@code body} with the arena offsets of this kernel's buffers.
    */
-  void wrapper(String name, String body, long[] offsets) {
+  public void wrapper(String name, String body, long[] offsets) {
     LLVMValueRef target = LLVMGetNamedFunction(mod, body);
     if (target == null || target.isNull()) {
       throw new IllegalStateException("no body " + body + " for kernel " + name);
@@ -248,7 +248,7 @@ public final class KernelEmitter {
     return s;
   }
 
-  LLVMValueRef gep(LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef index) {
+  public LLVMValueRef gep(LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef index) {
     return LLVMBuildGEP2(b, elem, base, pp(index), 1, "");
   }
 

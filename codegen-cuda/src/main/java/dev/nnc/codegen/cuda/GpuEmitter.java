@@ -111,16 +111,38 @@ final class GpuEmitter {
       case Kernel.Gemm g -> 2.0 * g.batch() * g.m() * g.n() * g.k();
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
     };
-    int threads = (int) Math.min(BLOCK, count);
-    long blocks = (count + threads - 1) / threads;
+    boolean blockwise = t.kernel() instanceof Kernel.Gemm g && tiled(g);
+    int threads = blockwise ? TILE * TILE : (int) Math.min(BLOCK, count);
+    long blocks = blockwise ? count : (count + threads - 1) / threads;
     launches.put(k.name(), new Launch(k.name(), null, offsets, blocks, threads, count));
     return new NativeCall(k.name(), blocks, serialExtent(t.kernel()) >= 0 ? 0 : flops / blocks);
   }
 
-  /** Work items of a kernel: the parallel loop's iterations, a GEMM's elements, or 1 for a serial loop nest. */
+  /** The side of a tiled GEMM's tile of C: a block of TILE × TILE threads, one element each. */
+  static final int TILE = 16;
+
+  /**
+   * Whether GEMM {@code g} runs tiled through shared memory: unless C is thinner than a tile (a
+   * matrix-vector product would leave most of the block idle), where a thread per element of C
+   * reading A and B directly is used.
+   */
+  static boolean tiled(Kernel.Gemm g) {
+    return g.m() >= TILE && g.n() >= TILE;
+  }
+
+  /** Tiles of C per product of a tiled GEMM. */
+  private static long tiles(Kernel.Gemm g) {
+    return (long) ((g.m() + TILE - 1) / TILE) * ((g.n() + TILE - 1) / TILE);
+  }
+
+  /**
+   * Work items of a kernel: the parallel loop's iterations, a GEMM's elements (or a tiled GEMM's
+   * blocks), or 1 for a serial loop nest.
+   */
   private static long items(Kernel k) {
     return switch (k) {
       case Kernel.Loops l -> l.parallel() ? l.root().extent() : 1;
+      case Kernel.Gemm g when tiled(g) -> g.batch() * tiles(g);
       case Kernel.Gemm g -> (long) g.batch() * g.m() * g.n();
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
     };
@@ -144,8 +166,10 @@ final class GpuEmitter {
   private void emitGroup(String name, Kernel template, List<Instance> instances) {
     int buffers = instances.get(0).offsets().length;
     e.constantOffsets(null);
+    boolean blockwise = template instanceof Kernel.Gemm tg && tiled(tg);
     switch (template) {
       case Kernel.Loops l -> e.emitLoops(l.named(name + "_items"), buffers);
+      case Kernel.Gemm g when blockwise -> emitTiledGemm(g, name + "_items", buffers);
       case Kernel.Gemm g -> emitGemmItems(g, name + "_items", buffers);
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
     }
@@ -158,7 +182,7 @@ final class GpuEmitter {
           LLVMGetEnumAttributeKindForName(never, never.length()));
       LLVMAddAttributeAtIndex(body, LLVMAttributeFunctionIndex,
           LLVMCreateEnumAttribute(e.ctx, LLVMGetEnumAttributeKindForName(always, always.length()), 0));
-      entry(name, body, null, buffers, first.items(), first.threads(), serialExtent(template));
+      entry(name, body, null, buffers, first.items(), first.threads(), serialExtent(template), blockwise);
       for (Instance in : instances) {
         Launch l = launches.get(in.kernel().name());
         launches.put(l.symbol(), new Launch(l.symbol(), name, l.offsets(), l.blocks(), l.threads(), l.items()));
@@ -166,7 +190,8 @@ final class GpuEmitter {
       return;
     }
     for (Instance in : instances) {
-      entry(in.kernel().name(), body, in.offsets(), buffers, first.items(), first.threads(), serialExtent(template));
+      entry(in.kernel().name(), body, in.offsets(), buffers, first.items(), first.threads(), serialExtent(template),
+          blockwise);
       Launch l = launches.get(in.kernel().name());
       launches.put(l.symbol(), new Launch(l.symbol(), l.symbol(), l.offsets(), l.blocks(), l.threads(), l.items()));
     }
@@ -184,7 +209,7 @@ final class GpuEmitter {
    * {@code body(arena, i, i+1, offsets…)}; a serial kernel's one item runs {@code body(arena, 0, extent, offsets…)}.
    */
   private void entry(String name, LLVMValueRef body, long[] offsets, int buffers, long count, int threads,
-      long serialExtent) {
+      long serialExtent, boolean blockwise) {
     LLVMTypeRef type = e.kernelType;
     if (flavor == Flavor.PTX) {
       LLVMTypeRef[] params = new LLVMTypeRef[1 + buffers];
@@ -208,8 +233,19 @@ final class GpuEmitter {
     if (flavor == Flavor.PTX) {
       LLVMSetFunctionCallConv(fn, PTX_KERNEL);
       LLVMValueRef block = LLVMBuildZExt(e.b, special("llvm.nvvm.read.ptx.sreg.ctaid.x"), e.i64, "block");
-      LLVMValueRef thread = LLVMBuildZExt(e.b, special("llvm.nvvm.read.ptx.sreg.tid.x"), e.i64, "thread");
-      item(fn, body, offsets, arena, block, thread, count, threads, serialExtent);
+      if (blockwise) {
+        // The body is the block's code (its threads synchronise): every thread runs it.
+        call(fn, body, offsets, arena, block, LLVMBuildAdd(e.b, block, e.c64(1), ""));
+      } else {
+        LLVMValueRef thread = LLVMBuildZExt(e.b, special("llvm.nvvm.read.ptx.sreg.tid.x"), e.i64, "thread");
+        item(fn, body, offsets, arena, block, thread, count, threads, serialExtent);
+      }
+      LLVMBuildRetVoid(e.b);
+      return;
+    }
+    if (blockwise) {
+      // Emulated: the body runs blocks [lo, hi), their threads in phases.
+      call(fn, body, offsets, arena, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2));
       LLVMBuildRetVoid(e.b);
       return;
     }
@@ -237,16 +273,21 @@ final class GpuEmitter {
     Ir.when(e, fn, in, () -> {
       LLVMValueRef lo = serialExtent >= 0 ? e.c64(0) : i;
       LLVMValueRef hi = serialExtent >= 0 ? e.c64(serialExtent) : LLVMBuildAdd(e.b, i, e.c64(1), "");
-      LLVMValueRef[] args = new LLVMValueRef[LLVMCountParams(body)];
-      args[0] = arena;
-      args[1] = lo;
-      args[2] = hi;
-      int buffers = LLVMCountParams(body) - 3;
-      for (int k = 0; k < buffers; k++) {
-        args[3 + k] = offsets != null ? e.c64(offsets[k]) : LLVMGetParam(fn, 1 + k);
-      }
-      LLVMBuildCall2(e.b, LLVMGlobalGetValueType(body), body, pp(args), args.length, "");
+      call(fn, body, offsets, arena, lo, hi);
     });
+  }
+
+  /** {@code body(arena, lo, hi, offsets…)}: the offsets as constants, or (null) the entry's own arguments. */
+  private void call(LLVMValueRef fn, LLVMValueRef body, long[] offsets, LLVMValueRef arena, LLVMValueRef lo,
+      LLVMValueRef hi) {
+    LLVMValueRef[] args = new LLVMValueRef[LLVMCountParams(body)];
+    args[0] = arena;
+    args[1] = lo;
+    args[2] = hi;
+    for (int k = 0; k < args.length - 3; k++) {
+      args[3 + k] = offsets != null ? e.c64(offsets[k]) : LLVMGetParam(fn, 1 + k);
+    }
+    LLVMBuildCall2(e.b, LLVMGlobalGetValueType(body), body, pp(args), args.length, "");
   }
 
   private LLVMValueRef special(String intrinsic) {
@@ -257,6 +298,109 @@ final class GpuEmitter {
     LLVMValueRef f = LLVMGetIntrinsicDeclaration(e.mod, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
     LLVMTypeRef ft = LLVMIntrinsicGetType(e.ctx, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
     return LLVMBuildCall2(e.b, ft, f, (org.bytedeco.javacpp.PointerPointer<?>) null, 0, "");
+  }
+
+  /**
+   * A GEMM tiled through shared memory, blocks {@code [lo, hi)}: block {@code q·tiles + r} computes
+   * tile r of product q's C, a {@value #TILE}×{@value #TILE} square, one element per thread.
+   * Over K in steps of {@value #TILE}, the block's threads copy a tile of A and one of B into
+   * shared memory (each thread one element of each, zero past the matrices' edges), wait for each
+   * other, and each adds its row of the one times its column of the other to its sum; then C =
+   * epilogue(sum) where the element exists. Each element of A and B is read from memory once per
+   * tile instead of once per thread that needs it. Written as phases ({@link BlockCode}), so the
+   * emulation runs it with the barriers honoured.
+   */
+  private void emitTiledGemm(Kernel.Gemm g, String name, int buffers) {
+    e.beginFunction(name, buffers);
+    LLVMValueRef fn = e.function();
+    BlockCode bc = new BlockCode(e, flavor, TILE * TILE);
+    LLVMValueRef as = bc.shared(TILE * TILE);
+    LLVMValueRef bs = bc.shared(TILE * TILE);
+    BlockCode.Register acc = bc.register("acc");
+    LLVMValueRef blk = e.slot(e.i64, "blk");
+    LLVMValueRef k0 = e.slot(e.i64, "k0");
+    LLVMValueRef iSlot = e.slot(e.i64, "i");
+    LLVMValueRef jSlot = e.slot(e.i64, "j");
+    long tilesN = (g.n() + TILE - 1) / TILE;
+    long perProduct = tiles(g);
+    long mn = (long) g.m() * g.n();
+    e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
+      LLVMValueRef bv = e.load64(blk);
+      LLVMValueRef q = LLVMBuildSDiv(e.b, bv, e.c64(perProduct), "q");
+      LLVMValueRef r = LLVMBuildSRem(e.b, bv, e.c64(perProduct), "");
+      LLVMValueRef row0 = LLVMBuildMul(e.b, LLVMBuildSDiv(e.b, r, e.c64(tilesN), ""), e.c64(TILE), "row0");
+      LLVMValueRef col0 = LLVMBuildMul(e.b, LLVMBuildSRem(e.b, r, e.c64(tilesN), ""), e.c64(TILE), "col0");
+      LLVMValueRef aBase = LLVMBuildAdd(e.b, e.off(g.a()), LLVMBuildAdd(e.b, e.c64(g.aBase()),
+          LLVMBuildMul(e.b, q, e.c64((long) g.m() * g.k()), ""), ""), "");
+      LLVMValueRef bBase = LLVMBuildAdd(e.b, e.off(g.b()), LLVMBuildAdd(e.b, e.c64(g.bBase()),
+          LLVMBuildMul(e.b, q, e.c64((long) g.k() * g.n()), ""), ""), "");
+      bc.forAllThreads(t -> acc.set(t, e.cf(0)));
+      e.loop(k0, e.c64(0), e.c64(g.k()), TILE, () -> {
+        LLVMValueRef kv = e.load64(k0);
+        bc.forAllThreads(t -> {
+          LLVMValueRef tx = LLVMBuildURem(e.b, t, e.c64(TILE), "tx");
+          LLVMValueRef ty = LLVMBuildUDiv(e.b, t, e.c64(TILE), "ty");
+          // As[ty][tx] = A(row0 + ty, k0 + tx); Bs[ty][tx] = B(k0 + ty, col0 + tx); 0 outside.
+          LLVMValueRef i = LLVMBuildAdd(e.b, row0, ty, "");
+          LLVMValueRef ka = LLVMBuildAdd(e.b, kv, tx, "");
+          LLVMValueRef inA = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
+              LLVMBuildICmp(e.b, LLVMIntSLT, ka, e.c64(g.k()), ""), "");
+          LLVMValueRef ai = g.transA() ? LLVMBuildAdd(e.b, LLVMBuildMul(e.b, ka, e.c64(g.m()), ""), i, "")
+              : LLVMBuildAdd(e.b, LLVMBuildMul(e.b, i, e.c64(g.k()), ""), ka, "");
+          LLVMBuildStore(e.b, guardedLoad(inA, aBase, ai), bc.element(as, LLVMBuildAdd(e.b,
+              LLVMBuildMul(e.b, ty, e.c64(TILE), ""), tx, "")));
+          LLVMValueRef kb = LLVMBuildAdd(e.b, kv, ty, "");
+          LLVMValueRef j = LLVMBuildAdd(e.b, col0, tx, "");
+          LLVMValueRef inB = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, kb, e.c64(g.k()), ""),
+              LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
+          LLVMValueRef bi = g.transB() ? LLVMBuildAdd(e.b, LLVMBuildMul(e.b, j, e.c64(g.k()), ""), kb, "")
+              : LLVMBuildAdd(e.b, LLVMBuildMul(e.b, kb, e.c64(g.n()), ""), j, "");
+          LLVMBuildStore(e.b, guardedLoad(inB, bBase, bi), bc.element(bs, LLVMBuildAdd(e.b,
+              LLVMBuildMul(e.b, ty, e.c64(TILE), ""), tx, "")));
+        });
+        bc.barrier();
+        bc.forAllThreads(t -> {
+          LLVMValueRef tx = LLVMBuildURem(e.b, t, e.c64(TILE), "tx");
+          LLVMValueRef ty = LLVMBuildUDiv(e.b, t, e.c64(TILE), "ty");
+          LLVMValueRef sum = acc.get(t);
+          for (int kk = 0; kk < TILE; kk++) {
+            LLVMValueRef x = LLVMBuildLoad2(e.b, e.f32, bc.element(as, LLVMBuildAdd(e.b,
+                LLVMBuildMul(e.b, ty, e.c64(TILE), ""), e.c64(kk), "")), "");
+            LLVMValueRef y = LLVMBuildLoad2(e.b, e.f32, bc.element(bs, LLVMBuildAdd(e.b, e.c64((long) kk * TILE), tx,
+                "")), "");
+            LLVMValueRef prod = LLVMBuildFMul(e.b, x, y, "");
+            LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
+            sum = LLVMBuildFAdd(e.b, sum, prod, "");
+            LLVMSetFastMathFlags(sum, LLVMFastMathAllowContract);
+          }
+          acc.set(t, sum);
+        });
+        bc.barrier();
+      });
+      bc.forAllThreads(t -> {
+        LLVMValueRef i = LLVMBuildAdd(e.b, row0, LLVMBuildUDiv(e.b, t, e.c64(TILE), ""), "");
+        LLVMValueRef j = LLVMBuildAdd(e.b, col0, LLVMBuildURem(e.b, t, e.c64(TILE), ""), "");
+        LLVMValueRef in = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
+            LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
+        LLVMValueRef sum = acc.get(t);
+        e.ifElse(in, () -> {
+          LLVMBuildStore(e.b, i, iSlot);
+          LLVMBuildStore(e.b, j, jSlot);
+          LLVMValueRef v = g.epilogue() == null ? sum : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, sum);
+          LLVMValueRef ci = LLVMBuildAdd(e.b, e.off(g.c()), LLVMBuildAdd(e.b, LLVMBuildMul(e.b, q, e.c64(mn), ""),
+              LLVMBuildAdd(e.b, LLVMBuildMul(e.b, i, e.c64(g.n()), ""), j, ""), ""), "");
+          LLVMBuildStore(e.b, v, e.at(ci));
+        }, () -> { });
+      });
+    });
+    e.endFunction();
+  }
+
+  /** {@code arena[base + index]} where {@code in}, else 0; nothing outside the operand is read (its first element stands in). */
+  private LLVMValueRef guardedLoad(LLVMValueRef in, LLVMValueRef base, LLVMValueRef index) {
+    LLVMValueRef at = LLVMBuildAdd(e.b, base, LLVMBuildSelect(e.b, in, index, e.c64(0), ""), "");
+    LLVMValueRef v = LLVMBuildLoad2(e.b, e.f32, e.at(at), "");
+    return LLVMBuildSelect(e.b, in, v, e.cf(0), "");
   }
 
   /**

@@ -56,10 +56,12 @@ class CudaBackendTest {
       assertTrue(threads >= 1 && threads <= GpuEmitter.BLOCK, call + ": " + threads);
     }
     assertEquals(calls.size(), c.kernels());
-    // The GEMM with the bias and tanh as its epilogue: 1000 × 19 elements of C, one a thread.
+    // The GEMM with the bias and tanh as its epilogue, tiled: 1000 × 19 elements of C in 16 × 16
+    // tiles, a block of 256 threads each.
     assertEquals(1, calls.size(), calls.toString());
-    assertEquals((1000L * 19 + GpuEmitter.BLOCK - 1) / GpuEmitter.BLOCK, calls.get(0).extent(), calls.toString());
-    assertEquals(GpuEmitter.BLOCK, c.threads(calls.get(0).symbol()));
+    assertEquals(63 * 2, calls.get(0).extent(), calls.toString());
+    assertEquals(GpuEmitter.TILE * GpuEmitter.TILE, c.threads(calls.get(0).symbol()));
+    assertTrue(ptx.contains("bar.sync") && ptx.contains(".shared"), ptx);
     // tanh comes from libdevice, inlined: nothing is left to link.
     assertFalse(ptx.contains(".extern .func"), ptx);
     String report = Ptxas.check(ptx, "sm_80");
