@@ -1,11 +1,8 @@
 package dev.nnc.runtime;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,8 +20,6 @@ import java.util.SplittableRandom;
  * {@link #setParam}, {@link #initParams}, copying weights or a training step.
  */
 public final class NativeModel implements AutoCloseable {
-  /** Work below this many flops per call runs on the calling thread alone. */
-  static final double PARALLEL_THRESHOLD = 200_000;
 
   /** The program that computes the derived tensors from the weights. */
   public static final String PREPARE = "prepare";
@@ -35,25 +30,43 @@ public final class NativeModel implements AutoCloseable {
   /** Whether the derived tensors may be out of date (there is a prepare program and weights changed since it ran). */
   private boolean stale = true;
 
-  /** A call bound to its native function; a loop's head (repeat set) has no function. */
-  private record Bound(String symbol, MethodHandle handle, long extent, double cost, Manifest.Repeat repeat) {}
+  /** A call bound to its code; a loop's head (repeat set) has none. */
+  private record Bound(String symbol, Executor.Launch launch, Manifest.Repeat repeat) {}
 
   private final Manifest manifest;
   private final Arena arena;
+  /** The host copy of the arena (on the CPU, the arena itself). */
   private final MemorySegment mem;
   private final Map<String, List<Bound>> schedules = new LinkedHashMap<>();
-  private final WorkerPool pool;
+  private final Executor executor;
   private java.util.Map<String, long[]> profile;
 
+  /** The model on this CPU: {@code library}'s kernels on {@code threads} threads. */
   public NativeModel(Manifest manifest, KernelLibrary library, int threads) {
-    // Kernels write the arena at offsets fixed when they were compiled: a manifest from another
-    // build would let them write outside it, so the sizes must agree before anything runs.
+    this(manifest, checkArena(manifest, library), threads, null);
+  }
+
+  /** The model on the executor that {@code device} makes for the host copy of its arena (a GPU's). */
+  public NativeModel(Manifest manifest, java.util.function.Function<MemorySegment, Executor> device) {
+    this(manifest, null, 0, java.util.Objects.requireNonNull(device, "device"));
+  }
+
+  /**
+   * Kernels write the arena at offsets fixed when they were compiled: a manifest from another
+   * build would let them write outside it, so the sizes must agree before anything runs.
+   */
+  private static KernelLibrary checkArena(Manifest manifest, KernelLibrary library) {
     long compiled = library.symbol(KernelLibrary.ARENA_SYMBOL).reinterpret(8).get(ValueLayout.JAVA_LONG, 0);
     if (compiled != manifest.arenaFloats()) {
       throw new IllegalStateException("the kernels were compiled for an arena of " + compiled + " floats but the "
           + "manifest of " + manifest.model() + " says " + manifest.arenaFloats() + "; library and manifest come "
           + "from different builds: compile the model again");
     }
+    return library;
+  }
+
+  private NativeModel(Manifest manifest, KernelLibrary library, int threads,
+      java.util.function.Function<MemorySegment, Executor> device) {
     this.manifest = manifest;
     long bytes = Math.multiplyExact(manifest.arenaFloats(), 4L);
     ModelTooLargeException.checkFits(manifest, bytes, ModelTooLargeException.availableBytes());
@@ -65,9 +78,7 @@ public final class NativeModel implements AutoCloseable {
       ModelTooLargeException.checkFits(manifest, bytes, 0);
       throw e;
     }
-    this.pool = new WorkerPool(threads);
-    Linker linker = Linker.nativeLinker();
-    FunctionDescriptor fd = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+    this.executor = device != null ? device.apply(mem) : new Executor.HostExecutor(mem, library, threads);
     for (Map.Entry<String, Manifest.Program> p : manifest.programs().entrySet()) {
       List<Bound> calls = new ArrayList<>();
       List<Manifest.Call> cs = p.getValue().calls();
@@ -83,11 +94,10 @@ public final class NativeModel implements AutoCloseable {
             throw new IllegalStateException("program " + p.getKey() + " of " + manifest.model() + ": loop " + c.symbol()
                 + " of " + r.calls() + " calls does not fit its program; recompile the model");
           }
-          calls.add(new Bound(c.symbol(), null, 0, 0, r));
+          calls.add(new Bound(c.symbol(), null, r));
           continue;
         }
-        MethodHandle h = linker.downcallHandle(library.symbol(c.symbol()), fd);
-        calls.add(new Bound(c.symbol(), h, c.extent(), c.cost(), null));
+        calls.add(new Bound(c.symbol(), executor.bind(c), null));
       }
       schedules.put(p.getKey(), calls);
     }
@@ -98,7 +108,7 @@ public final class NativeModel implements AutoCloseable {
   }
 
   public int threads() {
-    return pool.threads();
+    return executor.threads();
   }
 
   /** Runs one program (its inputs must be set), after {@value #PREPARE} if the derived tensors are out of date. */
@@ -125,9 +135,8 @@ public final class NativeModel implements AutoCloseable {
         continue;
       }
       List<Bound> body = calls.subList(i + 1, i + 1 + r.calls());
-      long at = r.counter() * Float.BYTES;
       for (long s = 0; s < r.steps(); s++) {
-        mem.set(ValueLayout.JAVA_FLOAT, at, (float) (r.first() + s * r.delta()));
+        executor.setCounter(r.counter(), (float) (r.first() + s * r.delta()));
         for (Bound b : body) {
           call(b);
         }
@@ -138,20 +147,7 @@ public final class NativeModel implements AutoCloseable {
 
   private void call(Bound b) {
     long t0 = profile == null ? 0 : System.nanoTime();
-    try {
-      boolean parallel = b.extent() > 1 && b.extent() * b.cost() >= PARALLEL_THRESHOLD;
-      if (parallel) {
-        pool.parallelFor(b.extent(), pool.threads(), (lo, hi) -> {
-          b.handle().invokeExact(mem, lo, hi);
-        });
-      } else {
-        b.handle().invokeExact(mem, 0L, b.extent());
-      }
-    } catch (Error | RuntimeException e) {
-      throw e;
-    } catch (Throwable t) {
-      throw new IllegalStateException("kernel " + b.symbol() + " failed", t);
-    }
+    b.launch().run();
     if (profile != null) {
       long[] acc = profile.computeIfAbsent(b.symbol(), k -> new long[2]);
       acc[0] += System.nanoTime() - t0;
@@ -181,6 +177,12 @@ public final class NativeModel implements AutoCloseable {
     return mem.asSlice(offsetFloats * 4, sizeFloats * 4);
   }
 
+  /** The host copy of floats {@code [offset, offset + size)}, up to date for reading. */
+  private MemorySegment read(long offsetFloats, long sizeFloats) {
+    executor.reading(offsetFloats, sizeFloats);
+    return slice(offsetFloats, sizeFloats);
+  }
+
   /**
    * Copies {@code data} into an input of {@code program}; its length must match the slot, and an
    * integer input must hold whole numbers within its bound (class labels in {@code [0, classes)}):
@@ -189,6 +191,7 @@ public final class NativeModel implements AutoCloseable {
   public void setInput(String program, String name, float[] data) {
     Manifest.Slot s = checkInput(program, name, data);
     MemorySegment.copy(data, 0, slice(s.offset(), s.size()), ValueLayout.JAVA_FLOAT, 0, data.length);
+    executor.written(s.offset(), s.size());
   }
 
   /** Checks what {@link #setInput} checks, without copying; returns the input's slot. */
@@ -211,7 +214,8 @@ public final class NativeModel implements AutoCloseable {
     }
     for (Manifest.ParamSlot p : manifest.params()) {
       if (p.saved()) {
-        MemorySegment.copy(other.slice(p.offset(), p.size()), 0, slice(p.offset(), p.size()), 0, p.size() * 4);
+        MemorySegment.copy(other.read(p.offset(), p.size()), 0, slice(p.offset(), p.size()), 0, p.size() * 4);
+        executor.written(p.offset(), p.size());
       }
     }
     stale = true;
@@ -250,13 +254,14 @@ public final class NativeModel implements AutoCloseable {
 
   public float[] output(String program, String name) {
     Manifest.Slot s = slot(manifest.program(program).outputs(), name, program, "output");
-    return slice(s.offset(), s.size()).toArray(ValueLayout.JAVA_FLOAT);
+    return read(s.offset(), s.size()).toArray(ValueLayout.JAVA_FLOAT);
   }
 
   /** Reads an output's first {@code count} floats without copying the rest. */
   public void output(String program, String name, float[] into) {
     Manifest.Slot s = slot(manifest.program(program).outputs(), name, program, "output");
-    MemorySegment.copy(slice(s.offset(), s.size()), ValueLayout.JAVA_FLOAT, 0, into, 0, Math.min(into.length, (int) s.size()));
+    int n = Math.min(into.length, (int) s.size());
+    MemorySegment.copy(read(s.offset(), n), ValueLayout.JAVA_FLOAT, 0, into, 0, n);
   }
 
   private static Manifest.Slot slot(List<Manifest.Slot> slots, String name, String program, String what) {
@@ -271,7 +276,7 @@ public final class NativeModel implements AutoCloseable {
 
   public float[] param(String name) {
     Manifest.ParamSlot p = paramSlot(name);
-    return slice(p.offset(), p.size()).toArray(ValueLayout.JAVA_FLOAT);
+    return read(p.offset(), p.size()).toArray(ValueLayout.JAVA_FLOAT);
   }
 
   public void setParam(String name, float[] v) {
@@ -280,6 +285,7 @@ public final class NativeModel implements AutoCloseable {
       throw new IllegalArgumentException("parameter " + name + " has " + p.size() + " elements, got " + v.length);
     }
     MemorySegment.copy(v, 0, slice(p.offset(), p.size()), ValueLayout.JAVA_FLOAT, 0, v.length);
+    executor.written(p.offset(), p.size());
     stale = true;
   }
 
@@ -304,7 +310,7 @@ public final class NativeModel implements AutoCloseable {
 
   @Override
   public void close() {
-    pool.close();
+    executor.close();
     arena.close();
   }
 
