@@ -330,10 +330,8 @@ final class GpuEmitter {
       LLVMValueRef r = LLVMBuildSRem(e.b, bv, e.c64(perProduct), "");
       LLVMValueRef row0 = LLVMBuildMul(e.b, LLVMBuildSDiv(e.b, r, e.c64(tilesN), ""), e.c64(TILE), "row0");
       LLVMValueRef col0 = LLVMBuildMul(e.b, LLVMBuildSRem(e.b, r, e.c64(tilesN), ""), e.c64(TILE), "col0");
-      LLVMValueRef aBase = LLVMBuildAdd(e.b, e.off(g.a()), LLVMBuildAdd(e.b, e.c64(g.aBase()),
-          LLVMBuildMul(e.b, q, e.c64((long) g.m() * g.k()), ""), ""), "");
-      LLVMValueRef bBase = LLVMBuildAdd(e.b, e.off(g.b()), LLVMBuildAdd(e.b, e.c64(g.bBase()),
-          LLVMBuildMul(e.b, q, e.c64((long) g.k() * g.n()), ""), ""), "");
+      LLVMValueRef aBase = operand(g.a(), g.aBase(), q, (long) g.m() * g.k());
+      LLVMValueRef bBase = operand(g.b(), g.bBase(), q, (long) g.k() * g.n());
       bc.forAllThreads(t -> acc.set(t, e.cf(0)));
       e.loop(k0, e.c64(0), e.c64(g.k()), TILE, () -> {
         LLVMValueRef kv = e.load64(k0);
@@ -345,18 +343,13 @@ final class GpuEmitter {
           LLVMValueRef ka = LLVMBuildAdd(e.b, kv, tx, "");
           LLVMValueRef inA = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
               LLVMBuildICmp(e.b, LLVMIntSLT, ka, e.c64(g.k()), ""), "");
-          LLVMValueRef ai = g.transA() ? LLVMBuildAdd(e.b, LLVMBuildMul(e.b, ka, e.c64(g.m()), ""), i, "")
-              : LLVMBuildAdd(e.b, LLVMBuildMul(e.b, i, e.c64(g.k()), ""), ka, "");
-          LLVMBuildStore(e.b, guardedLoad(inA, aBase, ai), bc.element(as, LLVMBuildAdd(e.b,
-              LLVMBuildMul(e.b, ty, e.c64(TILE), ""), tx, "")));
+          LLVMValueRef slot = rowMajor(ty, TILE, tx);
+          LLVMBuildStore(e.b, guardedLoad(inA, aBase, aIndex(g, i, ka)), bc.element(as, slot));
           LLVMValueRef kb = LLVMBuildAdd(e.b, kv, ty, "");
           LLVMValueRef j = LLVMBuildAdd(e.b, col0, tx, "");
           LLVMValueRef inB = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, kb, e.c64(g.k()), ""),
               LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
-          LLVMValueRef bi = g.transB() ? LLVMBuildAdd(e.b, LLVMBuildMul(e.b, j, e.c64(g.k()), ""), kb, "")
-              : LLVMBuildAdd(e.b, LLVMBuildMul(e.b, kb, e.c64(g.n()), ""), j, "");
-          LLVMBuildStore(e.b, guardedLoad(inB, bBase, bi), bc.element(bs, LLVMBuildAdd(e.b,
-              LLVMBuildMul(e.b, ty, e.c64(TILE), ""), tx, "")));
+          LLVMBuildStore(e.b, guardedLoad(inB, bBase, bIndex(g, kb, j)), bc.element(bs, slot));
         });
         bc.barrier();
         bc.forAllThreads(t -> {
@@ -364,10 +357,8 @@ final class GpuEmitter {
           LLVMValueRef ty = LLVMBuildUDiv(e.b, t, e.c64(TILE), "ty");
           LLVMValueRef sum = acc.get(t);
           for (int kk = 0; kk < TILE; kk++) {
-            LLVMValueRef x = LLVMBuildLoad2(e.b, e.f32, bc.element(as, LLVMBuildAdd(e.b,
-                LLVMBuildMul(e.b, ty, e.c64(TILE), ""), e.c64(kk), "")), "");
-            LLVMValueRef y = LLVMBuildLoad2(e.b, e.f32, bc.element(bs, LLVMBuildAdd(e.b, e.c64((long) kk * TILE), tx,
-                "")), "");
+            LLVMValueRef x = LLVMBuildLoad2(e.b, e.f32, bc.element(as, rowMajor(ty, TILE, e.c64(kk))), "");
+            LLVMValueRef y = LLVMBuildLoad2(e.b, e.f32, bc.element(bs, rowMajor(e.c64(kk), TILE, tx)), "");
             LLVMValueRef prod = LLVMBuildFMul(e.b, x, y, "");
             LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
             sum = LLVMBuildFAdd(e.b, sum, prod, "");
@@ -387,13 +378,31 @@ final class GpuEmitter {
           LLVMBuildStore(e.b, i, iSlot);
           LLVMBuildStore(e.b, j, jSlot);
           LLVMValueRef v = g.epilogue() == null ? sum : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, sum);
-          LLVMValueRef ci = LLVMBuildAdd(e.b, e.off(g.c()), LLVMBuildAdd(e.b, LLVMBuildMul(e.b, q, e.c64(mn), ""),
-              LLVMBuildAdd(e.b, LLVMBuildMul(e.b, i, e.c64(g.n()), ""), j, ""), ""), "");
-          LLVMBuildStore(e.b, v, e.at(ci));
+          LLVMBuildStore(e.b, v, e.at(LLVMBuildAdd(e.b, operand(g.c(), 0, q, mn), rowMajor(i, g.n(), j), "")));
         }, () -> { });
       });
     });
     e.endFunction();
+  }
+
+  /** Arena index of product {@code q}'s operand in buffer {@code buf}: its offset, {@code base}, and q products of {@code size} before it. */
+  private LLVMValueRef operand(int buf, long base, LLVMValueRef q, long size) {
+    return LLVMBuildAdd(e.b, e.off(buf), LLVMBuildAdd(e.b, e.c64(base), LLVMBuildMul(e.b, q, e.c64(size), ""), ""), "");
+  }
+
+  /** {@code r·cols + c}. */
+  private LLVMValueRef rowMajor(LLVMValueRef r, long cols, LLVMValueRef c) {
+    return LLVMBuildAdd(e.b, LLVMBuildMul(e.b, r, e.c64(cols), ""), c, "");
+  }
+
+  /** Where A(i, k) is in its operand: A is stored [M,K], or [K,M] when transposed. */
+  private LLVMValueRef aIndex(Kernel.Gemm g, LLVMValueRef i, LLVMValueRef k) {
+    return g.transA() ? rowMajor(k, g.m(), i) : rowMajor(i, g.k(), k);
+  }
+
+  /** Where B(k, j) is in its operand: B is stored [K,N], or [N,K] when transposed. */
+  private LLVMValueRef bIndex(Kernel.Gemm g, LLVMValueRef k, LLVMValueRef j) {
+    return g.transB() ? rowMajor(j, g.k(), k) : rowMajor(k, g.n(), j);
   }
 
   /** {@code arena[base + index]} where {@code in}, else 0; nothing outside the operand is read (its first element stands in). */
@@ -423,22 +432,15 @@ final class GpuEmitter {
       LLVMValueRef r = LLVMBuildSRem(e.b, item, e.c64(mn), "");
       LLVMBuildStore(e.b, LLVMBuildSDiv(e.b, r, e.c64(g.n()), ""), iSlot);
       LLVMBuildStore(e.b, LLVMBuildSRem(e.b, r, e.c64(g.n()), ""), jSlot);
-      LLVMValueRef aBase = LLVMBuildAdd(e.b, e.off(g.a()), LLVMBuildAdd(e.b, e.c64(g.aBase()),
-          LLVMBuildMul(e.b, q, e.c64((long) g.m() * g.k()), ""), ""), "");
-      LLVMValueRef bBase = LLVMBuildAdd(e.b, e.off(g.b()), LLVMBuildAdd(e.b, e.c64(g.bBase()),
-          LLVMBuildMul(e.b, q, e.c64((long) g.k() * g.n()), ""), ""), "");
+      LLVMValueRef aBase = operand(g.a(), g.aBase(), q, (long) g.m() * g.k());
+      LLVMValueRef bBase = operand(g.b(), g.bBase(), q, (long) g.k() * g.n());
       LLVMBuildStore(e.b, e.cf(0), sum);
       e.loop(kSlot, e.c64(0), e.c64(g.k()), 1, () -> {
         LLVMValueRef i = e.load64(iSlot);
         LLVMValueRef j = e.load64(jSlot);
         LLVMValueRef k = e.load64(kSlot);
-        // A(i,k) = transA ? a[k·M + i] : a[i·K + k]; B(k,j) = transB ? b[j·K + k] : b[k·N + j].
-        LLVMValueRef ai = g.transA() ? LLVMBuildAdd(e.b, LLVMBuildMul(e.b, k, e.c64(g.m()), ""), i, "")
-            : LLVMBuildAdd(e.b, LLVMBuildMul(e.b, i, e.c64(g.k()), ""), k, "");
-        LLVMValueRef bi = g.transB() ? LLVMBuildAdd(e.b, LLVMBuildMul(e.b, j, e.c64(g.k()), ""), k, "")
-            : LLVMBuildAdd(e.b, LLVMBuildMul(e.b, k, e.c64(g.n()), ""), j, "");
-        LLVMValueRef av = LLVMBuildLoad2(e.b, e.f32, e.at(LLVMBuildAdd(e.b, aBase, ai, "")), "");
-        LLVMValueRef bv = LLVMBuildLoad2(e.b, e.f32, e.at(LLVMBuildAdd(e.b, bBase, bi, "")), "");
+        LLVMValueRef av = LLVMBuildLoad2(e.b, e.f32, e.at(LLVMBuildAdd(e.b, aBase, aIndex(g, i, k), "")), "");
+        LLVMValueRef bv = LLVMBuildLoad2(e.b, e.f32, e.at(LLVMBuildAdd(e.b, bBase, bIndex(g, k, j), "")), "");
         LLVMValueRef prod = LLVMBuildFMul(e.b, av, bv, "");
         LLVMValueRef add = LLVMBuildFAdd(e.b, LLVMBuildLoad2(e.b, e.f32, sum, ""), prod, "");
         LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
@@ -447,8 +449,7 @@ final class GpuEmitter {
       });
       LLVMValueRef acc = LLVMBuildLoad2(e.b, e.f32, sum, "");
       LLVMValueRef v = g.epilogue() == null ? acc : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, acc);
-      LLVMValueRef ci = LLVMBuildAdd(e.b, e.off(g.c()), LLVMBuildAdd(e.b, LLVMBuildMul(e.b, q, e.c64(mn), ""),
-          LLVMBuildAdd(e.b, LLVMBuildMul(e.b, e.load64(iSlot), e.c64(g.n()), ""), e.load64(jSlot), ""), ""), "");
+      LLVMValueRef ci = LLVMBuildAdd(e.b, operand(g.c(), 0, q, mn), rowMajor(e.load64(iSlot), g.n(), e.load64(jSlot)), "");
       LLVMBuildStore(e.b, v, e.at(ci));
     });
     e.endFunction();
