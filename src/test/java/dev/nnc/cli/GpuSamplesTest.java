@@ -50,9 +50,11 @@ class GpuSamplesTest {
   void everyKernelOfEverySampleAssemblesWithPtxas(String sample) throws Exception {
     Program prog = Program.parse(SourceFile.read(SAMPLES.resolve(sample)));
     Recipe r = Elaborator.recipe(prog, null);
+    // The default PTX (sm_80), assembled for sm_80 and for sm_90 as the driver of a newer GPU
+    // would; PTX made for sm_90 itself is checked in CudaBackendTest and CudaCliTest.
+    ModelCompiler.Result res = ModelCompiler.compile(prog, null, r, 2, new CudaBackend(), CudaBackend.DEFAULT_ARCH);
+    String ptx = res.compiled().text();
     for (String arch : new String[] {"sm_80", "sm_90"}) {
-      ModelCompiler.Result res = ModelCompiler.compile(prog, null, r, 2, new CudaBackend(), arch);
-      String ptx = res.compiled().text();
       String report = Ptxas.check(ptx, arch);
       CudaCompiled cc = (CudaCompiled) res.compiled();
       List<String> entries = res.compiled().schedules().values().stream().flatMap(List::stream)
