@@ -27,9 +27,9 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
  * and thread from the NVPTX special registers; and {@link Flavor#EMULATED}, for this host, where
  * the kernel is the CPU back end's {@code void name(ptr arena, i64 lo, i64 hi)} over blocks
  * {@code [lo, hi)} and the block's threads are a loop: the block and thread indices become loop
- * variables. No kernel has a barrier or shared memory yet, so the threads of a block may run one
- * after another; a kernel that synchronises its block will be split at its barriers into phases,
- * each run for all the block's threads before the next.
+ * variables. Loop nests' threads never synchronise, so a block's threads run one after another;
+ * the tiled GEMM's do, and it is written as phases ({@link BlockCode}), each run for all the
+ * block's threads before the next.
  *
  * <p>Kernels that must run their iterations in order (the IR's serial loops, such as a leading
  * reduction accumulating row by row) are one block of one thread running them all. Loops over
@@ -67,7 +67,7 @@ final class GpuEmitter {
   }
 
   /** A kernel to emit: its template's body is shared by the kernels with the same loop nests. */
-  private record Instance(Kernel kernel, KernelTemplate template, long[] offsets) {}
+  private record Instance(Kernel kernel, long[] offsets) {}
 
   Result emit(List<PlannedProgram> programs) {
     Map<String, List<NativeCall>> schedules = new LinkedHashMap<>();
@@ -104,7 +104,7 @@ final class GpuEmitter {
     for (int i = 0; i < offsets.length; i++) {
       offsets[i] = pp.plan().offsets()[t.buffers()[i]];
     }
-    groups.computeIfAbsent(t.kernel(), x -> new ArrayList<>()).add(new Instance(k, t, offsets));
+    groups.computeIfAbsent(t.kernel(), x -> new ArrayList<>()).add(new Instance(k, offsets));
     long count = items(t.kernel());
     double flops = switch (t.kernel()) {
       case Kernel.Loops l -> l.flops();
