@@ -415,12 +415,7 @@ public final class CpuBackend implements Backend {
       LLVMDisposeBuilder(e.b);
     }
     boolean usesVecmath = vecmath != null && keepVectorFunctions(ctx, mod);
-    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
-    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, err) != 0) {
-      String msg = err.getString();
-      LLVMDisposeMessage(err);
-      throw new Llvm.LlvmException("generated LLVM IR does not verify: " + msg);
-    }
+    Llvm.verify(mod);
     BytePointer irText = LLVMPrintModuleToString(mod);
     String key = ObjectCache.key(host.triple(), host.cpu(), host.features(), version, PIPELINE, irText.getString());
     LLVMDisposeMessage(irText);
@@ -449,12 +444,7 @@ public final class CpuBackend implements Backend {
     LLVMValueRef arenaGlobal = LLVMAddGlobal(mod, LLVMInt64TypeInContext(ctx), ARENA_SYMBOL);
     LLVMSetInitializer(arenaGlobal, LLVMConstInt(LLVMInt64TypeInContext(ctx), arenaFloats, 0));
     LLVMSetGlobalConstant(arenaGlobal, 1);
-    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
-    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, err) != 0) {
-      String msg = err.getString();
-      LLVMDisposeMessage(err);
-      throw new Llvm.LlvmException("generated LLVM IR does not verify: " + msg);
-    }
+    Llvm.verify(mod);
     LLVMTargetMachineRef tm = Llvm.targetMachine(host);
     try {
       optimise(mod, tm);
@@ -468,7 +458,8 @@ public final class CpuBackend implements Backend {
     }
   }
 
-  static void optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
+  /** The -O3 pipeline on {@code mod} for {@code tm}'s target (the host's, or the GPU back end's). */
+  public static void optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
     org.bytedeco.llvm.LLVM.LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
     try {
       Llvm.check(LLVMRunPasses(mod, PIPELINE, tm, opts), "LLVM optimisation");

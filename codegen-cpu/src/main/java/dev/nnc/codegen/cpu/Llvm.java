@@ -92,6 +92,16 @@ public final class Llvm {
     return h;
   }
 
+  /** Refuses a module the LLVM verifier rejects (a bug in the code generator), with the verifier's message. */
+  public static void verify(org.bytedeco.llvm.LLVM.LLVMModuleRef mod) {
+    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
+    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, err) != 0) {
+      String msg = err.getString();
+      LLVMDisposeMessage(err);
+      throw new LlvmException("generated LLVM IR does not verify: " + msg);
+    }
+  }
+
   /** A target machine for the host at -O3, position-independent (for shared libraries too). */
   public static LLVMTargetMachineRef targetMachine(Host h) {
     init();

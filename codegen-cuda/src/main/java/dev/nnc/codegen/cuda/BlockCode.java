@@ -62,8 +62,8 @@ final class BlockCode {
     if (flavor == GpuEmitter.Flavor.EMULATED) {
       return e.slot(type, "shared");
     }
-    LLVMValueRef g = LLVMAddGlobalInAddressSpace(e.mod, type, e.function().isNull() ? "shared"
-        : LLVMGetValueName(e.function()).getString() + "_shared" + sharedCount++, 3);
+    LLVMValueRef g = LLVMAddGlobalInAddressSpace(e.mod, type,
+        LLVMGetValueName(e.function()).getString() + "_shared" + sharedCount++, 3);
     LLVMSetLinkage(g, LLVMInternalLinkage);
     LLVMSetInitializer(g, LLVMGetUndef(type));
     LLVMSetAlignment(g, 16);

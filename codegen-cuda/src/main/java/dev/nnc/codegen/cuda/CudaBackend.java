@@ -2,6 +2,7 @@ package dev.nnc.codegen.cuda;
 
 import static org.bytedeco.llvm.global.LLVM.*;
 
+import dev.nnc.codegen.cpu.CpuBackend;
 import dev.nnc.codegen.cpu.KernelEmitter;
 import dev.nnc.codegen.cpu.Llvm;
 import dev.nnc.ir.kernel.Kernel;
@@ -84,7 +85,7 @@ public final class CudaBackend implements Backend {
       e.deviceMath(Libdevice.PREFIX);
       GpuEmitter.Result r = new GpuEmitter(e, GpuEmitter.Flavor.PTX).emit(programs);
       LLVMDisposeBuilder(e.b);
-      verify(mod);
+      Llvm.verify(mod);
       long t1 = System.nanoTime();
       Libdevice.linkIfNeeded(ctx, mod);
       // Only the kernels are entry points: everything else (item bodies, libdevice) may be
@@ -95,7 +96,7 @@ public final class CudaBackend implements Backend {
         }
       }
       long t2 = System.nanoTime();
-      optimise(mod, tm);
+      CpuBackend.optimise(mod, tm);
       long t3 = System.nanoTime();
       String ptx = emitPtx(tm, mod);
       long t4 = System.nanoTime();
@@ -105,30 +106,6 @@ public final class CudaBackend implements Backend {
     } finally {
       LLVMContextDispose(ctx);
       LLVMDisposeTargetMachine(tm);
-    }
-  }
-
-  static void verify(LLVMModuleRef mod) {
-    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
-    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, err) != 0) {
-      String msg = err.getString();
-      LLVMDisposeMessage(err);
-      throw new Llvm.LlvmException("generated GPU LLVM IR does not verify: " + msg);
-    }
-  }
-
-  static void optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm) {
-    org.bytedeco.llvm.LLVM.LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
-    try {
-      org.bytedeco.llvm.LLVM.LLVMErrorRef err = LLVMRunPasses(mod, "default<O3>", tm, opts);
-      if (err != null && !err.isNull()) {
-        BytePointer msg = LLVMGetErrorMessage(err);
-        String text = msg.getString();
-        LLVMDisposeErrorMessage(msg);
-        throw new Llvm.LlvmException("LLVM optimisation of the GPU module: " + text);
-      }
-    } finally {
-      LLVMDisposePassBuilderOptions(opts);
     }
   }
 

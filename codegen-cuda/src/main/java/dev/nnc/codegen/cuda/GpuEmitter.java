@@ -250,19 +250,14 @@ final class GpuEmitter {
       return;
     }
     // Emulated: blocks [lo, hi) of the runtime's call, each block's threads in a loop.
-    LLVMValueRef blockSlot = alloca(fn, "block");
-    LLVMValueRef threadSlot = alloca(fn, "thread");
+    LLVMValueRef blockSlot = LLVMBuildAlloca(e.b, e.i64, "block");
+    LLVMValueRef threadSlot = LLVMBuildAlloca(e.b, e.i64, "thread");
     Ir.loop(e, fn, blockSlot, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), () ->
         Ir.loop(e, fn, threadSlot, e.c64(0), e.c64(threads), () ->
             item(fn, body, offsets, arena, LLVMBuildLoad2(e.b, e.i64, blockSlot, ""),
                 LLVMBuildLoad2(e.b, e.i64, threadSlot, ""),
                 count, threads, serialExtent)));
     LLVMBuildRetVoid(e.b);
-  }
-
-  private LLVMValueRef alloca(LLVMValueRef fn, String name) {
-    LLVMValueRef s = LLVMBuildAlloca(e.b, e.i64, name);
-    return s;
   }
 
   /** One thread's item: a guarded call of the body. */
