@@ -68,9 +68,9 @@ final class BenchCommand implements Callable<Integer> {
     int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
     Baseline engine = vs.equals("none") ? null : find(vs);
     Recipe recipe = r == null ? null : s.recipe(1, b);
-    ModelCompiler.Result res = s.compile(recipe, b, System.out);
+    ModelCompiler.Result res = device.compile(s, recipe, b, System.out);
     String out = Session.primaryOutput(res.forward());
-    try (NativeModel nnc = Session.load(res, t)) {
+    try (NativeModel nnc = device.load(res, t)) {
       nnc.initParams(seed);
       Map<String, float[]> inputs = inputs(res.manifest(), out, seed);
       // Programs share the arena beyond the parameters: a program's inputs are set before it
@@ -84,11 +84,21 @@ final class BenchCommand implements Callable<Integer> {
         nnc.run(ModelCompiler.TRAIN);
       };
       boolean train = res.manifest().programs().containsKey(ModelCompiler.TRAIN);
-      System.out.printf("bench %s: batch %d, %d thread%s%s%n", res.manifest().model(), b, t, t == 1 ? "" : "s",
+      System.out.printf("bench %s: batch %d, %s%s%n", res.manifest().model(), b,
+          device.cuda() ? nnc.where() : t + " thread" + (t == 1 ? "" : "s"),
           engine == null ? "" : ", beside " + engine.describe());
+      // A GPU runs the launches asynchronously: a timed run ends when its kernels have.
+      Runnable infer = () -> {
+        nnc.run(ModelCompiler.PREDICT);
+        nnc.synchronize();
+      };
+      Runnable trainStep = () -> {
+        nnc.run(ModelCompiler.TRAIN);
+        nnc.synchronize();
+      };
       if (engine == null) {
-        report(rows(row("inference", predict, () -> nnc.run(ModelCompiler.PREDICT), null),
-            train ? row("training step", step, () -> nnc.run(ModelCompiler.TRAIN), null) : null));
+        report(rows(row("inference", predict, infer, null),
+            train ? row("training step", step, trainStep, null) : null));
         return 0;
       }
       Map<String, float[]> weights = new LinkedHashMap<>();
@@ -110,8 +120,8 @@ final class BenchCommand implements Callable<Integer> {
         inputs.forEach(base::setInput);
         System.out.println(base.summary());
         check(nnc, predict, step, base, out, train);
-        report(rows(row("inference", predict, () -> nnc.run(ModelCompiler.PREDICT), () -> base.infer(out)),
-            train ? row("training step", step, () -> nnc.run(ModelCompiler.TRAIN), base::trainStep) : null));
+        report(rows(row("inference", predict, infer, () -> base.infer(out)),
+            train ? row("training step", step, trainStep, base::trainStep) : null));
       }
     }
     return 0;

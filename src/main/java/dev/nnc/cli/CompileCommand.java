@@ -102,7 +102,7 @@ final class CompileCommand implements Callable<Integer> {
     Files.createDirectories(out);
     AtomicFiles.write(out.resolve(lib), tmp -> res.compiled().writeLibrary(tmp));
     if (cuda) {
-      AtomicFiles.write(out.resolve(LAUNCHES), launches((CudaCompiled) res.compiled()));
+      AtomicFiles.write(out.resolve(LAUNCHES), DeviceOption.module((CudaCompiled) res.compiled()).launchTable());
     }
     Manifest manifest = res.manifest().withLibrary(new Manifest.Library(lib, Manifest.sha256(out.resolve(lib))));
     Map<String, float[]> values = NativeModel.Initializers.all(manifest, r != null ? r.seed() : 42);
@@ -129,21 +129,5 @@ final class CompileCommand implements Callable<Integer> {
   }
 
   /** The launch table of a PTX module: per kernel of the schedules, its entry point, geometry and arguments. */
-  static final String LAUNCHES = "launches.json";
-
-  static byte[] launches(CudaCompiled c) throws java.io.IOException {
-    Map<String, Object> kernels = new java.util.LinkedHashMap<>();
-    c.schedules().values().stream().flatMap(java.util.List::stream).filter(k -> k.repeat() == null).forEach(k -> {
-      Map<String, Object> launch = new java.util.LinkedHashMap<>();
-      launch.put("entry", c.entry(k.symbol()));
-      launch.put("blocks", k.extent());
-      launch.put("threads", c.threads(k.symbol()));
-      launch.put("offsets", c.arguments(k.symbol()));
-      kernels.put(k.symbol(), launch);
-    });
-    Map<String, Object> all = new java.util.LinkedHashMap<>();
-    all.put("arch", c.arch());
-    all.put("kernels", kernels);
-    return new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(all);
-  }
+  static final String LAUNCHES = dev.nnc.runtime.cuda.CudaModule.FILE;
 }

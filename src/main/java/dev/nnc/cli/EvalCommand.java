@@ -35,9 +35,9 @@ final class EvalCommand implements Callable<Integer> {
     Session s = Session.open(opts.file, opts.model);
     Recipe r = s.requireRecipe();
     Dataset[] data = s.data(r, run.data);
-    ModelCompiler.Result res = s.compile(r, r.batch(), System.out);
+    ModelCompiler.Result res = device.compile(s, r, r.batch(), System.out);
     Path w = Session.existingWeights(weights, res.manifest().model());
-    try (NativeModel m = Session.load(res, run.threads())) {
+    try (NativeModel m = device.load(res, run.threads())) {
       m.initParams(r.seed());
       s.checkVocabulary(w);
       Session.loadWeights(m, w);

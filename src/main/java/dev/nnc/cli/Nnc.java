@@ -53,7 +53,7 @@ public final class Nnc implements Runnable {
         return 1;
       }
       if (e instanceof UserError || e instanceof dev.nnc.runtime.DataException
-          || e instanceof dev.nnc.runtime.ModelTooLargeException) {
+          || e instanceof dev.nnc.runtime.ModelTooLargeException || e instanceof dev.nnc.runtime.cuda.CudaDriver.Failure) {
         err.println("error: " + e.getMessage());
         return 1;
       }

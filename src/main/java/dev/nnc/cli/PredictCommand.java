@@ -42,7 +42,7 @@ final class PredictCommand implements Callable<Integer> {
     device.require();
     Session s = Session.open(opts.file, opts.model);
     Recipe r = s.requireRecipe();
-    ModelCompiler.Result res = s.compile(r, r.batch(), null);
+    ModelCompiler.Result res = device.compile(s, r, r.batch(), null);
     Manifest.Program p = res.manifest().program(ModelCompiler.PREDICT);
     Manifest.Slot in = p.inputs().get(0);
     Dataset d;
@@ -75,7 +75,7 @@ final class PredictCommand implements Callable<Integer> {
     Path w = Session.existingWeights(weights, res.manifest().model());
     String out = Session.primaryOutput(res.forward());
     int batch = res.manifest().batch();
-    try (NativeModel m = Session.load(res, run.threads())) {
+    try (NativeModel m = device.load(res, run.threads())) {
       m.initParams(r.seed());
       s.checkVocabulary(w);
       Session.loadWeights(m, w);

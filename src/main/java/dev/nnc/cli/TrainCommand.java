@@ -87,10 +87,10 @@ final class TrainCommand implements Callable<Integer> {
       train = split[0];
       val = split[1];
     }
-    ModelCompiler.Result res = s.compile(r, r.batch(), log);
+    ModelCompiler.Result res = device.compile(s, r, r.batch(), log);
     String model = res.manifest().model();
     String fingerprint = fingerprint(s, r, res, train.size());
-    try (NativeModel m = Session.load(res, run.threads())) {
+    try (NativeModel m = device.load(res, run.threads())) {
       m.initParams(r.seed());
       if (weights != null) {
         Session.loadWeights(m, weights);
@@ -108,8 +108,8 @@ final class TrainCommand implements Callable<Integer> {
         monitorBest[0] = saved.monitorBest();
         log.printf("resuming %s from %s after epoch %d of %d%n", model, lastCheckpoint, from.epochs(), r.epochs());
       }
-      log.printf("training %s on %s, %s, batch %d, %d epochs, %d threads%n", model,
-          Session.dataDescription(r, run.data, train), r.optimizer().name(), r.batch(), r.epochs(), m.threads());
+      log.printf("training %s on %s, %s, batch %d, %d epochs, on %s%n", model,
+          Session.dataDescription(r, run.data, train), r.optimizer().name(), r.batch(), r.epochs(), m.where());
       Trainer t = new Trainer(m, new Trainer.Config(r.epochs(), r.shuffle(), r.seed(), r.optimizer().lr(),
           Session.schedule(r), es, !quiet && System.console() != null, Session.primaryOutput(res.forward()),
           Session.targetField(r), Session.threshold(r), Session.augment(r), r.data().featureField()), log);

@@ -30,8 +30,16 @@ public interface Executor extends AutoCloseable {
   /** The host copy's floats {@code [offset, offset + count)} are about to be read; they must hold what the kernels wrote. */
   void reading(long offset, long count);
 
+  /** Returns when every launch so far has finished (a GPU runs them asynchronously; the CPU, as it is called). */
+  default void synchronize() {}
+
   /** Threads (or their equivalent) the kernels run on. */
   int threads();
+
+  /** Where the kernels run, for people: {@code 2 CPU threads}, {@code GPU 0, NVIDIA H100 (sm_90, 81559 MiB)}. */
+  default String where() {
+    return threads() + (threads() == 1 ? " CPU thread" : " CPU threads");
+  }
 
   @Override
   void close();

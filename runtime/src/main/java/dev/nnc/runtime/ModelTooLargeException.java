@@ -43,6 +43,23 @@ public final class ModelTooLargeException extends RuntimeException {
     }
   }
 
+  /** Refuses an arena of {@code bytes} that GPU {@code gpu}, with {@code free} bytes free, cannot hold. */
+  public static void checkFits(Manifest m, long bytes, long free, String gpu) {
+    if (bytes > free) {
+      throw new ModelTooLargeException(String.format(java.util.Locale.ROOT,
+          "model %s needs %s of GPU memory (weights, optimizer state and activations at batch %d) and %s has "
+              + "%s free; lower the batch size (--batch), make the model smaller, or use --device cpu",
+          m.model(), size(bytes), m.batch(), gpu, size(free)));
+    }
+  }
+
+  /** {@code 3.2 GiB}, {@code 12.5 MiB}, {@code 128 bytes}. */
+  static String size(long bytes) {
+    return bytes >= 1L << 30 ? String.format(java.util.Locale.ROOT, "%.1f GiB", gib(bytes))
+        : bytes >= 1L << 20 ? String.format(java.util.Locale.ROOT, "%.1f MiB", bytes / (double) (1L << 20))
+        : bytes + " bytes";
+  }
+
   private static double gib(long bytes) {
     return bytes / (double) (1L << 30);
   }

@@ -78,7 +78,21 @@ public final class NativeModel implements AutoCloseable {
       ModelTooLargeException.checkFits(manifest, bytes, 0);
       throw e;
     }
-    this.executor = device != null ? device.apply(mem) : new Executor.HostExecutor(mem, library, threads);
+    try {
+      this.executor = device != null ? device.apply(mem) : new Executor.HostExecutor(mem, library, threads);
+    } catch (RuntimeException | Error e) {
+      arena.close();
+      throw e;
+    }
+    try {
+      bindSchedules();
+    } catch (RuntimeException | Error e) {
+      close();
+      throw e;
+    }
+  }
+
+  private void bindSchedules() {
     for (Map.Entry<String, Manifest.Program> p : manifest.programs().entrySet()) {
       List<Bound> calls = new ArrayList<>();
       List<Manifest.Call> cs = p.getValue().calls();
@@ -109,6 +123,16 @@ public final class NativeModel implements AutoCloseable {
 
   public int threads() {
     return executor.threads();
+  }
+
+  /** Returns when the kernels launched so far have finished ({@link Executor#synchronize}). */
+  public void synchronize() {
+    executor.synchronize();
+  }
+
+  /** Where the kernels run ({@link Executor#where}). */
+  public String where() {
+    return executor.where();
   }
 
   /** Runs one program (its inputs must be set), after {@value #PREPARE} if the derived tensors are out of date. */
@@ -149,6 +173,7 @@ public final class NativeModel implements AutoCloseable {
     long t0 = profile == null ? 0 : System.nanoTime();
     b.launch().run();
     if (profile != null) {
+      executor.synchronize(); // a GPU's kernel has finished only then
       long[] acc = profile.computeIfAbsent(b.symbol(), k -> new long[2]);
       acc[0] += System.nanoTime() - t0;
       acc[1]++;

@@ -22,6 +22,23 @@ import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
  * end's prove the GPU kernels' index mapping on a machine without a GPU; see docs/architecture.md.
  */
 public final class EmulatedCudaBackend implements Backend {
+  private final boolean driverEntries;
+
+  /** Kernels the CPU runtime calls: {@code (arena, lo, hi)} per kernel, its offsets built in. */
+  public EmulatedCudaBackend() {
+    this(false);
+  }
+
+  /**
+   * {@code driverEntries}: instead, the PTX module's entry points, each taking a
+   * {@code cuLaunchKernel} parameter array, {@code (params, lo, hi)} over blocks {@code [lo, hi)},
+   * with {@code <entry>_block} its threads per block: what a stand-in CUDA driver needs to run the
+   * GPU runtime's launches on this CPU (the CUDA executor's tests).
+   */
+  public EmulatedCudaBackend(boolean driverEntries) {
+    this.driverEntries = driverEntries;
+  }
+
   @Override
   public String name() {
     return "cuda-emulated";
@@ -44,7 +61,7 @@ public final class EmulatedCudaBackend implements Backend {
     LLVMSetModuleDataLayout(mod, LLVMCreateTargetDataLayout(tm));
     LLVMDisposeTargetMachine(tm);
     KernelEmitter e = new KernelEmitter(ctx, mod, null);
-    GpuEmitter.Result r = new GpuEmitter(e, GpuEmitter.Flavor.EMULATED).emit(programs);
+    GpuEmitter.Result r = new GpuEmitter(e, GpuEmitter.Flavor.EMULATED, driverEntries).emit(programs);
     LLVMDisposeBuilder(e.b);
     long arena = programs.stream().mapToLong(pp -> pp.plan().regionEnd()).max().orElse(0);
     return CpuBackend.compileHostModule(model + "_emulated", ctx, mod, r.schedules(), arena);

@@ -61,9 +61,26 @@ final class GpuEmitter {
   private final Flavor flavor;
   private final Map<String, Launch> launches = new LinkedHashMap<>();
 
+  /**
+   * Emulated only: instead of a {@code (arena, lo, hi)} function per kernel, one entry per group
+   * under its PTX entry point's name, taking what {@code cuLaunchKernel} is given: {@code (params,
+   * lo, hi)} runs blocks {@code [lo, hi)} with the arena and offsets that {@code params} (the
+   * kernel-parameter array, a pointer to each argument) points to; a global {@code <entry>_block}
+   * holds its threads per block. A stand-in CUDA driver runs the GPU runtime's launches on these.
+   */
+  private final boolean driverEntries;
+
   GpuEmitter(KernelEmitter e, Flavor flavor) {
+    this(e, flavor, false);
+  }
+
+  GpuEmitter(KernelEmitter e, Flavor flavor, boolean driverEntries) {
+    if (driverEntries && flavor != Flavor.EMULATED) {
+      throw new IllegalArgumentException("driver entries are emulated entries");
+    }
     this.e = e;
     this.flavor = flavor;
+    this.driverEntries = driverEntries;
   }
 
   /** A kernel to emit: its template's body is shared by the kernels with the same loop nests. */
@@ -175,7 +192,7 @@ final class GpuEmitter {
     }
     LLVMValueRef body = e.function();
     GpuEmitter.Launch first = launches.get(instances.get(0).kernel().name());
-    if (flavor == Flavor.PTX) {
+    if (flavor == Flavor.PTX || driverEntries) {
       String always = "alwaysinline";
       String never = "noinline";
       LLVMRemoveEnumAttributeAtIndex(body, LLVMAttributeFunctionIndex,
@@ -183,6 +200,11 @@ final class GpuEmitter {
       LLVMAddAttributeAtIndex(body, LLVMAttributeFunctionIndex,
           LLVMCreateEnumAttribute(e.ctx, LLVMGetEnumAttributeKindForName(always, always.length()), 0));
       entry(name, body, null, buffers, first.items(), first.threads(), serialExtent(template), blockwise);
+      if (driverEntries) {
+        LLVMValueRef threads = LLVMAddGlobal(e.mod, e.i32, name + "_block");
+        LLVMSetInitializer(threads, LLVMConstInt(e.i32, first.threads(), 0));
+        LLVMSetGlobalConstant(threads, 1);
+      }
       for (Instance in : instances) {
         Launch l = launches.get(in.kernel().name());
         launches.put(l.symbol(), new Launch(l.symbol(), name, l.offsets(), l.blocks(), l.threads(), l.items()));
@@ -229,23 +251,29 @@ final class GpuEmitter {
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
         LLVMCreateStringAttribute(e.ctx, denormal, denormal.length(), mode, mode.length()));
     LLVMPositionBuilderAtEnd(e.b, LLVMAppendBasicBlockInContext(e.ctx, fn, "entry"));
-    LLVMValueRef arena = LLVMGetParam(fn, 0);
+    LLVMValueRef first = LLVMGetParam(fn, 0);
+    LLVMValueRef[] offs = new LLVMValueRef[buffers];
+    for (int k = 0; k < buffers; k++) {
+      offs[k] = offsets != null ? e.c64(offsets[k]) : flavor == Flavor.PTX ? LLVMGetParam(fn, 1 + k)
+          : LLVMBuildLoad2(e.b, e.i64, parameter(first, 1 + k), "off" + k);
+    }
+    LLVMValueRef arena = driverEntries ? LLVMBuildLoad2(e.b, e.ptr, parameter(first, 0), "arena") : first;
     if (flavor == Flavor.PTX) {
       LLVMSetFunctionCallConv(fn, PTX_KERNEL);
       LLVMValueRef block = LLVMBuildZExt(e.b, special("llvm.nvvm.read.ptx.sreg.ctaid.x"), e.i64, "block");
       if (blockwise) {
         // The body is the block's code (its threads synchronise): every thread runs it.
-        call(fn, body, offsets, arena, block, LLVMBuildAdd(e.b, block, e.c64(1), ""));
+        call(body, offs, arena, block, LLVMBuildAdd(e.b, block, e.c64(1), ""));
       } else {
         LLVMValueRef thread = LLVMBuildZExt(e.b, special("llvm.nvvm.read.ptx.sreg.tid.x"), e.i64, "thread");
-        item(fn, body, offsets, arena, block, thread, count, threads, serialExtent);
+        item(fn, body, offs, arena, block, thread, count, threads, serialExtent);
       }
       LLVMBuildRetVoid(e.b);
       return;
     }
     if (blockwise) {
       // Emulated: the body runs blocks [lo, hi), their threads in phases.
-      call(fn, body, offsets, arena, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2));
+      call(body, offs, arena, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2));
       LLVMBuildRetVoid(e.b);
       return;
     }
@@ -254,35 +282,37 @@ final class GpuEmitter {
     LLVMValueRef threadSlot = LLVMBuildAlloca(e.b, e.i64, "thread");
     Ir.loop(e, fn, blockSlot, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), () ->
         Ir.loop(e, fn, threadSlot, e.c64(0), e.c64(threads), () ->
-            item(fn, body, offsets, arena, LLVMBuildLoad2(e.b, e.i64, blockSlot, ""),
+            item(fn, body, offs, arena, LLVMBuildLoad2(e.b, e.i64, blockSlot, ""),
                 LLVMBuildLoad2(e.b, e.i64, threadSlot, ""),
                 count, threads, serialExtent)));
     LLVMBuildRetVoid(e.b);
   }
 
   /** One thread's item: a guarded call of the body. */
-  private void item(LLVMValueRef fn, LLVMValueRef body, long[] offsets, LLVMValueRef arena, LLVMValueRef block,
+  private void item(LLVMValueRef fn, LLVMValueRef body, LLVMValueRef[] offsets, LLVMValueRef arena, LLVMValueRef block,
       LLVMValueRef thread, long count, int threads, long serialExtent) {
     LLVMValueRef i = LLVMBuildAdd(e.b, LLVMBuildMul(e.b, block, e.c64(threads), ""), thread, "item");
     LLVMValueRef in = LLVMBuildICmp(e.b, LLVMIntULT, i, e.c64(count), "");
     Ir.when(e, fn, in, () -> {
       LLVMValueRef lo = serialExtent >= 0 ? e.c64(0) : i;
       LLVMValueRef hi = serialExtent >= 0 ? e.c64(serialExtent) : LLVMBuildAdd(e.b, i, e.c64(1), "");
-      call(fn, body, offsets, arena, lo, hi);
+      call(body, offsets, arena, lo, hi);
     });
   }
 
-  /** {@code body(arena, lo, hi, offsets…)}: the offsets as constants, or (null) the entry's own arguments. */
-  private void call(LLVMValueRef fn, LLVMValueRef body, long[] offsets, LLVMValueRef arena, LLVMValueRef lo,
-      LLVMValueRef hi) {
+  /** {@code body(arena, lo, hi, offsets…)}. */
+  private void call(LLVMValueRef body, LLVMValueRef[] offsets, LLVMValueRef arena, LLVMValueRef lo, LLVMValueRef hi) {
     LLVMValueRef[] args = new LLVMValueRef[LLVMCountParams(body)];
     args[0] = arena;
     args[1] = lo;
     args[2] = hi;
-    for (int k = 0; k < args.length - 3; k++) {
-      args[3 + k] = offsets != null ? e.c64(offsets[k]) : LLVMGetParam(fn, 1 + k);
-    }
+    System.arraycopy(offsets, 0, args, 3, args.length - 3);
     LLVMBuildCall2(e.b, LLVMGlobalGetValueType(body), body, pp(args), args.length, "");
+  }
+
+  /** The address of kernel argument {@code k}: {@code params[k]}, of {@code cuLaunchKernel}'s array of pointers. */
+  private LLVMValueRef parameter(LLVMValueRef params, int k) {
+    return LLVMBuildLoad2(e.b, e.ptr, e.gep(e.ptr, params, e.c64(k)), "param" + k);
   }
 
   private LLVMValueRef special(String intrinsic) {
