@@ -7,7 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.nnc.codegen.cuda.CudaBackend;
+import dev.nnc.codegen.cuda.EmulatedCudaBackend;
 import dev.nnc.codegen.cuda.Ptxas;
+import dev.nnc.frontend.Elaborator;
+import dev.nnc.frontend.Program;
+import dev.nnc.frontend.Recipe;
+import dev.nnc.frontend.SourceFile;
+import dev.nnc.runtime.cuda.FakeCuda;
 import dev.nnc.runtime.Manifest;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -77,16 +84,30 @@ class CudaCliTest {
     assertFalse(Files.exists(tmp.resolve("a")), "nothing written for refused options");
   }
 
-  /** Without a GPU (CI): every running command says there is no driver and to use the CPU; with one, what was found. */
+  /** Without a driver: every running command says there is none and to use the CPU. */
   @Test
   void cudaDeviceIsRefusedClearlyByEveryRunningCommand() {
-    for (String cmd : new String[] {"train", "eval", "predict", "bench"}) {
-      CliRunner.Run r = CliRunner.run(cmd, "../samples/xor.nn", "--device", "cuda");
-      assertEquals(1, r.code(), cmd + ":\n" + r.all());
-      assertTrue(r.err().contains("use --device cpu"), cmd + ":\n" + r.all());
-      assertTrue(r.err().contains("no CUDA driver found") || r.err().contains("cannot run models on CUDA GPUs yet")
-          || r.err().contains("the CUDA driver"), cmd + ":\n" + r.all());
-      assertFalse(r.all().contains("\tat "), "no stack trace:\n" + r.all());
+    String before = System.getProperty("nnc.cuda.driver");
+    System.setProperty("nnc.cuda.driver", tmp.resolve("no-libcuda.so.1").toString());
+    try {
+      for (String cmd : new String[] {"train", "eval", "predict", "bench"}) {
+        CliRunner.Run r = CliRunner.run(cmd, "../samples/xor.nn", "--device", "cuda");
+        assertEquals(1, r.code(), cmd + ":\n" + r.all());
+        assertTrue(r.err().contains("error: no CUDA driver found (" + tmp.resolve("no-libcuda.so.1") + " could not be "
+            + "loaded"), cmd + ":\n" + r.all());
+        assertTrue(r.err().contains("use --device cpu"), cmd + ":\n" + r.all());
+        assertFalse(r.all().contains("\tat "), "no stack trace:\n" + r.all());
+      }
+    } finally {
+      restore(before);
+    }
+  }
+
+  static void restore(String driver) {
+    if (driver == null) {
+      System.clearProperty("nnc.cuda.driver");
+    } else {
+      System.setProperty("nnc.cuda.driver", driver);
     }
   }
 
@@ -94,6 +115,55 @@ class CudaCliTest {
   void aMissingDriverLibraryIsNamed() {
     UserError e = assertThrows(UserError.class, () -> DeviceOption.check("cuda", "libcuda-not-here.so.1"));
     assertEquals("no CUDA driver found (libcuda-not-here.so.1 could not be loaded: there is no NVIDIA driver on this "
-        + "machine); use --device cpu", e.getMessage());
+        + "machine, or NNC_CUDA_DRIVER names a missing file); use --device cpu", e.getMessage());
+  }
+
+  /**
+   * {@code --device cuda} end to end on the stand-in driver (its kernels: the emulated back end's
+   * driver entries for the same model): train, then eval, predict and bench on the GPU; training
+   * reaches what it does on the CPU.
+   */
+  @Test
+  void trainEvalPredictAndBenchRunOnTheGpu() throws Exception {
+    Program prog = Program.parse(SourceFile.read(Path.of("../samples/xor.nn")));
+    Recipe r = Elaborator.recipe(prog, null);
+    ModelCompiler.Result kernels = ModelCompiler.compile(prog, null, r, r.batch(), new EmulatedCudaBackend(true),
+        CudaBackend.DEFAULT_ARCH);
+    Path so = tmp.resolve("xor-kernels.so");
+    kernels.compiled().writeLibrary(so);
+    FakeCuda.useKernels(so);
+    String before = System.getProperty("nnc.cuda.driver");
+    System.setProperty("nnc.cuda.driver", FakeCuda.library().toString());
+    try {
+      long launches = FakeCuda.stat("launches");
+      Path run = tmp.resolve("run");
+      CliRunner.Run t = CliRunner.run("train", "../samples/xor.nn", "--device", "cuda", "-o", run.toString(), "--quiet");
+      assertEquals(0, t.code(), t.all());
+      assertTrue(t.out().contains("on GPU 0, nnc stand-in GPU 0 (sm_80, 1024 MiB)"), t.out());
+      assertTrue(t.out().contains("(PTX for sm_80:"), "compiled for the GPU:\n" + t.out());
+      assertTrue(FakeCuda.stat("launches") - launches >= 300, "the kernels ran on the GPU runtime");
+      double gpu = CliRunner.testAccuracy(t.out());
+      CliRunner.Run c = CliRunner.run("train", "../samples/xor.nn", "-o", tmp.resolve("cpu").toString(), "--quiet");
+      assertEquals(0, c.code(), c.all());
+      assertEquals(CliRunner.testAccuracy(c.out()), gpu, "the GPU trains as the CPU does");
+      assertEquals(1.0, gpu, "XOR learnt");
+
+      Path weights = run.resolve("weights.safetensors");
+      CliRunner.Run e = CliRunner.run("eval", "../samples/xor.nn", "--device", "cuda", "--weights", weights.toString());
+      assertEquals(0, e.code(), e.all());
+      assertTrue(e.out().contains("accuracy 1.0000"), e.out());
+      Path csv = tmp.resolve("in.csv");
+      Files.writeString(csv, "x0,x1\n0,1\n1,1\n");
+      CliRunner.Run p = CliRunner.run("predict", "../samples/xor.nn", "--device", "cuda", "--weights", weights.toString(),
+          "--input", csv.toString());
+      assertEquals(0, p.code(), p.all());
+      CliRunner.Run b = CliRunner.run("bench", "../samples/xor.nn", "--device", "cuda", "--vs", "none", "--time", "0.2");
+      assertEquals(0, b.code(), b.all());
+      assertTrue(b.out().contains("bench Xor: batch 4, GPU 0, nnc stand-in GPU 0"), b.out());
+      assertEquals(0, FakeCuda.stat("live"), "every command freed its GPU memory");
+    } finally {
+      restore(before);
+      FakeCuda.useKernels(null);
+    }
   }
 }

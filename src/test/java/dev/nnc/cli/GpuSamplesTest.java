@@ -73,27 +73,38 @@ class GpuSamplesTest {
       "unet.nn", "char-lstm.nn", "word-language.nn", "word2vec.nn", "bag-classifier.nn"})
   void emulatedTrainingStepEqualsTheCpuBackEnd(String sample) throws Exception {
     Program prog = Program.parse(SourceFile.read(SAMPLES.resolve(sample)));
-    Recipe given = Elaborator.recipe(prog, null);
-    // Plain SGD with lr = 1: a weight's change is its gradient. (Adam's first step is lr·sign(g),
-    // which turns the rounding of a gradient near 0 into a change of 2·lr.)
-    Recipe r = new Recipe(given.model(), given.data(), given.loss(),
+    Recipe r = plainSgd(Elaborator.recipe(prog, null));
+    Map<String, float[]> cpu = step(prog, r, Backend.find("cpu"));
+    Map<String, float[]> gpu = step(prog, r, new EmulatedCudaBackend());
+    assertClose(sample, cpu, gpu);
+  }
+
+  /**
+   * {@code given} with plain SGD, lr = 1: a weight's change is its gradient. (Adam's first step is
+   * lr·sign(g), which turns the rounding of a gradient near 0 into a change of 2·lr.)
+   */
+  static Recipe plainSgd(Recipe given) {
+    return new Recipe(given.model(), given.data(), given.loss(),
         new dev.nnc.ir.train.OptimizerSpec("sgd", Map.of("lr", 1.0, "momentum", 0.0, "nesterov", 0.0)),
         given.schedule(), given.batch(), given.epochs(), given.metrics(), given.l1(), given.l2(), given.clipValue(),
         given.clipNorm(), given.shuffle(), given.validationSplit(), given.earlyStopping(), given.seed(), given.freeze(),
         given.augment());
-    Map<String, float[]> cpu = step(prog, r, Backend.find("cpu"));
-    Map<String, float[]> gpu = step(prog, r, new EmulatedCudaBackend());
+  }
+
+  /** The same tensors, each element within 1e-4 of its tensor's largest magnitude (or of 1). */
+  static void assertClose(String sample, Map<String, float[]> cpu, Map<String, float[]> gpu) {
     assertEquals(cpu.keySet(), gpu.keySet());
     for (String k : cpu.keySet()) {
       float[] want = cpu.get(k);
       float[] got = gpu.get(k);
+      assertEquals(want.length, got.length, sample + ": " + k);
       double scale = 0;
       for (float v : want) {
         scale = Math.max(scale, Math.abs(v));
       }
       for (int i = 0; i < want.length; i++) {
         assertTrue(Math.abs(want[i] - got[i]) <= 1e-4 * Math.max(1, scale),
-            sample + ": " + k + "[" + i + "] CPU " + want[i] + ", emulated GPU " + got[i] + " (largest " + scale + ")");
+            sample + ": " + k + "[" + i + "] CPU " + want[i] + ", GPU kernels " + got[i] + " (largest " + scale + ")");
       }
     }
   }
