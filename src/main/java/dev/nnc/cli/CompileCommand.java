@@ -76,10 +76,6 @@ final class CompileCommand implements Callable<Integer> {
     if (cuda && !cpu.equals(Backend.NATIVE)) {
       throw new UserError("--cpu " + cpu + " is for --target cpu; a GPU target takes --gpu");
     }
-    if (cuda && javaClass != null) {
-      throw new UserError("--java needs --target cpu: the generated class runs the shared library (nnc has no GPU "
-          + "runtime yet)");
-    }
     if (cuda && gpu != null && !CudaBackend.ARCHES.contains(gpu)) {
       throw new UserError("--gpu " + gpu + " is not a GPU architecture nnc knows; use one of "
           + String.join(", ", CudaBackend.ARCHES));

@@ -57,6 +57,13 @@ final class JavaClassGenerator {
             + "concurrent calls run in parallel, each on its own activation memory over shared weights.\n"
             + "{@code trainStep}, {@code setLearningRate} and {@link #close} are exclusive: they wait for\n"
             + "the predictions in flight, and every prediction sees the weights of one point in time.\n", m.model());
+    boolean gpu = m.target() != null && m.target().triple().equals(dev.nnc.runtime.cuda.CudaModels.TRIPLE);
+    if (gpu) {
+      t.addJavadoc("\n<p><b>GPU.</b> The folder holds PTX for $L: the model runs on the first NVIDIA GPU the CUDA\n"
+          + "driver shows ({@code CUDA_VISIBLE_DEVICES} picks another), each arena in its memory; {@code load}\n"
+          + "throws {@link IllegalStateException} where there is no driver or no GPU that runs it.\n",
+          m.target().cpu());
+    }
     t.addField(FieldSpec.builder(int.class, "BATCH", Modifier.PUBLIC, Modifier.STATIC, Modifier.FINAL)
         .initializer("$L", batch).addJavadoc("Examples per native call; predict() splits and pads to it.\n").build());
     t.addField(FieldSpec.builder(String.class, "BUILD", Modifier.PUBLIC, Modifier.STATIC, Modifier.FINAL)
@@ -85,6 +92,10 @@ final class JavaClassGenerator {
             + "generate the class again (nnc compile --java)")
         .endControlFlow()
         .addStatement("return new $L(m)", simple).build());
+
+    t.addMethod(MethodSpec.methodBuilder("device").addModifiers(Modifier.PUBLIC).returns(String.class)
+        .addJavadoc("Where the kernels run: {@code 8 CPU threads}, or the GPU ({@code GPU 0, NVIDIA H100 (sm_90, …)}).\n")
+        .addStatement("return model.where()").build());
 
     // predict(...)
     Manifest.Program pred = m.program(ModelCompiler.PREDICT);

@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import javax.tools.ToolProvider;
 import org.junit.jupiter.api.Test;
@@ -83,6 +84,63 @@ class AotTest {
     }
   }
 
+  /**
+   * The same embedding program on the class generated for a GPU ({@code --target cuda}): run in a
+   * fresh JVM with the runtime alone, on the stand-in CUDA driver (its kernels the emulated back
+   * end's driver entries of the same model), its logits equal the CPU's JIT path's.
+   */
+  @Test
+  void generatedClassRunsThePtxThroughTheCudaDriver() throws Exception {
+    Path out = tmp.resolve("mlp-gpu");
+    CliRunner.Run c = CliRunner.run("compile", "../samples/mlp.nn", "--target", "cuda", "-o", out.toString(), "--java",
+        "org.example.Mlp");
+    assertEquals(0, c.code(), c.all());
+    String source = Files.readString(out.resolve("java/org/example/Mlp.java"));
+    assertTrue(source.contains("The folder holds PTX for sm_80"), "the class says it runs on a GPU");
+    Program prog = Program.parse(SourceFile.read(Path.of("../samples/mlp.nn")));
+    Recipe r = Elaborator.recipe(prog, null);
+    Path kernels = tmp.resolve("mlp-kernels.so");
+    ModelCompiler.compile(prog, null, r, r.batch(), new dev.nnc.codegen.cuda.EmulatedCudaBackend(true), "sm_80")
+        .compiled().writeLibrary(kernels);
+    Path images = Path.of("../samples/data/fashion-mnist/t10k-images-idx3-ubyte.gz");
+    Path labels = Path.of("../samples/data/fashion-mnist/t10k-labels-idx1-ubyte.gz");
+    int n = 150;
+    Path dump = tmp.resolve("gpu-logits.bin");
+    String log = compileAndRun(tmp, Map.of("NNC_CUDA_DRIVER", dev.nnc.runtime.cuda.FakeCuda.library().toString(),
+        "NNC_FAKE_CUDA_KERNELS", kernels.toString()), List.of(out.resolve("java/org/example/Mlp.java"),
+        Path.of("../samples/embed/src/org/example/EmbedDemo.java")), "org.example.EmbedDemo", out.toString(),
+        images.toString(), labels.toString(), String.valueOf(n), "--dump", dump.toString());
+    assertTrue(log.contains("classified 150 images"), log);
+    assertTrue(log.contains("one training step: loss"), log);
+    float[] gpu = new float[n * 10];
+    try (DataInputStream in = new DataInputStream(Files.newInputStream(dump))) {
+      for (int i = 0; i < gpu.length; i++) {
+        gpu[i] = in.readFloat();
+      }
+    }
+    ModelCompiler.Result res = ModelCompiler.compile(prog, null, r, r.batch(), Backend.find("cpu"));
+    Idx.Array img = Idx.read(images);
+    try (NativeModel m = new NativeModel(res.manifest(), KernelLibrary.ofAddresses(res.compiled().jit()), 2)) {
+      SafeTensors.read(out.resolve("weights.safetensors")).forEach((k, v) -> m.setParam(k, v.data()));
+      int batch = res.manifest().batch();
+      for (int start = 0; start < n; start += batch) {
+        float[] x = new float[batch * 784];
+        for (int i = 0; i < Math.min(batch, n - start) * 784; i++) {
+          x[i] = img.values()[start * 784 + i] / 255f;
+        }
+        m.setInput(ModelCompiler.PREDICT, "image", x);
+        m.run(ModelCompiler.PREDICT);
+        float[] logits = m.output(ModelCompiler.PREDICT, "logits");
+        for (int i = 0; i < Math.min(batch, n - start) * 10; i++) {
+          float want = logits[i];
+          float got = gpu[start * 10 + i];
+          assertTrue(Math.abs(want - got) <= 1e-4f * Math.max(1, Math.abs(want)),
+              "logit " + (start * 10 + i) + ": CPU " + want + ", GPU " + got);
+        }
+      }
+    }
+  }
+
   @Test
   void libraryAndManifestFromDifferentBuildsAreRefused() throws Exception {
     Path out = tmp.resolve("xor");
@@ -107,6 +165,12 @@ class AotTest {
    * output after requiring that both succeeded.
    */
   static String compileAndRun(Path tmp, List<Path> sources, String main, String... args) throws Exception {
+    return compileAndRun(tmp, Map.of(), sources, main, args);
+  }
+
+  /** As above, the program's environment with {@code env} added. */
+  static String compileAndRun(Path tmp, Map<String, String> env, List<Path> sources, String main, String... args)
+      throws Exception {
     String cp = runtimeClassPath();
     Path classes = tmp.resolve("classes");
     List<String> javacArgs = new ArrayList<>(List.of("-d", classes.toString(), "-cp", cp));
@@ -116,7 +180,9 @@ class AotTest {
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "--enable-native-access=ALL-UNNAMED", "-cp", classes + File.pathSeparator + cp, main));
     cmd.addAll(List.of(args));
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    pb.environment().putAll(env);
+    Process p = pb.start();
     String log = new String(p.getInputStream().readAllBytes());
     assertTrue(p.waitFor(120, TimeUnit.SECONDS), main + " did not finish:\n" + log);
     assertEquals(0, p.exitValue(), log);

@@ -68,8 +68,6 @@ class CudaCliTest {
             tmp.resolve("b").toString()},
         {"--target tpu is not a target nnc knows; use cpu or cuda", "compile", "../samples/xor.nn", "--target", "tpu",
             "-o", tmp.resolve("c").toString()},
-        {"--java needs --target cpu", "compile", "../samples/xor.nn", "--target", "cuda", "--java", "a.B", "-o",
-            tmp.resolve("d").toString()},
         {"--cpu x86-64-v3 is for --target cpu", "compile", "../samples/xor.nn", "--target", "cuda", "--cpu",
             "x86-64-v3", "-o", tmp.resolve("e").toString()},
         {"--device tpu is not a device nnc knows; use cpu or cuda", "train", "../samples/xor.nn", "--device", "tpu"},
@@ -165,5 +163,30 @@ class CudaCliTest {
       restore(before);
       FakeCuda.useKernels(null);
     }
+  }
+
+  /** A GPU folder loaded where it cannot run: no driver, or a GPU older than its PTX; each with the fix. */
+  @Test
+  void aGpuFolderIsRefusedWhereItCannotRun() throws Exception {
+    Path out = tmp.resolve("xor90");
+    CliRunner.Run c = CliRunner.run("compile", "../samples/xor.nn", "--target", "cuda", "--gpu", "sm_90", "-o",
+        out.toString());
+    assertEquals(0, c.code(), c.all());
+    String before = System.getProperty("nnc.cuda.driver");
+    try {
+      System.setProperty("nnc.cuda.driver", tmp.resolve("none.so").toString());
+      IllegalStateException e = assertThrows(IllegalStateException.class,
+          () -> dev.nnc.runtime.LoadedModel.load(out, 1, 1));
+      assertEquals(out + " holds GPU code (PTX for sm_90) and no CUDA driver found (" + tmp.resolve("none.so")
+          + " could not be loaded: there is no NVIDIA driver on this machine, or NNC_CUDA_DRIVER names a missing "
+          + "file); compile the model for the CPU (nnc compile --target cpu) to run it here", e.getMessage());
+      System.setProperty("nnc.cuda.driver", FakeCuda.library().toString());
+      e = assertThrows(IllegalStateException.class, () -> dev.nnc.runtime.LoadedModel.load(out, 1, 1));
+      assertEquals(out + " holds PTX for sm_90, newer than GPU 0, nnc stand-in GPU 0 (sm_80, 1024 MiB) runs; compile "
+          + "the model with --gpu sm_80 (or an older architecture)", e.getMessage());
+    } finally {
+      restore(before);
+    }
+    assertEquals(dev.nnc.runtime.cuda.CudaModels.TRIPLE, CudaBackend.TRIPLE, "the runtime knows GPU manifests");
   }
 }

@@ -43,7 +43,8 @@ public final class LoadedModel implements AutoCloseable {
   }
 
   private final Manifest manifest;
-  private final KernelLibrary library;
+  /** A new arena of the model with its kernels, on the device it was compiled for ({@code threads}: the CPU's). */
+  private final java.util.function.IntFunction<NativeModel> arenas;
   private final NativeModel primary;
   private final int maxContexts;
   private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
@@ -53,9 +54,10 @@ public final class LoadedModel implements AutoCloseable {
   private long version;
   private boolean closed;
 
-  private LoadedModel(Manifest manifest, KernelLibrary library, NativeModel primary, int maxContexts) {
+  private LoadedModel(Manifest manifest, java.util.function.IntFunction<NativeModel> arenas, NativeModel primary,
+      int maxContexts) {
     this.manifest = manifest;
-    this.library = library;
+    this.arenas = arenas;
     this.primary = primary;
     this.maxContexts = Math.max(1, maxContexts);
     Context c = new Context(primary, 0);
@@ -65,20 +67,39 @@ public final class LoadedModel implements AutoCloseable {
 
   /**
    * Loads {@code dir}: its manifest, the library it names (checked against the manifest's hash
-   * and the host CPU), and its weights (every one present, with its shape).
+   * and the host CPU), and its weights (every one present, with its shape). A folder compiled for
+   * a GPU ({@code nnc compile --target cuda}) runs on the first GPU the CUDA driver shows, each
+   * context with its arena in the GPU's memory; without a driver or a GPU able to run its PTX,
+   * {@link IllegalStateException} says so and what to do.
    *
    * @param threads threads of the primary arena's worker pool (training, and a lone caller's predictions)
    * @param contexts the most arenas that run predictions at once (concurrent callers beyond it wait)
    */
   public static LoadedModel load(Path dir, int threads, int contexts) throws IOException {
     Manifest m = Manifest.read(dir.resolve(Manifest.FILE));
-    KernelLibrary lib = m.openLibrary(dir);
+    java.util.function.IntFunction<NativeModel> arenas;
+    if (m.target() != null && m.target().triple().equals(dev.nnc.runtime.cuda.CudaModels.TRIPLE)) {
+      arenas = dev.nnc.runtime.cuda.CudaModels.open(m, dir);
+    } else {
+      KernelLibrary lib = m.openLibrary(dir);
+      arenas = t -> new NativeModel(m, lib, t);
+    }
     // Weights are read and checked before anything native is allocated.
     Map<String, SafeTensors.Entry> weights = SafeTensors.readFor(m, dir.resolve(WEIGHTS));
-    NativeModel nm = new NativeModel(m, lib, threads);
-    nm.initParams(0);
-    weights.forEach((name, e) -> nm.setParam(name, e.data()));
-    return new LoadedModel(m, lib, nm, contexts);
+    NativeModel nm = arenas.apply(threads);
+    try {
+      nm.initParams(0);
+      weights.forEach((name, e) -> nm.setParam(name, e.data()));
+    } catch (RuntimeException | Error e) {
+      nm.close();
+      throw e;
+    }
+    return new LoadedModel(m, arenas, nm, contexts);
+  }
+
+  /** Where the model's kernels run: CPU threads, or the GPU. */
+  public String where() {
+    return primary.where();
   }
 
   /** The weights file of a compiled folder. */
@@ -162,7 +183,7 @@ public final class LoadedModel implements AutoCloseable {
     synchronized (contexts) {
       if (contexts.size() < maxContexts) {
         // Single-threaded: concurrent callers already use the cores.
-        c = new Context(new NativeModel(manifest, library, 1), -1);
+        c = new Context(arenas.apply(1), -1);
         contexts.add(c);
         return c;
       }

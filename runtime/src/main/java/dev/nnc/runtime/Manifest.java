@@ -56,6 +56,13 @@ public record Manifest(
    * this CPU has every extension the code uses (never an illegal instruction).
    */
   public KernelLibrary openLibrary(Path dir) throws IOException {
+    Path lib = checkedLibrary(dir);
+    checkCpu(CpuFeatures.hostFlags(), dir.resolve(FILE).toString());
+    return KernelLibrary.open(lib);
+  }
+
+  /** The library file of compiled folder {@code dir}, checked to be the one this manifest was written with. */
+  public Path checkedLibrary(Path dir) throws IOException {
     if (library == null) {
       throw new DataException(dir.resolve(FILE) + ": names no library (it describes code compiled in memory)");
     }
@@ -69,8 +76,7 @@ public record Manifest(
           + sha.substring(0, 12) + "…, the manifest says " + library.sha256().substring(0, Math.min(12,
               library.sha256().length())) + "…): the folder mixes files of different `nnc compile` runs; compile again");
     }
-    checkCpu(CpuFeatures.hostFlags(), dir.resolve(FILE).toString());
-    return KernelLibrary.open(lib);
+    return lib;
   }
 
   /** Refuses code that needs an extension this CPU lacks; {@code where} names the manifest. */
