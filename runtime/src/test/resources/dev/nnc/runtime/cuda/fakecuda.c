@@ -11,7 +11,9 @@
  * compiled by nnc's emulated CUDA back end with driver entries: for entry point E, a function
  * E(void **params, int64_t lo, int64_t hi) running blocks [lo, hi) and an int E_block (threads per
  * block). That library is named by nnc_fake_cuda_kernels(path) or the environment variable
- * NNC_FAKE_CUDA_KERNELS. A function can only be looked up if the PTX declares ".entry E(".
+ * NNC_FAKE_CUDA_KERNELS; or NNC_FAKE_CUDA_KERNELS_DIR names a folder of them, each named by the
+ * FNV-1a hash (64 bits, hex) of its module's PTX text. A function can only be looked up if the PTX
+ * declares ".entry E(".
  *
  * Environment: NNC_FAKE_CUDA_DEVICES (GPUs, default 1), NNC_FAKE_CUDA_CC (compute capability as
  * two digits, default 80), NNC_FAKE_CUDA_MEMORY_MB (memory, default 1024).
@@ -238,7 +240,20 @@ CUresult cuModuleLoadDataEx(void **module, const void *image, unsigned n, int *o
     if (log && logSize) snprintf(log, logSize, "ptxas fatal   : the image is not PTX text");
     return INVALID_PTX;
   }
+  /* NNC_FAKE_CUDA_KERNELS_DIR: a folder of kernel libraries, each named by the FNV-1a hash of
+     its module's PTX (the GPU check's bundle, packed with --stand-in). */
+  char byHash[4096];
+  const char *dir = getenv("NNC_FAKE_CUDA_KERNELS_DIR");
   const char *path = kernels_path[0] ? kernels_path : getenv("NNC_FAKE_CUDA_KERNELS");
+  if (!kernels_path[0] && dir && *dir) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *c = (const unsigned char *) ptx; *c; c++) {
+      h ^= *c;
+      h *= 0x100000001b3ULL;
+    }
+    snprintf(byHash, sizeof byHash, "%s/%016llx.so", dir, (unsigned long long) h);
+    path = byHash;
+  }
   if (!path || !*path) {
     if (log && logSize) snprintf(log, logSize, "nnc's CUDA stand-in: no emulated kernels (NNC_FAKE_CUDA_KERNELS)");
     return INVALID_IMAGE;
