@@ -32,35 +32,33 @@ final class DeviceOption {
 
   /** Opens the device, or refuses it with what was found and what to use instead. */
   void require() {
-    switch (device) {
-      case "cpu" -> { }
-      case "cuda" -> {
-        try {
-          driver = CudaDriver.open();
-          gpu = driver.gpus().get(0);
-        } catch (CudaDriver.Unavailable e) {
-          throw new UserError(e.getMessage());
-        }
-        arch(gpu);
+    String library = CudaDriver.configuredLibrary();
+    List<CudaDriver.Device> gpus = check(device, library);
+    if (!gpus.isEmpty()) {
+      try {
+        driver = CudaDriver.open(library);
+      } catch (CudaDriver.Unavailable e) {
+        throw new UserError(e.getMessage());
       }
-      default -> throw new UserError("--device " + device + " is not a device nnc knows; use cpu or cuda");
+      gpu = gpus.get(0);
     }
   }
 
-  /** As {@link #require} for {@code device} with driver library {@code library}; the GPUs found. */
+  /** Checks {@code device} with driver library {@code library}; for cuda, its GPUs, the first of which must run nnc's PTX. */
   static List<CudaDriver.Device> check(String device, String library) {
     switch (device) {
       case "cpu" -> {
         return List.of();
       }
       case "cuda" -> {
+        List<CudaDriver.Device> gpus;
         try {
-          List<CudaDriver.Device> gpus = CudaDriver.devices(library);
-          arch(gpus.get(0));
-          return gpus;
+          gpus = CudaDriver.devices(library);
         } catch (CudaDriver.Unavailable e) {
           throw new UserError(e.getMessage());
         }
+        arch(gpus.get(0));
+        return gpus;
       }
       default -> throw new UserError("--device " + device + " is not a device nnc knows; use cpu or cuda");
     }

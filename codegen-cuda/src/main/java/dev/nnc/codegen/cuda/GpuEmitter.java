@@ -147,9 +147,26 @@ final class GpuEmitter {
     return g.m() >= TILE && g.n() >= TILE;
   }
 
+  /** The side of a register-blocked GEMM's tile of C: 16 × 16 threads, {@value #MICRO} × {@value #MICRO} elements each. */
+  static final int BLOCKED_TILE = 64;
+  /** The depth of a register-blocked GEMM's tiles of A and B in shared memory. */
+  static final int BLOCKED_K = 8;
+  /** Elements of C per thread of a register-blocked GEMM, in each direction. */
+  static final int MICRO = BLOCKED_TILE / TILE;
+
+  /**
+   * Whether GEMM {@code g} runs register-blocked and double-buffered: where C holds at least a
+   * {@value #BLOCKED_TILE}-square tile; smaller GEMMs keep the one-element-a-thread tile, which
+   * leaves fewer threads idle at their edges.
+   */
+  static boolean blocked(Kernel.Gemm g) {
+    return g.m() >= BLOCKED_TILE && g.n() >= BLOCKED_TILE;
+  }
+
   /** Tiles of C per product of a tiled GEMM. */
   private static long tiles(Kernel.Gemm g) {
-    return (long) ((g.m() + TILE - 1) / TILE) * ((g.n() + TILE - 1) / TILE);
+    int side = blocked(g) ? BLOCKED_TILE : TILE;
+    return (long) ((g.m() + side - 1) / side) * ((g.n() + side - 1) / side);
   }
 
   /**
@@ -186,6 +203,7 @@ final class GpuEmitter {
     boolean blockwise = template instanceof Kernel.Gemm tg && tiled(tg);
     switch (template) {
       case Kernel.Loops l -> e.emitLoops(l.named(name + "_items"), buffers);
+      case Kernel.Gemm g when blockwise && blocked(g) -> emitBlockedGemm(g, name + "_items", buffers);
       case Kernel.Gemm g when blockwise -> emitTiledGemm(g, name + "_items", buffers);
       case Kernel.Gemm g -> emitGemmItems(g, name + "_items", buffers);
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
@@ -405,6 +423,158 @@ final class GpuEmitter {
           LLVMValueRef v = g.epilogue() == null ? sum : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, sum);
           LLVMBuildStore(e.b, v, e.at(LLVMBuildAdd(e.b, operand(g.c(), 0, q, mn), rowMajor(i, g.n(), j), "")));
         }, () -> { });
+      });
+    });
+    e.endFunction();
+  }
+
+  /**
+   * A register-blocked, double-buffered GEMM, blocks {@code [lo, hi)}: block {@code q·tiles + r}
+   * computes tile r of product q's C, {@value #BLOCKED_TILE} × {@value #BLOCKED_TILE}, with 16 × 16
+   * threads; thread (ty, tx) holds the {@value #MICRO} × {@value #MICRO} elements at rows
+   * {@code ty + 16·a} and columns {@code tx + 16·b} in registers (the strided layout: a warp's
+   * reads of a row of B in shared memory are 16 consecutive floats, its reads of A two broadcast
+   * values, no bank conflicts). Over K in steps of {@value #BLOCKED_K}, tiles of A (stored k-major,
+   * [k][i]) and B ([k][j]) are in shared memory twice over: while the threads multiply out the
+   * current pair, each loads its two elements of the next A and B tile from memory into registers
+   * and then stores them into the other pair, so one barrier per step separates a pair's writing
+   * from its reading, and the loads' latency hides behind the multiplications. Each thread does
+   * {@value #MICRO}² FMAs per {@code 2·}{@value #MICRO} reads of shared memory, where the 16 × 16
+   * tile does one per two. Loads from memory take consecutive threads along the operand's
+   * contiguous dimension (coalesced), whichever its transposition.
+   */
+  private void emitBlockedGemm(Kernel.Gemm g, String name, int buffers) {
+    final int tileFloats = BLOCKED_TILE * BLOCKED_K;
+    final int threads = TILE * TILE;
+    final int perThread = tileFloats / threads;
+    e.beginFunction(name, buffers);
+    LLVMValueRef fn = e.function();
+    BlockCode bc = new BlockCode(e, flavor, threads);
+    LLVMValueRef as = bc.shared(2 * tileFloats);
+    LLVMValueRef bs = bc.shared(2 * tileFloats);
+    BlockCode.Register[] acc = new BlockCode.Register[MICRO * MICRO];
+    for (int r = 0; r < acc.length; r++) {
+      acc[r] = bc.register("acc" + r);
+    }
+    LLVMValueRef blk = e.slot(e.i64, "blk");
+    LLVMValueRef kt = e.slot(e.i64, "kt");
+    LLVMValueRef iSlot = e.slot(e.i64, "i");
+    LLVMValueRef jSlot = e.slot(e.i64, "j");
+    long tilesN = (g.n() + BLOCKED_TILE - 1) / BLOCKED_TILE;
+    long perProduct = tiles(g);
+    long steps = (g.k() + BLOCKED_K - 1) / BLOCKED_K;
+    long mn = (long) g.m() * g.n();
+    e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
+      LLVMValueRef bv = e.load64(blk);
+      LLVMValueRef q = LLVMBuildSDiv(e.b, bv, e.c64(perProduct), "q");
+      LLVMValueRef r = LLVMBuildSRem(e.b, bv, e.c64(perProduct), "");
+      LLVMValueRef row0 = LLVMBuildMul(e.b, LLVMBuildSDiv(e.b, r, e.c64(tilesN), ""), e.c64(BLOCKED_TILE), "row0");
+      LLVMValueRef col0 = LLVMBuildMul(e.b, LLVMBuildSRem(e.b, r, e.c64(tilesN), ""), e.c64(BLOCKED_TILE), "col0");
+      LLVMValueRef aBase = operand(g.a(), g.aBase(), q, (long) g.m() * g.k());
+      LLVMValueRef bBase = operand(g.b(), g.bBase(), q, (long) g.k() * g.n());
+      // Thread t's elements of step s's tiles, read from memory, and where they go in shared memory.
+      java.util.function.BiFunction<LLVMValueRef, LLVMValueRef, LLVMValueRef[]> fetch = (t, k0) -> {
+        LLVMValueRef[] v = new LLVMValueRef[4 * perThread];
+        for (int p = 0; p < perThread; p++) {
+          LLVMValueRef el = LLVMBuildAdd(e.b, t, e.c64((long) p * threads), "");
+          // A's tile: consecutive threads along K where A is [M,K], along M where it is [K,M].
+          LLVMValueRef il = g.transA() ? LLVMBuildURem(e.b, el, e.c64(BLOCKED_TILE), "")
+              : LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_K), "");
+          LLVMValueRef kla = g.transA() ? LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_TILE), "")
+              : LLVMBuildURem(e.b, el, e.c64(BLOCKED_K), "");
+          LLVMValueRef i = LLVMBuildAdd(e.b, row0, il, "");
+          LLVMValueRef ka = LLVMBuildAdd(e.b, k0, kla, "");
+          LLVMValueRef inA = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
+              LLVMBuildICmp(e.b, LLVMIntSLT, ka, e.c64(g.k()), ""), "");
+          v[4 * p] = guardedLoad(inA, aBase, aIndex(g, i, ka));
+          v[4 * p + 1] = rowMajor(kla, BLOCKED_TILE, il);
+          // B's tile: along N where B is [K,N], along K where it is [N,K].
+          LLVMValueRef jl = g.transB() ? LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_K), "")
+              : LLVMBuildURem(e.b, el, e.c64(BLOCKED_TILE), "");
+          LLVMValueRef klb = g.transB() ? LLVMBuildURem(e.b, el, e.c64(BLOCKED_K), "")
+              : LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_TILE), "");
+          LLVMValueRef j = LLVMBuildAdd(e.b, col0, jl, "");
+          LLVMValueRef kb = LLVMBuildAdd(e.b, k0, klb, "");
+          LLVMValueRef inB = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, kb, e.c64(g.k()), ""),
+              LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
+          v[4 * p + 2] = guardedLoad(inB, bBase, bIndex(g, kb, j));
+          v[4 * p + 3] = rowMajor(klb, BLOCKED_TILE, jl);
+        }
+        return v;
+      };
+      java.util.function.BiConsumer<LLVMValueRef[], LLVMValueRef> store = (v, pair) -> {
+        for (int p = 0; p < perThread; p++) {
+          LLVMBuildStore(e.b, v[4 * p], bc.element(as, LLVMBuildAdd(e.b, pair, v[4 * p + 1], "")));
+          LLVMBuildStore(e.b, v[4 * p + 2], bc.element(bs, LLVMBuildAdd(e.b, pair, v[4 * p + 3], "")));
+        }
+      };
+      bc.forAllThreads(t -> {
+        for (BlockCode.Register a : acc) {
+          a.set(t, e.cf(0));
+        }
+        store.accept(fetch.apply(t, e.c64(0)), e.c64(0));
+      });
+      bc.barrier();
+      e.loop(kt, e.c64(0), e.c64(steps), 1, () -> {
+        LLVMValueRef s0 = e.load64(kt);
+        LLVMValueRef cur = LLVMBuildMul(e.b, LLVMBuildAnd(e.b, s0, e.c64(1), ""), e.c64(tileFloats), "cur");
+        LLVMValueRef next = LLVMBuildSub(e.b, e.c64(tileFloats), cur, "next");
+        LLVMValueRef more = LLVMBuildICmp(e.b, LLVMIntSLT, LLVMBuildAdd(e.b, s0, e.c64(1), ""), e.c64(steps), "more");
+        LLVMValueRef k1 = LLVMBuildMul(e.b, LLVMBuildAdd(e.b, s0, e.c64(1), ""), e.c64(BLOCKED_K), "k1");
+        bc.forAllThreads(t -> {
+          LLVMValueRef tx = LLVMBuildURem(e.b, t, e.c64(TILE), "tx");
+          LLVMValueRef ty = LLVMBuildUDiv(e.b, t, e.c64(TILE), "ty");
+          // The next step's elements, loaded before the multiplications so their latency hides
+          // behind them (past the last step, K's guard makes them zeros, never stored).
+          LLVMValueRef[] prefetched = fetch.apply(t, k1);
+          LLVMValueRef[] sums = new LLVMValueRef[acc.length];
+          for (int x = 0; x < acc.length; x++) {
+            sums[x] = acc[x].get(t);
+          }
+          for (int kk = 0; kk < BLOCKED_K; kk++) {
+            LLVMValueRef[] av = new LLVMValueRef[MICRO];
+            LLVMValueRef[] bw = new LLVMValueRef[MICRO];
+            for (int m = 0; m < MICRO; m++) {
+              LLVMValueRef row = LLVMBuildAdd(e.b, e.c64((long) kk * BLOCKED_TILE + (long) m * TILE), cur, "");
+              av[m] = LLVMBuildLoad2(e.b, e.f32, bc.element(as, LLVMBuildAdd(e.b, row, ty, "")), "");
+              bw[m] = LLVMBuildLoad2(e.b, e.f32, bc.element(bs, LLVMBuildAdd(e.b, row, tx, "")), "");
+            }
+            for (int m = 0; m < MICRO; m++) {
+              for (int n = 0; n < MICRO; n++) {
+                LLVMValueRef prod = LLVMBuildFMul(e.b, av[m], bw[n], "");
+                LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
+                sums[m * MICRO + n] = LLVMBuildFAdd(e.b, sums[m * MICRO + n], prod, "");
+                LLVMSetFastMathFlags(sums[m * MICRO + n], LLVMFastMathAllowContract);
+              }
+            }
+          }
+          for (int x = 0; x < acc.length; x++) {
+            acc[x].set(t, sums[x]);
+          }
+          // The other pair was last read before the previous barrier: nobody reads it now.
+          Ir.when(e, e.function(), more, () -> store.accept(prefetched, next));
+        });
+        bc.barrier();
+      });
+      bc.forAllThreads(t -> {
+        LLVMValueRef tx = LLVMBuildURem(e.b, t, e.c64(TILE), "tx");
+        LLVMValueRef ty = LLVMBuildUDiv(e.b, t, e.c64(TILE), "ty");
+        for (int m = 0; m < MICRO; m++) {
+          for (int n = 0; n < MICRO; n++) {
+            LLVMValueRef i = LLVMBuildAdd(e.b, row0, LLVMBuildAdd(e.b, ty, e.c64((long) m * TILE), ""), "");
+            LLVMValueRef j = LLVMBuildAdd(e.b, col0, LLVMBuildAdd(e.b, tx, e.c64((long) n * TILE), ""), "");
+            LLVMValueRef in = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
+                LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
+            LLVMValueRef sum = acc[m * MICRO + n].get(t);
+            e.ifElse(in, () -> {
+              LLVMBuildStore(e.b, i, iSlot);
+              LLVMBuildStore(e.b, j, jSlot);
+              LLVMValueRef v = g.epilogue() == null ? sum
+                  : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, sum);
+              LLVMBuildStore(e.b, v, e.at(LLVMBuildAdd(e.b, operand(g.c(), 0, q, mn), rowMajor(i, g.n(), j), "")));
+            }, () -> { });
+          }
+        }
       });
     });
     e.endFunction();

@@ -26,15 +26,16 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The GPU GEMMs — tiled through shared memory, or a thread per element where C is thinner than a
- * tile — emulated against the CPU back end's: edge tiles (M, N, K not multiples of the tile),
+ * The GPU GEMMs — register-blocked and double-buffered where C holds a 64-square tile, tiled 16 ×
+ * 16 through shared memory down to 16, a thread per element where C is thinner — emulated against
+ * the CPU back end's: edge tiles (M, N, K not multiples of the tiles; K of one step or one element),
  * every transpose combination, batches of products, the fused bias + tanh epilogue; and their PTX
  * (with its barriers and shared memory) accepted by ptxas.
  */
 class GpuGemmTest {
   @ParameterizedTest
   @CsvSource({"1,16,16,16", "1,1,7,5", "1,5,40,3", "1,17,33,19", "1,64,64,64", "1,100,129,513", "1,31,16,1",
-      "3,20,18,37", "4,16,33,15"})
+      "3,20,18,37", "4,16,33,15", "1,65,70,9", "2,64,130,8", "1,128,64,1", "3,96,80,23"})
   void emulatedGemmEqualsTheCpuBackEnd(int batch, int m, int n, int k) throws Exception {
     Random r = new Random(batch * 131 + m * 31 + n * 7 + k);
     for (boolean ta : new boolean[] {false, true}) {

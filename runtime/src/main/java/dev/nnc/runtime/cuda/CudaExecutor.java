@@ -13,7 +13,8 @@ import java.util.Map;
  * A model's kernels on an NVIDIA GPU: the arena in device memory, the PTX module loaded by the
  * driver, each schedule call a {@code cuLaunchKernel} of its entry point with the grid and block
  * of the launch table, on the context's default stream (so launches and copies run in order).
- * The host copy of the arena that {@link dev.nnc.runtime.NativeModel} reads and writes is copied
+ * Executors of one {@link CudaModule} on one GPU share its loaded module. The host copy of the
+ * arena that {@link dev.nnc.runtime.NativeModel} reads and writes is copied
  * in where it was written (inputs, weights) and out where it is read (outputs, weights), and a
  * loop's counter is copied in before each step: nothing else crosses the bus.
  *
@@ -28,10 +29,58 @@ public final class CudaExecutor implements Executor {
   private final MemorySegment context;
   private final Arena memory = Arena.ofShared();
   private final MemorySegment counter;
-  private final Map<String, MemorySegment> functions = new HashMap<>();
   private long arena;
-  private MemorySegment loaded;
+  private Loaded loaded;
   private boolean closed;
+
+  /**
+   * A PTX module loaded in a GPU's primary context, shared by every executor of the same
+   * {@link CudaModule} there (a model's arenas: the driver JIT-compiles the PTX once), unloaded
+   * when the last of them closes.
+   */
+  private static final class Loaded {
+    final MemorySegment module;
+    final Map<String, MemorySegment> functions = new HashMap<>();
+    int users;
+
+    Loaded(MemorySegment module) {
+      this.module = module;
+    }
+  }
+
+  /** A module's identity: the driver, the GPU and the very {@link CudaModule} object. */
+  private record Key(CudaDriver driver, int device, CudaModule module) {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Key k && k.driver == driver && k.device == device && k.module == module;
+    }
+
+    @Override
+    public int hashCode() {
+      return System.identityHashCode(driver) * 31 + device * 17 + System.identityHashCode(module);
+    }
+  }
+
+  private static final Map<Key, Loaded> LOADED = new HashMap<>();
+
+  private static synchronized Loaded load(CudaDriver driver, CudaDriver.Device device, CudaModule module) {
+    Loaded l = LOADED.computeIfAbsent(new Key(driver, device.index(), module), k -> new Loaded(
+        driver.loadModule(module.ptx(), "the model's PTX for " + module.arch() + " on " + device)));
+    l.users++;
+    return l;
+  }
+
+  private static synchronized MemorySegment function(CudaDriver driver, Loaded l, String entry) {
+    return l.functions.computeIfAbsent(entry, e -> driver.function(l.module, e));
+  }
+
+  /** Drops one user of {@code l}; unloads it when none is left. */
+  private static synchronized void release(CudaDriver driver, CudaDriver.Device device, CudaModule module, Loaded l) {
+    if (--l.users == 0) {
+      LOADED.remove(new Key(driver, device.index(), module));
+      driver.unloadModule(l.module);
+    }
+  }
 
   /**
    * Opens GPU {@code device} of {@code driver}, allocates the arena there (the size of
@@ -52,7 +101,7 @@ public final class CudaExecutor implements Executor {
       ModelTooLargeException.checkFits(manifest, bytes, free, device.toString());
       arena = driver.allocate(bytes);
       driver.copyToDevice(arena, host, bytes);
-      loaded = driver.loadModule(module.ptx(), "the model's PTX for " + module.arch() + " on " + device);
+      loaded = load(driver, device, module);
       counter = memory.allocate(ValueLayout.JAVA_FLOAT);
     } catch (RuntimeException | Error e) {
       close();
@@ -72,7 +121,7 @@ public final class CudaExecutor implements Executor {
       throw new IllegalStateException("kernel " + c.symbol() + ": the launch table says " + k.blocks() + " blocks of "
           + k.threads() + " threads, the manifest " + c.extent() + " blocks; compile the model again");
     }
-    MemorySegment fn = functions.computeIfAbsent(k.entry(), e -> driver.function(loaded, e));
+    MemorySegment fn = function(driver, loaded, k.entry());
     long[] offsets = k.offsets();
     for (long o : offsets) {
       if (o >= host.byteSize() / Float.BYTES) {
@@ -182,7 +231,7 @@ public final class CudaExecutor implements Executor {
     try {
       driver.makeCurrent(context);
       if (loaded != null) {
-        driver.unloadModule(loaded);
+        release(driver, device, module, loaded);
       }
     } catch (RuntimeException e) {
       first = e;

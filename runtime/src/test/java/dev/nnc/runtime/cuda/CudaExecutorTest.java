@@ -110,6 +110,30 @@ class CudaExecutorTest {
     assertEquals(live, FakeCuda.stat("live"), "closing frees the arena");
   }
 
+  /** Arenas of one module share its loading (the driver JIT-compiles the PTX once); each has its own memory. */
+  @Test
+  void arenasOfOneModuleShareItsLoadingAndNotTheirMemory() throws Exception {
+    FakeCuda.useKernels(kernels);
+    CudaModule mod = module(PTX);
+    long loads = FakeCuda.stat("modules");
+    float[] w = {1, 2, 3, 4, 5, 6, 7, 8};
+    try (NativeModel a = open(manifest(2), mod); NativeModel b = open(manifest(2), mod)) {
+      assertEquals(loads + 1, FakeCuda.stat("modules"), "loaded once for both");
+      a.setParam("w", w);
+      b.setParam("w", new float[8]);
+      float[] x = {1, 1, 1, 1, 1, 1, 1, 1};
+      a.setInput("run", "x", x);
+      b.setInput("run", "x", x);
+      a.run("run");
+      b.run("run");
+      assertArrayEquals(expected(x, w), a.output("run", "y"));
+      assertArrayEquals(expected(x, new float[8]), b.output("run", "y"));
+    }
+    try (NativeModel c = open(manifest(2), mod)) {
+      assertEquals(loads + 2, FakeCuda.stat("modules"), "unloaded with its last arena, loaded again");
+    }
+  }
+
   @Test
   void aKernelMissingFromThePtxIsNamed() {
     CudaDriver.Failure f = assertThrows(CudaDriver.Failure.class,
