@@ -415,6 +415,40 @@ public final class KernelEmitter {
   }
 
   /**
+   * As {@link #emitLoops}, for a nest whose outermost loop holds loops of one extent E whose
+   * iterations are independent too ({@link dev.nnc.ir.kernel.Independence#secondLoops}): the
+   * function's slice {@code [lo, hi)} is of the items {@code outer·E + second}, each running its
+   * iteration of each of those loops in turn (a GPU spreads the items over its threads).
+   */
+  public void emitLoopsCollapsed(Kernel.Loops k, int buffers) {
+    KStmt.Loop root = k.root();
+    long extent = ((KStmt.Loop) root.body().get(0)).extent();
+    beginFunction(k.name(), buffers);
+    varSlots = new LLVMValueRef[Math.max(1, k.vars())];
+    for (int v = 0; v < varSlots.length; v++) {
+      varSlots[v] = slot(i64, "i" + v);
+    }
+    localSlots = new LLVMValueRef[Math.max(1, k.locals())];
+    for (int l = 0; l < localSlots.length; l++) {
+      localSlots[l] = slot(f32, "l" + l);
+    }
+    scopeBuffers(k);
+    hoistInvariantLoads(k);
+    LLVMValueRef item = slot(i64, "item");
+    loop(item, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
+      LLVMValueRef it = load64(item);
+      LLVMBuildStore(b, LLVMBuildUDiv(b, it, c64(extent), ""), varSlots[root.var()]);
+      LLVMValueRef second = LLVMBuildURem(b, it, c64(extent), "");
+      for (KStmt s : root.body()) {
+        KStmt.Loop l = (KStmt.Loop) s;
+        LLVMBuildStore(b, second, varSlots[l.var()]);
+        body(l);
+      }
+    });
+    endFunction();
+  }
+
+  /**
    * Per buffer of the kernel being emitted: its alias-scope list and the list of every other
    * buffer's scope, as metadata for its loads and stores; null outside a loop kernel.
    */

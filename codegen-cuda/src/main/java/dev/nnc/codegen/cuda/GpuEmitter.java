@@ -154,13 +154,28 @@ final class GpuEmitter {
   /** Elements of C per thread of a register-blocked GEMM, in each direction. */
   static final int MICRO = BLOCKED_TILE / TILE;
 
+  /** Blocks a register-blocked GEMM needs at least: about one per multiprocessor of a large GPU (108 on an A100, 132 on an H100). */
+  static final long BLOCKED_MIN_BLOCKS = 128;
+
   /**
    * Whether GEMM {@code g} runs register-blocked and double-buffered: where C holds at least a
-   * {@value #BLOCKED_TILE}-square tile; smaller GEMMs keep the one-element-a-thread tile, which
-   * leaves fewer threads idle at their edges.
+   * {@value #BLOCKED_TILE}-square tile and there are enough of them to occupy the GPU's
+   * multiprocessors ({@value #BLOCKED_MIN_BLOCKS}); smaller GEMMs keep the one-element-a-thread
+   * tile, sixteen times the blocks. {@code -Dnnc.gpu.gemm=blocked} takes the blocked kernel
+   * wherever C holds a tile, {@code tiled} never (comparisons; the tests).
    */
   static boolean blocked(Kernel.Gemm g) {
-    return g.m() >= BLOCKED_TILE && g.n() >= BLOCKED_TILE;
+    if (g.m() < BLOCKED_TILE || g.n() < BLOCKED_TILE) {
+      return false;
+    }
+    String force = System.getProperty("nnc.gpu.gemm", "auto");
+    return switch (force) {
+      case "blocked" -> true;
+      case "tiled" -> false;
+      case "auto" -> (long) g.batch() * ((g.m() + BLOCKED_TILE - 1) / BLOCKED_TILE)
+          * ((g.n() + BLOCKED_TILE - 1) / BLOCKED_TILE) >= BLOCKED_MIN_BLOCKS;
+      default -> throw new IllegalArgumentException("-Dnnc.gpu.gemm=" + force + ": use auto, blocked or tiled");
+    };
   }
 
   /** Tiles of C per product of a tiled GEMM. */
@@ -175,12 +190,26 @@ final class GpuEmitter {
    */
   private static long items(Kernel k) {
     return switch (k) {
+      case Kernel.Loops l when collapsed(l) -> l.root().extent() * dev.nnc.ir.kernel.Independence.secondLoops(l);
       case Kernel.Loops l -> l.parallel() ? l.root().extent() : 1;
       case Kernel.Gemm g when tiled(g) -> g.batch() * tiles(g);
       case Kernel.Gemm g -> (long) g.batch() * g.m() * g.n();
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
     };
   }
+
+  /** Below this many iterations of its parallel loop a nest spreads its second loop over threads too, where it may. */
+  static final long COLLAPSE_BELOW = 16 * 1024;
+
+  /**
+   * Whether nest {@code l}'s work items are its two outer loops' iteration pairs: its parallel
+   * loop is short (LeNet-5's im2col at batch 64, a Winograd transform's 64 channels: a few blocks
+   * on a GPU of a hundred multiprocessors) and the loops inside it are independent too.
+   */
+  static boolean collapsed(Kernel.Loops l) {
+    return l.parallel() && l.root().extent() < COLLAPSE_BELOW && dev.nnc.ir.kernel.Independence.secondLoops(l) > 1;
+  }
+
 
   /** The outer loop's extent of a serial loop nest, which one thread runs whole; -1 for parallel kernels. */
   private static long serialExtent(Kernel k) {
@@ -202,6 +231,7 @@ final class GpuEmitter {
     e.constantOffsets(null);
     boolean blockwise = template instanceof Kernel.Gemm tg && tiled(tg);
     switch (template) {
+      case Kernel.Loops l when collapsed(l) -> e.emitLoopsCollapsed(l.named(name + "_items"), buffers);
       case Kernel.Loops l -> e.emitLoops(l.named(name + "_items"), buffers);
       case Kernel.Gemm g when blockwise && blocked(g) -> emitBlockedGemm(g, name + "_items", buffers);
       case Kernel.Gemm g when blockwise -> emitTiledGemm(g, name + "_items", buffers);

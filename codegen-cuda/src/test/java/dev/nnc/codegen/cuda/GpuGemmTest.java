@@ -35,8 +35,21 @@ import org.junit.jupiter.params.provider.CsvSource;
 class GpuGemmTest {
   @ParameterizedTest
   @CsvSource({"1,16,16,16", "1,1,7,5", "1,5,40,3", "1,17,33,19", "1,64,64,64", "1,100,129,513", "1,31,16,1",
-      "3,20,18,37", "4,16,33,15", "1,65,70,9", "2,64,130,8", "1,128,64,1", "3,96,80,23"})
+      "3,20,18,37", "4,16,33,15", "1,65,70,9", "2,64,130,8", "1,128,64,1", "3,96,80,23", "2,512,520,17"})
   void emulatedGemmEqualsTheCpuBackEnd(int batch, int m, int n, int k) throws Exception {
+    // Every shape that holds a 64-square tile through the register-blocked kernel, whatever its
+    // number of tiles, the others through the 16 × 16 one; then the default choice.
+    for (String choice : new String[] {"blocked", "auto"}) {
+      System.setProperty("nnc.gpu.gemm", choice);
+      try {
+        check(batch, m, n, k);
+      } finally {
+        System.clearProperty("nnc.gpu.gemm");
+      }
+    }
+  }
+
+  private void check(int batch, int m, int n, int k) throws Exception {
     Random r = new Random(batch * 131 + m * 31 + n * 7 + k);
     for (boolean ta : new boolean[] {false, true}) {
       for (boolean tb : new boolean[] {false, true}) {

@@ -1,0 +1,199 @@
+package dev.nnc.ir.kernel;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Which loops of a nest may run their iterations at once, beyond the parallel outer loop that
+ * lowering guarantees: a back end with more threads than that loop has iterations (a GPU, where a
+ * convolution's im2col at batch 64 has 64) can then spread the second loop over threads too.
+ */
+public final class Independence {
+  private Independence() {}
+
+  /**
+   * The extent E of the loops that make up parallel nest {@code k}'s outermost loop's body, when
+   * every pair (outer iteration, iteration of those loops) is independent of every other, so that
+   * the items {@code outer·E + second} may run at once, each running its iteration of each of the
+   * loops in turn; 0 otherwise. The body must be loops only, all of extent E (a Winograd
+   * transform's nine regions of tiles — corners, edges, interior — each a loop over the images).
+   * True for a Winograd transform whose loops run over its images (its description says each
+   * channel and image writes its own tiles from its own pixels); otherwise shown from the nest:
+   * nothing inside the loops assigns a local (a running value could carry from one iteration to
+   * the next), no store is at a data-dependent row, no buffer the nest writes is also read, each
+   * store's index is one-to-one in the loops around it whose stride it does not ignore (strides of
+   * distinct magnitudes, each above the span of the smaller ones, as a row-major index is), the
+   * two outer loops' strides are not ignored, and stores into one buffer have the same index or
+   * ranges apart.
+   */
+  public static long secondLoops(Kernel.Loops k) {
+    KStmt.Loop root = k.root();
+    if (!k.parallel() || root.body().isEmpty()) {
+      return 0;
+    }
+    long extent = -1;
+    for (KStmt s : root.body()) {
+      if (!(s instanceof KStmt.Loop l) || (extent >= 0 && l.extent() != extent)) {
+        return 0;
+      }
+      extent = l.extent();
+    }
+    if (k.transform() != null) {
+      return extent == k.transform().images() ? extent : 0;
+    }
+    List<KStmt.Store> stores = new ArrayList<>();
+    List<long[]> extents = new ArrayList<>();
+    List<Integer> seconds = new ArrayList<>();
+    for (KStmt s : root.body()) {
+      KStmt.Loop second = (KStmt.Loop) s;
+      int before = stores.size();
+      if (!collect(second, new long[k.vars()], root, stores, extents)) {
+        return 0;
+      }
+      for (int i = before; i < stores.size(); i++) {
+        seconds.add(second.var());
+      }
+    }
+    Set<Integer> written = new HashSet<>();
+    for (KStmt.Store s : stores) {
+      written.add(s.buf());
+    }
+    boolean[] readsWritten = {false};
+    KernelWalk.forEachExpr(root, e -> KernelWalk.forEach(e, x -> {
+      if (x instanceof KExpr.Load l && written.contains(l.buf())) {
+        readsWritten[0] = true;
+      }
+    }));
+    if (readsWritten[0]) {
+      return 0;
+    }
+    for (int i = 0; i < stores.size(); i++) {
+      KStmt.Store s = stores.get(i);
+      long[] ext = extents.get(i);
+      long[] strides = s.index().strides();
+      for (int v : new int[] {root.var(), seconds.get(i)}) {
+        if (ext[v] > 1 && (v >= strides.length || strides[v] == 0)) {
+          return 0;
+        }
+      }
+      if (!oneToOne(strides, ext)) {
+        return 0;
+      }
+      for (int j = 0; j < i; j++) {
+        KStmt.Store o = stores.get(j);
+        if (o.buf() == s.buf() && !o.index().equals(s.index()) && overlap(s, ext, o, extents.get(j))) {
+          return 0;
+        }
+      }
+    }
+    return extent;
+  }
+
+  /** The stores inside {@code l} with the extents of the loops around each; false on an assignment or a row store. */
+  private static boolean collect(KStmt.Loop l, long[] ext, KStmt.Loop root, List<KStmt.Store> stores,
+      List<long[]> extents) {
+    long[] inner = ext.clone();
+    inner[root.var()] = root.extent();
+    inner[l.var()] = l.extent();
+    for (KStmt s : l.body()) {
+      switch (s) {
+        case KStmt.Loop n -> {
+          if (!collect(n, inner, root, stores, extents)) {
+            return false;
+          }
+        }
+        case KStmt.Store st -> {
+          if (st.row() != null) {
+            return false;
+          }
+          stores.add(st);
+          extents.add(inner.clone());
+        }
+        case KStmt.Assign a -> {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** Whether {@code Σ strides[v]·i_v} over {@code i_v < ext[v]} is one-to-one in the variables with a stride. */
+  static boolean oneToOne(long[] strides, long[] ext) {
+    List<long[]> terms = new ArrayList<>();
+    for (int v = 0; v < strides.length && v < ext.length; v++) {
+      if (strides[v] != 0 && ext[v] > 1) {
+        terms.add(new long[] {Math.abs(strides[v]), ext[v]});
+      }
+    }
+    terms.sort((a, b) -> Long.compare(a[0], b[0]));
+    long span = 0;
+    for (long[] t : terms) {
+      if (t[0] <= span) {
+        return false;
+      }
+      span = Math.addExact(span, Math.multiplyExact(t[0], t[1] - 1));
+    }
+    return true;
+  }
+
+  /**
+   * Whether two stores' indices can meet. Terms they share (a loop, its stride and extent) take
+   * the same values in both, which differ by a multiple of g, the strides' greatest common
+   * divisor; so where the rest of the two indices differ by less than g and never by 0, an
+   * element of one is never one of the other (interleaved regions of a row, as
+   * {@code 16c + n} and {@code 16c + 8 + j} for n, j < 8). Otherwise their whole ranges must be
+   * apart.
+   */
+  private static boolean overlap(KStmt.Store a, long[] ea, KStmt.Store b, long[] eb) {
+    long[] sa = a.index().strides();
+    long[] sb = b.index().strides();
+    int n = Math.max(sa.length, sb.length);
+    long g = 0;
+    long[] ra = {a.index().base(), a.index().base()};
+    long[] rb = {b.index().base(), b.index().base()};
+    for (int v = 0; v < n; v++) {
+      long x = v < sa.length && v < ea.length && ea[v] > 1 ? sa[v] : 0;
+      long y = v < sb.length && v < eb.length && eb[v] > 1 ? sb[v] : 0;
+      if (x != 0 && x == y && ea[v] == eb[v]) {
+        g = gcd(g, Math.abs(x));
+        continue;
+      }
+      add(ra, x, v < ea.length ? ea[v] : 0);
+      add(rb, y, v < eb.length ? eb[v] : 0);
+    }
+    if (g > 0) {
+      long lo = rb[0] - ra[1];
+      long hi = rb[1] - ra[0];
+      if (lo > -g && hi < g && (lo > 0 || hi < 0)) {
+        return false;
+      }
+    }
+    long[] wa = range(a.index(), ea);
+    long[] wb = range(b.index(), eb);
+    return wa[0] <= wb[1] && wb[0] <= wa[1];
+  }
+
+  private static void add(long[] r, long stride, long extent) {
+    long span = stride * Math.max(0, extent - 1);
+    r[0] += Math.min(0, span);
+    r[1] += Math.max(0, span);
+  }
+
+  private static long gcd(long a, long b) {
+    return b == 0 ? a : gcd(b, a % b);
+  }
+
+  private static long[] range(KExpr.Affine idx, long[] ext) {
+    long lo = idx.base();
+    long hi = idx.base();
+    long[] s = idx.strides();
+    for (int v = 0; v < s.length && v < ext.length; v++) {
+      long span = s[v] * Math.max(0, ext[v] - 1);
+      lo += Math.min(0, span);
+      hi += Math.max(0, span);
+    }
+    return new long[] {lo, hi};
+  }
+}
