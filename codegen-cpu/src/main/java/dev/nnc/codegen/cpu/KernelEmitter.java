@@ -7,6 +7,7 @@ import dev.nnc.ir.kernel.KExpr;
 import dev.nnc.ir.kernel.KStmt;
 import dev.nnc.ir.kernel.Kernel;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.bytedeco.llvm.LLVM.LLVMBasicBlockRef;
 import org.bytedeco.llvm.LLVM.LLVMBuilderRef;
@@ -412,6 +413,42 @@ public final class KernelEmitter {
     // The outermost loop runs over the slice [lo, hi) the runtime hands this call.
     loop(varSlots[root.var()], LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> body(root));
     endFunction();
+  }
+
+  /**
+   * Prepares the function begun with {@link #beginFunction} to emit statements of nest {@code k}
+   * one by one ({@link #emitStatements}) inside code of the caller's own (a GPU's block-wide
+   * reduction): a slot for each of its loop variables and locals, its buffers' alias scopes, its
+   * loop-invariant loads.
+   */
+  public void beginNest(Kernel.Loops k) {
+    varSlots = new LLVMValueRef[Math.max(1, k.vars())];
+    for (int v = 0; v < varSlots.length; v++) {
+      varSlots[v] = slot(i64, "i" + v);
+    }
+    localSlots = new LLVMValueRef[Math.max(1, k.locals())];
+    for (int l = 0; l < localSlots.length; l++) {
+      localSlots[l] = slot(f32, "l" + l);
+    }
+    scopeBuffers(k);
+    hoistInvariantLoads(k);
+  }
+
+  /** The slot of loop variable {@code v} (an i64) of the nest begun with {@link #beginNest}. */
+  public LLVMValueRef varSlot(int v) {
+    return varSlots[v];
+  }
+
+  /** The slot of local {@code l} (an f32) of the nest begun with {@link #beginNest}. */
+  public LLVMValueRef localSlot(int l) {
+    return localSlots[l];
+  }
+
+  /** Emits statements of the nest begun with {@link #beginNest}, as {@link #emitLoops} would. */
+  public void emitStatements(List<KStmt> statements) {
+    for (KStmt s : statements) {
+      stmt(s);
+    }
   }
 
   /**

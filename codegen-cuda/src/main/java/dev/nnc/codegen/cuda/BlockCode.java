@@ -86,6 +86,31 @@ final class BlockCode {
     e.loop(t, e.c64(0), e.c64(threads), 1, () -> body.accept(e.load64(t)));
   }
 
+  /**
+   * Register {@code r} of the thread whose index is {@code thread}'s XOR {@code offset} (below 32:
+   * within the warp), as {@code shfl.sync.bfly} gives it on the GPU (every thread of the warp
+   * taking part). Emulated it reads that thread's element, so {@code r} must not be written in
+   * the same phase.
+   */
+  LLVMValueRef shuffleXor(Register r, LLVMValueRef thread, int offset) {
+    if (offset < 1 || offset > 16) {
+      throw new IllegalArgumentException("a shuffle within a warp, not by " + offset);
+    }
+    if (flavor == GpuEmitter.Flavor.EMULATED) {
+      return r.get(LLVMBuildXor(e.b, thread, e.c64(offset), ""));
+    }
+    String name = "llvm.nvvm.shfl.sync.bfly.f32";
+    int id = LLVMLookupIntrinsicID(name, name.length());
+    if (id == 0) {
+      throw new IllegalStateException("LLVM has no intrinsic " + name);
+    }
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(e.mod, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(e.ctx, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
+    LLVMValueRef[] args = {LLVMConstInt(e.i32, 0xffffffffL, 0), r.get(thread), LLVMConstInt(e.i32, offset, 0),
+        LLVMConstInt(e.i32, 31, 0)};
+    return LLVMBuildCall2(e.b, ft, f, pp(args), args.length, "");
+  }
+
   /** Every thread of the block reaches this point before any goes on. */
   void barrier() {
     if (flavor == GpuEmitter.Flavor.PTX) {

@@ -98,10 +98,10 @@ final class GpuEmitter {
             calls.add(new NativeCall("steps", 0, 0, new NativeCall.Repeat(pp.plan().offset(st.counter()), st.steps(),
                 st.first(), st.delta(), body.size())));
             for (Kernel leaf : body) {
-              calls.add(plan(leaf, pp, groups));
+              calls.add(plan(leaf instanceof Kernel.Loops l ? gpuForm(l) : leaf, pp, groups));
             }
           }
-          case Kernel.Loops l -> calls.add(plan(l, pp, groups));
+          case Kernel.Loops l -> calls.add(plan(gpuForm(l), pp, groups));
           case Kernel.Gemm g -> calls.add(plan(g, pp, groups));
         }
       }
@@ -128,8 +128,9 @@ final class GpuEmitter {
       case Kernel.Gemm g -> 2.0 * g.batch() * g.m() * g.n() * g.k();
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
     };
-    boolean blockwise = t.kernel() instanceof Kernel.Gemm g && tiled(g);
-    int threads = blockwise ? TILE * TILE : (int) Math.min(BLOCK, count);
+    dev.nnc.ir.kernel.BlockReduction red = reduction(t.kernel());
+    boolean blockwise = (t.kernel() instanceof Kernel.Gemm g && tiled(g)) || red != null;
+    int threads = red != null ? red.threads() : blockwise ? TILE * TILE : (int) Math.min(BLOCK, count);
     long blocks = blockwise ? count : (count + threads - 1) / threads;
     launches.put(k.name(), new Launch(k.name(), null, offsets, blocks, threads, count));
     return new NativeCall(k.name(), blocks, serialExtent(t.kernel()) >= 0 ? 0 : flops / blocks);
@@ -190,12 +191,81 @@ final class GpuEmitter {
    */
   private static long items(Kernel k) {
     return switch (k) {
+      case Kernel.Loops l when reduction(l) != null -> reduction(l).nest().root().extent();
       case Kernel.Loops l when collapsed(l) -> l.root().extent() * dev.nnc.ir.kernel.Independence.secondLoops(l);
       case Kernel.Loops l -> l.parallel() ? l.root().extent() : 1;
       case Kernel.Gemm g when tiled(g) -> g.batch() * tiles(g);
       case Kernel.Gemm g -> (long) g.batch() * g.m() * g.n();
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
     };
+  }
+
+  /** {@code l}, or its sum per output where it is a serial sum of rows ({@link dev.nnc.ir.kernel.BlockReduction#perOutput}: one thread otherwise). */
+  static Kernel.Loops gpuForm(Kernel.Loops l) {
+    Kernel.Loops p = dev.nnc.ir.kernel.BlockReduction.perOutput(l);
+    return p != null ? p : l;
+  }
+
+  /**
+   * Nest {@code k} as a block per output ({@link dev.nnc.ir.kernel.BlockReduction}) where it is a
+   * sum per output with fewer outputs than {@link #COLLAPSE_BELOW} (a bias's or batchnorm's
+   * gradient: 64 to 512 outputs, each summing over the batch), else null.
+   */
+  static dev.nnc.ir.kernel.BlockReduction reduction(Kernel k) {
+    return k instanceof Kernel.Loops l && l.root().extent() < COLLAPSE_BELOW ? dev.nnc.ir.kernel.BlockReduction.of(l)
+        : null;
+  }
+
+  /**
+   * A sum per output with a block per output, blocks {@code [lo, hi)}: each thread sums its share
+   * of the reduction ({@link dev.nnc.ir.kernel.BlockReduction#partial}); the warps add their
+   * threads' sums by a butterfly of shuffles (after five steps every lane holds its warp's sum);
+   * each warp's first lane puts it in shared memory; after a barrier every thread adds the warps'
+   * sums in order, and thread 0 runs the stores. Emulated, a shuffle reads the other thread's
+   * register of the step before (two registers alternate), which is what {@code shfl.sync} gives.
+   */
+  private void emitBlockReduction(dev.nnc.ir.kernel.BlockReduction r, String name, int buffers) {
+    Kernel.Loops k = r.nest().named(name);
+    e.beginFunction(name, buffers);
+    e.beginNest(k);
+    LLVMValueRef fn = e.function();
+    int warps = r.threads() / 32;
+    BlockCode bc = new BlockCode(e, flavor, r.threads());
+    BlockCode.Register[] regs = {bc.register("sum"), bc.register("sum2")};
+    LLVMValueRef warpSums = bc.shared(warps);
+    LLVMValueRef blk = e.slot(e.i64, "blk");
+    e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
+      LLVMBuildStore(e.b, e.load64(blk), e.varSlot(k.root().var()));
+      bc.forAllThreads(t -> {
+        LLVMBuildStore(e.b, t, e.varSlot(r.thread()));
+        LLVMBuildStore(e.b, e.cf(0), e.localSlot(r.local()));
+        e.emitStatements(List.of(r.partial()));
+        regs[0].set(t, LLVMBuildLoad2(e.b, e.f32, e.localSlot(r.local()), ""));
+      });
+      int cur = 0;
+      for (int off = 16; off >= 1; off /= 2) {
+        BlockCode.Register src = regs[cur];
+        BlockCode.Register dst = regs[1 - cur];
+        int o = off;
+        bc.forAllThreads(t -> dst.set(t, LLVMBuildFAdd(e.b, src.get(t), bc.shuffleXor(src, t, o), "")));
+        cur = 1 - cur;
+      }
+      BlockCode.Register warpSum = regs[cur];
+      bc.forAllThreads(t -> Ir.when(e, fn, LLVMBuildICmp(e.b, LLVMIntEQ, LLVMBuildURem(e.b, t, e.c64(32), ""), e.c64(0),
+          ""), () -> LLVMBuildStore(e.b, warpSum.get(t), bc.element(warpSums, LLVMBuildUDiv(e.b, t, e.c64(32), "")))));
+      bc.barrier();
+      bc.forAllThreads(t -> {
+        LLVMValueRef total = LLVMBuildLoad2(e.b, e.f32, bc.element(warpSums, e.c64(0)), "");
+        for (int w = 1; w < warps; w++) {
+          total = LLVMBuildFAdd(e.b, total, LLVMBuildLoad2(e.b, e.f32, bc.element(warpSums, e.c64(w)), ""), "");
+        }
+        LLVMBuildStore(e.b, total, e.localSlot(r.local()));
+        Ir.when(e, fn, LLVMBuildICmp(e.b, LLVMIntEQ, t, e.c64(0), ""), () -> e.emitStatements(r.after()));
+      });
+      // The warps' sums are read before the next block's are written.
+      bc.barrier();
+    });
+    e.endFunction();
   }
 
   /** Below this many iterations of its parallel loop a nest spreads its second loop over threads too, where it may. */
@@ -213,7 +283,7 @@ final class GpuEmitter {
 
   /** The outer loop's extent of a serial loop nest, which one thread runs whole; -1 for parallel kernels. */
   private static long serialExtent(Kernel k) {
-    return k instanceof Kernel.Loops l && !l.parallel() ? l.root().extent() : -1;
+    return k instanceof Kernel.Loops l && !l.parallel() && reduction(l) == null ? l.root().extent() : -1;
   }
 
   /**
@@ -229,8 +299,9 @@ final class GpuEmitter {
   private void emitGroup(String name, Kernel template, List<Instance> instances) {
     int buffers = instances.get(0).offsets().length;
     e.constantOffsets(null);
-    boolean blockwise = template instanceof Kernel.Gemm tg && tiled(tg);
+    boolean blockwise = (template instanceof Kernel.Gemm tg && tiled(tg)) || reduction(template) != null;
     switch (template) {
+      case Kernel.Loops l when reduction(l) != null -> emitBlockReduction(reduction(l), name + "_items", buffers);
       case Kernel.Loops l when collapsed(l) -> e.emitLoopsCollapsed(l.named(name + "_items"), buffers);
       case Kernel.Loops l -> e.emitLoops(l.named(name + "_items"), buffers);
       case Kernel.Gemm g when blockwise && blocked(g) -> emitBlockedGemm(g, name + "_items", buffers);
