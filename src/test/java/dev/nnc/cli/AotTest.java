@@ -52,19 +52,30 @@ class AotTest {
     assertTrue(log.contains("classified 150 images"), log);
     assertTrue(log.contains("one training step: loss"), log);
 
-    float[] aot = new float[n * 10];
-    try (DataInputStream in = new DataInputStream(Files.newInputStream(dump))) {
-      for (int i = 0; i < aot.length; i++) {
-        aot[i] = in.readFloat();
+    float[] aot = readFloats(dump, n * 10);
+    // The JIT path: same model, same weights, same images.
+    assertEqualsJit(out, images, aot, n, 1e-5f, "AOT");
+  }
+
+  /** The first {@code count} big-endian floats of {@code file} (the demo's --dump). */
+  static float[] readFloats(Path file, int count) throws Exception {
+    float[] v = new float[count];
+    try (DataInputStream in = new DataInputStream(Files.newInputStream(file))) {
+      for (int i = 0; i < count; i++) {
+        v[i] = in.readFloat();
       }
     }
-    // The JIT path: same model, same weights, same images.
+    return v;
+  }
+
+  /** {@code got} (n × 10 logits) equal, within {@code tolerance}, to the CPU JIT's logits for the MLP with {@code dir}'s weights. */
+  static void assertEqualsJit(Path dir, Path images, float[] got, int n, float tolerance, String what) throws Exception {
     Program prog = Program.parse(SourceFile.read(Path.of("../samples/mlp.nn")));
     Recipe r = Elaborator.recipe(prog, null);
     ModelCompiler.Result res = ModelCompiler.compile(prog, null, r, r.batch(), Backend.find("cpu"));
     Idx.Array img = Idx.read(images);
     try (NativeModel m = new NativeModel(res.manifest(), KernelLibrary.ofAddresses(res.compiled().jit()), 2)) {
-      SafeTensors.read(out.resolve("weights.safetensors")).forEach((k, v) -> m.setParam(k, v.data()));
+      SafeTensors.read(dir.resolve("weights.safetensors")).forEach((k, v) -> m.setParam(k, v.data()));
       int batch = res.manifest().batch();
       for (int start = 0; start < n; start += batch) {
         float[] x = new float[batch * 784];
@@ -76,9 +87,9 @@ class AotTest {
         float[] logits = m.output(ModelCompiler.PREDICT, "logits");
         for (int i = 0; i < Math.min(batch, n - start) * 10; i++) {
           float want = logits[i];
-          float got = aot[start * 10 + i];
-          assertTrue(Math.abs(want - got) <= 1e-5f * Math.max(1, Math.abs(want)),
-              "logit " + (start * 10 + i) + ": JIT " + want + ", AOT " + got);
+          float v = got[start * 10 + i];
+          assertTrue(Math.abs(want - v) <= tolerance * Math.max(1, Math.abs(want)),
+              "logit " + (start * 10 + i) + ": JIT " + want + ", " + what + " " + v);
         }
       }
     }
@@ -112,33 +123,8 @@ class AotTest {
         images.toString(), labels.toString(), String.valueOf(n), "--dump", dump.toString());
     assertTrue(log.contains("classified 150 images"), log);
     assertTrue(log.contains("one training step: loss"), log);
-    float[] gpu = new float[n * 10];
-    try (DataInputStream in = new DataInputStream(Files.newInputStream(dump))) {
-      for (int i = 0; i < gpu.length; i++) {
-        gpu[i] = in.readFloat();
-      }
-    }
-    ModelCompiler.Result res = ModelCompiler.compile(prog, null, r, r.batch(), Backend.find("cpu"));
-    Idx.Array img = Idx.read(images);
-    try (NativeModel m = new NativeModel(res.manifest(), KernelLibrary.ofAddresses(res.compiled().jit()), 2)) {
-      SafeTensors.read(out.resolve("weights.safetensors")).forEach((k, v) -> m.setParam(k, v.data()));
-      int batch = res.manifest().batch();
-      for (int start = 0; start < n; start += batch) {
-        float[] x = new float[batch * 784];
-        for (int i = 0; i < Math.min(batch, n - start) * 784; i++) {
-          x[i] = img.values()[start * 784 + i] / 255f;
-        }
-        m.setInput(ModelCompiler.PREDICT, "image", x);
-        m.run(ModelCompiler.PREDICT);
-        float[] logits = m.output(ModelCompiler.PREDICT, "logits");
-        for (int i = 0; i < Math.min(batch, n - start) * 10; i++) {
-          float want = logits[i];
-          float got = gpu[start * 10 + i];
-          assertTrue(Math.abs(want - got) <= 1e-4f * Math.max(1, Math.abs(want)),
-              "logit " + (start * 10 + i) + ": CPU " + want + ", GPU " + got);
-        }
-      }
-    }
+    float[] gpu = readFloats(dump, n * 10);
+    assertEqualsJit(out, images, gpu, n, 1e-4f, "GPU");
   }
 
   @Test

@@ -399,17 +399,8 @@ public final class KernelEmitter {
   /** Emits the body of a loop kernel whose buffers are {@code 0 … buffers-1} (a template's). */
   public void emitLoops(Kernel.Loops k, int buffers) {
     beginFunction(k.name(), buffers);
-    varSlots = new LLVMValueRef[Math.max(1, k.vars())];
-    for (int v = 0; v < varSlots.length; v++) {
-      varSlots[v] = slot(i64, "i" + v);
-    }
-    localSlots = new LLVMValueRef[Math.max(1, k.locals())];
-    for (int l = 0; l < localSlots.length; l++) {
-      localSlots[l] = slot(f32, "l" + l);
-    }
+    beginNest(k);
     KStmt.Loop root = k.root();
-    scopeBuffers(k);
-    hoistInvariantLoads(k);
     // The outermost loop runs over the slice [lo, hi) the runtime hands this call.
     loop(varSlots[root.var()], LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> body(root));
     endFunction();
@@ -461,16 +452,7 @@ public final class KernelEmitter {
     KStmt.Loop root = k.root();
     long extent = ((KStmt.Loop) root.body().get(0)).extent();
     beginFunction(k.name(), buffers);
-    varSlots = new LLVMValueRef[Math.max(1, k.vars())];
-    for (int v = 0; v < varSlots.length; v++) {
-      varSlots[v] = slot(i64, "i" + v);
-    }
-    localSlots = new LLVMValueRef[Math.max(1, k.locals())];
-    for (int l = 0; l < localSlots.length; l++) {
-      localSlots[l] = slot(f32, "l" + l);
-    }
-    scopeBuffers(k);
-    hoistInvariantLoads(k);
+    beginNest(k);
     LLVMValueRef item = slot(i64, "item");
     loop(item, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
       LLVMValueRef it = load64(item);
