@@ -230,36 +230,58 @@ final class GpuEmitter {
     e.beginNest(k);
     LLVMValueRef fn = e.function();
     int warps = r.threads() / 32;
+    int sums = r.locals().size();
     BlockCode bc = new BlockCode(e, flavor, r.threads());
-    BlockCode.Register[] regs = {bc.register("sum"), bc.register("sum2")};
-    LLVMValueRef warpSums = bc.shared(warps);
+    BlockCode.Register[][] regs = new BlockCode.Register[sums][];
+    for (int x = 0; x < sums; x++) {
+      regs[x] = new BlockCode.Register[] {bc.register("sum" + x), bc.register("sum" + x + "b")};
+    }
+    // Warp w's sum of local x at [x·warps + w].
+    LLVMValueRef warpSums = bc.shared(warps * sums);
     LLVMValueRef blk = e.slot(e.i64, "blk");
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
       LLVMBuildStore(e.b, e.load64(blk), e.varSlot(k.root().var()));
       bc.forAllThreads(t -> {
         LLVMBuildStore(e.b, t, e.varSlot(r.thread()));
-        LLVMBuildStore(e.b, e.cf(0), e.localSlot(r.local()));
+        for (int l : r.locals()) {
+          LLVMBuildStore(e.b, e.cf(0), e.localSlot(l));
+        }
         e.emitStatements(List.of(r.partial()));
-        regs[0].set(t, LLVMBuildLoad2(e.b, e.f32, e.localSlot(r.local()), ""));
+        for (int x = 0; x < sums; x++) {
+          regs[x][0].set(t, LLVMBuildLoad2(e.b, e.f32, e.localSlot(r.locals().get(x)), ""));
+        }
       });
       int cur = 0;
       for (int off = 16; off >= 1; off /= 2) {
-        BlockCode.Register src = regs[cur];
-        BlockCode.Register dst = regs[1 - cur];
+        int from = cur;
         int o = off;
-        bc.forAllThreads(t -> dst.set(t, LLVMBuildFAdd(e.b, src.get(t), bc.shuffleXor(src, t, o), "")));
+        bc.forAllThreads(t -> {
+          for (int x = 0; x < sums; x++) {
+            BlockCode.Register src = regs[x][from];
+            regs[x][1 - from].set(t, LLVMBuildFAdd(e.b, src.get(t), bc.shuffleXor(src, t, o), ""));
+          }
+        });
         cur = 1 - cur;
       }
-      BlockCode.Register warpSum = regs[cur];
+      int last = cur;
       bc.forAllThreads(t -> Ir.when(e, fn, LLVMBuildICmp(e.b, LLVMIntEQ, LLVMBuildURem(e.b, t, e.c64(32), ""), e.c64(0),
-          ""), () -> LLVMBuildStore(e.b, warpSum.get(t), bc.element(warpSums, LLVMBuildUDiv(e.b, t, e.c64(32), "")))));
+          ""), () -> {
+            LLVMValueRef w = LLVMBuildUDiv(e.b, t, e.c64(32), "");
+            for (int x = 0; x < sums; x++) {
+              LLVMBuildStore(e.b, regs[x][last].get(t), bc.element(warpSums,
+                  LLVMBuildAdd(e.b, e.c64((long) x * warps), w, "")));
+            }
+          }));
       bc.barrier();
       bc.forAllThreads(t -> {
-        LLVMValueRef total = LLVMBuildLoad2(e.b, e.f32, bc.element(warpSums, e.c64(0)), "");
-        for (int w = 1; w < warps; w++) {
-          total = LLVMBuildFAdd(e.b, total, LLVMBuildLoad2(e.b, e.f32, bc.element(warpSums, e.c64(w)), ""), "");
+        for (int x = 0; x < sums; x++) {
+          LLVMValueRef total = LLVMBuildLoad2(e.b, e.f32, bc.element(warpSums, e.c64((long) x * warps)), "");
+          for (int w = 1; w < warps; w++) {
+            total = LLVMBuildFAdd(e.b, total, LLVMBuildLoad2(e.b, e.f32, bc.element(warpSums,
+                e.c64((long) x * warps + w)), ""), "");
+          }
+          LLVMBuildStore(e.b, total, e.localSlot(r.locals().get(x)));
         }
-        LLVMBuildStore(e.b, total, e.localSlot(r.local()));
         Ir.when(e, fn, LLVMBuildICmp(e.b, LLVMIntEQ, t, e.c64(0), ""), () -> e.emitStatements(r.after()));
       });
       // The warps' sums are read before the next block's are written.

@@ -55,6 +55,30 @@ class GpuReductionTest {
     Ptxas.check(ptx, "sm_80");
   }
 
+  /** A direct convolution's weight gradient: a sum per tap (several locals at once) over the batch, a block per filter. */
+  @ParameterizedTest
+  @CsvSource({"64,2,3,10,10,3", "32,1,4,8,8,5"})
+  void aDirectWeightGradientSumsEveryTapInABlock(int n, int c, int o, int h, int w, int k) throws Exception {
+    dev.nnc.ir.ops.Window win = dev.nnc.ir.ops.Window.of(k, 1, 0);
+    Graph.Builder b = Graph.builder("r");
+    Node x = b.addTyped(new Input("x"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
+    Node y = b.addTyped(new Input("y"), List.of(), TensorType.f32(Shape.of(n, o, h - k + 1, w - k + 1)));
+    b.output("perPosition", b.add(new dev.nnc.ir.ops.Conv2dGradWeight(win), x, y));
+    Graph g = b.build();
+    Random r = new Random(n + c + o + h + k);
+    float[] xv = rand(r, n * c * h * w);
+    float[] yv = rand(r, n * o * (h - k + 1) * (w - k + 1));
+    float[] want = run(g, new CpuBackend(), xv, yv, "perPosition");
+    float[] got = run(g, new EmulatedCudaBackend(), xv, yv, "perPosition");
+    for (int i = 0; i < want.length; i++) {
+      assertTrue(Math.abs(want[i] - got[i]) <= 1e-5 * Math.sqrt(n * h * w) * Math.max(1, Math.abs(want[i])),
+          "n=" + n + " at " + i + ": CPU " + want[i] + ", emulated GPU " + got[i]);
+    }
+    String ptx = CpuHarness.build(g, new CudaBackend()).compiled().text();
+    assertTrue(ptx.contains("shfl.sync.bfly"), "a block per filter");
+    Ptxas.check(ptx, "sm_80");
+  }
+
   private static float[] run(Graph g, Backend backend, float[] x, float[] y, String out) {
     CpuHarness.Built built = CpuHarness.build(g, backend);
     try (NativeModel m = new NativeModel(built.manifest(), KernelLibrary.ofAddresses(built.compiled().jit()), 2)) {

@@ -5,7 +5,8 @@ import java.util.List;
 
 /**
  * A nest that is a sum per output — {@code for o { l = 0; for r … { l = l + e }; stores of f(l) }},
- * as a bias's or batchnorm's gradient, or a mean, sums over the batch — rewritten for a block of
+ * as a bias's or batchnorm's gradient, or a mean, sums over the batch; or several sums at once
+ * ({@code l0 … l24}, a direct convolution's weight gradient, one per tap) — rewritten for a block of
  * {@code threads} threads per output: thread {@code t} (loop variable {@link #thread}) sums the
  * iterations {@code r = t + threads·s} of the reduction's outer loop (the {@link #partial} loop,
  * its variable now s), the block adds the threads' partial sums (in any order: a running sum's
@@ -13,7 +14,7 @@ import java.util.List;
  * {@link #nest} is the rewritten nest (one more loop variable), whose statements a back end
  * emits around its own combining code.
  */
-public record BlockReduction(Kernel.Loops nest, int local, int thread, int threads, KStmt.Loop partial,
+public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread, int threads, KStmt.Loop partial,
     List<KStmt> after) {
   /** Threads per block at most. */
   public static final int MAX_THREADS = 256;
@@ -31,17 +32,26 @@ public record BlockReduction(Kernel.Loops nest, int local, int thread, int threa
   public static BlockReduction of(Kernel.Loops k) {
     k = peel(k);
     List<KStmt> body = k.root().body();
-    if (!k.parallel() || body.size() < 3 || !(body.get(0) instanceof KStmt.Assign init)
-        || !(init.value() instanceof KExpr.Lit zero) || zero.value() != 0 || !(body.get(1) instanceof KStmt.Loop loop)) {
+    if (!k.parallel()) {
       return null;
     }
-    int l = init.local();
-    for (KStmt s : body.subList(2, body.size())) {
+    // l = 0 for each sum, the loop that sums, then the stores.
+    List<Integer> locals = new ArrayList<>();
+    int i = 0;
+    while (i < body.size() && body.get(i) instanceof KStmt.Assign init && init.value() instanceof KExpr.Lit zero
+        && zero.value() == 0 && !locals.contains(init.local())) {
+      locals.add(init.local());
+      i++;
+    }
+    if (locals.isEmpty() || i + 1 >= body.size() || !(body.get(i) instanceof KStmt.Loop loop)) {
+      return null;
+    }
+    for (KStmt s : body.subList(i + 1, body.size())) {
       if (!(s instanceof KStmt.Store st) || st.row() != null) {
         return null;
       }
     }
-    if (!sumOnly(loop, l)) {
+    if (!sumsOnly(loop, locals)) {
       return null;
     }
     int threads = MAX_THREADS;
@@ -55,10 +65,11 @@ public record BlockReduction(Kernel.Loops nest, int local, int thread, int threa
     KStmt.Loop partial = (KStmt.Loop) rewrite(new KStmt.Loop(loop.var(), loop.extent() / threads, loop.body()),
         loop.var(), t, threads, k.vars() + 1);
     List<KStmt> root = new ArrayList<>(body);
-    root.set(1, partial);
+    root.set(i, partial);
     Kernel.Loops nest = new Kernel.Loops(k.name(), new KStmt.Loop(k.root().var(), k.root().extent(), root), k.vars() + 1,
         k.locals(), true, k.flops());
-    return new BlockReduction(nest, l, t, threads, partial, List.copyOf(body.subList(2, body.size())));
+    return new BlockReduction(nest, List.copyOf(locals), t, threads, partial, List.copyOf(body.subList(i + 1,
+        body.size())));
   }
 
   /**
@@ -220,17 +231,21 @@ public record BlockReduction(Kernel.Loops nest, int local, int thread, int threa
         k.flops());
   }
 
-  /** Whether {@code s} holds only loops and exactly one {@code l = l + e} with e free of locals, rows, index values and random numbers. */
-  private static boolean sumOnly(KStmt.Loop s, int l) {
-    int[] sums = {0};
+  /**
+   * Whether {@code s} holds only loops and, for each of {@code locals} and nothing else, exactly
+   * one {@code l = l + e}, e free of locals, rows, index values and random numbers.
+   */
+  private static boolean sumsOnly(KStmt.Loop s, List<Integer> locals) {
+    java.util.Set<Integer> seen = new java.util.HashSet<>();
     boolean[] ok = {true};
     KernelWalk.forEachStmt(s, x -> {
       switch (x) {
         case KStmt.Loop lp -> { }
         case KStmt.Store st -> ok[0] = false;
         case KStmt.Assign a -> {
-          sums[0]++;
-          KExpr e = a.local() != l || !(a.value() instanceof KExpr.Bin b) || b.op() != KExpr.BinOp.ADD ? null
+          int l = a.local();
+          KExpr e = !locals.contains(l) || !seen.add(l) || !(a.value() instanceof KExpr.Bin b)
+              || b.op() != KExpr.BinOp.ADD ? null
               : b.x() instanceof KExpr.Local x0 && x0.id() == l ? b.y()
               : b.y() instanceof KExpr.Local y0 && y0.id() == l ? b.x() : null;
           if (e == null) {
@@ -246,7 +261,7 @@ public record BlockReduction(Kernel.Loops nest, int local, int thread, int threa
         }
       }
     });
-    return ok[0] && sums[0] == 1;
+    return ok[0] && seen.size() == locals.size();
   }
 
   /** {@code s} with loop variable {@code r} read as {@code t + threads·r}, in {@code vars} variables. */

@@ -41,6 +41,7 @@ class BlockReductionTest {
     assertEquals(32, r.threads(), "96 rows: the largest power of two dividing them, at least a warp");
     assertEquals(3, r.partial().extent(), "each thread sums 3 rows");
     assertEquals(3, r.thread());
+    assertEquals(List.of(0), r.locals());
   }
 
   @Test
