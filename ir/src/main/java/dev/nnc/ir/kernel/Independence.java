@@ -49,7 +49,7 @@ public final class Independence {
     for (KStmt s : root.body()) {
       KStmt.Loop second = (KStmt.Loop) s;
       int before = stores.size();
-      if (!collect(second, new long[k.vars()], root, stores, extents)) {
+      if (!collect(second, new long[k.vars()], root, stores, extents) || !privateLocals(second)) {
         return 0;
       }
       for (int i = before; i < stores.size(); i++) {
@@ -60,13 +60,7 @@ public final class Independence {
     for (KStmt.Store s : stores) {
       written.add(s.buf());
     }
-    boolean[] readsWritten = {false};
-    KernelWalk.forEachExpr(root, e -> KernelWalk.forEach(e, x -> {
-      if (x instanceof KExpr.Load l && written.contains(l.buf())) {
-        readsWritten[0] = true;
-      }
-    }));
-    if (readsWritten[0]) {
+    if (!readsOnlyOwnWrites(root, written, new HashSet<>())) {
       return 0;
     }
     for (int i = 0; i < stores.size(); i++) {
@@ -91,7 +85,72 @@ public final class Independence {
     return extent;
   }
 
-  /** The stores inside {@code l} with the extents of the loops around each; false on an assignment or a row store. */
+  /**
+   * Whether every load in {@code loop} of a buffer the nest writes reads an element that the same
+   * iteration stored before it (the same index, unguarded: an element-wise chain fused into one
+   * nest, {@code b3[i] = …; b5[i] = b3[i] + …}); {@code done} holds the stores before, as
+   * {@code buf:index}.
+   */
+  private static boolean readsOnlyOwnWrites(KStmt.Loop loop, Set<Integer> written, Set<String> done) {
+    Set<String> here = new HashSet<>(done);
+    boolean[] ok = {true};
+    java.util.function.Consumer<KExpr> reads = e -> KernelWalk.forEach(e, x -> {
+      if (x instanceof KExpr.Load l && written.contains(l.buf())
+          && (l.guarded() || l.row() != null || !here.contains(l.buf() + ":" + l.index()))) {
+        ok[0] = false;
+      }
+    });
+    for (KStmt s : loop.body()) {
+      switch (s) {
+        case KStmt.Loop l -> ok[0] &= readsOnlyOwnWrites(l, written, here);
+        case KStmt.Store st -> {
+          reads.accept(st.value());
+          if (!st.guarded() && st.row() == null) {
+            here.add(st.buf() + ":" + st.index());
+          }
+        }
+        case KStmt.Assign a -> reads.accept(a.value());
+      }
+    }
+    return ok[0];
+  }
+
+  /**
+   * Whether every local the loop's body uses is written before it is read in each iteration: its
+   * first use in program order (which is the order every iteration runs them in: loops run at
+   * least once and there are no branches) is an assignment whose value does not read it, such as
+   * a sum's {@code l = 0} before {@code l = l + e}. Then no value flows from one iteration to
+   * another through a local.
+   */
+  static boolean privateLocals(KStmt.Loop loop) {
+    java.util.Map<Integer, Boolean> written = new java.util.HashMap<>();
+    boolean[] ok = {true};
+    java.util.function.Consumer<KExpr> reads = e -> KernelWalk.forEach(e, x -> {
+      if (x instanceof KExpr.Local l && written.putIfAbsent(l.id(), false) == null) {
+        ok[0] = false;
+      }
+    });
+    for (KStmt s : loop.body()) {
+      KernelWalk.forEachStmt(s, x -> {
+        switch (x) {
+          case KStmt.Loop l -> { }
+          case KStmt.Store st -> {
+            reads.accept(st.value());
+            if (st.row() != null) {
+              reads.accept(st.row().id());
+            }
+          }
+          case KStmt.Assign a -> {
+            reads.accept(a.value());
+            written.putIfAbsent(a.local(), true);
+          }
+        }
+      });
+    }
+    return ok[0];
+  }
+
+  /** The stores inside {@code l} with the extents of the loops around each; false on a row store. */
   private static boolean collect(KStmt.Loop l, long[] ext, KStmt.Loop root, List<KStmt.Store> stores,
       List<long[]> extents) {
     long[] inner = ext.clone();
@@ -111,9 +170,7 @@ public final class Independence {
           stores.add(st);
           extents.add(inner.clone());
         }
-        case KStmt.Assign a -> {
-          return false;
-        }
+        case KStmt.Assign a -> { }
       }
     }
     return true;

@@ -45,12 +45,17 @@ class IndependenceTest {
     // Overlapping stores into one buffer.
     assertFalse(0 != Independence.secondLoops(nest(true, store(1, idx(0, 8, 1, 0), IN),
         store(1, idx(1, 8, 1, 0), IN))));
-    // Reading what the nest writes.
+    // Reading what the nest writes (before this iteration wrote it, or another element).
     assertFalse(0 != Independence.secondLoops(nest(true, store(1, idx(0, 8, 1, 0),
         new KExpr.Load(1, idx(0, 8, 1, 0))))));
-    // A local assigned inside the second loop (a running value).
-    assertFalse(0 != Independence.secondLoops(nest(true, new KStmt.Assign(0, IN),
-        store(1, idx(0, 8, 1, 0), new KExpr.Local(0)))));
+    assertFalse(0 != Independence.secondLoops(nest(true, store(1, idx(0, 8, 1, 0), IN),
+        store(2, idx(0, 8, 1, 0), new KExpr.Load(1, idx(1, 8, 1, 0))))));
+    // A local read before it is written in an iteration: a running value from the one before.
+    assertFalse(0 != Independence.secondLoops(nest(true,
+        store(1, idx(0, 8, 1, 0), new KExpr.Local(0)), new KStmt.Assign(0, IN))));
+    assertFalse(0 != Independence.secondLoops(nest(true,
+        new KStmt.Assign(0, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Local(0), IN)), store(1, idx(0, 8, 1, 0),
+            new KExpr.Local(0)))));
     // Not a parallel nest, or more than the one loop in the outer one.
     assertFalse(0 != Independence.secondLoops(nest(false, store(1, idx(0, 8, 1, 0), IN))));
     Kernel.Loops two = new Kernel.Loops("k", new KStmt.Loop(0, 4, List.of(new KStmt.Loop(1, 8,
@@ -74,6 +79,24 @@ class IndependenceTest {
         new KStmt.Loop(1, 8, List.of(store(1, idx(0, 16, 1, 0), IN))),
         new KStmt.Loop(2, 8, List.of(store(1, idx(4, 16, 0, 1), IN))))), 3, 1, true, 1);
     assertEquals(0, Independence.secondLoops(meeting));
+  }
+
+  /** An element-wise chain fused into the nest: each iteration reads back only what it stored. */
+  @Test
+  void readingBackTheIterationsOwnStoreIsIndependent() {
+    assertTrue(0 != Independence.secondLoops(nest(true, store(1, idx(0, 8, 1, 0), IN),
+        store(2, idx(0, 8, 1, 0), new KExpr.Load(1, idx(0, 8, 1, 0))))));
+  }
+
+  /** A sum per iteration, started afresh in each (a direct convolution's output element): independent. */
+  @Test
+  void aSumStartedInEachIterationIsPrivateToIt() {
+    KStmt.Loop taps = new KStmt.Loop(2, 3, List.of(new KStmt.Assign(0, new KExpr.Bin(KExpr.BinOp.ADD,
+        new KExpr.Local(0), new KExpr.Load(0, idx(0, 1, 4, 1))))));
+    assertTrue(0 != Independence.secondLoops(nest(true, new KStmt.Assign(0, new KExpr.Lit(0)), taps,
+        store(1, idx(0, 8, 1, 0), new KExpr.Local(0)))));
+    // Started once outside the second loop's iteration: carried.
+    assertFalse(0 != Independence.secondLoops(nest(true, taps, store(1, idx(0, 8, 1, 0), new KExpr.Local(0)))));
   }
 
   @Test
