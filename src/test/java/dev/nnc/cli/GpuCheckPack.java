@@ -10,7 +10,6 @@ import dev.nnc.frontend.Elaborator;
 import dev.nnc.frontend.Program;
 import dev.nnc.frontend.Recipe;
 import dev.nnc.frontend.SourceFile;
-import dev.nnc.ir.Graph;
 import dev.nnc.passes.GpuCheckOps;
 import dev.nnc.passes.backend.Backend;
 import dev.nnc.passes.backend.Compiled;
@@ -133,7 +132,7 @@ public final class GpuCheckPack {
       item.put("outputs", it.outputs());
       item.put("tolerance", 1e-4);
       writeJson(d.resolve("item.json"), item);
-      standIn(gpu.compiled(), it.graph(), null);
+      standIn(gpu.compiled(), emulated -> CpuHarness.buildFor(it.graph(), emulated, CudaBackend.DEFAULT_ARCH).compiled());
     }
     log.printf("packed %d op cases%n", items.size());
   }
@@ -169,7 +168,8 @@ public final class GpuCheckPack {
     item.put("threshold", Session.threshold(r));
     item.put("tolerance", 0.02);
     writeJson(d.resolve("item.json"), item);
-    standIn(gpu.compiled(), null, new Object[] {prog, r, r.batch()});
+    standIn(gpu.compiled(), emulated -> ModelCompiler.compile(prog, null, r, r.batch(), emulated,
+        CudaBackend.DEFAULT_ARCH).compiled());
     log.printf("packed LeNet-5 training%n");
   }
 
@@ -241,25 +241,27 @@ public final class GpuCheckPack {
       item.put("seconds", o.quick() ? 0.05 : 2.0);
       item.put("batch", b.batch());
       writeJson(d.resolve("item.json"), item);
-      standIn(gpu.compiled(), null, new Object[] {prog, r, b.batch()});
+      standIn(gpu.compiled(), emulated -> ModelCompiler.compile(prog, null, r, b.batch(), emulated,
+          CudaBackend.DEFAULT_ARCH).compiled());
       log.printf("packed bench %s%n", b.name());
     }
   }
 
+  /** What to compile for the stand-in: the same program or op case through the back end given. */
+  interface Kernels {
+    Compiled compile(EmulatedCudaBackend emulated) throws Exception;
+  }
+
   /**
    * With {@code --stand-in}: the same kernels for this CPU with driver entries, named for the
-   * stand-in driver by the hash of the PTX it will be given; from an op case's {@code graph} or
-   * from {@code model} (program, recipe, batch).
+   * stand-in driver by the hash of the PTX it will be given.
    */
-  private void standIn(Compiled ptx, Graph graph, Object[] model) throws Exception {
+  private void standIn(Compiled ptx, Kernels kernels) throws Exception {
     if (!o.standIn()) {
       return;
     }
-    EmulatedCudaBackend emulated = new EmulatedCudaBackend(true);
-    Compiled c = graph != null ? CpuHarness.buildFor(graph, emulated, CudaBackend.DEFAULT_ARCH).compiled()
-        : ModelCompiler.compile((Program) model[0], null, (Recipe) model[1], (Integer) model[2], emulated,
-            CudaBackend.DEFAULT_ARCH).compiled();
-    c.writeLibrary(dir.resolve("stand-in").resolve("kernels").resolve(fnv1a(ptx.text()) + ".so"));
+    kernels.compile(new EmulatedCudaBackend(true))
+        .writeLibrary(dir.resolve("stand-in").resolve("kernels").resolve(fnv1a(ptx.text()) + ".so"));
   }
 
   /** The FNV-1a hash (64 bits, hex) of {@code text}'s UTF-8 bytes, as the stand-in driver computes it. */

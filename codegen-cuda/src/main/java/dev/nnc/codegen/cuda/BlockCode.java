@@ -79,7 +79,7 @@ final class BlockCode {
   /** Runs {@code body(thread)} for every thread of the block, as one phase. */
   void forAllThreads(Consumer<LLVMValueRef> body) {
     if (flavor == GpuEmitter.Flavor.PTX) {
-      body.accept(LLVMBuildZExt(e.b, special("llvm.nvvm.read.ptx.sreg.tid.x"), e.i64, "thread"));
+      body.accept(LLVMBuildZExt(e.b, Ir.intrinsic(e, "llvm.nvvm.read.ptx.sreg.tid.x"), e.i64, "thread"));
       return;
     }
     LLVMValueRef t = e.slot(e.i64, "thread");
@@ -99,37 +99,16 @@ final class BlockCode {
     if (flavor == GpuEmitter.Flavor.EMULATED) {
       return r.get(LLVMBuildXor(e.b, thread, e.c64(offset), ""));
     }
-    String name = "llvm.nvvm.shfl.sync.bfly.f32";
-    int id = LLVMLookupIntrinsicID(name, name.length());
-    if (id == 0) {
-      throw new IllegalStateException("LLVM has no intrinsic " + name);
-    }
-    LLVMValueRef f = LLVMGetIntrinsicDeclaration(e.mod, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
-    LLVMTypeRef ft = LLVMIntrinsicGetType(e.ctx, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
-    LLVMValueRef[] args = {LLVMConstInt(e.i32, 0xffffffffL, 0), r.get(thread), LLVMConstInt(e.i32, offset, 0),
-        LLVMConstInt(e.i32, 31, 0)};
-    return LLVMBuildCall2(e.b, ft, f, pp(args), args.length, "");
+    return Ir.intrinsic(e, "llvm.nvvm.shfl.sync.bfly.f32", LLVMConstInt(e.i32, 0xffffffffL, 0), r.get(thread),
+        LLVMConstInt(e.i32, offset, 0), LLVMConstInt(e.i32, 31, 0));
   }
 
   /** Every thread of the block reaches this point before any goes on. */
   void barrier() {
     if (flavor == GpuEmitter.Flavor.PTX) {
-      String name = "llvm.nvvm.barrier0";
-      int id = LLVMLookupIntrinsicID(name, name.length());
-      if (id == 0) {
-        throw new IllegalStateException("LLVM has no intrinsic " + name);
-      }
-      LLVMValueRef f = LLVMGetIntrinsicDeclaration(e.mod, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
-      LLVMTypeRef ft = LLVMIntrinsicGetType(e.ctx, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
-      LLVMBuildCall2(e.b, ft, f, (org.bytedeco.javacpp.PointerPointer<?>) null, 0, "");
+      Ir.intrinsic(e, "llvm.nvvm.barrier0");
     }
     // Emulated: a phase ends when its loop over the threads does.
   }
 
-  private LLVMValueRef special(String intrinsic) {
-    int id = LLVMLookupIntrinsicID(intrinsic, intrinsic.length());
-    LLVMValueRef f = LLVMGetIntrinsicDeclaration(e.mod, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
-    LLVMTypeRef ft = LLVMIntrinsicGetType(e.ctx, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
-    return LLVMBuildCall2(e.b, ft, f, pp(), 0, "");
-  }
 }

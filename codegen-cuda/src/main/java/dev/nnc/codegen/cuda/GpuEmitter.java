@@ -401,12 +401,12 @@ final class GpuEmitter {
     LLVMValueRef arena = driverEntries ? LLVMBuildLoad2(e.b, e.ptr, parameter(first, 0), "arena") : first;
     if (flavor == Flavor.PTX) {
       LLVMSetFunctionCallConv(fn, PTX_KERNEL);
-      LLVMValueRef block = LLVMBuildZExt(e.b, special("llvm.nvvm.read.ptx.sreg.ctaid.x"), e.i64, "block");
+      LLVMValueRef block = LLVMBuildZExt(e.b, Ir.intrinsic(e, "llvm.nvvm.read.ptx.sreg.ctaid.x"), e.i64, "block");
       if (blockwise) {
         // The body is the block's code (its threads synchronise): every thread runs it.
         call(body, offs, arena, block, LLVMBuildAdd(e.b, block, e.c64(1), ""));
       } else {
-        LLVMValueRef thread = LLVMBuildZExt(e.b, special("llvm.nvvm.read.ptx.sreg.tid.x"), e.i64, "thread");
+        LLVMValueRef thread = LLVMBuildZExt(e.b, Ir.intrinsic(e, "llvm.nvvm.read.ptx.sreg.tid.x"), e.i64, "thread");
         item(fn, body, offs, arena, block, thread, count, threads, serialExtent);
       }
       LLVMBuildRetVoid(e.b);
@@ -456,16 +456,6 @@ final class GpuEmitter {
     return LLVMBuildLoad2(e.b, e.ptr, e.gep(e.ptr, params, e.c64(k)), "param" + k);
   }
 
-  private LLVMValueRef special(String intrinsic) {
-    int id = LLVMLookupIntrinsicID(intrinsic, intrinsic.length());
-    if (id == 0) {
-      throw new IllegalStateException("LLVM has no intrinsic " + intrinsic);
-    }
-    LLVMValueRef f = LLVMGetIntrinsicDeclaration(e.mod, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
-    LLVMTypeRef ft = LLVMIntrinsicGetType(e.ctx, id, (org.bytedeco.javacpp.PointerPointer<?>) null, 0);
-    return LLVMBuildCall2(e.b, ft, f, (org.bytedeco.javacpp.PointerPointer<?>) null, 0, "");
-  }
-
   /**
    * A GEMM tiled through shared memory, blocks {@code [lo, hi)}: block {@code q·tiles + r} computes
    * tile r of product q's C, a {@value #TILE}×{@value #TILE} square, one element per thread.
@@ -489,7 +479,6 @@ final class GpuEmitter {
     LLVMValueRef jSlot = e.slot(e.i64, "j");
     long tilesN = (g.n() + TILE - 1) / TILE;
     long perProduct = tiles(g);
-    long mn = (long) g.m() * g.n();
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
       LLVMValueRef bv = e.load64(blk);
       LLVMValueRef q = LLVMBuildSDiv(e.b, bv, e.c64(perProduct), "q");
@@ -537,15 +526,7 @@ final class GpuEmitter {
       bc.forAllThreads(t -> {
         LLVMValueRef i = LLVMBuildAdd(e.b, row0, LLVMBuildUDiv(e.b, t, e.c64(TILE), ""), "");
         LLVMValueRef j = LLVMBuildAdd(e.b, col0, LLVMBuildURem(e.b, t, e.c64(TILE), ""), "");
-        LLVMValueRef in = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
-            LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
-        LLVMValueRef sum = acc.get(t);
-        e.ifElse(in, () -> {
-          LLVMBuildStore(e.b, i, iSlot);
-          LLVMBuildStore(e.b, j, jSlot);
-          LLVMValueRef v = g.epilogue() == null ? sum : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, sum);
-          LLVMBuildStore(e.b, v, e.at(LLVMBuildAdd(e.b, operand(g.c(), 0, q, mn), rowMajor(i, g.n(), j), "")));
-        }, () -> { });
+        storeC(g, q, i, j, acc.get(t), iSlot, jSlot);
       });
     });
     e.endFunction();
@@ -586,7 +567,6 @@ final class GpuEmitter {
     long tilesN = (g.n() + BLOCKED_TILE - 1) / BLOCKED_TILE;
     long perProduct = tiles(g);
     long steps = (g.k() + BLOCKED_K - 1) / BLOCKED_K;
-    long mn = (long) g.m() * g.n();
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
       LLVMValueRef bv = e.load64(blk);
       LLVMValueRef q = LLVMBuildSDiv(e.b, bv, e.c64(perProduct), "q");
@@ -686,21 +666,30 @@ final class GpuEmitter {
           for (int n = 0; n < MICRO; n++) {
             LLVMValueRef i = LLVMBuildAdd(e.b, row0, LLVMBuildAdd(e.b, ty, e.c64((long) m * TILE), ""), "");
             LLVMValueRef j = LLVMBuildAdd(e.b, col0, LLVMBuildAdd(e.b, tx, e.c64((long) n * TILE), ""), "");
-            LLVMValueRef in = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
-                LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
-            LLVMValueRef sum = acc[m * MICRO + n].get(t);
-            e.ifElse(in, () -> {
-              LLVMBuildStore(e.b, i, iSlot);
-              LLVMBuildStore(e.b, j, jSlot);
-              LLVMValueRef v = g.epilogue() == null ? sum
-                  : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, sum);
-              LLVMBuildStore(e.b, v, e.at(LLVMBuildAdd(e.b, operand(g.c(), 0, q, mn), rowMajor(i, g.n(), j), "")));
-            }, () -> { });
+            storeC(g, q, i, j, acc[m * MICRO + n].get(t), iSlot, jSlot);
           }
         }
       });
     });
     e.endFunction();
+  }
+
+  /**
+   * {@code C(i, j) = epilogue(sum)} of product {@code q}, where (i, j) is inside C (a tile's
+   * threads past its edges store nothing); the epilogue reads i and j from {@code iSlot} and
+   * {@code jSlot}.
+   */
+  private void storeC(Kernel.Gemm g, LLVMValueRef q, LLVMValueRef i, LLVMValueRef j, LLVMValueRef sum,
+      LLVMValueRef iSlot, LLVMValueRef jSlot) {
+    LLVMValueRef in = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
+        LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
+    e.ifElse(in, () -> {
+      LLVMBuildStore(e.b, i, iSlot);
+      LLVMBuildStore(e.b, j, jSlot);
+      LLVMValueRef v = g.epilogue() == null ? sum : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, sum);
+      LLVMBuildStore(e.b, v, e.at(LLVMBuildAdd(e.b, operand(g.c(), 0, q, (long) g.m() * g.n()), rowMajor(i, g.n(), j),
+          "")));
+    }, () -> { });
   }
 
   /** Arena index of product {@code q}'s operand in buffer {@code buf}: its offset, {@code base}, and q products of {@code size} before it. */

@@ -15,6 +15,17 @@ final class Ir {
     return new PointerPointer<>(ps);
   }
 
+  /** A call of non-overloaded LLVM intrinsic {@code name} (an NVPTX special register, barrier, shuffle) with {@code args}. */
+  static LLVMValueRef intrinsic(KernelEmitter e, String name, LLVMValueRef... args) {
+    int id = LLVMLookupIntrinsicID(name, name.length());
+    if (id == 0) {
+      throw new IllegalStateException("LLVM has no intrinsic " + name);
+    }
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(e.mod, id, (PointerPointer<?>) null, 0);
+    org.bytedeco.llvm.LLVM.LLVMTypeRef ft = LLVMIntrinsicGetType(e.ctx, id, (PointerPointer<?>) null, 0);
+    return LLVMBuildCall2(e.b, ft, f, pp(args), args.length, "");
+  }
+
   /** {@code for (slot = from; slot < to; slot++) body} in function {@code fn}. */
   static void loop(KernelEmitter e, LLVMValueRef fn, LLVMValueRef slot, LLVMValueRef from, LLVMValueRef to,
       Runnable body) {
