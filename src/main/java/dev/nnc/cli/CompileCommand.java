@@ -53,6 +53,11 @@ final class CompileCommand implements Callable<Integer> {
           + "forward), or sm_70, sm_75, sm_86, sm_89, sm_90")
   String gpu;
 
+  @Option(names = "--tf32", description = "with --target cuda, run the large matrix products (GEMMs whose result "
+      + "holds a 64 x 64 tile) on the tensor cores in TF32: inputs rounded to 10 bits of mantissa, sums in FP32; "
+      + "results within 2^-10 of sum|a*b| of FP32's; sm_80 and newer")
+  boolean tf32;
+
   @Option(names = "--batch", converter = Positive.class, paramLabel = "N", description = "examples per native call (default: the recipe's batch)")
   Integer batch;
 
@@ -70,6 +75,16 @@ final class CompileCommand implements Callable<Integer> {
       case "cuda" -> true;
       default -> throw new UserError("--target " + target + " is not a target nnc knows; use cpu or cuda");
     };
+    if (!cuda && tf32) {
+      throw new UserError("--tf32 needs --target cuda (the tensor cores of an NVIDIA GPU)");
+    }
+    if (cuda && tf32) {
+      try {
+        CudaBackend.checkTf32(true, gpu != null ? gpu : CudaBackend.DEFAULT_ARCH);
+      } catch (IllegalArgumentException e) {
+        throw new UserError(e.getMessage());
+      }
+    }
     if (!cuda && gpu != null) {
       throw new UserError("--gpu " + gpu + " needs --target cuda");
     }
@@ -85,7 +100,7 @@ final class CompileCommand implements Callable<Integer> {
     Recipe r = s.recipe;
     int b = batch != null ? batch : r != null ? r.batch() : 1;
     ModelCompiler.Result res = cuda
-        ? s.compile(r, b, System.out, new CudaBackend(), gpu != null ? gpu : CudaBackend.DEFAULT_ARCH)
+        ? s.compile(r, b, System.out, new CudaBackend(tf32), gpu != null ? gpu : CudaBackend.DEFAULT_ARCH)
         : s.compile(r, b, System.out, cpu);
     String model = res.manifest().model();
     String lib = cuda ? model.toLowerCase(java.util.Locale.ROOT) + ".ptx"

@@ -4,7 +4,6 @@ import dev.nnc.codegen.cuda.CudaBackend;
 import dev.nnc.codegen.cuda.CudaCompiled;
 import dev.nnc.frontend.CompileException;
 import dev.nnc.frontend.Recipe;
-import dev.nnc.passes.backend.Backend;
 import dev.nnc.passes.backend.NativeCall;
 import dev.nnc.runtime.NativeModel;
 import dev.nnc.runtime.cuda.CudaDriver;
@@ -27,11 +26,19 @@ final class DeviceOption {
           + "CUDA_VISIBLE_DEVICES chooses which)")
   String device;
 
+  @Option(names = "--tf32", description = "with --device cuda, run the large matrix products on the GPU's tensor "
+      + "cores in TF32 (inputs rounded to 10 bits of mantissa, sums in FP32; results within 2^-10 of sum|a*b| of "
+      + "FP32's; compute capability 8.0 and newer)")
+  boolean tf32;
+
   private CudaDriver driver;
   private CudaDriver.Device gpu;
 
   /** Opens the device, or refuses it with what was found and what to use instead. */
   void require() {
+    if (tf32 && !device.equals("cuda")) {
+      throw new UserError("--tf32 needs --device cuda (the tensor cores of an NVIDIA GPU)");
+    }
     String library = CudaDriver.configuredLibrary();
     List<CudaDriver.Device> gpus = check(device, library);
     if (!gpus.isEmpty()) {
@@ -41,6 +48,12 @@ final class DeviceOption {
         throw new UserError(e.getMessage());
       }
       gpu = gpus.get(0);
+      try {
+        CudaBackend.checkTf32(tf32, arch(gpu));
+      } catch (IllegalArgumentException e) {
+        throw new UserError(gpu + " has no TF32 tensor cores (compute capability 8.0 and newer have them); "
+            + "leave out --tf32");
+      }
     }
   }
 
@@ -92,7 +105,7 @@ final class DeviceOption {
     if (!cuda()) {
       return s.compile(r, batch, log);
     }
-    return s.compile(r, batch, log, Backend.find("cuda"), arch(gpu));
+    return s.compile(r, batch, log, new CudaBackend(tf32), arch(gpu));
   }
 
   /** The compiled model in memory, on this device ({@code threads}: the CPU's worker threads). */

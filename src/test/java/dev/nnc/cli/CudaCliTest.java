@@ -71,6 +71,11 @@ class CudaCliTest {
         {"--cpu x86-64-v3 is for --target cpu", "compile", "../samples/xor.nn", "--target", "cuda", "--cpu",
             "x86-64-v3", "-o", tmp.resolve("e").toString()},
         {"--device tpu is not a device nnc knows; use cpu or cuda", "train", "../samples/xor.nn", "--device", "tpu"},
+        {"--tf32 needs --target cuda (the tensor cores of an NVIDIA GPU)", "compile", "../samples/xor.nn", "--tf32", "-o",
+            tmp.resolve("f").toString()},
+        {"TF32 tensor cores need sm_80 or newer, not sm_75; leave out --tf32 or choose --gpu sm_80", "compile",
+            "../samples/xor.nn", "--target", "cuda", "--gpu", "sm_75", "--tf32", "-o", tmp.resolve("g").toString()},
+        {"--tf32 needs --device cuda (the tensor cores of an NVIDIA GPU)", "train", "../samples/xor.nn", "--tf32"},
     };
     for (String[] c : cases) {
       String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
@@ -80,6 +85,27 @@ class CudaCliTest {
       assertFalse(r.all().contains("\tat "), "no stack trace:\n" + r.all());
     }
     assertFalse(Files.exists(tmp.resolve("a")), "nothing written for refused options");
+    assertFalse(Files.exists(tmp.resolve("g")), "nothing written for refused options");
+  }
+
+  /** {@code --tf32}: the GEMMs that run register-blocked run on the tensor cores, and the report says how many. */
+  @Test
+  void tf32PutsTheLargeGemmsOnTheTensorCores() throws Exception {
+    Path fp32 = tmp.resolve("fp32");
+    Path tf32 = tmp.resolve("tf32");
+    CliRunner.Run a = CliRunner.run("compile", "../samples/mlp.nn", "--target", "cuda", "--batch", "2048", "-o",
+        fp32.toString());
+    assertEquals(0, a.code(), a.all());
+    assertFalse(a.out().contains("TF32"), a.out());
+    CliRunner.Run b = CliRunner.run("compile", "../samples/mlp.nn", "--target", "cuda", "--batch", "2048",
+        "--tf32", "-o", tf32.toString());
+    assertEquals(0, b.code(), b.all());
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("TF32: (\\d+) GEMMs? on the tensor cores").matcher(b.out());
+    assertTrue(m.find() && Integer.parseInt(m.group(1)) > 0, b.out());
+    String ptx = Files.readString(tf32.resolve("mlp.ptx"));
+    assertTrue(ptx.contains("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32"), "tensor-core GEMMs");
+    assertFalse(Files.readString(fp32.resolve("mlp.ptx")).contains("mma.sync"), "FP32 unless asked");
+    Ptxas.check(ptx, "sm_80");
   }
 
   /** Without a driver: every running command says there is none and to use the CPU. */

@@ -30,6 +30,37 @@ public final class CudaBackend implements Backend {
   public static final String DEFAULT_ARCH = "sm_80";
   /** PTX ISA 7.8 (CUDA 11.8): the oldest that has sm_90, so drivers from CUDA 11.8 on load the code. */
   static final String PTX_VERSION = "+ptx78";
+  /** The oldest architecture with TF32 tensor cores ({@code mma.sync ….tf32}). */
+  static final String TF32_ARCH = "sm_80";
+
+  private final boolean tf32;
+
+  /** FP32 kernels throughout: what the CPU computes, within 1e-4 (docs/architecture.md). */
+  public CudaBackend() {
+    this(false);
+  }
+
+  /**
+   * {@code tf32}: the large GEMMs (those that run register-blocked) on the tensor cores, their
+   * inputs rounded to TF32 and their sums FP32 ({@code --tf32}; sm_80 and newer). Their results
+   * differ from FP32's by up to about 2⁻¹⁰ of Σ|aᵢₖ·bₖⱼ|; docs/architecture.md has the tolerance.
+   */
+  public CudaBackend(boolean tf32) {
+    this.tf32 = tf32;
+  }
+
+  /** Whether the GEMMs that can run on the tensor cores do, in TF32. */
+  public boolean tf32() {
+    return tf32;
+  }
+
+  /** Refuses TF32 on an architecture without its tensor-core instructions. */
+  public static void checkTf32(boolean tf32, String arch) {
+    if (tf32 && Integer.parseInt(arch.substring(3)) < Integer.parseInt(TF32_ARCH.substring(3))) {
+      throw new IllegalArgumentException("TF32 tensor cores need " + TF32_ARCH + " or newer, not " + arch
+          + "; leave out --tf32 or choose --gpu " + TF32_ARCH);
+    }
+  }
 
   @Override
   public String name() {
@@ -69,6 +100,7 @@ public final class CudaBackend implements Backend {
   @Override
   public Compiled compile(String model, List<PlannedProgram> programs, String gpu) {
     String arch = arch(gpu);
+    checkTf32(tf32, arch);
     long t0 = System.nanoTime();
     initNvptx();
     LLVMTargetMachineRef tm = Llvm.targetMachine(new Llvm.Host(TRIPLE, arch, PTX_VERSION));
@@ -83,7 +115,7 @@ public final class CudaBackend implements Backend {
           LLVMValueAsMetadata(LLVMConstInt(LLVMInt32TypeInContext(ctx), 1, 0)));
       KernelEmitter e = new KernelEmitter(ctx, mod, null);
       e.deviceMath(Libdevice.PREFIX);
-      GpuEmitter.Result r = new GpuEmitter(e, GpuEmitter.Flavor.PTX).emit(programs);
+      GpuEmitter.Result r = new GpuEmitter(e, GpuEmitter.Flavor.PTX, false, tf32).emit(programs);
       LLVMDisposeBuilder(e.b);
       Llvm.verify(mod);
       long t1 = System.nanoTime();
@@ -102,7 +134,7 @@ public final class CudaBackend implements Backend {
       long t4 = System.nanoTime();
       String times = String.format("emit %.1fs, libdevice %.1fs, optimise %.1fs, PTX %.1fs", (t1 - t0) / 1e9,
           (t2 - t1) / 1e9, (t3 - t2) / 1e9, (t4 - t3) / 1e9);
-      return new CudaCompiled(arch, ptx, r.schedules(), r.launches(), (t4 - t0) / 1e9, times);
+      return new CudaCompiled(arch, tf32, r.tensorCoreKernels(), ptx, r.schedules(), r.launches(), (t4 - t0) / 1e9, times);
     } finally {
       LLVMContextDispose(ctx);
       LLVMDisposeTargetMachine(tm);

@@ -16,16 +16,20 @@ import java.util.function.ToLongFunction;
  */
 public final class CudaCompiled implements Compiled {
   private final String arch;
+  private final boolean tf32;
+  private final int tensorCoreKernels;
   private final String ptx;
   private final Map<String, List<NativeCall>> schedules;
   private final Map<String, GpuEmitter.Launch> launches;
   private final double seconds;
   private final String times;
 
-  CudaCompiled(String arch, String ptx, Map<String, List<NativeCall>> schedules, Map<String, GpuEmitter.Launch> launches,
-      double seconds, String times) {
+  CudaCompiled(String arch, boolean tf32, int tensorCoreKernels, String ptx, Map<String, List<NativeCall>> schedules,
+      Map<String, GpuEmitter.Launch> launches, double seconds, String times) {
     this.times = times;
     this.arch = arch;
+    this.tf32 = tf32;
+    this.tensorCoreKernels = tensorCoreKernels;
     this.ptx = ptx;
     this.schedules = schedules;
     this.launches = launches;
@@ -80,9 +84,21 @@ public final class CudaCompiled implements Compiled {
     return launch(symbol).threads();
   }
 
+  /** Whether the large GEMMs run on the tensor cores in TF32 ({@code --tf32}). */
+  public boolean tf32() {
+    return tf32;
+  }
+
+  /** Kernels that are tensor-core GEMMs (0 without {@code --tf32}). */
+  public int tensorCoreKernels() {
+    return tensorCoreKernels;
+  }
+
   @Override
   public String report() {
-    return String.format("PTX for %s: %d kernels through %d entry points, %d KB, in %.1fs (%s)", arch, launches.size(),
+    return String.format("PTX for %s%s: %d kernels through %d entry points, %d KB, in %.1fs (%s)", arch,
+        tf32 ? " (TF32: " + tensorCoreKernels + " GEMM" + (tensorCoreKernels == 1 ? "" : "s") + " on the tensor cores)" : "",
+        launches.size(),
         entries(), ptx.length() / 1024, seconds, times);
   }
 

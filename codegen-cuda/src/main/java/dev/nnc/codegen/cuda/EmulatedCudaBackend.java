@@ -23,20 +23,29 @@ import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
  */
 public final class EmulatedCudaBackend implements Backend {
   private final boolean driverEntries;
+  private final boolean tf32;
 
   /** Kernels the CPU runtime calls: {@code (arena, lo, hi)} per kernel, its offsets built in. */
   public EmulatedCudaBackend() {
-    this(false);
+    this(false, false);
+  }
+
+  /** {@code driverEntries}: see {@link #EmulatedCudaBackend(boolean, boolean)}; FP32 kernels. */
+  public EmulatedCudaBackend(boolean driverEntries) {
+    this(driverEntries, false);
   }
 
   /**
    * {@code driverEntries}: instead, the PTX module's entry points, each taking a
    * {@code cuLaunchKernel} parameter array, {@code (params, lo, hi)} over blocks {@code [lo, hi)},
    * with {@code <entry>_block} its threads per block: what a stand-in CUDA driver needs to run the
-   * GPU runtime's launches on this CPU (the CUDA executor's tests).
+   * GPU runtime's launches on this CPU (the CUDA executor's tests). {@code tf32}: the large GEMMs
+   * as tensor-core kernels ({@link CudaBackend#CudaBackend(boolean)}), each {@code mma.sync}
+   * emulated from its registers' layout, the inputs rounded to TF32 as the GPU rounds them.
    */
-  public EmulatedCudaBackend(boolean driverEntries) {
+  public EmulatedCudaBackend(boolean driverEntries, boolean tf32) {
     this.driverEntries = driverEntries;
+    this.tf32 = tf32;
   }
 
   @Override
@@ -52,7 +61,7 @@ public final class EmulatedCudaBackend implements Backend {
   /** {@code gpu} names the architecture being emulated; the code is the same for all. */
   @Override
   public Compiled compile(String model, List<PlannedProgram> programs, String gpu) {
-    CudaBackend.arch(gpu);
+    CudaBackend.checkTf32(tf32, CudaBackend.arch(gpu));
     Llvm.Host host = Llvm.host();
     LLVMTargetMachineRef tm = Llvm.targetMachine(host);
     LLVMContextRef ctx = LLVMContextCreate();
@@ -61,7 +70,7 @@ public final class EmulatedCudaBackend implements Backend {
     LLVMSetModuleDataLayout(mod, LLVMCreateTargetDataLayout(tm));
     LLVMDisposeTargetMachine(tm);
     KernelEmitter e = new KernelEmitter(ctx, mod, null);
-    GpuEmitter.Result r = new GpuEmitter(e, GpuEmitter.Flavor.EMULATED, driverEntries).emit(programs);
+    GpuEmitter.Result r = new GpuEmitter(e, GpuEmitter.Flavor.EMULATED, driverEntries, tf32).emit(programs);
     LLVMDisposeBuilder(e.b);
     long arena = programs.stream().mapToLong(pp -> pp.plan().regionEnd()).max().orElse(0);
     return CpuBackend.compileHostModule(model + "_emulated", ctx, mod, r.schedules(), arena);

@@ -54,8 +54,8 @@ final class GpuEmitter {
    */
   record Launch(String symbol, String entry, long[] offsets, long blocks, int threads, long items) {}
 
-  /** What was emitted: per program, its calls (extent: the blocks); per kernel, its launch. */
-  record Result(Map<String, List<NativeCall>> schedules, Map<String, Launch> launches) {}
+  /** What was emitted: per program, its calls (extent: the blocks); per kernel, its launch; how many kernels are tensor-core GEMMs. */
+  record Result(Map<String, List<NativeCall>> schedules, Map<String, Launch> launches, int tensorCoreKernels) {}
 
   private final KernelEmitter e;
   private final Flavor flavor;
@@ -70,17 +70,24 @@ final class GpuEmitter {
    */
   private final boolean driverEntries;
 
+  /**
+   * Whether the GEMMs that run register-blocked run on the tensor cores instead
+   * ({@link #emitMmaGemm}: TF32 inputs, FP32 sums; {@code --tf32}).
+   */
+  private final boolean tf32;
+
   GpuEmitter(KernelEmitter e, Flavor flavor) {
-    this(e, flavor, false);
+    this(e, flavor, false, false);
   }
 
-  GpuEmitter(KernelEmitter e, Flavor flavor, boolean driverEntries) {
+  GpuEmitter(KernelEmitter e, Flavor flavor, boolean driverEntries, boolean tf32) {
     if (driverEntries && flavor != Flavor.EMULATED) {
       throw new IllegalArgumentException("driver entries are emulated entries");
     }
     this.e = e;
     this.flavor = flavor;
     this.driverEntries = driverEntries;
+    this.tf32 = tf32;
   }
 
   /** A kernel to emit: its template's body is shared by the kernels with the same loop nests. */
@@ -111,7 +118,13 @@ final class GpuEmitter {
     for (Map.Entry<Kernel, List<Instance>> g : groups.entrySet()) {
       emitGroup(entryName(index++, g.getValue().get(0).kernel()), g.getKey(), g.getValue());
     }
-    return new Result(schedules, launches);
+    int tensorCore = 0;
+    for (List<Instance> g : groups.values()) {
+      if (tensorCore(g.get(0).kernel())) {
+        tensorCore += g.size();
+      }
+    }
+    return new Result(schedules, launches, tensorCore);
   }
 
   /** Records kernel {@code k} of program {@code pp} in its template's group; returns its call. */
@@ -177,6 +190,11 @@ final class GpuEmitter {
           * ((g.n() + BLOCKED_TILE - 1) / BLOCKED_TILE) >= BLOCKED_MIN_BLOCKS;
       default -> throw new IllegalArgumentException("-Dnnc.gpu.gemm=" + force + ": use auto, blocked or tiled");
     };
+  }
+
+  /** Whether {@code k} runs on the tensor cores: a GEMM that runs register-blocked, with {@link #tf32} asked for. */
+  private boolean tensorCore(Kernel k) {
+    return tf32 && k instanceof Kernel.Gemm g && tiled(g) && blocked(g);
   }
 
   /** Tiles of C per product of a tiled GEMM. */
@@ -326,6 +344,7 @@ final class GpuEmitter {
       case Kernel.Loops l when reduction(l) != null -> emitBlockReduction(reduction(l), name + "_items", buffers);
       case Kernel.Loops l when collapsed(l) -> e.emitLoopsCollapsed(l.named(name + "_items"), buffers);
       case Kernel.Loops l -> e.emitLoops(l.named(name + "_items"), buffers);
+      case Kernel.Gemm g when tensorCore(g) -> emitMmaGemm(g, name + "_items", buffers);
       case Kernel.Gemm g when blockwise && blocked(g) -> emitBlockedGemm(g, name + "_items", buffers);
       case Kernel.Gemm g when blockwise -> emitTiledGemm(g, name + "_items", buffers);
       case Kernel.Gemm g -> emitGemmItems(g, name + "_items", buffers);
@@ -575,36 +594,8 @@ final class GpuEmitter {
       LLVMValueRef col0 = LLVMBuildMul(e.b, LLVMBuildSRem(e.b, r, e.c64(tilesN), ""), e.c64(BLOCKED_TILE), "col0");
       LLVMValueRef aBase = operand(g.a(), g.aBase(), q, (long) g.m() * g.k());
       LLVMValueRef bBase = operand(g.b(), g.bBase(), q, (long) g.k() * g.n());
-      // Thread t's elements of step s's tiles, read from memory, and where they go in shared memory.
-      java.util.function.BiFunction<LLVMValueRef, LLVMValueRef, LLVMValueRef[]> fetch = (t, k0) -> {
-        LLVMValueRef[] v = new LLVMValueRef[4 * perThread];
-        for (int p = 0; p < perThread; p++) {
-          LLVMValueRef el = LLVMBuildAdd(e.b, t, e.c64((long) p * threads), "");
-          // A's tile: consecutive threads along K where A is [M,K], along M where it is [K,M].
-          LLVMValueRef il = g.transA() ? LLVMBuildURem(e.b, el, e.c64(BLOCKED_TILE), "")
-              : LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_K), "");
-          LLVMValueRef kla = g.transA() ? LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_TILE), "")
-              : LLVMBuildURem(e.b, el, e.c64(BLOCKED_K), "");
-          LLVMValueRef i = LLVMBuildAdd(e.b, row0, il, "");
-          LLVMValueRef ka = LLVMBuildAdd(e.b, k0, kla, "");
-          LLVMValueRef inA = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
-              LLVMBuildICmp(e.b, LLVMIntSLT, ka, e.c64(g.k()), ""), "");
-          v[4 * p] = guardedLoad(inA, aBase, aIndex(g, i, ka));
-          v[4 * p + 1] = rowMajor(kla, BLOCKED_TILE, il);
-          // B's tile: along N where B is [K,N], along K where it is [N,K].
-          LLVMValueRef jl = g.transB() ? LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_K), "")
-              : LLVMBuildURem(e.b, el, e.c64(BLOCKED_TILE), "");
-          LLVMValueRef klb = g.transB() ? LLVMBuildURem(e.b, el, e.c64(BLOCKED_K), "")
-              : LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_TILE), "");
-          LLVMValueRef j = LLVMBuildAdd(e.b, col0, jl, "");
-          LLVMValueRef kb = LLVMBuildAdd(e.b, k0, klb, "");
-          LLVMValueRef inB = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, kb, e.c64(g.k()), ""),
-              LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
-          v[4 * p + 2] = guardedLoad(inB, bBase, bIndex(g, kb, j));
-          v[4 * p + 3] = rowMajor(klb, BLOCKED_TILE, jl);
-        }
-        return v;
-      };
+      java.util.function.BiFunction<LLVMValueRef, LLVMValueRef, LLVMValueRef[]> fetch = (t, k0) ->
+          fetchTiles(g, t, k0, row0, col0, aBase, bBase, BLOCKED_TILE);
       java.util.function.BiConsumer<LLVMValueRef[], LLVMValueRef> store = (v, pair) -> {
         for (int p = 0; p < perThread; p++) {
           LLVMBuildStore(e.b, v[4 * p], bc.element(as, LLVMBuildAdd(e.b, pair, v[4 * p + 1], "")));
@@ -672,6 +663,260 @@ final class GpuEmitter {
       });
     });
     e.endFunction();
+  }
+
+  /** Floats per row of a tensor-core GEMM's k-major tiles in shared memory: 64 and a pad, so a warp's fragment reads hit 32 different banks. */
+  static final int MMA_STRIDE = BLOCKED_TILE + 8;
+  /** Columns of C per warp of a tensor-core GEMM: four {@code m16n8} tiles side by side. */
+  static final int MMA_WARP_N = 32;
+
+  /**
+   * A GEMM on the tensor cores, blocks {@code [lo, hi)}: the register-blocked kernel's blocks,
+   * {@value #BLOCKED_TILE}-square tiles of C, and its double-buffered {@value #BLOCKED_K}-deep
+   * tiles of A and B in shared memory, but the multiplications are {@code mma.sync.aligned.m16n8k8
+   * .row.col.f32.tf32.tf32.f32}: warp w of the eight computes the 16 × 32 sub-tile at rows
+   * {@code 16·(w mod 4)}, columns {@code 32·(w / 4)}, as four 16 × 8 products per K step, each
+   * thread holding 4 floats of each (16 sums, as in the register-blocked kernel). The inputs are
+   * rounded to TF32 ({@code cvt.rna.tf32.f32}: 10 bits of mantissa, to nearest, ties away from
+   * zero), the sums are FP32; docs/architecture.md gives the tolerance this implies.
+   *
+   * <p>The fragments follow the PTX ISA's layout for this shape (lane l, group {@code g = l/4},
+   * {@code c = l mod 4}): A's registers r = 0..3 hold A(g + 8·(r mod 2), c + 4·(r/2)); B's r = 0..1
+   * hold B(c + 4·r, g); C's r = 0..3 hold C(g + 8·(r/2), 2c + r mod 2). Each K step is two phases:
+   * the fragments are read from shared memory into registers (and the next tiles from memory);
+   * then the products. Emulated, a product is computed from that layout read backwards: the
+   * thread gathers each A(i, k) and B(k, j) of its elements of C from the registers of the lane
+   * that holds it, so fragments loaded in the wrong places give wrong sums, as on the GPU.
+   */
+  private void emitMmaGemm(Kernel.Gemm g, String name, int buffers) {
+    final int tileFloats = BLOCKED_K * MMA_STRIDE;
+    final int threads = TILE * TILE;
+    final int perThread = BLOCKED_TILE * BLOCKED_K / threads;
+    final int nTiles = MMA_WARP_N / 8;
+    e.beginFunction(name, buffers);
+    LLVMValueRef fn = e.function();
+    BlockCode bc = new BlockCode(e, flavor, threads);
+    LLVMValueRef as = bc.shared(2 * tileFloats);
+    LLVMValueRef bs = bc.shared(2 * tileFloats);
+    BlockCode.Register[] acc = new BlockCode.Register[nTiles * 4];
+    for (int r = 0; r < acc.length; r++) {
+      acc[r] = bc.register("acc" + r);
+    }
+    BlockCode.Register[] fa = new BlockCode.Register[4];
+    for (int r = 0; r < fa.length; r++) {
+      fa[r] = bc.register("a" + r);
+    }
+    BlockCode.Register[] fb = new BlockCode.Register[nTiles * 2];
+    for (int r = 0; r < fb.length; r++) {
+      fb[r] = bc.register("b" + r);
+    }
+    BlockCode.Register[] pre = new BlockCode.Register[2 * perThread];
+    for (int r = 0; r < pre.length; r++) {
+      pre[r] = bc.register("next" + r);
+    }
+    LLVMValueRef blk = e.slot(e.i64, "blk");
+    LLVMValueRef kt = e.slot(e.i64, "kt");
+    LLVMValueRef iSlot = e.slot(e.i64, "i");
+    LLVMValueRef jSlot = e.slot(e.i64, "j");
+    long tilesN = (g.n() + BLOCKED_TILE - 1) / BLOCKED_TILE;
+    long perProduct = tiles(g);
+    long steps = (g.k() + BLOCKED_K - 1) / BLOCKED_K;
+    e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
+      LLVMValueRef bv = e.load64(blk);
+      LLVMValueRef q = LLVMBuildSDiv(e.b, bv, e.c64(perProduct), "q");
+      LLVMValueRef r = LLVMBuildSRem(e.b, bv, e.c64(perProduct), "");
+      LLVMValueRef row0 = LLVMBuildMul(e.b, LLVMBuildSDiv(e.b, r, e.c64(tilesN), ""), e.c64(BLOCKED_TILE), "row0");
+      LLVMValueRef col0 = LLVMBuildMul(e.b, LLVMBuildSRem(e.b, r, e.c64(tilesN), ""), e.c64(BLOCKED_TILE), "col0");
+      LLVMValueRef aBase = operand(g.a(), g.aBase(), q, (long) g.m() * g.k());
+      LLVMValueRef bBase = operand(g.b(), g.bBase(), q, (long) g.k() * g.n());
+      bc.forAllThreads(t -> {
+        for (BlockCode.Register a : acc) {
+          a.set(t, e.cf(0));
+        }
+        LLVMValueRef[] v = fetchTiles(g, t, e.c64(0), row0, col0, aBase, bBase, MMA_STRIDE);
+        for (int p = 0; p < perThread; p++) {
+          LLVMBuildStore(e.b, v[4 * p], bc.element(as, v[4 * p + 1]));
+          LLVMBuildStore(e.b, v[4 * p + 2], bc.element(bs, v[4 * p + 3]));
+        }
+      });
+      bc.barrier();
+      e.loop(kt, e.c64(0), e.c64(steps), 1, () -> {
+        LLVMValueRef s0 = e.load64(kt);
+        LLVMValueRef cur = LLVMBuildMul(e.b, LLVMBuildAnd(e.b, s0, e.c64(1), ""), e.c64(tileFloats), "cur");
+        LLVMValueRef next = LLVMBuildSub(e.b, e.c64(tileFloats), cur, "next");
+        LLVMValueRef more = LLVMBuildICmp(e.b, LLVMIntSLT, LLVMBuildAdd(e.b, s0, e.c64(1), ""), e.c64(steps), "more");
+        LLVMValueRef k1 = LLVMBuildMul(e.b, LLVMBuildAdd(e.b, s0, e.c64(1), ""), e.c64(BLOCKED_K), "k1");
+        // Phase 1: the next tiles' elements from memory, this step's fragments from shared memory.
+        bc.forAllThreads(t -> {
+          LLVMValueRef[] v = fetchTiles(g, t, k1, row0, col0, aBase, bBase, MMA_STRIDE);
+          for (int p = 0; p < perThread; p++) {
+            pre[2 * p].set(t, v[4 * p]);
+            pre[2 * p + 1].set(t, v[4 * p + 2]);
+          }
+          LLVMValueRef[] w = warpPlace(t);
+          LLVMValueRef rowW = LLVMBuildMul(e.b, w[0], e.c64(16), "");
+          LLVMValueRef colW = LLVMBuildMul(e.b, w[1], e.c64(MMA_WARP_N), "");
+          for (int x = 0; x < 4; x++) {
+            LLVMValueRef i = LLVMBuildAdd(e.b, rowW, LLVMBuildAdd(e.b, w[2], e.c64(8L * (x % 2)), ""), "");
+            LLVMValueRef k = LLVMBuildAdd(e.b, w[3], e.c64(4L * (x / 2)), "");
+            fa[x].set(t, tf32(LLVMBuildLoad2(e.b, e.f32, bc.element(as, LLVMBuildAdd(e.b, cur, rowMajor(k, MMA_STRIDE, i),
+                "")), "")));
+          }
+          for (int n = 0; n < nTiles; n++) {
+            for (int x = 0; x < 2; x++) {
+              LLVMValueRef k = LLVMBuildAdd(e.b, w[3], e.c64(4L * x), "");
+              LLVMValueRef j = LLVMBuildAdd(e.b, colW, LLVMBuildAdd(e.b, w[2], e.c64(8L * n), ""), "");
+              fb[2 * n + x].set(t, tf32(LLVMBuildLoad2(e.b, e.f32, bc.element(bs, LLVMBuildAdd(e.b, cur,
+                  rowMajor(k, MMA_STRIDE, j), "")), "")));
+            }
+          }
+        });
+        // Phase 2: the products, then the next tiles into the other pair (last read before the previous barrier).
+        bc.forAllThreads(t -> {
+          for (int n = 0; n < nTiles; n++) {
+            mma(bc, t, fa, fb[2 * n], fb[2 * n + 1], new BlockCode.Register[] {acc[4 * n], acc[4 * n + 1], acc[4 * n + 2],
+                acc[4 * n + 3]});
+          }
+          Ir.when(e, e.function(), more, () -> {
+            LLVMValueRef[] v = tiles(g, t, k1, row0, col0, aBase, bBase, MMA_STRIDE, false);
+            for (int p = 0; p < perThread; p++) {
+              LLVMBuildStore(e.b, pre[2 * p].get(t), bc.element(as, LLVMBuildAdd(e.b, next, v[4 * p + 1], "")));
+              LLVMBuildStore(e.b, pre[2 * p + 1].get(t), bc.element(bs, LLVMBuildAdd(e.b, next, v[4 * p + 3], "")));
+            }
+          });
+        });
+        bc.barrier();
+      });
+      bc.forAllThreads(t -> {
+        LLVMValueRef[] w = warpPlace(t);
+        LLVMValueRef rowW = LLVMBuildAdd(e.b, row0, LLVMBuildMul(e.b, w[0], e.c64(16), ""), "");
+        LLVMValueRef colW = LLVMBuildAdd(e.b, col0, LLVMBuildMul(e.b, w[1], e.c64(MMA_WARP_N), ""), "");
+        for (int n = 0; n < nTiles; n++) {
+          for (int x = 0; x < 4; x++) {
+            LLVMValueRef i = LLVMBuildAdd(e.b, rowW, LLVMBuildAdd(e.b, w[2], e.c64(8L * (x / 2)), ""), "");
+            LLVMValueRef j = LLVMBuildAdd(e.b, colW, LLVMBuildAdd(e.b, LLVMBuildMul(e.b, w[3], e.c64(2), ""),
+                e.c64(8L * n + x % 2), ""), "");
+            storeC(g, q, i, j, acc[4 * n + x].get(t), iSlot, jSlot);
+          }
+        }
+      });
+    });
+    e.endFunction();
+  }
+
+  /** Thread {@code t}'s place in a tensor-core GEMM: its warp's row and column of sub-tiles, and its lane's group and place in it. */
+  private LLVMValueRef[] warpPlace(LLVMValueRef t) {
+    LLVMValueRef warp = LLVMBuildUDiv(e.b, t, e.c64(32), "warp");
+    LLVMValueRef lane = LLVMBuildURem(e.b, t, e.c64(32), "lane");
+    return new LLVMValueRef[] {LLVMBuildURem(e.b, warp, e.c64(4), ""), LLVMBuildUDiv(e.b, warp, e.c64(4), ""),
+        LLVMBuildUDiv(e.b, lane, e.c64(4), "group"), LLVMBuildURem(e.b, lane, e.c64(4), "")};
+  }
+
+  /** {@code x} rounded to TF32 ({@code cvt.rna.tf32.f32}), as a float: the 13 low bits of its mantissa rounded away, to nearest, ties away from zero. */
+  private LLVMValueRef tf32(LLVMValueRef x) {
+    if (flavor == Flavor.PTX) {
+      return LLVMBuildBitCast(e.b, Ir.intrinsic(e, "llvm.nvvm.f2tf32.rna", x), e.f32, "");
+    }
+    LLVMValueRef bits = LLVMBuildBitCast(e.b, x, e.i32, "");
+    LLVMValueRef exp = LLVMBuildAnd(e.b, bits, LLVMConstInt(e.i32, 0x7f800000L, 0), "");
+    LLVMValueRef special = LLVMBuildICmp(e.b, LLVMIntEQ, exp, LLVMConstInt(e.i32, 0x7f800000L, 0), "");
+    LLVMValueRef rounded = LLVMBuildAnd(e.b, LLVMBuildAdd(e.b, bits, LLVMConstInt(e.i32, 0x1000, 0), ""),
+        LLVMConstInt(e.i32, 0xffffe000L, 0), "");
+    return LLVMBuildBitCast(e.b, LLVMBuildSelect(e.b, special, bits, rounded, ""), e.f32, "");
+  }
+
+  /**
+   * {@code c += a·b} for thread {@code t}'s part of a warp's 16 × 8 × 8 product: on the GPU one
+   * {@code mma.sync} of the warp; emulated, the thread's four elements of C from the fragments of
+   * the lanes that hold their rows of A and columns of B (the registers' layout read backwards).
+   */
+  private void mma(BlockCode bc, LLVMValueRef t, BlockCode.Register[] a, BlockCode.Register b0, BlockCode.Register b1,
+      BlockCode.Register[] c) {
+    if (flavor == Flavor.PTX) {
+      LLVMValueRef[] args = new LLVMValueRef[10];
+      for (int x = 0; x < 4; x++) {
+        args[x] = LLVMBuildBitCast(e.b, a[x].get(t), e.i32, "");
+        args[6 + x] = c[x].get(t);
+      }
+      args[4] = LLVMBuildBitCast(e.b, b0.get(t), e.i32, "");
+      args[5] = LLVMBuildBitCast(e.b, b1.get(t), e.i32, "");
+      LLVMValueRef d = Ir.intrinsic(e, "llvm.nvvm.mma.m16n8k8.row.col.tf32", args);
+      for (int x = 0; x < 4; x++) {
+        c[x].set(t, LLVMBuildExtractValue(e.b, d, x, ""));
+      }
+      return;
+    }
+    LLVMValueRef lane = LLVMBuildURem(e.b, t, e.c64(32), "");
+    LLVMValueRef warp0 = LLVMBuildSub(e.b, t, lane, "");
+    LLVMValueRef group = LLVMBuildUDiv(e.b, lane, e.c64(4), "");
+    LLVMValueRef inGroup = LLVMBuildURem(e.b, lane, e.c64(4), "");
+    LLVMValueRef[] sums = new LLVMValueRef[4];
+    for (int x = 0; x < 4; x++) {
+      // C(i, j) with i = group + 8·(x/2), j = 2·inGroup + x mod 2.
+      LLVMValueRef j = LLVMBuildAdd(e.b, LLVMBuildMul(e.b, inGroup, e.c64(2), ""), e.c64(x % 2), "");
+      LLVMValueRef sum = c[x].get(t);
+      for (int k = 0; k < 8; k++) {
+        // A(i, k) is in register (i ≥ 8) + 2·(k ≥ 4) of lane 4·(i mod 8) + k mod 4; B(k, j) in register (k ≥ 4) of lane 4·j + k mod 4.
+        LLVMValueRef aLane = LLVMBuildAdd(e.b, warp0, LLVMBuildAdd(e.b, LLVMBuildMul(e.b, group, e.c64(4), ""),
+            e.c64(k % 4), ""), "");
+        LLVMValueRef bLane = LLVMBuildAdd(e.b, warp0, LLVMBuildAdd(e.b, LLVMBuildMul(e.b, j, e.c64(4), ""),
+            e.c64(k % 4), ""), "");
+        LLVMValueRef prod = LLVMBuildFMul(e.b, a[x / 2 + 2 * (k / 4)].get(aLane), (k < 4 ? b0 : b1).get(bLane), "");
+        LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
+        sum = LLVMBuildFAdd(e.b, sum, prod, "");
+        LLVMSetFastMathFlags(sum, LLVMFastMathAllowContract);
+      }
+      sums[x] = sum;
+    }
+    for (int x = 0; x < 4; x++) {
+      c[x].set(t, sums[x]);
+    }
+  }
+
+  /**
+   * Thread {@code t}'s elements of the {@value #BLOCKED_TILE} × {@value #BLOCKED_K} tiles of A and
+   * B that start at K index {@code k0}, read from memory (zeros outside the operands), with where
+   * each goes in shared memory: {@code [a, aSlot, b, bSlot]} per element, the tiles stored k-major
+   * with rows of {@code stride} floats. Consecutive threads take consecutive elements along the
+   * operand's contiguous dimension (coalesced), whichever its transposition.
+   */
+  private LLVMValueRef[] fetchTiles(Kernel.Gemm g, LLVMValueRef t, LLVMValueRef k0, LLVMValueRef row0, LLVMValueRef col0,
+      LLVMValueRef aBase, LLVMValueRef bBase, int stride) {
+    return tiles(g, t, k0, row0, col0, aBase, bBase, stride, true);
+  }
+
+  /** {@link #fetchTiles}, or only where the elements go in shared memory ({@code load} false: null values). */
+  private LLVMValueRef[] tiles(Kernel.Gemm g, LLVMValueRef t, LLVMValueRef k0, LLVMValueRef row0, LLVMValueRef col0,
+      LLVMValueRef aBase, LLVMValueRef bBase, int stride, boolean load) {
+    final int threads = TILE * TILE;
+    final int perThread = BLOCKED_TILE * BLOCKED_K / threads;
+    LLVMValueRef[] v = new LLVMValueRef[4 * perThread];
+    for (int p = 0; p < perThread; p++) {
+      LLVMValueRef el = LLVMBuildAdd(e.b, t, e.c64((long) p * threads), "");
+      // A's tile: consecutive threads along K where A is [M,K], along M where it is [K,M].
+      LLVMValueRef il = g.transA() ? LLVMBuildURem(e.b, el, e.c64(BLOCKED_TILE), "")
+          : LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_K), "");
+      LLVMValueRef kla = g.transA() ? LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_TILE), "")
+          : LLVMBuildURem(e.b, el, e.c64(BLOCKED_K), "");
+      LLVMValueRef i = LLVMBuildAdd(e.b, row0, il, "");
+      LLVMValueRef ka = LLVMBuildAdd(e.b, k0, kla, "");
+      LLVMValueRef inA = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
+          LLVMBuildICmp(e.b, LLVMIntSLT, ka, e.c64(g.k()), ""), "");
+      v[4 * p] = load ? guardedLoad(inA, aBase, aIndex(g, i, ka)) : null;
+      v[4 * p + 1] = rowMajor(kla, stride, il);
+      // B's tile: along N where B is [K,N], along K where it is [N,K].
+      LLVMValueRef jl = g.transB() ? LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_K), "")
+          : LLVMBuildURem(e.b, el, e.c64(BLOCKED_TILE), "");
+      LLVMValueRef klb = g.transB() ? LLVMBuildURem(e.b, el, e.c64(BLOCKED_K), "")
+          : LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_TILE), "");
+      LLVMValueRef j = LLVMBuildAdd(e.b, col0, jl, "");
+      LLVMValueRef kb = LLVMBuildAdd(e.b, k0, klb, "");
+      LLVMValueRef inB = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, kb, e.c64(g.k()), ""),
+          LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
+      v[4 * p + 2] = load ? guardedLoad(inB, bBase, bIndex(g, kb, j)) : null;
+      v[4 * p + 3] = rowMajor(klb, stride, jl);
+    }
+    return v;
   }
 
   /**
