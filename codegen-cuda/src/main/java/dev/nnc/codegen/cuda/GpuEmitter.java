@@ -496,16 +496,13 @@ final class GpuEmitter {
     LLVMValueRef k0 = e.slot(e.i64, "k0");
     LLVMValueRef iSlot = e.slot(e.i64, "i");
     LLVMValueRef jSlot = e.slot(e.i64, "j");
-    long tilesN = (g.n() + TILE - 1) / TILE;
-    long perProduct = tiles(g);
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
-      LLVMValueRef bv = e.load64(blk);
-      LLVMValueRef q = LLVMBuildSDiv(e.b, bv, e.c64(perProduct), "q");
-      LLVMValueRef r = LLVMBuildSRem(e.b, bv, e.c64(perProduct), "");
-      LLVMValueRef row0 = LLVMBuildMul(e.b, LLVMBuildSDiv(e.b, r, e.c64(tilesN), ""), e.c64(TILE), "row0");
-      LLVMValueRef col0 = LLVMBuildMul(e.b, LLVMBuildSRem(e.b, r, e.c64(tilesN), ""), e.c64(TILE), "col0");
-      LLVMValueRef aBase = operand(g.a(), g.aBase(), q, (long) g.m() * g.k());
-      LLVMValueRef bBase = operand(g.b(), g.bBase(), q, (long) g.k() * g.n());
+      BlockTile bt = blockTile(g, e.load64(blk), TILE);
+      LLVMValueRef q = bt.q();
+      LLVMValueRef row0 = bt.row0();
+      LLVMValueRef col0 = bt.col0();
+      LLVMValueRef aBase = bt.aBase();
+      LLVMValueRef bBase = bt.bBase();
       bc.forAllThreads(t -> acc.set(t, e.cf(0)));
       e.loop(k0, e.c64(0), e.c64(g.k()), TILE, () -> {
         LLVMValueRef kv = e.load64(k0);
@@ -583,17 +580,14 @@ final class GpuEmitter {
     LLVMValueRef kt = e.slot(e.i64, "kt");
     LLVMValueRef iSlot = e.slot(e.i64, "i");
     LLVMValueRef jSlot = e.slot(e.i64, "j");
-    long tilesN = (g.n() + BLOCKED_TILE - 1) / BLOCKED_TILE;
-    long perProduct = tiles(g);
     long steps = (g.k() + BLOCKED_K - 1) / BLOCKED_K;
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
-      LLVMValueRef bv = e.load64(blk);
-      LLVMValueRef q = LLVMBuildSDiv(e.b, bv, e.c64(perProduct), "q");
-      LLVMValueRef r = LLVMBuildSRem(e.b, bv, e.c64(perProduct), "");
-      LLVMValueRef row0 = LLVMBuildMul(e.b, LLVMBuildSDiv(e.b, r, e.c64(tilesN), ""), e.c64(BLOCKED_TILE), "row0");
-      LLVMValueRef col0 = LLVMBuildMul(e.b, LLVMBuildSRem(e.b, r, e.c64(tilesN), ""), e.c64(BLOCKED_TILE), "col0");
-      LLVMValueRef aBase = operand(g.a(), g.aBase(), q, (long) g.m() * g.k());
-      LLVMValueRef bBase = operand(g.b(), g.bBase(), q, (long) g.k() * g.n());
+      BlockTile bt = blockTile(g, e.load64(blk), BLOCKED_TILE);
+      LLVMValueRef q = bt.q();
+      LLVMValueRef row0 = bt.row0();
+      LLVMValueRef col0 = bt.col0();
+      LLVMValueRef aBase = bt.aBase();
+      LLVMValueRef bBase = bt.bBase();
       java.util.function.BiFunction<LLVMValueRef, LLVMValueRef, LLVMValueRef[]> fetch = (t, k0) ->
           fetchTiles(g, t, k0, row0, col0, aBase, bBase, BLOCKED_TILE);
       java.util.function.BiConsumer<LLVMValueRef[], LLVMValueRef> store = (v, pair) -> {
@@ -718,17 +712,14 @@ final class GpuEmitter {
     LLVMValueRef kt = e.slot(e.i64, "kt");
     LLVMValueRef iSlot = e.slot(e.i64, "i");
     LLVMValueRef jSlot = e.slot(e.i64, "j");
-    long tilesN = (g.n() + BLOCKED_TILE - 1) / BLOCKED_TILE;
-    long perProduct = tiles(g);
     long steps = (g.k() + BLOCKED_K - 1) / BLOCKED_K;
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
-      LLVMValueRef bv = e.load64(blk);
-      LLVMValueRef q = LLVMBuildSDiv(e.b, bv, e.c64(perProduct), "q");
-      LLVMValueRef r = LLVMBuildSRem(e.b, bv, e.c64(perProduct), "");
-      LLVMValueRef row0 = LLVMBuildMul(e.b, LLVMBuildSDiv(e.b, r, e.c64(tilesN), ""), e.c64(BLOCKED_TILE), "row0");
-      LLVMValueRef col0 = LLVMBuildMul(e.b, LLVMBuildSRem(e.b, r, e.c64(tilesN), ""), e.c64(BLOCKED_TILE), "col0");
-      LLVMValueRef aBase = operand(g.a(), g.aBase(), q, (long) g.m() * g.k());
-      LLVMValueRef bBase = operand(g.b(), g.bBase(), q, (long) g.k() * g.n());
+      BlockTile bt = blockTile(g, e.load64(blk), BLOCKED_TILE);
+      LLVMValueRef q = bt.q();
+      LLVMValueRef row0 = bt.row0();
+      LLVMValueRef col0 = bt.col0();
+      LLVMValueRef aBase = bt.aBase();
+      LLVMValueRef bBase = bt.bBase();
       bc.forAllThreads(t -> {
         for (BlockCode.Register a : acc) {
           a.set(t, e.cf(0));
@@ -917,6 +908,21 @@ final class GpuEmitter {
       v[4 * p + 3] = rowMajor(klb, stride, jl);
     }
     return v;
+  }
+
+  /** Block b's tile of a tiled GEMM: its product q, its first row and column of C, and where q's A and B start. */
+  private record BlockTile(LLVMValueRef q, LLVMValueRef row0, LLVMValueRef col0, LLVMValueRef aBase, LLVMValueRef bBase) {}
+
+  /** Block {@code block}'s tile of GEMM {@code g} in tiles of {@code side} × {@code side}: block {@code q·tiles + r} is tile r of product q, row-major. */
+  private BlockTile blockTile(Kernel.Gemm g, LLVMValueRef block, int side) {
+    long tilesN = (g.n() + side - 1) / side;
+    long perProduct = tiles(g);
+    LLVMValueRef q = LLVMBuildSDiv(e.b, block, e.c64(perProduct), "q");
+    LLVMValueRef r = LLVMBuildSRem(e.b, block, e.c64(perProduct), "");
+    LLVMValueRef row0 = LLVMBuildMul(e.b, LLVMBuildSDiv(e.b, r, e.c64(tilesN), ""), e.c64(side), "row0");
+    LLVMValueRef col0 = LLVMBuildMul(e.b, LLVMBuildSRem(e.b, r, e.c64(tilesN), ""), e.c64(side), "col0");
+    return new BlockTile(q, row0, col0, operand(g.a(), g.aBase(), q, (long) g.m() * g.k()),
+        operand(g.b(), g.bBase(), q, (long) g.k() * g.n()));
   }
 
   /**

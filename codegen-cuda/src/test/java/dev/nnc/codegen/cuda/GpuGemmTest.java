@@ -86,7 +86,7 @@ class GpuGemmTest {
     }
   }
 
-  private static float[] run(Graph g, Backend backend, float[] a, float[] b, float[] bias, int batch) {
+  static float[] run(Graph g, Backend backend, float[] a, float[] b, float[] bias, int batch) {
     CpuHarness.Built built = CpuHarness.build(g, backend);
     try (NativeModel m = new NativeModel(built.manifest(), KernelLibrary.ofAddresses(built.compiled().jit()), 2)) {
       m.setInput("p", "a", a);

@@ -15,9 +15,6 @@ import dev.nnc.ir.ops.Init;
 import dev.nnc.ir.ops.Input;
 import dev.nnc.ir.ops.MatMul;
 import dev.nnc.ir.ops.Param;
-import dev.nnc.passes.backend.Backend;
-import dev.nnc.runtime.KernelLibrary;
-import dev.nnc.runtime.NativeModel;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -53,7 +50,7 @@ class GpuTf32Test {
     float[] av = GpuGemmTest.rand(r, batch * m * k);
     float[] bv = GpuGemmTest.rand(r, batch * n * k);
     float[] bias = GpuGemmTest.rand(r, n);
-    float[] got = run(g, new EmulatedCudaBackend(false, true), av, bv, bias, batch);
+    float[] got = GpuGemmTest.run(g, new EmulatedCudaBackend(false, true), av, bv, bias, batch);
     assertEquals((long) batch * m * n, got.length);
     String where = "batch=" + batch + " m=" + m + " n=" + n + " k=" + k + " ta=" + ta + " tb=" + tb;
     double furthest = 0;
@@ -138,18 +135,5 @@ class GpuTf32Test {
     }
     b.output("y", mm);
     return b.build();
-  }
-
-  private static float[] run(Graph g, Backend backend, float[] a, float[] b, float[] bias, int batch) {
-    CpuHarness.Built built = CpuHarness.build(g, backend);
-    try (NativeModel m = new NativeModel(built.manifest(), KernelLibrary.ofAddresses(built.compiled().jit()), 2)) {
-      m.setInput("p", "a", a);
-      m.setInput("p", "b", b);
-      if (batch == 1) {
-        m.setParam("bias", bias);
-      }
-      m.run("p");
-      return m.output("p", "y");
-    }
   }
 }
