@@ -4,7 +4,8 @@
 Times, in PyTorch with cuDNN on the same GPU, the work of each bench item of the bundle that nnc's
 runner timed: square GEMMs (torch.mm with a preallocated out=), 3x3 convolutions (cuDNN, with
 benchmark mode choosing its fastest algorithm), and training steps of LeNet-5 (Adam) and the
-CIFAR ResNet-18 (SGD with momentum) at the item's batch, in eager mode. Then prints each beside
+CIFAR ResNet-18 (SGD with momentum) at the item's batch, in eager mode; in FP32, or with TF32
+allowed in cuBLAS and cuDNN for the items nnc compiled with --tf32 (their keys end in -tf32). Then prints each beside
 nnc's time from results.json, with the ratio, and writes torch.json.
 
 Usage: python3 torch_bench.py BUNDLE   (after the runner wrote BUNDLE/results.json)
@@ -80,6 +81,8 @@ def train_step(model, opt, shape, batch):
 
 
 def work(key, batch):
+    if key.endswith("-tf32"):
+        key = key[:-len("-tf32")]
     if key.startswith("gemm-"):
         n = int(key.split("-")[1])
         a, b = torch.randn(n, n, device="cuda"), torch.randn(n, n, device="cuda")
@@ -101,9 +104,6 @@ def work(key, batch):
 def main():
     bundle = sys.argv[1]
     torch.backends.cudnn.benchmark = True
-    # FP32 throughout, as nnc computes (no TF32 on tensor cores).
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
     with open(os.path.join(bundle, "results.json")) as f:
         nnc = {b["key"]: b for b in json.load(f)["bench"]}
     out = []
@@ -112,6 +112,11 @@ def main():
     for key in sorted(nnc):
         with open(os.path.join(bundle, "bench", key, "item.json")) as f:
             item = json.load(f)
+        # FP32 as nnc computes by default; TF32 on the tensor cores (cuBLAS, cuDNN) where nnc's
+        # item was compiled with --tf32.
+        tf32 = bool(item.get("tf32", False))
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
         fn = work(key, item["batch"])
         if fn is None:
             continue

@@ -35,11 +35,13 @@ import java.util.Map;
  *   <li>{@code ops/NNN-case/}: an op case of the gradient checks (its output, loss and gradients)
  *       as a GPU folder ({@code gpu/}: PTX, launch table, manifest) and a CPU folder ({@code cpu/}:
  *       a shared library for x86-64-v3, manifest), with its values; the runner compares the two
- *       on that machine.
+ *       on that machine. After them the TF32 cases ({@link GpuCheckOps#tf32Items}): products on
+ *       the tensor cores ({@code --tf32}), their values drawn by the runner from the item's seed
+ *       and held to TF32's bound ({@link #TF32_BOUND}) instead of FP32's.
  *   <li>{@code train/lenet5/}: LeNet-5 on the embedded Fashion-MNIST subset ({@code data/}),
  *       trained on the GPU and on that machine's CPU from the same initial weights.
  *   <li>{@code bench/NAME/}: GEMMs, convolution layers and training steps (LeNet-5, ResNet-18 for
- *       CIFAR) on the GPU, timed; {@code torch_bench.py} times the same work in PyTorch where it
+ *       CIFAR) on the GPU, timed, the largest GEMM and ResNet-18 also with TF32; {@code torch_bench.py} times the same work in PyTorch where it
  *       is installed.
  * </ul>
  *
@@ -132,9 +134,63 @@ public final class GpuCheckPack {
       item.put("outputs", it.outputs());
       item.put("tolerance", 1e-4);
       writeJson(d.resolve("item.json"), item);
-      standIn(gpu.compiled(), emulated -> CpuHarness.buildFor(it.graph(), emulated, CudaBackend.DEFAULT_ARCH).compiled());
+      standIn(gpu.compiled(), false, emulated -> CpuHarness.buildFor(it.graph(), emulated, CudaBackend.DEFAULT_ARCH).compiled());
     }
-    log.printf("packed %d op cases%n", items.size());
+    List<GpuCheckOps.Item> tf32 = GpuCheckOps.tf32Items(o.quick());
+    for (GpuCheckOps.Item it : tf32) {
+      Path d = dir.resolve("ops").resolve(String.format(Locale.ROOT, "%03d-%s", n++, slug(it.name())));
+      int onTensorCores = gemms(() -> {
+        CpuHarness.Built gpu = CpuHarness.buildFor(it.graph(), new CudaBackend(true), CudaBackend.DEFAULT_ARCH);
+        folder(gpu.compiled(), gpu.manifest(), d.resolve("gpu"), "model.ptx");
+        standIn(gpu.compiled(), true, emulated -> CpuHarness.buildFor(it.graph(), emulated, CudaBackend.DEFAULT_ARCH).compiled());
+        return ((CudaCompiled) gpu.compiled()).tensorCoreKernels();
+      });
+      // The output and both gradients are products: each must be one of the tensor cores' GEMMs.
+      if (onTensorCores < 3) {
+        throw new IllegalStateException(it.name() + ": " + onTensorCores + " of its 3 GEMMs on the tensor cores");
+      }
+      CpuHarness.Built cpu = CpuHarness.buildFor(it.graph(), new CpuBackend(), "x86-64-v3");
+      folder(cpu.compiled(), cpu.manifest(), d.resolve("cpu"), "libmodel.so");
+      Map<String, Object> item = new LinkedHashMap<>();
+      item.put("kind", "op");
+      item.put("name", it.name());
+      item.put("program", "p");
+      item.put("outputs", it.outputs());
+      item.put("seed", 1000 + n);
+      item.put("tolerance", 1e-5);
+      item.put("tf32", TF32_BOUND);
+      item.put("tensorCoreKernels", onTensorCores);
+      writeJson(d.resolve("item.json"), item);
+    }
+    log.printf("packed %d op cases and %d TF32 cases%n", items.size(), tf32.size());
+  }
+
+  /**
+   * TF32 against FP32 (docs/architecture.md): within 2⁻¹⁰ of {@code Σ|aᵢₖ·bₖⱼ|}, which the runner
+   * computes as the CPU's result from the absolute values of the same inputs.
+   */
+  static final double TF32_BOUND = 0x1p-10;
+
+  /** What {@link #gemms} compiles; returns the number of GEMMs on the tensor cores. */
+  interface Tf32Build {
+    int build() throws Exception;
+  }
+
+  /**
+   * Runs {@code b}; with {@code --quick} (the emulated dry run's small products, fewer blocks than
+   * a GPU's multiprocessors) with the register-blocked GEMM forced, since only it has a
+   * tensor-core form.
+   */
+  private int gemms(Tf32Build b) throws Exception {
+    if (!o.quick()) {
+      return b.build();
+    }
+    System.setProperty("nnc.gpu.gemm", "blocked");
+    try {
+      return b.build();
+    } finally {
+      System.clearProperty("nnc.gpu.gemm");
+    }
   }
 
   private void packTraining() throws Exception {
@@ -168,7 +224,7 @@ public final class GpuCheckPack {
     item.put("threshold", Session.threshold(r));
     item.put("tolerance", 0.02);
     writeJson(d.resolve("item.json"), item);
-    standIn(gpu.compiled(), emulated -> ModelCompiler.compile(prog, null, r, r.batch(), emulated,
+    standIn(gpu.compiled(), false, emulated -> ModelCompiler.compile(prog, null, r, r.batch(), emulated,
         CudaBackend.DEFAULT_ARCH).compiled());
     log.printf("packed LeNet-5 training%n");
   }
@@ -191,8 +247,12 @@ public final class GpuCheckPack {
     }
   }
 
-  /** A benchmark: a model's source, the program timed, the batch. */
-  private record Bench(String name, String title, String source, String program, int batch) {}
+  /** A benchmark: a model's source, the program timed, the batch, whether on TF32 tensor cores. */
+  private record Bench(String name, String title, String source, String program, int batch, boolean tf32) {
+    Bench(String name, String title, String source, String program, int batch) {
+      this(name, title, source, program, batch, false);
+    }
+  }
 
   private List<Bench> benchmarks() throws IOException {
     String resnet = Files.readString(GpuSamplesTest.SAMPLES.resolve("resnet18-cifar.nn"));
@@ -201,16 +261,20 @@ public final class GpuCheckPack {
       return List.of(
           new Bench("gemm-64", "GEMM 64×64×64", gemm(64), "predict", 64),
           new Bench("conv-8x3x3-16x16", "conv 3×3, 8→8 channels, 16×16, batch 2", conv(8, 16), "predict", 2),
-          new Bench("lenet5-train", "LeNet-5 training step, batch 8", lenet, "train", 8));
+          new Bench("lenet5-train", "LeNet-5 training step, batch 8", lenet, "train", 8),
+          new Bench("gemm-128-tf32", "GEMM 128×128×128, TF32", gemm(128), "predict", 128, true));
     }
     return List.of(
         new Bench("gemm-1024", "GEMM 1024×1024×1024", gemm(1024), "predict", 1024),
         new Bench("gemm-2048", "GEMM 2048×2048×2048", gemm(2048), "predict", 2048),
         new Bench("gemm-4096", "GEMM 4096×4096×4096", gemm(4096), "predict", 4096),
+        new Bench("gemm-4096-tf32", "GEMM 4096×4096×4096, TF32", gemm(4096), "predict", 4096, true),
         new Bench("conv-64x3x3-56x56", "conv 3×3, 64→64 channels, 56×56, batch 32", conv(64, 56), "predict", 32),
         new Bench("conv-256x3x3-14x14", "conv 3×3, 256→256 channels, 14×14, batch 32", conv(256, 14), "predict", 32),
         new Bench("lenet5-train", "LeNet-5 training step, batch 64", lenet, "train", 64),
-        new Bench("resnet18-cifar-train", "ResNet-18 (CIFAR) training step, batch 128", resnet, "train", 128));
+        new Bench("resnet18-cifar-train", "ResNet-18 (CIFAR) training step, batch 128", resnet, "train", 128),
+        new Bench("resnet18-cifar-train-tf32", "ResNet-18 (CIFAR) training step, batch 128, TF32", resnet, "train", 128,
+            true));
   }
 
   /** {@code y = x·Wᵀ}, [n, n] by [n, n]: a square GEMM at batch n. */
@@ -231,18 +295,29 @@ public final class GpuCheckPack {
       Files.writeString(d.resolve("model.nn"), b.source());
       Program prog = Program.parse(SourceFile.of(b.name() + ".nn", b.source()));
       Recipe r = b.program().equals("train") ? Elaborator.recipe(prog, null) : null;
-      ModelCompiler.Result gpu = ModelCompiler.compile(prog, null, r, b.batch(), new CudaBackend(),
-          CudaBackend.DEFAULT_ARCH);
-      folder(gpu.compiled(), gpu.manifest(), d.resolve("gpu"), "model.ptx");
       Map<String, Object> item = new LinkedHashMap<>();
       item.put("kind", "bench");
       item.put("name", b.title());
       item.put("program", b.program());
       item.put("seconds", o.quick() ? 0.05 : 2.0);
       item.put("batch", b.batch());
+      item.put("tf32", b.tf32());
+      Tf32Build build = () -> {
+        ModelCompiler.Result gpu = ModelCompiler.compile(prog, null, r, b.batch(), new CudaBackend(b.tf32()),
+            CudaBackend.DEFAULT_ARCH);
+        folder(gpu.compiled(), gpu.manifest(), d.resolve("gpu"), "model.ptx");
+        standIn(gpu.compiled(), b.tf32(), emulated -> ModelCompiler.compile(prog, null, r, b.batch(), emulated,
+            CudaBackend.DEFAULT_ARCH).compiled());
+        return ((CudaCompiled) gpu.compiled()).tensorCoreKernels();
+      };
+      int onTensorCores = b.tf32() ? gemms(build) : build.build();
+      if (b.tf32()) {
+        if (onTensorCores == 0) {
+          throw new IllegalStateException("bench " + b.name() + ": no GEMM on the tensor cores");
+        }
+        item.put("tensorCoreKernels", onTensorCores);
+      }
       writeJson(d.resolve("item.json"), item);
-      standIn(gpu.compiled(), emulated -> ModelCompiler.compile(prog, null, r, b.batch(), emulated,
-          CudaBackend.DEFAULT_ARCH).compiled());
       log.printf("packed bench %s%n", b.name());
     }
   }
@@ -256,11 +331,11 @@ public final class GpuCheckPack {
    * With {@code --stand-in}: the same kernels for this CPU with driver entries, named for the
    * stand-in driver by the hash of the PTX it will be given.
    */
-  private void standIn(Compiled ptx, Kernels kernels) throws Exception {
+  private void standIn(Compiled ptx, boolean tf32, Kernels kernels) throws Exception {
     if (!o.standIn()) {
       return;
     }
-    kernels.compile(new EmulatedCudaBackend(true))
+    kernels.compile(new EmulatedCudaBackend(true, tf32))
         .writeLibrary(dir.resolve("stand-in").resolve("kernels").resolve(fnv1a(ptx.text()) + ".so"));
   }
 

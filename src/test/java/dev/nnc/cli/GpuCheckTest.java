@@ -18,7 +18,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The GPU check end to end without a GPU: a bundle packed with the stand-in driver and small
  * sizes, run by the runner in a fresh JVM as {@code DIR/run --stand-in} runs it; it passes, and an
- * op whose results are not within its tolerance fails the check. (CI also runs
+ * op whose results are not within its tolerance fails the check, as does a TF32 case held to
+ * FP32's tolerance. (CI also runs
  * {@code scripts/gpu-check dry-run}, which adds the jlinked Java runtime and the script.)
  */
 class GpuCheckTest {
@@ -37,7 +38,9 @@ class GpuCheckTest {
       ops = s.count();
     }
     assertTrue(ops >= 7, "op cases packed: " + ops);
-    assertTrue(r.out().contains("ops: " + ops + " of " + ops + " equal to the CPU"), r.out());
+    int tf32 = dev.nnc.passes.GpuCheckOps.tf32Items(true).size();
+    assertTrue(r.out().contains("ops: " + ops + " of " + ops + " equal to the CPU (" + tf32
+        + " on the TF32 tensor cores, within TF32's bound)"), r.out());
     assertTrue(r.out().contains("train LeNet-5 on Fashion-MNIST (3000 training, 1000 test images)"), r.out());
     assertTrue(r.out().contains("bench GEMM 64×64×64"), r.out());
     assertTrue(r.out().endsWith("gpu-check: passed\n"), r.out());
@@ -45,7 +48,8 @@ class GpuCheckTest {
     assertEquals(0, results.get("failed").asInt());
     assertEquals(ops, results.get("ops").size());
     assertTrue(results.get("train").get(0).get("ok").asBoolean());
-    assertEquals(3, results.get("bench").size());
+    assertEquals(4, results.get("bench").size());
+    assertTrue(r.out().contains("bench GEMM 128×128×128, TF32"), r.out());
 
     // One op held to an impossible tolerance: the check says which and fails.
     Path first;
@@ -56,11 +60,23 @@ class GpuCheckTest {
     ObjectNode item = (ObjectNode) json.readTree(first.resolve("item.json").toFile());
     item.put("tolerance", -1.0);
     json.writeValue(first.resolve("item.json").toFile(), item);
+    // A TF32 case held to FP32's tolerance fails it: the GPU's products carry TF32's rounding.
+    Path last;
+    try (var s = Files.list(dir.resolve("ops"))) {
+      last = s.sorted().reduce((x, y) -> y).orElseThrow();
+    }
+    ObjectNode tf32Item = (ObjectNode) json.readTree(last.resolve("item.json").toFile());
+    assertTrue(tf32Item.get("name").asText().startsWith("TF32 "), tf32Item.toString());
+    assertTrue(tf32Item.get("tensorCoreKernels").asInt() >= 3, tf32Item.toString());
+    tf32Item.put("tf32", 0.0);
+    json.writeValue(last.resolve("item.json").toFile(), tf32Item);
     Run bad = run(dir);
     assertEquals(1, bad.code(), bad.out());
     assertTrue(bad.out().contains("op " + item.get("name").asText()), bad.out());
     assertTrue(bad.out().contains("FAILED: error"), bad.out());
-    assertTrue(bad.out().endsWith("gpu-check: 1 FAILED\n"), bad.out());
+    assertTrue(bad.out().contains("op " + tf32Item.get("name").asText()), bad.out());
+    assertTrue(bad.out().contains("times TF32's bound"), bad.out());
+    assertTrue(bad.out().endsWith("gpu-check: 2 FAILED\n"), bad.out());
   }
 
   record Run(int code, String out) {}

@@ -27,6 +27,9 @@ import java.util.Random;
  * <ol>
  *   <li>Every op case: its GPU folder and its CPU folder (x86-64-v3) from the same values;
  *       outputs and gradients equal within the item's tolerance (of the largest magnitude, or 1).
+ *       A TF32 case (its {@code tf32} the bound, its values drawn from its {@code seed}) is held
+ *       instead to {@code tf32 × Σ|a·b|} per element plus the tolerance of the largest magnitude,
+ *       {@code Σ|a·b|} being the CPU's result on the absolute values.
  *   <li>LeNet-5 trained on the GPU and on this machine's CPU from the same weights on the same
  *       data: test accuracies within the item's tolerance.
  *   <li>Benchmarks: each program's time on the GPU (synchronised), and its GFLOP/s.
@@ -87,7 +90,9 @@ public final class GpuCheckRunner {
       ops.add(r);
       failed += Boolean.TRUE.equals(r.get("ok")) ? 0 : 1;
     }
-    out.printf(Locale.ROOT, "ops: %d of %d equal to the CPU%n", ops.size() - failed, ops.size());
+    long tf32 = ops.stream().filter(r -> r.containsKey("tf32")).count();
+    out.printf(Locale.ROOT, "ops: %d of %d equal to the CPU%s%n", ops.size() - failed, ops.size(),
+        tf32 == 0 ? "" : " (" + tf32 + " on the TF32 tensor cores, within TF32's bound)");
     results.put("ops", ops);
     List<Map<String, Object>> trained = new ArrayList<>();
     for (Path d : items("train")) {
@@ -131,22 +136,27 @@ public final class GpuCheckRunner {
     JsonNode item = json.readTree(d.resolve("item.json").toFile());
     String program = item.get("program").asText();
     double tolerance = item.get("tolerance").asDouble();
-    Map<String, SafeTensors.Entry> values = SafeTensors.read(d.resolve("values.safetensors"));
-    Map<String, float[]> want = new LinkedHashMap<>();
-    Map<String, float[]> got = new LinkedHashMap<>();
+    // TF32 cases: within tf32 × Σ|a·b| of FP32, the sums of magnitudes being the CPU's result on
+    // the absolute values (each output a product, or a sum of products with the loss's weights).
+    double tf32 = item.has("tf32") ? item.get("tf32").asDouble() : -1;
+    Map<String, float[]> want;
+    Map<String, float[]> got;
+    Map<String, float[]> magnitude = null;
     try (NativeModel cpu = onCpu(d.resolve("cpu")); NativeModel g = onGpu(d.resolve("gpu"))) {
-      for (NativeModel m : List.of(cpu, g)) {
+      Map<String, float[]> values = item.has("seed") ? drawn(cpu.manifest(), program, item.get("seed").asLong())
+          : packed(d.resolve("values.safetensors"));
+      want = outputs(cpu, program, values, item);
+      got = outputs(g, program, values, item);
+      if (tf32 >= 0) {
+        Map<String, float[]> abs = new LinkedHashMap<>();
         values.forEach((k, v) -> {
-          if (k.startsWith("param/")) {
-            m.setParam(k.substring(6), v.data());
-          } else {
-            m.setInput(program, k.substring(6), v.data());
+          float[] a = v.clone();
+          for (int i = 0; i < a.length; i++) {
+            a[i] = Math.abs(a[i]);
           }
+          abs.put(k, a);
         });
-        m.run(program);
-        for (JsonNode o : item.get("outputs")) {
-          (m == cpu ? want : got).put(o.asText(), m.output(program, o.asText()));
-        }
+        magnitude = outputs(cpu, program, abs, item);
       }
     }
     double worst = 0;
@@ -159,23 +169,82 @@ public final class GpuCheckRunner {
         scale = Math.max(scale, Math.abs(v));
       }
       for (int i = 0; i < a.length; i++) {
-        double e = Math.abs(a[i] - b[i]) / scale;
+        // FP32 cases: the error relative to the scale; TF32 cases: as a fraction of the bound.
+        double e = magnitude == null ? Math.abs(a[i] - b[i]) / scale
+            : Math.abs(a[i] - b[i]) / (tolerance * scale + tf32 * Math.abs(magnitude.get(k)[i]));
         if (!(e <= worst)) {
           worst = Double.isNaN(e) ? Double.POSITIVE_INFINITY : e;
-          where = k + "[" + i + "]: CPU " + a[i] + ", GPU " + b[i];
+          where = k + "[" + i + "]: CPU " + a[i] + ", GPU " + b[i]
+              + (magnitude == null ? "" : ", Σ|a·b| " + magnitude.get(k)[i]);
         }
       }
     }
-    boolean ok = worst <= tolerance;
-    if (!ok) {
+    boolean ok = magnitude == null ? worst <= tolerance : worst <= 1;
+    if (!ok && magnitude == null) {
       out.printf(Locale.ROOT, "op %-50s FAILED: error %.2e > %.0e at %s%n", item.get("name").asText(), worst, tolerance,
           where);
+    } else if (!ok) {
+      out.printf(Locale.ROOT, "op %-50s FAILED: error %.2f times TF32's bound (%s of Σ|a·b| + %.0e of the largest)"
+          + " at %s%n", item.get("name").asText(), worst, item.get("tf32").asText(), tolerance, where);
     }
     Map<String, Object> r = new LinkedHashMap<>();
     r.put("name", item.get("name").asText());
     r.put("ok", ok);
     r.put("error", Double.isInfinite(worst) ? "inf" : worst);
+    if (magnitude != null) {
+      r.put("tf32", true);
+    }
     return r;
+  }
+
+  /** The values packed with an op case ({@code param/NAME}, {@code input/NAME}). */
+  private static Map<String, float[]> packed(Path file) throws IOException {
+    Map<String, float[]> v = new LinkedHashMap<>();
+    SafeTensors.read(file).forEach((k, e) -> v.put(k, e.data()));
+    return v;
+  }
+
+  /** Standard normal values for every parameter and every input of {@code program}, from {@code seed}. */
+  private static Map<String, float[]> drawn(Manifest m, String program, long seed) {
+    Random rnd = new Random(seed);
+    Map<String, float[]> v = new LinkedHashMap<>();
+    for (Manifest.ParamSlot p : m.params()) {
+      v.put("param/" + p.name(), gaussian(rnd, p.shape()));
+    }
+    for (Manifest.Slot s : m.program(program).inputs()) {
+      v.put("input/" + s.name(), gaussian(rnd, s.shape()));
+    }
+    return v;
+  }
+
+  private static float[] gaussian(Random rnd, int[] shape) {
+    long n = 1;
+    for (int x : shape) {
+      n *= x;
+    }
+    float[] a = new float[Math.toIntExact(n)];
+    for (int i = 0; i < a.length; i++) {
+      a[i] = (float) rnd.nextGaussian();
+    }
+    return a;
+  }
+
+  /** Program {@code program} of {@code m} run on {@code values}: the item's outputs. */
+  private static Map<String, float[]> outputs(NativeModel m, String program, Map<String, float[]> values,
+      JsonNode item) {
+    values.forEach((k, v) -> {
+      if (k.startsWith("param/")) {
+        m.setParam(k.substring(6), v);
+      } else {
+        m.setInput(program, k.substring(6), v);
+      }
+    });
+    m.run(program);
+    Map<String, float[]> o = new LinkedHashMap<>();
+    for (JsonNode name : item.get("outputs")) {
+      o.put(name.asText(), m.output(program, name.asText()));
+    }
+    return o;
   }
 
   private Map<String, Object> train(Path d) throws IOException {
