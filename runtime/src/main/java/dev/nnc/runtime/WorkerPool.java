@@ -1,6 +1,7 @@
 package dev.nnc.runtime;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
@@ -9,9 +10,12 @@ import java.util.concurrent.locks.LockSupport;
  * kernel calls of tens of microseconds each, so handing out work must cost far less than that:
  * the caller publishes a job and works on it too; idle workers spin briefly for the next job
  * (about as long as a step's gaps between parallel kernels) before they park, so a call rarely
- * waits for a thread to wake. Chunks are claimed one at a time (several per thread), so uneven
- * items (a GEMM's edge blocks) balance. Threads get a large stack: generated GEMMs keep a tile
- * on the stack.
+ * waits for a thread to wake. Each thread owns a contiguous range of the chunks (several per
+ * thread) and claims its own first, one at a time, then what is left of the others' ranges: the
+ * same thread gets the same iterations call after call (a recurrence's steps find the rows they
+ * wrote in their own core's cache; docs/benchmarks.md), and
+ * uneven items (a GEMM's edge blocks) still balance. Threads get a large stack: generated GEMMs
+ * keep a tile on the stack.
  */
 public final class WorkerPool implements AutoCloseable {
   /** A slice of work: iterations {@code [lo, hi)}. */
@@ -25,31 +29,55 @@ public final class WorkerPool implements AutoCloseable {
   static final int CHUNKS_PER_THREAD = 4;
 
   private static final class Job {
+    /** Ints between two participants' cursors: one 64-byte cache line each. */
+    private static final int PAD = 16;
+
     final Slice slice;
     final long extent;
     final int chunks;
-    final AtomicInteger next = new AtomicInteger();
+    final int parts;
+    /** Participant {@code p}'s next chunk of its own range, at {@code p · PAD}. */
+    final AtomicIntegerArray next;
     final AtomicInteger left;
     final AtomicReference<Throwable> error = new AtomicReference<>();
 
-    Job(Slice slice, long extent, int chunks) {
+    Job(Slice slice, long extent, int chunks, int parts) {
       this.slice = slice;
       this.extent = extent;
       this.chunks = chunks;
+      this.parts = parts;
+      this.next = new AtomicIntegerArray(parts * PAD);
+      for (int p = 0; p < parts; p++) {
+        next.set(p * PAD, first(p));
+      }
       this.left = new AtomicInteger(chunks);
     }
 
-    /** Claims and runs chunks until none are left to claim. */
-    void help() {
-      for (int c = next.getAndIncrement(); c < chunks; c = next.getAndIncrement()) {
-        try {
-          if (error.get() == null) {
-            slice.run(extent * c / chunks, extent * (c + 1) / chunks);
+    /** The first chunk of participant {@code p}'s range; {@code first(p + 1)} ends it. */
+    int first(int p) {
+      return (int) ((long) chunks * p / parts);
+    }
+
+    /**
+     * Participant {@code me} (the caller 0, worker {@code i} i) runs the chunks of its own range
+     * first, then takes what is left of the others'. The same participant thus gets the same
+     * iterations in every call of the same extent (a recurrence's step after step: the rows it
+     * wrote are still in its core's cache), and uneven chunks still balance.
+     */
+    void help(int me) {
+      for (int k = 0; k < parts; k++) {
+        int p = (me + k) % parts;
+        int end = first(p + 1);
+        for (int c = next.getAndIncrement(p * PAD); c < end; c = next.getAndIncrement(p * PAD)) {
+          try {
+            if (error.get() == null) {
+              slice.run(extent * c / chunks, extent * (c + 1) / chunks);
+            }
+          } catch (Throwable t) {
+            error.compareAndSet(null, t);
+          } finally {
+            left.decrementAndGet();
           }
-        } catch (Throwable t) {
-          error.compareAndSet(null, t);
-        } finally {
-          left.decrementAndGet();
         }
       }
     }
@@ -58,8 +86,11 @@ public final class WorkerPool implements AutoCloseable {
   private final class Worker extends Thread {
     volatile boolean parked;
 
+    final int index;
+
     Worker(int i) {
       super(null, null, "nnc-worker-" + i, 64L << 20);
+      index = i;
       setDaemon(true);
     }
 
@@ -86,7 +117,7 @@ public final class WorkerPool implements AutoCloseable {
         seen = generation;
         Job j = job;
         if (j != null) {
-          j.help();
+          j.help(index % j.parts);
         }
       }
     }
@@ -121,7 +152,7 @@ public final class WorkerPool implements AutoCloseable {
       slice.run(0, extent);
       return;
     }
-    Job j = new Job(slice, extent, (int) Math.min(extent, (long) n * CHUNKS_PER_THREAD));
+    Job j = new Job(slice, extent, (int) Math.min(extent, (long) n * CHUNKS_PER_THREAD), n);
     job = j;
     generation = generation + 1;  // the only writer; volatile, so workers see the job with it
     for (Worker w : workers) {
@@ -129,7 +160,7 @@ public final class WorkerPool implements AutoCloseable {
         LockSupport.unpark(w);
       }
     }
-    j.help();
+    j.help(0);
     for (int spins = 1; j.left.get() > 0; spins++) {
       if ((spins & 1023) == 0) {
         Thread.yield();

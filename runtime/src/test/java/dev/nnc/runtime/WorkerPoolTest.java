@@ -46,6 +46,30 @@ class WorkerPoolTest {
   }
 
   @Test
+  void eachThreadStartsOnItsOwnRangeAndTakesWhatIsLeftOfTheOthers() throws Throwable {
+    try (WorkerPool pool = new WorkerPool(2)) {
+      Thread caller = Thread.currentThread();
+      for (int call = 0; call < 5; call++) {
+        // Eight chunks: the caller's range 0..3, the worker's 4..7; chunk 0 and 4 are where each
+        // starts. The worker's chunks are slow: the caller, done with its own, takes some of them.
+        Thread[] ran = new Thread[8];
+        pool.parallelFor(8, 2, (lo, hi) -> {
+          ran[(int) lo] = Thread.currentThread();
+          Thread.sleep(lo >= 4 ? 30 : 5);
+        });
+        assertSame(caller, ran[0], "the caller starts on its own range: " + java.util.Arrays.toString(ran));
+        assertTrue(ran[4] != caller, "the worker starts on its own range: " + java.util.Arrays.toString(ran));
+        int callers = 0;
+        for (int c = 4; c < 8; c++) {
+          callers += ran[c] == caller ? 1 : 0;
+        }
+        assertTrue(callers >= 1, "the caller took part of the worker's range: " + java.util.Arrays.toString(ran));
+        assertTrue(callers <= 3, "the worker ran its own range too: " + java.util.Arrays.toString(ran));
+      }
+    }
+  }
+
+  @Test
   void firstFailureIsRethrownAndThePoolStaysUsable() throws Throwable {
     try (WorkerPool pool = new WorkerPool(2)) {
       IllegalStateException boom = new IllegalStateException("boom");

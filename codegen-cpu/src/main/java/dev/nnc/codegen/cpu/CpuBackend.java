@@ -414,7 +414,7 @@ public final class CpuBackend implements Backend {
       }
       LLVMDisposeBuilder(e.b);
     }
-    boolean usesVecmath = vecmath != null && keepVectorFunctions(ctx, mod);
+    boolean usesVecmath = vecmath != null && keepVectorFunctions(ctx, mod, vecmath);
     Llvm.verify(mod);
     BytePointer irText = LLVMPrintModuleToString(mod);
     String key = ObjectCache.key(host.triple(), host.cpu(), host.features(), version, PIPELINE, irText.getString());
@@ -495,10 +495,10 @@ public final class CpuBackend implements Backend {
    * their declarations until the vectoriser has used them (as LLVM's own InjectTLIMappings does).
    * Returns whether there are any.
    */
-  private static boolean keepVectorFunctions(LLVMContextRef ctx, LLVMModuleRef mod) {
+  private static boolean keepVectorFunctions(LLVMContextRef ctx, LLVMModuleRef mod, VectorMath vecmath) {
     List<LLVMValueRef> used = new ArrayList<>();
     for (String f : VectorMath.CANDIDATES) {
-      LLVMValueRef decl = LLVMGetNamedFunction(mod, VectorMath.vectorName(f));
+      LLVMValueRef decl = LLVMGetNamedFunction(mod, vecmath.vectorName(f));
       if (decl != null && !decl.isNull()) {
         used.add(decl);
       }

@@ -290,16 +290,20 @@ public final class KernelEmitter {
     });
     LLVMValueRef call = LLVMBuildCall2(b, unaryF32, f, pp(x), 1, "");
     if (deviceMath == null && vecmath != null && vecmath.has(name)) {
-      String vname = VectorMath.vectorName(name);
+      String vname = vecmath.vectorName(name);
       LLVMValueRef vdecl = LLVMGetNamedFunction(mod, vname);
       if (vdecl == null || vdecl.isNull()) {
-        LLVMTypeRef v = LLVMVectorType(f32, VectorMath.LANES);
+        LLVMTypeRef v = LLVMVectorType(f32, vecmath.lanes());
         LLVMAddFunction(mod, vname, LLVMFunctionType(v, pp(v), 1, 0));
       }
       String key = "vector-function-abi-variant";
-      String value = VectorMath.abiVariant(name);
+      String value = vecmath.abiVariant(name);
       LLVMAddCallSiteAttribute(call, LLVMAttributeFunctionIndex,
           LLVMCreateStringAttribute(ctx, key, key.length(), value, value.length()));
+      if (vecmath.lanes() == 16) {
+        // The variant takes zmm registers: let the vectoriser pick 16 lanes in this function.
+        vectorBits(512);
+      }
     }
     return call;
   }

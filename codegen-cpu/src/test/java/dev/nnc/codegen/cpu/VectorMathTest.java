@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Math calls go through glibc's libmvec where the host has it: the optimised IR calls the AVX2
- * variants on whole vectors, the JIT and shared libraries resolve them, and the results match the
+ * variants (the AVX-512 ones on AVX-512 targets) on whole vectors, the JIT and shared libraries resolve them, and the results match the
  * f64 reference (ElementwiseJitTest's tolerance) over ranges that include the vector loop's tail.
  */
 class VectorMathTest {
@@ -66,12 +66,32 @@ class VectorMathTest {
     Optional<VectorMath> vm = hostLibrary();
     if (vm.isPresent()) {
       for (String f : vm.get().functions()) {
-        assertTrue(ir.contains("call <8 x float> @" + VectorMath.vectorName(f) + "("),
+        assertTrue(ir.contains("call <" + vm.get().lanes() + " x float> @" + vm.get().vectorName(f) + "("),
             f + " is called on vectors:\n" + ir);
       }
     } else {
       assertFalse(ir.contains("_ZGV"), ir);
     }
+  }
+
+  /** AVX2 targets take the 8-lane variants, AVX-512 ones the 16-lane variants (and zmm registers). */
+  @Test
+  void theTargetChoosesTheWidth() {
+    if (hostLibrary().isEmpty()) {
+      return;  // no libmvec here: nothing to choose (hostWithGlibcAndAvx2HasAllFunctions checks why)
+    }
+    for (String cpu : new String[] {"x86-64-v3", "x86-64-v4"}) {
+      int lanes = cpu.equals("x86-64-v4") ? 16 : 8;
+      assertEquals(lanes, VectorMath.forHost(Llvm.target(cpu)).orElseThrow().lanes(), cpu);
+      String ir = CpuHarness.buildFor(graph(), new CpuBackend(), cpu).compiled().text();
+      for (String f : VectorMath.CANDIDATES) {
+        assertTrue(ir.contains("call <" + lanes + " x float> @" + VectorMath.vectorName(f, lanes) + "("),
+            cpu + ": " + f + " on " + lanes + " lanes:\n" + ir);
+        assertFalse(ir.contains(VectorMath.vectorName(f, 24 - lanes)), cpu + ": only one width");
+      }
+    }
+    assertEquals("_ZGVeN16v_tanhf", VectorMath.vectorName("tanhf", 16));
+    assertEquals("_ZGVdN8v_tanhf", VectorMath.vectorName("tanhf", 8));
   }
 
   @Test
