@@ -18,9 +18,9 @@ import java.util.Set;
  * AVX-512 targets {@code _ZGVeN16v_tanhf}, 16 lanes, and the function may then use zmm
  * registers), so LLVM's loop vectoriser turns a loop of scalar calls into calls on whole vectors;
  * the JIT resolves them in libmvec and shared libraries record libmvec as a dependency. The
- * 16-lane variants are the faster ones per element where the core has AVX-512 (on a Zen 4:
- * {@code tanhf} 0.30 ns an element against 0.82, {@code expf} 0.29 against 0.40), even where it
- * runs 512-bit arithmetic in two halves. Without libmvec (not glibc, or glibc < 2.35 for the
+ * 16-lane variants are the faster ones per element where the core has AVX-512 (on a Zen 5:
+ * {@code tanhf} 0.30 ns an element against 0.82, {@code expf} 0.29 against 0.40; docs/benchmarks.md).
+ * Without libmvec (not glibc, or glibc < 2.35 for the
  * newer functions) or without AVX2 the calls stay scalar: same results within libm's accuracy,
  * slower. {@code -Dnnc.vecmath=false} turns it off; {@code -Dnnc.vecmath.lanes=8} keeps the AVX2
  * variants on AVX-512 targets (comparisons).
