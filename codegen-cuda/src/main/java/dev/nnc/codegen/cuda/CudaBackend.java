@@ -67,10 +67,10 @@ public final class CudaBackend implements Backend {
     return "cuda";
   }
 
-  /** No GPU kernel needs scratch memory (nothing is packed). */
+  /** Only a GEMM split along K needs scratch on the GPU, for its partial products (nothing is packed). */
   @Override
   public long scratchFloats(Kernel k) {
-    return 0;
+    return GpuEmitter.scratchFloats(k);
   }
 
   /** {@code gpu}: {@code native} (the default architecture) or one of {@link #ARCHES}. */

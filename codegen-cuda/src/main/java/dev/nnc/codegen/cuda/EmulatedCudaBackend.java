@@ -53,9 +53,10 @@ public final class EmulatedCudaBackend implements Backend {
     return "cuda-emulated";
   }
 
+  /** Only a GEMM split along K needs scratch on the GPU, for its partial products (nothing is packed). */
   @Override
   public long scratchFloats(Kernel k) {
-    return 0;
+    return GpuEmitter.scratchFloats(k);
   }
 
   /** {@code gpu} names the architecture being emulated; the code is the same for all. */

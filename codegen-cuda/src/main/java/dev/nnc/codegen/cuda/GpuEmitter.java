@@ -98,18 +98,21 @@ final class GpuEmitter {
     Map<Kernel, List<Instance>> groups = new LinkedHashMap<>();
     for (PlannedProgram pp : programs) {
       List<NativeCall> calls = new ArrayList<>();
+      List<Kernel> leaves = pp.program().leaves();
+      int leaf = 0;
       for (Kernel top : pp.program().kernels()) {
         switch (top) {
           case Kernel.Steps st -> {
-            List<Kernel> body = KernelProgram.leaves(List.of(st));
+            List<NativeCall> body = new ArrayList<>();
+            for (Kernel k : KernelProgram.leaves(List.of(st))) {
+              body.addAll(plan(k instanceof Kernel.Loops l ? gpuForm(l) : k, pp, groups, scratch(pp, leaves, leaf++, k)));
+            }
             calls.add(new NativeCall("steps", 0, 0, new NativeCall.Repeat(pp.plan().offset(st.counter()), st.steps(),
                 st.first(), st.delta(), body.size())));
-            for (Kernel leaf : body) {
-              calls.add(plan(leaf instanceof Kernel.Loops l ? gpuForm(l) : leaf, pp, groups));
-            }
+            calls.addAll(body);
           }
-          case Kernel.Loops l -> calls.add(plan(gpuForm(l), pp, groups));
-          case Kernel.Gemm g -> calls.add(plan(g, pp, groups));
+          case Kernel.Loops l -> calls.addAll(plan(gpuForm(l), pp, groups, scratch(pp, leaves, leaf++, l)));
+          case Kernel.Gemm g -> calls.addAll(plan(g, pp, groups, scratch(pp, leaves, leaf++, g)));
         }
       }
       schedules.put(pp.program().name(), calls);
@@ -119,34 +122,116 @@ final class GpuEmitter {
       emitGroup(entryName(index++, g.getValue().get(0).kernel()), g.getKey(), g.getValue());
     }
     int tensorCore = 0;
-    for (List<Instance> g : groups.values()) {
-      if (tensorCore(g.get(0).kernel())) {
-        tensorCore += g.size();
+    for (Map.Entry<Kernel, List<Instance>> g : groups.entrySet()) {
+      if (tensorCore(computed(g.getKey(), g.getValue().get(0).offsets().length - 1))) {
+        tensorCore += g.getValue().size();
       }
     }
     return new Result(schedules, launches, tensorCore);
   }
 
-  /** Records kernel {@code k} of program {@code pp} in its template's group; returns its call. */
-  private NativeCall plan(Kernel k, PlannedProgram pp, Map<Kernel, List<Instance>> groups) {
+  /** Where leaf {@code index} of {@code pp} ({@code k}) has its scratch, or -1. */
+  private static long scratch(PlannedProgram pp, List<Kernel> leaves, int index, Kernel k) {
+    if (leaves.get(index) != k) {
+      throw new IllegalStateException("kernel " + k.name() + " is not leaf " + index + " of " + pp.program().name());
+    }
+    return pp.plan().scratch(index);
+  }
+
+  /**
+   * Records kernel {@code k} of program {@code pp} in its template's group; returns its calls (a
+   * GEMM split along K: the partial products', then their sum's).
+   */
+  private List<NativeCall> plan(Kernel k, PlannedProgram pp, Map<Kernel, List<Instance>> groups, long scratch) {
     KernelTemplate t = KernelTemplate.of(k);
-    long[] offsets = new long[t.buffers().length];
-    for (int i = 0; i < offsets.length; i++) {
+    int split = t.kernel() instanceof Kernel.Gemm tg ? splitK(tg) : 1;
+    long[] offsets = new long[t.buffers().length + (split > 1 ? 1 : 0)];
+    for (int i = 0; i < t.buffers().length; i++) {
       offsets[i] = pp.plan().offsets()[t.buffers()[i]];
     }
+    if (split > 1) {
+      if (scratch < 0) {
+        throw new IllegalStateException("gemm " + k.name() + " is split along K but has no scratch for its partial products");
+      }
+      offsets[t.buffers().length] = scratch;
+    }
     groups.computeIfAbsent(t.kernel(), x -> new ArrayList<>()).add(new Instance(k, offsets));
-    long count = items(t.kernel());
+    Kernel computed = computed(t.kernel(), t.buffers().length);
+    long count = items(computed);
     double flops = switch (t.kernel()) {
       case Kernel.Loops l -> l.flops();
       case Kernel.Gemm g -> 2.0 * g.batch() * g.m() * g.n() * g.k();
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
     };
     dev.nnc.ir.kernel.BlockReduction red = reduction(t.kernel());
-    boolean blockwise = (t.kernel() instanceof Kernel.Gemm g && tiled(g)) || red != null;
+    boolean blockwise = (computed instanceof Kernel.Gemm g && tiled(g)) || red != null;
     int threads = red != null ? red.threads() : blockwise ? TILE * TILE : (int) Math.min(BLOCK, count);
     long blocks = blockwise ? count : (count + threads - 1) / threads;
     launches.put(k.name(), new Launch(k.name(), null, offsets, blocks, threads, count));
-    return new NativeCall(k.name(), blocks, serialExtent(t.kernel()) >= 0 ? 0 : flops / blocks);
+    List<NativeCall> calls = new ArrayList<>();
+    calls.add(new NativeCall(k.name(), blocks, serialExtent(t.kernel()) >= 0 ? 0 : flops / blocks));
+    if (split > 1) {
+      Kernel.Gemm g = (Kernel.Gemm) t.kernel();
+      long mn = (long) g.m() * g.n();
+      int sumThreads = (int) Math.min(BLOCK, mn);
+      long sumBlocks = (mn + sumThreads - 1) / sumThreads;
+      launches.put(k.name() + SUM, new Launch(k.name() + SUM, null, offsets, sumBlocks, sumThreads, mn));
+      calls.add(new NativeCall(k.name() + SUM, sumBlocks, (double) split * mn / sumBlocks));
+    }
+    return calls;
+  }
+
+  /** The suffix of the kernel that adds a split GEMM's partial products ({@link #splitK}). */
+  static final String SUM = "_splitk_sum";
+
+  /** A split GEMM's least K per part: each block's product stays long enough to hide its tiles' loads. */
+  static final int SPLIT_MIN_K = 512;
+
+  /**
+   * The parts GEMM {@code g} is split into along K (1: none; {@code -Dnnc.gpu.splitk=false} never
+   * splits, for comparisons). A product with few tiles of C and a long K (a weight gradient,
+   * {@code dyᵀ·x} summed over a batch of images: ResNet-18 CIFAR's first layers have C of 64 × 27
+   * or 128 × 576 and K of 32,768 to 131,072) would otherwise keep a few blocks busy, each over all
+   * of K, on a GPU of a hundred multiprocessors. Split into S parts, it is a batch of S products
+   * of K/S, each into its own slice of the kernel's scratch, and a second kernel adds the S
+   * partial results in order and applies the epilogue. Only where A is stored [K,M] and B [K,N]
+   * (the weight gradients' form), so that each part's A and B are contiguous blocks of them, and
+   * where S divides K. S brings the tiles to {@link #BLOCKED_MIN_BLOCKS}, with at least
+   * {@link #SPLIT_MIN_K} of K per part.
+   */
+  static int splitK(Kernel.Gemm g) {
+    if (g.batch() != 1 || !g.transA() || g.transB() || !tiled(g)
+        || "false".equals(System.getProperty("nnc.gpu.splitk"))) {
+      return 1;
+    }
+    int side = g.m() >= BLOCKED_TILE && g.n() >= BLOCKED_TILE ? BLOCKED_TILE : TILE;
+    long tiles = (long) ((g.m() + side - 1) / side) * ((g.n() + side - 1) / side);
+    if (tiles >= BLOCKED_MIN_BLOCKS) {
+      return 1;
+    }
+    int s = (int) Math.min((BLOCKED_MIN_BLOCKS + tiles - 1) / tiles, g.k() / SPLIT_MIN_K);
+    while (s > 1 && g.k() % s != 0) {
+      s--;
+    }
+    return Math.max(1, s);
+  }
+
+  /** Scratch floats kernel {@code k} needs on the GPU: a split GEMM's partial products. */
+  static long scratchFloats(Kernel k) {
+    return k instanceof Kernel.Gemm g && splitK(g) > 1 ? (long) splitK(g) * g.m() * g.n() : 0;
+  }
+
+  /**
+   * What template {@code k} computes as its first kernel: a split GEMM's batch of partial products
+   * (into template buffer {@code scratch}, the one after the template's), else {@code k}.
+   */
+  static Kernel computed(Kernel k, int scratch) {
+    if (!(k instanceof Kernel.Gemm g) || splitK(g) == 1) {
+      return k;
+    }
+    int s = splitK(g);
+    return new Kernel.Gemm(g.name(), g.a(), g.aBase(), g.b(), g.bBase(), scratch, g.m(), g.n(), g.k() / s, true, false,
+        null, s);
   }
 
   /** The side of a tiled GEMM's tile of C: a block of TILE × TILE threads, one element each. */
@@ -339,8 +424,11 @@ final class GpuEmitter {
   private void emitGroup(String name, Kernel template, List<Instance> instances) {
     int buffers = instances.get(0).offsets().length;
     e.constantOffsets(null);
-    boolean blockwise = (template instanceof Kernel.Gemm tg && tiled(tg)) || reduction(template) != null;
-    switch (template) {
+    // A split GEMM: its partial products here, their sum below (buffer buffers-1 is the scratch).
+    Kernel computed = computed(template, buffers - 1);
+    boolean split = computed != template;
+    boolean blockwise = (computed instanceof Kernel.Gemm tg && tiled(tg)) || reduction(template) != null;
+    switch (computed) {
       case Kernel.Loops l when reduction(l) != null -> emitBlockReduction(reduction(l), name + "_items", buffers);
       case Kernel.Loops l when collapsed(l) -> e.emitLoopsCollapsed(l.named(name + "_items"), buffers);
       case Kernel.Loops l -> e.emitLoops(l.named(name + "_items"), buffers);
@@ -351,31 +439,58 @@ final class GpuEmitter {
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
     }
     LLVMValueRef body = e.function();
+    LLVMValueRef sumBody = null;
+    if (split) {
+      emitSplitSum((Kernel.Gemm) template, splitK((Kernel.Gemm) template), name + SUM + "_items", buffers);
+      sumBody = e.function();
+    }
     GpuEmitter.Launch first = launches.get(instances.get(0).kernel().name());
+    GpuEmitter.Launch firstSum = split ? launches.get(instances.get(0).kernel().name() + SUM) : null;
     if (flavor == Flavor.PTX || driverEntries) {
-      String always = "alwaysinline";
-      String never = "noinline";
-      LLVMRemoveEnumAttributeAtIndex(body, LLVMAttributeFunctionIndex,
-          LLVMGetEnumAttributeKindForName(never, never.length()));
-      LLVMAddAttributeAtIndex(body, LLVMAttributeFunctionIndex,
-          LLVMCreateEnumAttribute(e.ctx, LLVMGetEnumAttributeKindForName(always, always.length()), 0));
-      entry(name, body, null, buffers, first.items(), first.threads(), serialExtent(template), blockwise);
-      if (driverEntries) {
-        LLVMValueRef threads = LLVMAddGlobal(e.mod, e.i32, name + "_block");
-        LLVMSetInitializer(threads, LLVMConstInt(e.i32, first.threads(), 0));
-        LLVMSetGlobalConstant(threads, 1);
+      entryPoint(name, body, buffers, first, serialExtent(template), blockwise);
+      if (split) {
+        entryPoint(name + SUM, sumBody, buffers, firstSum, -1, false);
       }
       for (Instance in : instances) {
-        Launch l = launches.get(in.kernel().name());
-        launches.put(l.symbol(), new Launch(l.symbol(), name, l.offsets(), l.blocks(), l.threads(), l.items()));
+        for (String symbol : split ? List.of(in.kernel().name(), in.kernel().name() + SUM) : List.of(in.kernel().name())) {
+          Launch l = launches.get(symbol);
+          String entry = symbol.equals(in.kernel().name()) ? name : name + SUM;
+          launches.put(l.symbol(), new Launch(l.symbol(), entry, l.offsets(), l.blocks(), l.threads(), l.items()));
+        }
       }
       return;
     }
     for (Instance in : instances) {
       entry(in.kernel().name(), body, in.offsets(), buffers, first.items(), first.threads(), serialExtent(template),
           blockwise);
-      Launch l = launches.get(in.kernel().name());
-      launches.put(l.symbol(), new Launch(l.symbol(), l.symbol(), l.offsets(), l.blocks(), l.threads(), l.items()));
+      if (split) {
+        entry(in.kernel().name() + SUM, sumBody, in.offsets(), buffers, firstSum.items(), firstSum.threads(), -1, false);
+      }
+      for (String symbol : split ? List.of(in.kernel().name(), in.kernel().name() + SUM) : List.of(in.kernel().name())) {
+        Launch l = launches.get(symbol);
+        launches.put(l.symbol(), new Launch(l.symbol(), l.symbol(), l.offsets(), l.blocks(), l.threads(), l.items()));
+      }
+    }
+  }
+
+  /**
+   * The GPU entry point {@code name} (or, emulated with driver entries, its {@code (params, lo,
+   * hi)} function and {@code <name>_block}, its threads per block) for the kernels whose body is
+   * {@code body}, inlined into it.
+   */
+  private void entryPoint(String name, LLVMValueRef body, int buffers, Launch first, long serialExtent,
+      boolean blockwise) {
+    String always = "alwaysinline";
+    String never = "noinline";
+    LLVMRemoveEnumAttributeAtIndex(body, LLVMAttributeFunctionIndex,
+        LLVMGetEnumAttributeKindForName(never, never.length()));
+    LLVMAddAttributeAtIndex(body, LLVMAttributeFunctionIndex,
+        LLVMCreateEnumAttribute(e.ctx, LLVMGetEnumAttributeKindForName(always, always.length()), 0));
+    entry(name, body, null, buffers, first.items(), first.threads(), serialExtent, blockwise);
+    if (driverEntries) {
+      LLVMValueRef threads = LLVMAddGlobal(e.mod, e.i32, name + "_block");
+      LLVMSetInitializer(threads, LLVMConstInt(e.i32, first.threads(), 0));
+      LLVMSetGlobalConstant(threads, 1);
     }
   }
 
@@ -1009,6 +1124,34 @@ final class GpuEmitter {
       LLVMValueRef v = g.epilogue() == null ? acc : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, acc);
       LLVMValueRef ci = LLVMBuildAdd(e.b, operand(g.c(), 0, q, mn), rowMajor(e.load64(iSlot), g.n(), e.load64(jSlot)), "");
       LLVMBuildStore(e.b, v, e.at(ci));
+    });
+    e.endFunction();
+  }
+
+  /**
+   * The sum of split GEMM {@code g}'s {@code parts} partial products, items {@code [lo, hi)}: item
+   * {@code i·N + j} is {@code C(i, j) = epilogue(Σ_q P_q(i, j))}, the parts added in order of q
+   * (the scratch, template buffer {@code buffers − 1}, holds {@code P_q} at {@code q·M·N}).
+   */
+  private void emitSplitSum(Kernel.Gemm g, int parts, String name, int buffers) {
+    e.beginFunction(name, buffers);
+    LLVMValueRef fn = e.function();
+    LLVMValueRef it = e.slot(e.i64, "it");
+    LLVMValueRef iSlot = e.slot(e.i64, "i");
+    LLVMValueRef jSlot = e.slot(e.i64, "j");
+    long mn = (long) g.m() * g.n();
+    e.loop(it, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
+      LLVMValueRef item = e.load64(it);
+      LLVMBuildStore(e.b, LLVMBuildSDiv(e.b, item, e.c64(g.n()), ""), iSlot);
+      LLVMBuildStore(e.b, LLVMBuildSRem(e.b, item, e.c64(g.n()), ""), jSlot);
+      LLVMValueRef at = LLVMBuildAdd(e.b, e.off(buffers - 1), item, "");
+      LLVMValueRef sum = LLVMBuildLoad2(e.b, e.f32, e.at(at), "");
+      for (int q = 1; q < parts; q++) {
+        LLVMValueRef p = LLVMBuildLoad2(e.b, e.f32, e.at(LLVMBuildAdd(e.b, at, e.c64(q * mn), "")), "");
+        sum = LLVMBuildFAdd(e.b, sum, p, "");
+      }
+      LLVMValueRef v = g.epilogue() == null ? sum : e.exprWith(g.epilogue(), new LLVMValueRef[] {iSlot, jSlot}, sum);
+      LLVMBuildStore(e.b, v, e.at(LLVMBuildAdd(e.b, e.off(g.c()), item, "")));
     });
     e.endFunction();
   }
