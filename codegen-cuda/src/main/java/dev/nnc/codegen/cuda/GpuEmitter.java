@@ -698,13 +698,10 @@ final class GpuEmitter {
     long steps = (g.k() + BLOCKED_K - 1) / BLOCKED_K;
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
       BlockTile bt = blockTile(g, e.load64(blk), BLOCKED_TILE);
-      LLVMValueRef q = bt.q();
       LLVMValueRef row0 = bt.row0();
       LLVMValueRef col0 = bt.col0();
-      LLVMValueRef aBase = bt.aBase();
-      LLVMValueRef bBase = bt.bBase();
       java.util.function.BiFunction<LLVMValueRef, LLVMValueRef, LLVMValueRef[]> fetch = (t, k0) ->
-          fetchTiles(g, t, k0, row0, col0, aBase, bBase, BLOCKED_TILE);
+          fetchTiles(g, t, k0, bt, BLOCKED_TILE);
       java.util.function.BiConsumer<LLVMValueRef[], LLVMValueRef> store = (v, pair) -> {
         for (int p = 0; p < perThread; p++) {
           LLVMBuildStore(e.b, v[4 * p], bc.element(as, LLVMBuildAdd(e.b, pair, v[4 * p + 1], "")));
@@ -766,7 +763,7 @@ final class GpuEmitter {
           for (int n = 0; n < MICRO; n++) {
             LLVMValueRef i = LLVMBuildAdd(e.b, row0, LLVMBuildAdd(e.b, ty, e.c64((long) m * TILE), ""), "");
             LLVMValueRef j = LLVMBuildAdd(e.b, col0, LLVMBuildAdd(e.b, tx, e.c64((long) n * TILE), ""), "");
-            storeC(g, q, i, j, acc[m * MICRO + n].get(t), iSlot, jSlot);
+            storeC(g, bt.q(), i, j, acc[m * MICRO + n].get(t), iSlot, jSlot);
           }
         }
       });
@@ -830,16 +827,13 @@ final class GpuEmitter {
     long steps = (g.k() + BLOCKED_K - 1) / BLOCKED_K;
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
       BlockTile bt = blockTile(g, e.load64(blk), BLOCKED_TILE);
-      LLVMValueRef q = bt.q();
       LLVMValueRef row0 = bt.row0();
       LLVMValueRef col0 = bt.col0();
-      LLVMValueRef aBase = bt.aBase();
-      LLVMValueRef bBase = bt.bBase();
       bc.forAllThreads(t -> {
         for (BlockCode.Register a : acc) {
           a.set(t, e.cf(0));
         }
-        LLVMValueRef[] v = fetchTiles(g, t, e.c64(0), row0, col0, aBase, bBase, MMA_STRIDE);
+        LLVMValueRef[] v = fetchTiles(g, t, e.c64(0), bt, MMA_STRIDE);
         for (int p = 0; p < perThread; p++) {
           LLVMBuildStore(e.b, v[4 * p], bc.element(as, v[4 * p + 1]));
           LLVMBuildStore(e.b, v[4 * p + 2], bc.element(bs, v[4 * p + 3]));
@@ -854,7 +848,7 @@ final class GpuEmitter {
         LLVMValueRef k1 = LLVMBuildMul(e.b, LLVMBuildAdd(e.b, s0, e.c64(1), ""), e.c64(BLOCKED_K), "k1");
         // Phase 1: the next tiles' elements from memory, this step's fragments from shared memory.
         bc.forAllThreads(t -> {
-          LLVMValueRef[] v = fetchTiles(g, t, k1, row0, col0, aBase, bBase, MMA_STRIDE);
+          LLVMValueRef[] v = fetchTiles(g, t, k1, bt, MMA_STRIDE);
           for (int p = 0; p < perThread; p++) {
             pre[2 * p].set(t, v[4 * p]);
             pre[2 * p + 1].set(t, v[4 * p + 2]);
@@ -884,7 +878,7 @@ final class GpuEmitter {
                 acc[4 * n + 3]});
           }
           Ir.when(e, e.function(), more, () -> {
-            LLVMValueRef[] v = tiles(g, t, k1, row0, col0, aBase, bBase, MMA_STRIDE, false);
+            LLVMValueRef[] v = tiles(g, t, k1, bt, MMA_STRIDE, false);
             for (int p = 0; p < perThread; p++) {
               LLVMBuildStore(e.b, pre[2 * p].get(t), bc.element(as, LLVMBuildAdd(e.b, next, v[4 * p + 1], "")));
               LLVMBuildStore(e.b, pre[2 * p + 1].get(t), bc.element(bs, LLVMBuildAdd(e.b, next, v[4 * p + 3], "")));
@@ -902,7 +896,7 @@ final class GpuEmitter {
             LLVMValueRef i = LLVMBuildAdd(e.b, rowW, LLVMBuildAdd(e.b, w[2], e.c64(8L * (x / 2)), ""), "");
             LLVMValueRef j = LLVMBuildAdd(e.b, colW, LLVMBuildAdd(e.b, LLVMBuildMul(e.b, w[3], e.c64(2), ""),
                 e.c64(8L * n + x % 2), ""), "");
-            storeC(g, q, i, j, acc[4 * n + x].get(t), iSlot, jSlot);
+            storeC(g, bt.q(), i, j, acc[4 * n + x].get(t), iSlot, jSlot);
           }
         }
       });
@@ -986,14 +980,12 @@ final class GpuEmitter {
    * with rows of {@code stride} floats. Consecutive threads take consecutive elements along the
    * operand's contiguous dimension (coalesced), whichever its transposition.
    */
-  private LLVMValueRef[] fetchTiles(Kernel.Gemm g, LLVMValueRef t, LLVMValueRef k0, LLVMValueRef row0, LLVMValueRef col0,
-      LLVMValueRef aBase, LLVMValueRef bBase, int stride) {
-    return tiles(g, t, k0, row0, col0, aBase, bBase, stride, true);
+  private LLVMValueRef[] fetchTiles(Kernel.Gemm g, LLVMValueRef t, LLVMValueRef k0, BlockTile bt, int stride) {
+    return tiles(g, t, k0, bt, stride, true);
   }
 
   /** {@link #fetchTiles}, or only where the elements go in shared memory ({@code load} false: null values). */
-  private LLVMValueRef[] tiles(Kernel.Gemm g, LLVMValueRef t, LLVMValueRef k0, LLVMValueRef row0, LLVMValueRef col0,
-      LLVMValueRef aBase, LLVMValueRef bBase, int stride, boolean load) {
+  private LLVMValueRef[] tiles(Kernel.Gemm g, LLVMValueRef t, LLVMValueRef k0, BlockTile bt, int stride, boolean load) {
     final int threads = TILE * TILE;
     final int perThread = BLOCKED_TILE * BLOCKED_K / threads;
     LLVMValueRef[] v = new LLVMValueRef[4 * perThread];
@@ -1004,22 +996,22 @@ final class GpuEmitter {
           : LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_K), "");
       LLVMValueRef kla = g.transA() ? LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_TILE), "")
           : LLVMBuildURem(e.b, el, e.c64(BLOCKED_K), "");
-      LLVMValueRef i = LLVMBuildAdd(e.b, row0, il, "");
+      LLVMValueRef i = LLVMBuildAdd(e.b, bt.row0(), il, "");
       LLVMValueRef ka = LLVMBuildAdd(e.b, k0, kla, "");
       LLVMValueRef inA = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, i, e.c64(g.m()), ""),
           LLVMBuildICmp(e.b, LLVMIntSLT, ka, e.c64(g.k()), ""), "");
-      v[4 * p] = load ? guardedLoad(inA, aBase, aIndex(g, i, ka)) : null;
+      v[4 * p] = load ? guardedLoad(inA, bt.aBase(), aIndex(g, i, ka)) : null;
       v[4 * p + 1] = rowMajor(kla, stride, il);
       // B's tile: along N where B is [K,N], along K where it is [N,K].
       LLVMValueRef jl = g.transB() ? LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_K), "")
           : LLVMBuildURem(e.b, el, e.c64(BLOCKED_TILE), "");
       LLVMValueRef klb = g.transB() ? LLVMBuildURem(e.b, el, e.c64(BLOCKED_K), "")
           : LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_TILE), "");
-      LLVMValueRef j = LLVMBuildAdd(e.b, col0, jl, "");
+      LLVMValueRef j = LLVMBuildAdd(e.b, bt.col0(), jl, "");
       LLVMValueRef kb = LLVMBuildAdd(e.b, k0, klb, "");
       LLVMValueRef inB = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, kb, e.c64(g.k()), ""),
           LLVMBuildICmp(e.b, LLVMIntSLT, j, e.c64(g.n()), ""), "");
-      v[4 * p + 2] = load ? guardedLoad(inB, bBase, bIndex(g, kb, j)) : null;
+      v[4 * p + 2] = load ? guardedLoad(inB, bt.bBase(), bIndex(g, kb, j)) : null;
       v[4 * p + 3] = rowMajor(klb, stride, jl);
     }
     return v;
