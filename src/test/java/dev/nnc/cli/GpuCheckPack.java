@@ -139,7 +139,7 @@ public final class GpuCheckPack {
     List<GpuCheckOps.Item> tf32 = GpuCheckOps.tf32Items(o.quick());
     for (GpuCheckOps.Item it : tf32) {
       Path d = dir.resolve("ops").resolve(String.format(Locale.ROOT, "%03d-%s", n++, slug(it.name())));
-      int onTensorCores = gemms(() -> {
+      int onTensorCores = compileTf32(() -> {
         CpuHarness.Built gpu = CpuHarness.buildFor(it.graph(), new CudaBackend(true), CudaBackend.DEFAULT_ARCH);
         folder(gpu.compiled(), gpu.manifest(), d.resolve("gpu"), "model.ptx");
         standIn(gpu.compiled(), true, emulated -> CpuHarness.buildFor(it.graph(), emulated, CudaBackend.DEFAULT_ARCH).compiled());
@@ -171,17 +171,17 @@ public final class GpuCheckPack {
    */
   static final double TF32_BOUND = 0x1p-10;
 
-  /** What {@link #gemms} compiles; returns the number of GEMMs on the tensor cores. */
+  /** What {@link #compileTf32} compiles; returns the number of GEMMs on the tensor cores. */
   interface Tf32Build {
     int build() throws Exception;
   }
 
   /**
-   * Runs {@code b}; with {@code --quick} (the emulated dry run's small products, fewer blocks than
-   * a GPU's multiprocessors) with the register-blocked GEMM forced, since only it has a
-   * tensor-core form.
+   * Runs {@code b}, a TF32 compilation, and returns its GEMMs on the tensor cores; with
+   * {@code --quick} (the emulated dry run's small products, fewer blocks than a GPU's
+   * multiprocessors) with the register-blocked GEMM forced, since only it has a tensor-core form.
    */
-  private int gemms(Tf32Build b) throws Exception {
+  private int compileTf32(Tf32Build b) throws Exception {
     if (!o.quick()) {
       return b.build();
     }
@@ -310,7 +310,7 @@ public final class GpuCheckPack {
             CudaBackend.DEFAULT_ARCH).compiled());
         return ((CudaCompiled) gpu.compiled()).tensorCoreKernels();
       };
-      int onTensorCores = b.tf32() ? gemms(build) : build.build();
+      int onTensorCores = b.tf32() ? compileTf32(build) : build.build();
       if (b.tf32()) {
         if (onTensorCores == 0) {
           throw new IllegalStateException("bench " + b.name() + ": no GEMM on the tensor cores");

@@ -218,7 +218,8 @@ final class GpuEmitter {
 
   /** Scratch floats kernel {@code k} needs on the GPU: a split GEMM's partial products. */
   static long scratchFloats(Kernel k) {
-    return k instanceof Kernel.Gemm g && splitK(g) > 1 ? (long) splitK(g) * g.m() * g.n() : 0;
+    int parts = k instanceof Kernel.Gemm g ? splitK(g) : 1;
+    return parts > 1 ? (long) parts * ((Kernel.Gemm) k).m() * ((Kernel.Gemm) k).n() : 0;
   }
 
   /**
@@ -444,30 +445,26 @@ final class GpuEmitter {
       emitSplitSum((Kernel.Gemm) template, splitK((Kernel.Gemm) template), name + SUM + "_items", buffers);
       sumBody = e.function();
     }
-    GpuEmitter.Launch first = launches.get(instances.get(0).kernel().name());
-    GpuEmitter.Launch firstSum = split ? launches.get(instances.get(0).kernel().name() + SUM) : null;
+    // The kernels' symbols are their names, and with the sum's suffix for a split GEMM's second launch.
+    List<String> suffixes = split ? List.of("", SUM) : List.of("");
     if (flavor == Flavor.PTX || driverEntries) {
-      entryPoint(name, body, buffers, first, serialExtent(template), blockwise);
-      if (split) {
-        entryPoint(name + SUM, sumBody, buffers, firstSum, -1, false);
-      }
-      for (Instance in : instances) {
-        for (String symbol : split ? List.of(in.kernel().name(), in.kernel().name() + SUM) : List.of(in.kernel().name())) {
-          Launch l = launches.get(symbol);
-          String entry = symbol.equals(in.kernel().name()) ? name : name + SUM;
-          launches.put(l.symbol(), new Launch(l.symbol(), entry, l.offsets(), l.blocks(), l.threads(), l.items()));
+      for (String sfx : suffixes) {
+        entryPoint(name + sfx, sfx.isEmpty() ? body : sumBody, buffers,
+            launches.get(instances.get(0).kernel().name() + sfx), sfx.isEmpty() ? serialExtent(template) : -1,
+            sfx.isEmpty() && blockwise);
+        for (Instance in : instances) {
+          Launch l = launches.get(in.kernel().name() + sfx);
+          launches.put(l.symbol(), new Launch(l.symbol(), name + sfx, l.offsets(), l.blocks(), l.threads(), l.items()));
         }
       }
       return;
     }
-    for (Instance in : instances) {
-      entry(in.kernel().name(), body, in.offsets(), buffers, first.items(), first.threads(), serialExtent(template),
-          blockwise);
-      if (split) {
-        entry(in.kernel().name() + SUM, sumBody, in.offsets(), buffers, firstSum.items(), firstSum.threads(), -1, false);
-      }
-      for (String symbol : split ? List.of(in.kernel().name(), in.kernel().name() + SUM) : List.of(in.kernel().name())) {
-        Launch l = launches.get(symbol);
+    for (String sfx : suffixes) {
+      Launch first = launches.get(instances.get(0).kernel().name() + sfx);
+      for (Instance in : instances) {
+        entry(in.kernel().name() + sfx, sfx.isEmpty() ? body : sumBody, in.offsets(), buffers, first.items(),
+            first.threads(), sfx.isEmpty() ? serialExtent(template) : -1, sfx.isEmpty() && blockwise);
+        Launch l = launches.get(in.kernel().name() + sfx);
         launches.put(l.symbol(), new Launch(l.symbol(), l.symbol(), l.offsets(), l.blocks(), l.threads(), l.items()));
       }
     }
