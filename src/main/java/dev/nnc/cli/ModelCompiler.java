@@ -211,7 +211,8 @@ public final class ModelCompiler {
     List<PlannedProgram> planned = new ArrayList<>();
     for (KernelProgram kp : kernels.values()) {
       if (!kp.name().equals(PREPARE)) {
-        MemoryPlan plan = MemoryPlan.plan(kp, offsets, paramEnd, backend::scratchFloats);
+        MemoryPlan plan = MemoryPlan.plan(kp, offsets, paramEnd, backend::scratchFloats,
+            (x, y) -> backend.sharesPackedA(x, y, cpu));
         planned.add(new PlannedProgram(kp, plan));
         arena = Math.max(arena, plan.regionEnd());
       }
@@ -220,7 +221,8 @@ public final class ModelCompiler {
     // its working space lies after every other program's.
     KernelProgram prepare = kernels.get(PREPARE);
     if (prepare != null) {
-      MemoryPlan plan = MemoryPlan.plan(prepare, offsets, (arena + 15) / 16 * 16, backend::scratchFloats);
+      MemoryPlan plan = MemoryPlan.plan(prepare, offsets, (arena + 15) / 16 * 16, backend::scratchFloats,
+          (x, y) -> backend.sharesPackedA(x, y, cpu));
       planned.add(new PlannedProgram(prepare, plan));
       arena = Math.max(arena, plan.regionEnd());
     }

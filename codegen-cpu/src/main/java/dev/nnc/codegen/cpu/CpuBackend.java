@@ -36,6 +36,11 @@ public final class CpuBackend implements Backend {
 
   /** The GEMM blocking; null: the default with {@code -Dnnc.gemm.*} overrides, read at compile time. */
   private final GemmEmitter.Tiling tiling;
+  /**
+   * The vector registers the default blocking may assume (for a row-split GEMM's micro-tile,
+   * {@link GemmEmitter.Blocking#rowTiling}); 0: the host's (32 with AVX-512, else 16).
+   */
+  private final int registers;
 
   public CpuBackend() {
     this(null);
@@ -43,6 +48,13 @@ public final class CpuBackend implements Backend {
 
   CpuBackend(GemmEmitter.Tiling tiling) {
     this.tiling = tiling;
+    this.registers = 0;
+  }
+
+  /** The default blocking, assuming {@code registers} vector registers (16 on any x86-64 with AVX). */
+  CpuBackend(int registers) {
+    this.tiling = null;
+    this.registers = registers;
   }
 
   @Override
@@ -68,17 +80,41 @@ public final class CpuBackend implements Backend {
     return GemmEmitter.prepackedFloats(g, blocking(host).tilingFor(g), a);
   }
 
+  /**
+   * A weight gradient's {@code dGᵀ} packed by {@code dW_hh = dGᵀ·h} serves {@code dW_ih = dGᵀ·x}
+   * too: the later GEMM reads the earlier one's packed A when it would pack A the same way (one
+   * product each, A packed by both, the same micro-tile rows). Checked again when compiling, for
+   * the target then in force.
+   */
+  @Override
+  public boolean sharesPackedA(Kernel.Gemm earlier, Kernel.Gemm later, String cpu) {
+    if (!PREPACK) {
+      return false;
+    }
+    return sharesPackedA(blocking(hosts.computeIfAbsent(cpu, Llvm::target)), earlier, later);
+  }
+
+  static boolean sharesPackedA(GemmEmitter.Blocking blocking, Kernel.Gemm earlier, Kernel.Gemm later) {
+    return earlier.batch() == 1 && later.batch() == 1 && packsA(blocking, earlier) && packsA(blocking, later)
+        && blocking.tilingFor(earlier).mr() == blocking.tilingFor(later).mr();
+  }
+
+  private static boolean packsA(GemmEmitter.Blocking blocking, Kernel.Gemm g) {
+    return !GemmEmitter.readsAInPlace(blocking, g.m(), g.n(), g.k(), g.transA(), g.batch());
+  }
+
   /** {@code -Dnnc.gemm.prepack=false} packs every operand on every call, as before weights were prepacked. */
   static final boolean PREPACK = !"false".equals(System.getProperty("nnc.gemm.prepack"));
 
   private final Map<String, Llvm.Host> hosts = new java.util.concurrent.ConcurrentHashMap<>();
 
   /** The GEMM blocking for {@code host}: the given tiling, or the default with {@code -Dnnc.gemm.*}, checked. */
-  private GemmEmitter.Blocking blocking(Llvm.Host host) {
+  GemmEmitter.Blocking blocking(Llvm.Host host) {
     GemmEmitter.Tiling t = this.tiling != null ? this.tiling : GemmEmitter.Tiling.fromSystemProperties(host);
     t.checkFits(host);
     // The default blocking narrows to each GEMM's columns; a given one is used as it is.
-    return new GemmEmitter.Blocking(t, this.tiling == null && !GemmEmitter.Tiling.overridden());
+    return new GemmEmitter.Blocking(t, this.tiling == null && !GemmEmitter.Tiling.overridden(),
+        registers > 0 ? registers : host.vectorWidth() >= 16 ? 32 : 16);
   }
 
   @Override
@@ -93,7 +129,8 @@ public final class CpuBackend implements Backend {
   static final int UNIT_KERNELS = 16;
 
   /** A kernel of a program: its symbol and the arena offsets of its template's buffers (then its GEMM scratch). */
-  private record Instance(String symbol, long[] offsets, long packedA, long packedB) {}
+  /** {@code borrowedA}: packedA is another GEMM's scratch, which that GEMM's own packing fills. */
+  private record Instance(String symbol, long[] offsets, long packedA, long packedB, boolean borrowedA) {}
 
   /**
    * The kernels with one template: the body is compiled once, under the first kernel's name with
@@ -190,8 +227,10 @@ public final class CpuBackend implements Backend {
         Kernel k = kernels.get(ki);
         KernelTemplate t = KernelTemplate.of(k);
         int nb = t.buffers().length;
-        long pa = pp.plan().packedA(ki);
         long pb = pp.plan().packedB(ki);
+        long borrowed = borrowedA(pp.plan(), kernels, ki, blocking);
+        boolean borrowedA = borrowed >= 0;
+        long pa = borrowedA ? borrowed : pp.plan().packedA(ki);
         long[] offs = new long[nb + (k instanceof Kernel.Gemm ? 1 : 0) + (pa >= 0 ? 1 : 0) + (pb >= 0 ? 1 : 0)];
         for (int i = 0; i < nb; i++) {
           offs[i] = pp.plan().offsets()[t.buffers()[i]];
@@ -205,7 +244,9 @@ public final class CpuBackend implements Backend {
           int next = nb + 1;
           for (boolean isA : new boolean[] {true, false}) {
             long at = isA ? pa : pb;
-            if (at >= 0) {
+            if (at >= 0 && isA && borrowedA) {
+              offs[next++] = at;
+            } else if (at >= 0) {
               offs[next++] = at;
               // The code writes the copy whole: the plan must have reserved that much, for this
               // copy alone (a blocking other than the planned one would write into the next).
@@ -223,7 +264,7 @@ public final class CpuBackend implements Backend {
         Object key = shared(k) ? List.of(t.kernel(), pa >= 0, pb >= 0) : k;
         Group g = groups.computeIfAbsent(key, x -> new Group(groups.size(), t.kernel(), nb, pa >= 0, pb >= 0,
             new ArrayList<>()));
-        g.instances().add(new Instance(k.name(), offs, pa, pb));
+        g.instances().add(new Instance(k.name(), offs, pa, pb, borrowedA));
         while (where.get(slot) != null) {
           slot++;
         }
@@ -314,6 +355,9 @@ public final class CpuBackend implements Backend {
           String suffix = c.symbol().substring(g.body().length());
           NativeCall call = new NativeCall(in.symbol() + suffix, c.extent(), c.costPerItem());
           long copy = suffix.equals(GemmEmitter.PACK_A) ? in.packedA() : suffix.equals(GemmEmitter.PACK_B) ? in.packedB() : -1;
+          if (copy >= 0 && suffix.equals(GemmEmitter.PACK_A) && in.borrowedA()) {
+            continue;   // the GEMM that packed it did so just before (its own packing call)
+          }
           if (copy < 0 && suffix.equals(GemmEmitter.PACK_B) && w[2] == 1 && head >= 0 && calls.get(head) == null) {
             calls.add(head++, call);   // before the loop's head: once, not per step
           } else if (copy < 0) {
@@ -333,6 +377,22 @@ public final class CpuBackend implements Backend {
         cache.enabled() ? cache.dir() : null, all.size());
   }
 
+
+  /**
+   * Where kernel {@code ki} finds its A packed by an earlier GEMM ({@link dev.nnc.passes.lower.MemoryPlan#packedAFrom}:
+   * in that GEMM's scratch, after its packed B), or -1: none planned, either operand prepacked, or
+   * the blocking in force packs the two differently.
+   */
+  private static long borrowedA(dev.nnc.passes.lower.MemoryPlan plan, List<Kernel> kernels, int ki,
+      GemmEmitter.Blocking blocking) {
+    int from = plan.packedAFrom(ki);
+    if (from < 0 || plan.packedA(ki) >= 0 || plan.packedA(from) >= 0 || plan.scratch(from) < 0
+        || !(kernels.get(from) instanceof Kernel.Gemm earlier) || !(kernels.get(ki) instanceof Kernel.Gemm later)
+        || !sharesPackedA(blocking, earlier, later)) {
+      return -1;
+    }
+    return plan.scratch(from) + GemmEmitter.packedBFloats(earlier.n(), earlier.k());
+  }
 
   /** The buffers the kernels of a loop store into (a GEMM its result). */
   private static java.util.Set<Integer> writes(Kernel.Steps st) {

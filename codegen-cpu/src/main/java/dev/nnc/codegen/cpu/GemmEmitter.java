@@ -29,8 +29,12 @@ import org.bytedeco.llvm.LLVM.LLVMValueRef;
  * 32 KiB L1d, 1 MiB L2). With W = 16 (AVX-512 cores with full-width FMA units): MR = 6, NR = 64,
  * 24 of 32 zmm registers accumulate, MC = 192, KC = 512 (2-core Xeon Ice Lake-SP, 48 KiB L1d,
  * 1.25 MiB L2; docs/benchmarks.md). A GEMM with fewer columns than NR gets fewer vectors and more
- * rows ({@link Tiling#narrowedTo}). {@code -Dnnc.gemm.lanes/mr/nv/mc/kc} set one blocking for
- * every GEMM, for experiments, within the ranges {@link Tiling} accepts.
+ * rows ({@link Tiling#narrowedTo}). A short product with many columns and a short K (a
+ * recurrence's per-step {@code h·W_hhᵀ} and {@code dG·W_hh}) is split by rows instead
+ * ({@link Blocking#rows}): its A read in place, each work item a block of {@value #ROW_BLOCK} rows,
+ * so that a thread computes the rows of the state the element-wise kernels around it gave it.
+ * {@code -Dnnc.gemm.lanes/mr/nv/mc/kc} set one blocking for every GEMM, for experiments, within
+ * the ranges {@link Tiling} accepts.
  */
 final class GemmEmitter {
   /**
@@ -233,11 +237,56 @@ final class GemmEmitter {
    * A tiling, and whether each GEMM gets it narrowed to its columns ({@link Tiling#narrowedTo});
    * without, every GEMM gets it exactly (an experiment's {@code -Dnnc.gemm.*}, the tiling tests).
    */
-  record Blocking(Tiling tiling, boolean narrow) {
+  record Blocking(Tiling tiling, boolean narrow, int registers) {
     Tiling tilingFor(Kernel.Gemm g) {
-      return narrow ? tiling.narrowedTo(g.n()) : tiling;
+      if (!narrow) {
+        return tiling;
+      }
+      Tiling r = rowTiling();
+      return r != null && rows(g.m(), g.n(), g.k(), g.transA(), g.batch()) ? r : tiling.narrowedTo(g.n());
+    }
+
+    /**
+     * The micro-tile of a GEMM split by rows: 4 rows (a block of {@value GemmEmitter#ROW_BLOCK} is two
+     * tiles) and as many vectors as the registers hold beside them — 4 with 32 vector registers
+     * (16 accumulators + 4 B vectors + 1 broadcast), 3 with 16 (12 + 3 + 1); none with 4 lanes.
+     */
+    Tiling rowTiling() {
+      if (tiling.lanes() < 8) {
+        return null;
+      }
+      return new Tiling(tiling.lanes(), ROW_TILE, registers >= 32 ? 4 : 3, ROW_BLOCK, tiling.kc());
+    }
+
+    /**
+     * Whether a product is split by rows ({@code -Dnnc.gemm.rows=false}: never, for comparisons):
+     * one product, A stored [M,K], M of {@value GemmEmitter#ROW_MIN_M} to {@value GemmEmitter#ROW_MAX_M} rows (a batch),
+     * K within one block of the micro-kernel's K, more columns than one panel of the row tiling
+     * (fewer read A in place anyway) and B small enough ({@value GemmEmitter#ROW_MAX_B} floats) to stay in
+     * each core's L2, which streams it once per row block. Each work item is then
+     * {@value GemmEmitter#ROW_BLOCK} rows × a chunk of columns, items ordered by rows, so the pool's
+     * contiguous ranges give each thread the rows an element-wise kernel over the same rows gives
+     * it (both split [0, M) into chunks in order): in a recurrence's loop a step's gates, state
+     * and gate gradients stay in the core that computed them, and A needs no packing (a
+     * 64 × 512 × 128 step on a 2-core Zen 4: the eight per-step kernels of the two layers 0.30–0.35
+     * ms instead of 0.40–0.54, docs/benchmarks.md).
+     */
+    boolean rows(int m, int n, int k, boolean transA, int batch) {
+      Tiling r = rowTiling();
+      return ROWS && r != null && batch == 1 && !transA && m >= ROW_MIN_M && m <= ROW_MAX_M && k <= r.kc()
+          && n > r.nv() * r.lanes() && (long) k * n <= ROW_MAX_B;
     }
   }
+
+  /** Rows of a row-split GEMM's micro-tile, and of its work items' blocks. */
+  static final int ROW_TILE = 4;
+  static final int ROW_BLOCK = 8;
+  static final int ROW_MIN_M = 16;
+  static final int ROW_MAX_M = 128;
+  static final long ROW_MAX_B = 1L << 17;
+
+  /** {@code -Dnnc.gemm.rows=false} splits every GEMM by columns, for comparisons. */
+  static final boolean ROWS = !"false".equals(System.getProperty("nnc.gemm.rows"));
 
   GemmEmitter(KernelEmitter e, Blocking blocking) {
     this.e = e;
@@ -297,7 +346,7 @@ final class GemmEmitter {
     List<NativeCall> calls = new ArrayList<>();
     int panels = (g.n() + nr - 1) / nr;
     int tiles = (g.m() + MR - 1) / MR;
-    inPlaceA = argA < 0 && readsAInPlace(g.n(), current);
+    inPlaceA = argA < 0 && readsAInPlace(blocking, g.m(), g.n(), g.k(), g.transA(), g.batch());
     inPlaceB = argB < 0 && readsBInPlace(g.m(), g.n(), g.transB(), current);
     if (!inPlaceB) {
       emitPackB(g);
@@ -373,6 +422,16 @@ final class GemmEmitter {
    */
   static boolean readsAInPlace(int n, Tiling t) {
     return IN_PLACE && n <= t.nv() * t.lanes();
+  }
+
+  /**
+   * Whether a GEMM of these dimensions under {@code blocking} reads A in place: when its columns
+   * fit one panel ({@link #readsAInPlace(int, Tiling)}), or when it is split by rows
+   * ({@link Blocking#rows}: each item's rows, K floats each, are read from L1 for every panel).
+   */
+  static boolean readsAInPlace(Blocking blocking, int m, int n, int k, boolean transA, int batch) {
+    Tiling t = blocking.narrow() ? blocking.tiling().narrowedTo(n) : blocking.tiling();
+    return IN_PLACE && (readsAInPlace(n, t) || blocking.narrow() && blocking.rows(m, n, k, transA, batch));
   }
 
   /**

@@ -69,7 +69,8 @@ public final class CpuHarness {
         cursor += (b.size() + 15) / 16 * 16;
       }
     }
-    MemoryPlan planned = MemoryPlan.plan(kp, offsets, cursor, backend::scratchFloats);
+    MemoryPlan planned = MemoryPlan.plan(kp, offsets, cursor, backend::scratchFloats,
+        (x, y) -> backend.sharesPackedA(x, y, dev.nnc.passes.backend.Backend.NATIVE));
     MemoryPlan.Packed packed = MemoryPlan.packOperands(List.of(kp), List.of(planned),
         prepack ? java.util.Set.of() : java.util.Set.of("p"), planned.regionEnd(),
         (gemm, a) -> backend.packedFloats(gemm, a, dev.nnc.passes.backend.Backend.NATIVE));

@@ -25,13 +25,15 @@ import org.junit.jupiter.params.provider.CsvSource;
  * persistent copy: the product reads the copy instead of packing the weight on every call. The
  * result equals the reference for the weight as packed and again after new weights are set (the
  * runtime re-runs prepare), the program's own schedule packs only the other operand, and prepare
- * packs the weight. Shapes cover edge tiles, narrow products (the narrowed blocking) and both
- * operand positions of the weight.
+ * packs the weight. Shapes cover edge tiles, narrow products (the narrowed blocking), products
+ * split by rows (a recurrence's {@code h·W_hhᵀ} and {@code dG·W_hh} at inference, and a weight
+ * as A, packed for the row split's micro-tile) and both operand positions of the weight.
  */
 class PrepackedGemmTest {
   @ParameterizedTest
   @CsvSource({"67,71,130,false,true", "67,71,130,true,false", "6,25,5003,false,false", "20,9,2101,true,false", "130,9,257,false,true", "130,9,257,true,true",
-      "5,300,64,true,false", "64,16,1000,false,false", "1,1,1,true,true"})
+      "5,300,64,true,false", "64,16,1000,false,false", "1,1,1,true,true",
+      "64,512,128,false,true", "64,128,512,false,false", "32,200,64,true,false"})
   void weightPackedOnceEqualsReference(int m, int n, int k, boolean weightIsA, boolean transposed) {
     Random r = new Random(m * 7 + n * 13 + k);
     Graph.Builder b = Graph.builder("g");
@@ -48,8 +50,11 @@ class PrepackedGemmTest {
     List<String> prepare = built.compiled().schedules().get("prepare").stream().map(NativeCall::symbol).toList();
     assertTrue(own.stream().noneMatch(s -> s.endsWith(packing)), "the program packs the weight itself: " + own);
     // The other operand is packed on every call, unless the product reads it where it is stored.
-    GemmEmitter.Tiling t = GemmEmitter.Tiling.forHost(Llvm.host()).narrowedTo(n);
-    boolean inPlace = weightIsA ? GemmEmitter.readsBInPlace(m, n, false, t) : GemmEmitter.readsAInPlace(n, t);
+    GemmEmitter.Blocking blocking = new CpuBackend().blocking(Llvm.host());
+    GemmEmitter.Tiling t = blocking.rows(m, n, k, weightIsA && transposed, 1) ? blocking.rowTiling()
+        : GemmEmitter.Tiling.forHost(Llvm.host()).narrowedTo(n);
+    boolean inPlace = weightIsA ? GemmEmitter.readsBInPlace(m, n, false, t)
+        : GemmEmitter.readsAInPlace(blocking, m, n, k, false, 1);
     assertEquals(!inPlace, own.stream().anyMatch(s -> s.endsWith(other)), own.toString());
     assertEquals(1, prepare.size(), prepare.toString());
     assertTrue(prepare.get(0).endsWith(packing), prepare.toString());

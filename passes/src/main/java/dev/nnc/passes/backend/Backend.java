@@ -45,6 +45,18 @@ public interface Backend {
     return 0;
   }
 
+  /**
+   * Whether GEMM {@code later} can read, instead of packing its A, the packed copy of the same A
+   * that GEMM {@code earlier} leaves in its scratch (memory planning has checked that the views
+   * are equal and that nothing writes A between them, and then keeps that scratch live until
+   * {@code later}: {@code MemoryPlan#packedAFrom}). {@code cpu} as in
+   * {@link #packedFloats}. The default: never.
+   */
+  default boolean sharesPackedA(dev.nnc.ir.kernel.Kernel.Gemm earlier, dev.nnc.ir.kernel.Kernel.Gemm later,
+      String cpu) {
+    return false;
+  }
+
   static Backend find(String name) {
     for (Backend b : ServiceLoader.load(Backend.class)) {
       if (b.name().equals(name)) {

@@ -20,18 +20,33 @@ import java.util.Map;
  * first, at the lowest offset that fits; offsets are 64-byte aligned.
  */
 public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long regionEnd, long[] packedA,
-    long[] packedB) {
+    long[] packedB, int[] packedAFrom) {
   static final long ALIGN = 16;
 
   /** A plan with no prepacked GEMM operands. */
   public MemoryPlan(long[] offsets, long[] scratch, long regionStart, long regionEnd) {
-    this(offsets, scratch, regionStart, regionEnd, none(scratch.length), none(scratch.length));
+    this(offsets, scratch, regionStart, regionEnd, none(scratch.length), none(scratch.length), noKernels(scratch.length));
   }
 
   private static long[] none(int n) {
     long[] a = new long[n];
     Arrays.fill(a, -1);
     return a;
+  }
+
+  private static int[] noKernels(int n) {
+    int[] a = new int[n];
+    Arrays.fill(a, -1);
+    return a;
+  }
+
+  /**
+   * The earlier GEMM (its index among the program's leaves) whose scratch still holds, when
+   * kernel {@code kernel} runs, the packed copy of the same A that kernel {@code kernel} reads
+   * instead of packing A again; -1: none. The planner keeps that scratch live until then.
+   */
+  public int packedAFrom(int kernel) {
+    return packedAFrom[kernel];
   }
 
   /**
@@ -49,7 +64,7 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
 
   /** This plan with GEMM operands prepacked at these offsets (-1: none), per kernel. */
   public MemoryPlan withPacked(long[] a, long[] b) {
-    return new MemoryPlan(offsets, scratch, regionStart, regionEnd, a, b);
+    return new MemoryPlan(offsets, scratch, regionStart, regionEnd, a, b, packedAFrom);
   }
 
   public long offset(int buffer) {
@@ -84,6 +99,10 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
       if (packedB[k] >= 0) {
         sb.append(String.format("packed B of %-24s        at %d%n", p.leaves().get(k).name(), packedB[k]));
       }
+      if (packedAFrom[k] >= 0) {
+        sb.append(String.format("packed A of %-24s        from %s%n", p.leaves().get(k).name(),
+            p.leaves().get(packedAFrom[k]).name()));
+      }
     }
     return sb.toString();
   }
@@ -104,6 +123,20 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
    */
   public static MemoryPlan plan(KernelProgram p, Map<String, Long> paramOffsets, long regionStart,
       java.util.function.ToLongFunction<Kernel> scratchFloats) {
+    return plan(p, paramOffsets, regionStart, scratchFloats, (a, b) -> false);
+  }
+
+  /**
+   * As {@link #plan(KernelProgram, Map, long, java.util.function.ToLongFunction)}, where a GEMM may
+   * read the packed A an earlier GEMM left in its scratch ({@code sharesPackedA}, the back end's
+   * {@link dev.nnc.passes.backend.Backend#sharesPackedA}): both outside loops, with the same view of
+   * A (buffer, base, orientation, M, K) and no kernel between them writing A's buffer. That
+   * earlier scratch then lives until the later GEMM (an LSTM's {@code dW_hh = dGᵀ·h} and
+   * {@code dW_ih = dGᵀ·x} pack {@code dGᵀ} once).
+   */
+  public static MemoryPlan plan(KernelProgram p, Map<String, Long> paramOffsets, long regionStart,
+      java.util.function.ToLongFunction<Kernel> scratchFloats,
+      java.util.function.BiPredicate<Kernel.Gemm, Kernel.Gemm> sharesPackedA) {
     int nb = p.buffers().size();
     long[] offsets = new long[nb];
     int[] first = new int[nb];
@@ -171,10 +204,17 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
     }
     long[] scratch = new long[ks.size()];
     Arrays.fill(scratch, -1);
+    int[] from = sharedPackedA(ks, spanFirst, spanLast, scratchFloats, sharesPackedA);
+    int[] scratchLast = spanLast.clone();
+    for (int j = 0; j < ks.size(); j++) {
+      if (from[j] >= 0) {
+        scratchLast[from[j]] = Math.max(scratchLast[from[j]], j);
+      }
+    }
     for (int i = 0; i < ks.size(); i++) {
       long need = scratchFloats.applyAsLong(ks.get(i));
       if (need > 0) {
-        items.add(new Item(-1 - i, need, spanFirst[i], spanLast[i]));
+        items.add(new Item(-1 - i, need, spanFirst[i], scratchLast[i]));
       }
     }
     items.sort(Comparator.comparingLong(Item::size).reversed().thenComparingInt(it -> it.key() < 0 ? 1 : 0)
@@ -209,7 +249,41 @@ public record MemoryPlan(long[] offsets, long[] scratch, long regionStart, long 
         scratch[-1 - b.key()] = where;
       }
     }
-    return new MemoryPlan(offsets, scratch, regionStart, end);
+    return new MemoryPlan(offsets, scratch, regionStart, end, none(ks.size()), none(ks.size()), from);
+  }
+
+  /**
+   * Per leaf, the earlier GEMM whose packed A it reads ({@link #packedAFrom}), or -1: the nearest
+   * earlier GEMM outside loops with the same view of A, no kernel between them writing A's
+   * buffer, scratch of its own, and the back end's consent; a GEMM that itself reads another's
+   * copy passes that one on.
+   */
+  static int[] sharedPackedA(List<Kernel> ks, int[] spanFirst, int[] spanLast,
+      java.util.function.ToLongFunction<Kernel> scratchFloats,
+      java.util.function.BiPredicate<Kernel.Gemm, Kernel.Gemm> sharesPackedA) {
+    int[] from = noKernels(ks.size());
+    for (int j = 0; j < ks.size(); j++) {
+      if (!(ks.get(j) instanceof Kernel.Gemm gj) || spanFirst[j] != j || spanLast[j] != j) {
+        continue;
+      }
+      for (int i = j - 1; i >= 0; i--) {
+        Kernel ki = ks.get(i);
+        if (ki instanceof Kernel.Gemm gi && spanFirst[i] == i && spanLast[i] == i && sameA(gi, gj)
+            && scratchFloats.applyAsLong(gi) > 0 && sharesPackedA.test(gi, gj)) {
+          from[j] = from[i] >= 0 ? from[i] : i;
+          break;
+        }
+        if (Reads.writeSet(ki).contains(gj.a())) {
+          break;
+        }
+      }
+    }
+    return from;
+  }
+
+  private static boolean sameA(Kernel.Gemm x, Kernel.Gemm y) {
+    return x.a() == y.a() && x.aBase() == y.aBase() && x.transA() == y.transA() && x.m() == y.m() && x.k() == y.k()
+        && x.batch() == y.batch();
   }
 
   /** Plans with GEMM operands prepacked, and where the persistent packed copies end. */
