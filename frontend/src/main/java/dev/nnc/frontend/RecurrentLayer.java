@@ -172,9 +172,11 @@ final class RecurrentLayer implements Layer {
         // The state slots first (h, y, and c): the gate slots carry no gradient, so the backward
         // pass reads the gradient of this narrower block only.
         Node trace = b.add(new Slice(2, 0, cell.stateSlots * units), b.add(op, ops));
-        // Outputs (slot 1) of the steps' rows; the final state is the last step's row.
+        // Outputs of the steps' rows; the final state is the last step's row. Unmasked, the
+        // output y (slot 1) equals the state h (slot 0), and reading h leaves y unread, so the
+        // loop does not store it (LowerRecurrence.backwardReads).
         Node stepRows = b.add(new Slice(1, reverse ? 0 : 1, steps), trace);
-        outs.add(b.add(new Slice(2, units, units), stepRows));
+        outs.add(b.add(new Slice(2, lengths == null ? 0 : units, units), stepRows));
         Node last = b.add(new Slice(1, reverse ? 0 : steps, 1), trace);
         finalH.add(Ops.reshape(b, b.add(new Slice(2, 0, units), last), Shape.of(batch, units)));
         if (cell == Cell.LSTM) {

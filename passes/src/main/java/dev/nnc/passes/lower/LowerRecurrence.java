@@ -247,6 +247,15 @@ final class LowerRecurrence {
 
   // ------------------------------------------------------------------ backward
 
+  /**
+   * Whether the backward loop reads slot {@code slot} of the forward trace: every slot but the
+   * output y (slot 1), for every cell — it reads the state h, an LSTM's c and the gates. So an
+   * unmasked layer, whose outputs are read from slot 0 (equal to y there), does not store y.
+   */
+  static boolean backwardReads(int slot) {
+    return slot != 1;
+  }
+
   static List<Kernel> backward(Context cx, Node out, RecurrenceGrad r) {
     Node trace = out.input(0);
     LowerRecurrence l = new LowerRecurrence(cx, out, r.cell(), r.reverse(), trace.shape().dim(0),

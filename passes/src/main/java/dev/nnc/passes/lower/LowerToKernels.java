@@ -320,24 +320,30 @@ public final class LowerToKernels {
       @Override
       public boolean[] slotsRead(Node trace, int slots, int width) {
         boolean[] read = new boolean[slots];
-        java.util.ArrayDeque<Node> todo = new java.util.ArrayDeque<>(users.get(trace));
-        boolean all = isBoundary(trace);
-        while (!todo.isEmpty() && !all) {
-          Node u = todo.pop();
-          if (!(u.op() instanceof Slice sl)) {
-            all = true;
-          } else if (sl.axis() == 2) {
-            for (int k = sl.start() / width; k * width < sl.start() + sl.size(); k++) {
+        // Views of the trace (slices of it, of slices…), each with the trace column its last axis
+        // starts at; a view read by anything but a slice is read whole.
+        record View(Node node, int from) {}
+        java.util.ArrayDeque<View> todo = new java.util.ArrayDeque<>(List.of(new View(trace, 0)));
+        while (!todo.isEmpty()) {
+          View v = todo.pop();
+          boolean whole = isBoundary(v.node());
+          for (Node u : users.get(v.node())) {
+            if (u.op() instanceof RecurrenceGrad && u.input(0) == trace && v.node() == trace) {
+              for (int k = 0; k < slots; k++) {
+                read[k] |= LowerRecurrence.backwardReads(k);
+              }
+            } else if (u.op() instanceof Slice sl) {
+              todo.push(new View(u, v.from() + (sl.axis() == 2 ? sl.start() : 0)));
+            } else {
+              whole = true;
+            }
+          }
+          if (whole) {
+            int size = v.node().shape().dim(2);
+            for (int k = v.from() / width; k * width < v.from() + size; k++) {
               read[k] = true;
             }
-          } else if (isBoundary(u)) {
-            all = true;
-          } else {
-            todo.addAll(users.get(u));
           }
-        }
-        if (all) {
-          java.util.Arrays.fill(read, true);
         }
         return read;
       }

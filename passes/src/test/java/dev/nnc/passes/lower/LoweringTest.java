@@ -155,6 +155,73 @@ class LoweringTest {
     stepMatches(text, "adam", false);
   }
 
+  /**
+   * The trace slots a forward step stores are those something reads: training an unmasked LSTM
+   * (outputs read from h, the backward loop reading every slot but y) stores all but y (slot 1);
+   * with lengths (outputs are y, 0 past a sequence's end) y as well; at inference only what the
+   * outputs slice (h alone, unmasked: the final state and the outputs are both h).
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"train:x2 -> lstm(4, return_sequences=true):0,2,3,4,5,6",
+      "train:lstm(x2, len, 4, return_sequences=true):0,1,2,3,4,5,6",
+      "predict:x2 -> lstm(4, return_sequences=true):0", "predict:lstm(x2, len, 4, return_sequences=true):1",
+      "train:x2 -> gru(4, return_sequences=true):0,2,3,4,5"})
+  void forwardStepsStoreTheTraceSlotsThatAreRead(String c) throws Exception {
+    String[] parts = c.split(":");
+    Path csv = Files.createTempFile("l", ".csv");
+    Files.writeString(csv, "c0,c1,c2,c3,c4,c5,y\n");
+    String text = """
+        model M {
+          input x: int[6]
+          input len: int[1]
+          x2 = x -> embedding(5, 3)
+          h = %s -> flatten
+          output y = h -> dense(4)
+        }
+        train M {
+          data = csv("%s", label="y")
+          loss = cross_entropy(y, label)
+          optimizer = adam
+          batch = 5
+        }
+        """.formatted(parts[1], csv.toString().replace("\\", "/"));
+    Program p = Program.parse(SourceFile.of("m.nn", text));
+    Recipe r = Elaborator.recipe(p, null);
+    boolean train = parts[0].equals("train");
+    Elaborated e = Elaborator.elaborate(p, null, 5, train ? LayerContext.Mode.TRAIN : LayerContext.Mode.INFER, r);
+    Graph g = train ? Pipeline.canonical().run(TrainingGraph.build(e.graph(), r.trainSpec()), null)
+        : Pipeline.canonical().run(e.graph(), null);
+    KernelProgram kp = LowerToKernels.lower(g, parts[0]);
+    java.util.TreeSet<Long> slots = new java.util.TreeSet<>();
+    int loops = 0;
+    for (Kernel k : kp.kernels()) {
+      if (k instanceof Kernel.Steps st && st.body().stream().anyMatch(b -> b.name().endsWith("_cell"))) {
+        loops++;
+        for (Kernel b : st.body()) {
+          if (b instanceof Kernel.Loops l && l.name().endsWith("_cell")) {
+            collectTraceSlots(l.root(), 4, slots);
+          }
+        }
+      }
+    }
+    assertTrue(loops == 1, c + ": one forward loop, got " + loops);
+    String got = slots.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(","));
+    org.junit.jupiter.api.Assertions.assertEquals(parts[2], got, c);
+  }
+
+  /** The slots (of {@code hid} values) of the row stores (the trace's) under {@code s}. */
+  private static void collectTraceSlots(dev.nnc.ir.kernel.KStmt s, int hid, java.util.Set<Long> out) {
+    switch (s) {
+      case dev.nnc.ir.kernel.KStmt.Loop l -> l.body().forEach(b -> collectTraceSlots(b, hid, out));
+      case dev.nnc.ir.kernel.KStmt.Store st -> {
+        if (st.row() != null) {
+          out.add(st.index().base() / hid);
+        }
+      }
+      case dev.nnc.ir.kernel.KStmt.Assign a -> { }
+    }
+  }
+
   static final String MLP = """
         model M {
           input x: [6]
