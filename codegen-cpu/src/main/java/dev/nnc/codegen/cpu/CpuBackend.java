@@ -244,12 +244,13 @@ public final class CpuBackend implements Backend {
           int next = nb + 1;
           for (boolean isA : new boolean[] {true, false}) {
             long at = isA ? pa : pb;
-            if (at >= 0 && isA && borrowedA) {
+            if (at >= 0) {
               offs[next++] = at;
-            } else if (at >= 0) {
-              offs[next++] = at;
+            }
+            if (at >= 0 && !(isA && borrowedA)) {
               // The code writes the copy whole: the plan must have reserved that much, for this
-              // copy alone (a blocking other than the planned one would write into the next).
+              // copy alone (a blocking other than the planned one would write into the next); a
+              // borrowed A is the earlier GEMM's scratch, checked as that GEMM's.
               long end = at + GemmEmitter.prepackedFloats(gk, blocking.tilingFor(gk), isA);
               Long other = copies.putIfAbsent(at, end);
               if (other != null && other != end) {
