@@ -41,20 +41,34 @@ public final class CpuBackend implements Backend {
    * {@link GemmEmitter.Blocking#rowTiling}); 0: the host's (32 with AVX-512, else 16).
    */
   private final int registers;
+  /** Whether loops over time that keep to their rows run whole per block of rows ({@link #fusedLoop}). */
+  private final boolean fuseSteps;
+
+  /** {@code -Dnnc.steps.fuse=false} runs every loop over time step by step, for comparisons. */
+  static final boolean FUSE_STEPS = !"false".equals(System.getProperty("nnc.steps.fuse"));
 
   public CpuBackend() {
     this(null);
   }
 
   CpuBackend(GemmEmitter.Tiling tiling) {
-    this.tiling = tiling;
-    this.registers = 0;
+    this(tiling, 0, FUSE_STEPS);
   }
 
   /** The default blocking, assuming {@code registers} vector registers (16 on any x86-64 with AVX). */
   CpuBackend(int registers) {
-    this.tiling = null;
+    this(null, registers, FUSE_STEPS);
+  }
+
+  private CpuBackend(GemmEmitter.Tiling tiling, int registers, boolean fuseSteps) {
+    this.tiling = tiling;
     this.registers = registers;
+    this.fuseSteps = fuseSteps;
+  }
+
+  /** This back end with every loop over time run step by step by the runtime (for comparisons in tests). */
+  CpuBackend stepByStep() {
+    return new CpuBackend(tiling, registers, false);
   }
 
   @Override
@@ -152,8 +166,79 @@ public final class CpuBackend implements Backend {
     }
   }
 
-  /** One code unit to build: a run of groups, or (groups empty) the globals. */
-  private record UnitSpec(String name, List<Group> groups) {}
+  /** One code unit to build: a run of groups, or (groups empty) the globals and the fused loops. */
+  private record UnitSpec(String name, List<Group> groups, List<Fused> fused) {}
+
+  /**
+   * A loop over time run whole, all its steps, per block of {@value GemmEmitter#ROW_BLOCK} rows
+   * ({@link KernelEmitter#emitFusedSteps}): its kernel {@code loop.name()} over {@code blocks}
+   * work items replaces the loop's head and its per-step calls in the schedule.
+   */
+  private record Fused(Kernel.Steps loop, long counterOffset, long rows, List<FusedPart> parts) {
+    long blocks() {
+      return (rows + GemmEmitter.ROW_BLOCK - 1) / GemmEmitter.ROW_BLOCK;
+    }
+
+    double costPerBlock() {
+      double flops = 0;
+      for (Kernel k : loop.body()) {
+        flops += switch (k) {
+          case Kernel.Gemm g -> 2.0 * g.m() * g.n() * g.k();
+          case Kernel.Loops l -> l.flops();
+          case Kernel.Steps inner -> 0;
+        };
+      }
+      return flops * loop.steps() / blocks();
+    }
+  }
+
+  /** A step's part: a GEMM's compute function ({@code gemm}), or a nest at these offsets reading the counter's template buffer. */
+  private record FusedPart(String gemm, int itemsPerBlock, Kernel.Loops nest, long[] offsets, int counterBuf) {}
+
+  /**
+   * The loop {@code st} (its leaves from {@code firstLeaf} in {@code kernels}) run whole per block
+   * of rows, or null when it must run step by step: fusion off, a loop that does not keep to its
+   * rows ({@link dev.nnc.ir.kernel.StepRows}), or a GEMM whose step is more than one row-split
+   * compute call (packing A, a split K) or whose A is packed elsewhere. A fused loop runs no
+   * barrier and no call of the runtime per step: a recurrent layer's steps on a block of 8
+   * sequences stay on one core from the first to the last.
+   */
+  private Fused fusedLoop(Kernel.Steps st, dev.nnc.passes.lower.MemoryPlan plan, int firstLeaf,
+      GemmEmitter.Blocking blocking) {
+    long rows = fuseSteps ? dev.nnc.ir.kernel.StepRows.rows(st) : 0;
+    if (rows == 0) {
+      return null;
+    }
+    List<FusedPart> parts = new ArrayList<>();
+    for (int i = 0; i < st.body().size(); i++) {
+      int ki = firstLeaf + i;
+      switch (st.body().get(i)) {
+        case Kernel.Gemm g -> {
+          int per = GemmEmitter.itemsPerRowBlock(blocking, g);
+          if (per == 0 || plan.packedA(ki) >= 0 || plan.packedAFrom(ki) >= 0) {
+            return null;
+          }
+          parts.add(new FusedPart(g.name(), per, null, null, -1));
+        }
+        case Kernel.Loops l -> {
+          KernelTemplate t = KernelTemplate.of(l);
+          long[] offs = new long[t.buffers().length];
+          int counterBuf = -1;
+          for (int b = 0; b < offs.length; b++) {
+            offs[b] = plan.offsets()[t.buffers()[b]];
+            if (t.buffers()[b] == st.counter()) {
+              counterBuf = b;
+            }
+          }
+          parts.add(new FusedPart(null, 0, (Kernel.Loops) t.kernel(), offs, counterBuf));
+        }
+        case Kernel.Steps inner -> {
+          return null;
+        }
+      }
+    }
+    return new Fused(st, plan.offset(st.counter()), rows, parts);
+  }
 
   /** What a built unit holds: per group, the calls of its body functions (symbols named after the body). */
   private record Built(CpuCompiled.Unit unit, List<List<NativeCall>> bodyCalls) {}
@@ -183,6 +268,8 @@ public final class CpuBackend implements Backend {
     java.util.TreeMap<Long, Long> copies = new java.util.TreeMap<>();
     // A loop over time steps: its head in the schedule (where it is met: {-1, loop}) and its end ({-2}).
     List<NativeCall.Repeat> loops = new ArrayList<>();
+    // Per loop, its fused form (null: step by step).
+    List<Fused> fusedLoops = new ArrayList<>();
     for (PlannedProgram pp : programs) {
       List<int[]> where = new ArrayList<>();
       List<Kernel> kernels = new ArrayList<>();
@@ -191,6 +278,7 @@ public final class CpuBackend implements Backend {
           case Kernel.Steps st -> {
             where.add(new int[] {-1, loops.size()});
             loops.add(new NativeCall.Repeat(pp.plan().offset(st.counter()), st.steps(), st.first(), st.delta(), 0));
+            fusedLoops.add(fusedLoop(st, pp.plan(), kernels.size(), blocking));
             for (Kernel leaf : KernelProgram.leaves(List.of(st))) {
               kernels.add(leaf);
               where.add(null);
@@ -275,7 +363,8 @@ public final class CpuBackend implements Backend {
     }
     List<Group> all = new ArrayList<>(groups.values());
     List<UnitSpec> specs = new ArrayList<>();
-    specs.add(new UnitSpec(model + "_globals", List.of()));
+    specs.add(new UnitSpec(model + "_globals", List.of(),
+        fusedLoops.stream().filter(java.util.Objects::nonNull).toList()));
     long previousEnd = Long.MIN_VALUE;
     for (Map.Entry<Long, Long> c : copies.entrySet()) {
       if (c.getKey() < previousEnd) {
@@ -286,7 +375,8 @@ public final class CpuBackend implements Backend {
     }
     long arenaFloats = arena;
     for (int from = 0; from < all.size(); from += UNIT_KERNELS) {
-      specs.add(new UnitSpec(model + "_" + from, all.subList(from, Math.min(all.size(), from + UNIT_KERNELS))));
+      specs.add(new UnitSpec(model + "_" + from, all.subList(from, Math.min(all.size(), from + UNIT_KERNELS)),
+          List.of()));
     }
     String version = llvmVersion();
     int threads = Math.max(1, Math.min(specs.size(),
@@ -337,17 +427,24 @@ public final class CpuBackend implements Backend {
       List<NativeCall> calls = new ArrayList<>();
       int head = -1;
       NativeCall.Repeat loop = null;
+      Fused fused = null;
       for (int[] w : where) {
         if (w[0] == -1) {
           head = calls.size();
           loop = loops.get(w[1]);
+          fused = fusedLoops.get(w[1]);
           calls.add(null);
           continue;
         }
         if (w[0] == -2) {
           int n = calls.size() - head - 1;
-          calls.set(head, new NativeCall("steps", 0, 0, new NativeCall.Repeat(loop.counter(), loop.steps(),
+          calls.set(head, fused != null ? new NativeCall(fused.loop().name(), fused.blocks(), fused.costPerBlock())
+              : new NativeCall("steps", 0, 0, new NativeCall.Repeat(loop.counter(), loop.steps(),
               loop.first(), loop.delta(), n)));
+          if (fused != null && n != 0) {
+            throw new IllegalStateException("fused loop " + fused.loop().name() + " left " + n + " calls per step");
+          }
+          fused = null;
           continue;
         }
         Group g = all.get(w[0]);
@@ -361,6 +458,11 @@ public final class CpuBackend implements Backend {
           }
           if (copy < 0 && suffix.equals(GemmEmitter.PACK_B) && w[2] == 1 && head >= 0 && calls.get(head) == null) {
             calls.add(head++, call);   // before the loop's head: once, not per step
+          } else if (copy < 0 && fused != null) {
+            // The fused kernel makes the step's calls: the nest's, and the GEMM's compute (nothing else).
+            if (!suffix.isEmpty()) {
+              throw new IllegalStateException("fused loop " + fused.loop().name() + " has a per-step call " + call.symbol());
+            }
           } else if (copy < 0) {
             calls.add(call);
           } else if (packed.add(copy)) {
@@ -440,6 +542,23 @@ public final class CpuBackend implements Backend {
       LLVMValueRef arenaGlobal = LLVMAddGlobal(mod, LLVMInt64TypeInContext(ctx), ARENA_SYMBOL);
       LLVMSetInitializer(arenaGlobal, LLVMConstInt(LLVMInt64TypeInContext(ctx), arena, 0));
       LLVMSetGlobalConstant(arenaGlobal, 1);
+      if (!spec.fused().isEmpty()) {
+        KernelEmitter e = new KernelEmitter(ctx, mod, vecmath);
+        for (Fused f : spec.fused()) {
+          List<KernelEmitter.StepPart> parts = new ArrayList<>();
+          for (int i = 0; i < f.parts().size(); i++) {
+            FusedPart p = f.parts().get(i);
+            parts.add(p.nest() == null ? new KernelEmitter.StepPart(p.gemm(), null, p.itemsPerBlock())
+                : new KernelEmitter.StepPart(null, e.emitLoopsCounted(p.nest(), f.loop().name() + "_part" + i,
+                    p.offsets(), p.counterBuf()), 0));
+          }
+          Kernel.Steps st = f.loop();
+          e.emitFusedSteps(st.name(), parts, st.steps(), st.first(), st.delta(), f.rows(), GemmEmitter.ROW_BLOCK,
+              f.counterOffset());
+          calls.add(new NativeCall(st.name(), f.blocks(), f.costPerBlock()));
+        }
+        LLVMDisposeBuilder(e.b);
+      }
     } else {
       KernelEmitter e = new KernelEmitter(ctx, mod, vecmath);
       GemmEmitter gemm = new GemmEmitter(e, blocking);

@@ -278,6 +278,24 @@ final class GemmEmitter {
     }
   }
 
+  /**
+   * For a GEMM whose whole work is its compute function's, split by rows ({@link Blocking#rows}):
+   * how many consecutive work items cover each block of {@value #ROW_BLOCK} rows (items {@code
+   * [r·n, (r+1)·n)} compute rows {@code [8r, 8r+8)} of C, reading A in place). 0 when the product
+   * is split otherwise, packs A, or splits K (its calls are more than the one compute function).
+   */
+  static int itemsPerRowBlock(Blocking blocking, Kernel.Gemm g) {
+    if (!blocking.narrow() || !blocking.rows(g.m(), g.n(), g.k(), g.transA(), g.batch())
+        || !readsAInPlace(blocking, g.m(), g.n(), g.k(), g.transA(), g.batch()) || splitK(g) != 1) {
+      return 0;
+    }
+    Tiling t = blocking.tilingFor(g);
+    if (t.mc() != ROW_BLOCK) {
+      return 0;
+    }
+    return split(g, t).chunks();
+  }
+
   /** Rows of a row-split GEMM's micro-tile, and of its work items' blocks. */
   static final int ROW_TILE = 4;
   static final int ROW_BLOCK = 8;
@@ -322,7 +340,14 @@ final class GemmEmitter {
   }
 
   Split split(Kernel.Gemm g) {
-    int itemsM = (g.m() + MC - 1) / MC;
+    return split(g, current);
+  }
+
+  /** The work items of {@code g} under tiling {@code t}. */
+  static Split split(Kernel.Gemm g, Tiling t) {
+    int mc = t.mc();
+    int nr = t.nv() * t.lanes();
+    int itemsM = (g.m() + mc - 1) / mc;
     int panels = (g.n() + nr - 1) / nr;
     // At least ~16 items, so that two (or four) threads get near-equal shares.
     int want = Math.max(1, Math.min(panels, (16 + itemsM - 1) / itemsM));
@@ -425,13 +450,31 @@ final class GemmEmitter {
   }
 
   /**
+   * The most columns of a GEMM that reads A stored [M,K] in place across several panels: the
+   * item's MC rows of A (at most 48 × 512 floats) stay in L2 while its panels read them again,
+   * and packing them is a pass over A saved. On the 2-core Zen 4, alternating runs (best of ten
+   * each, docs/benchmarks.md): {@code 12544×32×288} 1.98–2.23 ms in place against 2.88–3.39
+   * packed, {@code 3840×32×512} (an LSTM's input gradient) 0.87–0.98 against 1.13–1.46, {@code
+   * 3840×64×512} 1.82–1.90 against 2.08–2.47; at 128 columns even, at 512 slower. A stored
+   * [K,M] is read in place up to twice as many columns ({@value #IN_PLACE_AT_MAX_N}): its
+   * micro-tile's MR elements of a k are contiguous, and packing it is a transpose (an LSTM's
+   * {@code dW_hh = dGᵀ·h}, {@code 512×128×3840}: 3.71–4.01 ms in place against 4.09–5.33 packed;
+   * {@code 512×64×3840} 1.88–1.97 against 2.37–3.27).
+   */
+  static final int IN_PLACE_A_MAX_N = 64;
+  static final int IN_PLACE_AT_MAX_N = 128;
+
+  /**
    * Whether a GEMM of these dimensions under {@code blocking} reads A in place: when its columns
-   * fit one panel ({@link #readsAInPlace(int, Tiling)}), or when it is split by rows
-   * ({@link Blocking#rows}: each item's rows, K floats each, are read from L1 for every panel).
+   * fit one panel ({@link #readsAInPlace(int, Tiling)}), when it has at most {@value
+   * #IN_PLACE_A_MAX_N} columns (A stored [M,K]) or {@value #IN_PLACE_AT_MAX_N} (A stored [K,M]),
+   * or when it is split by rows ({@link Blocking#rows}: each item's rows, K floats each, are read
+   * from L1 for every panel).
    */
   static boolean readsAInPlace(Blocking blocking, int m, int n, int k, boolean transA, int batch) {
     Tiling t = blocking.narrow() ? blocking.tiling().narrowedTo(n) : blocking.tiling();
-    return IN_PLACE && (readsAInPlace(n, t) || blocking.narrow() && blocking.rows(m, n, k, transA, batch));
+    return IN_PLACE && (readsAInPlace(n, t) || n <= (transA ? IN_PLACE_AT_MAX_N : IN_PLACE_A_MAX_N)
+        || blocking.narrow() && blocking.rows(m, n, k, transA, batch));
   }
 
   /**

@@ -61,6 +61,9 @@ public final class KernelEmitter {
   private LLVMValueRef acc;
   private LLVMValueRef entryTerminatorAnchor;
   private LLVMValueRef savedCsr;
+  /** The template buffer whose element 0 reads as {@link #counterValue} (a fused loop's step), or -1. */
+  private int counterBuf = -1;
+  private LLVMValueRef counterValue;
 
   /** {@code vecmath}: the vector math library to vectorise math calls with, or null. */
   public KernelEmitter(LLVMContextRef ctx, LLVMModuleRef mod, VectorMath vecmath) {
@@ -411,6 +414,96 @@ public final class KernelEmitter {
   }
 
   /**
+   * Emits nest {@code k} (its buffers at arena {@code offsets}, constants in the code) as the
+   * internal function {@code void name(ptr arena, i64 lo, i64 hi, float counter)} over the slice
+   * {@code [lo, hi)} of its outermost loop, reading {@code counter} wherever it reads element 0 of
+   * template buffer {@code counterBuf} (-1: none): the body of a fused loop over time, whose steps
+   * pass their index ({@link #emitFusedSteps}).
+   */
+  public LLVMValueRef emitLoopsCounted(Kernel.Loops k, String name, long[] offsets, int counterBuf) {
+    long[] saved = constants;
+    constants = offsets;
+    LLVMTypeRef[] params = {ptr, i64, i64, f32};
+    fn = LLVMAddFunction(mod, name, LLVMFunctionType(voidT, pp(params), params.length, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    offsetParams = offsets.length;
+    scopes = null;
+    arena = LLVMGetParam(fn, 0);
+    LLVMAddAttributeAtIndex(fn, 1, enumAttr("noalias"));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enumAttr("nounwind"));
+    enterFunction();
+    this.counterBuf = counterBuf;
+    this.counterValue = LLVMGetParam(fn, 3);
+    try {
+      beginNest(k);
+      KStmt.Loop root = k.root();
+      loop(varSlots[root.var()], LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> body(root));
+      endFunction();
+    } finally {
+      this.counterBuf = -1;
+      this.counterValue = null;
+      constants = saved;
+    }
+    return fn;
+  }
+
+  /**
+   * One part of a fused loop's step: a GEMM's compute function ({@code symbol}, a kernel of the
+   * model, {@code itemsPerBlock} of its work items to a block of rows), or a nest emitted by
+   * {@link #emitLoopsCounted} ({@code nest}; {@code itemsPerBlock} 0).
+   */
+  public record StepPart(String symbol, LLVMValueRef nest, int itemsPerBlock) {}
+
+  /**
+   * Emits the kernel {@code void name(ptr arena, i64 lo, i64 hi)} that runs a whole loop over time
+   * for blocks {@code [lo, hi)} of {@code block} rows (of {@code rows}): for each step s in order,
+   * its index {@code first + s·delta}, each part over the blocks' rows; then block 0's call stores
+   * the last index at arena element {@code counterOffset}, as the runtime's loop leaves it. Valid
+   * only for a loop that keeps to its rows ({@link dev.nnc.ir.kernel.StepRows}): the blocks then
+   * share nothing, and no step of one waits for another's.
+   */
+  public void emitFusedSteps(String name, List<StepPart> parts, long steps, long first, long delta, long rows,
+      long block, long counterOffset) {
+    fn = LLVMAddFunction(mod, name, kernelType);
+    LLVMSetLinkage(fn, LLVMExternalLinkage);
+    offsetParams = 0;
+    constants = null;
+    scopes = null;
+    arena = LLVMGetParam(fn, 0);
+    LLVMAddAttributeAtIndex(fn, 1, enumAttr("noalias"));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, enumAttr("nounwind"));
+    enterFunction();
+    LLVMValueRef lo = LLVMGetParam(fn, 1);
+    LLVMValueRef hi = LLVMGetParam(fn, 2);
+    LLVMValueRef rowLo = LLVMBuildMul(b, lo, c64(block), "");
+    LLVMValueRef rowHiRaw = LLVMBuildMul(b, hi, c64(block), "");
+    LLVMValueRef rowHi = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, rowHiRaw, c64(rows), ""), rowHiRaw,
+        c64(rows), "");
+    LLVMValueRef s = slot(i64, "s");
+    loop(s, c64(0), c64(steps), 1, () -> {
+      LLVMValueRef index = LLVMBuildAdd(b, c64(first), LLVMBuildMul(b, load64(s), c64(delta), ""), "");
+      LLVMValueRef counter = LLVMBuildSIToFP(b, index, f32, "");
+      for (StepPart part : parts) {
+        if (part.nest() != null) {
+          LLVMValueRef[] args = {arena, rowLo, rowHi, counter};
+          LLVMBuildCall2(b, LLVMGlobalGetValueType(part.nest()), part.nest(), pp(args), args.length, "");
+        } else {
+          LLVMValueRef target = LLVMGetNamedFunction(mod, part.symbol());
+          if (target == null || target.isNull()) {
+            target = LLVMAddFunction(mod, part.symbol(), kernelType);
+          }
+          LLVMValueRef[] args = {arena, LLVMBuildMul(b, lo, c64(part.itemsPerBlock()), ""),
+              LLVMBuildMul(b, hi, c64(part.itemsPerBlock()), "")};
+          LLVMBuildCall2(b, kernelType, target, pp(args), args.length, "");
+        }
+      }
+    });
+    ifElse(LLVMBuildICmp(b, LLVMIntEQ, lo, c64(0), ""),
+        () -> LLVMBuildStore(b, cf(first + (steps - 1) * delta), at(c64(counterOffset))), () -> { });
+    endFunction();
+  }
+
+  /**
    * Prepares the function begun with {@link #beginFunction} to emit statements of nest {@code k}
    * one by one ({@link #emitStatements}) inside code of the caller's own (a GPU's block-wide
    * reduction): a slot for each of its loop variables and locals, its buffers' alias scopes, its
@@ -572,7 +665,7 @@ public final class KernelEmitter {
     });
     dev.nnc.ir.kernel.KernelWalk.forEachExpr(k.root(), e -> dev.nnc.ir.kernel.KernelWalk.forEach(e, x -> {
       if (x instanceof KExpr.Load l && !l.guarded() && l.row() == null && !written.contains(l.buf())
-          && constantIndex(l.index())) {
+          && l.buf() != counterBuf && constantIndex(l.index())) {
         invariant.computeIfAbsent(l.buf() + ":" + l.index().base(),
             key -> scoped(LLVMBuildLoad2(b, f32, at(index(l.buf(), l.index())), "inv"), l.buf()));
       }
@@ -714,6 +807,7 @@ public final class KernelEmitter {
   private LLVMValueRef expr(KExpr e) {
     return switch (e) {
       case KExpr.Lit l -> cf(l.value());
+      case KExpr.Load l when l.buf() == counterBuf -> counterValue;
       case KExpr.Load l when l.guarded() -> guardedLoad(l);
       case KExpr.Load l -> {
         LLVMValueRef hoisted = l.row() == null && constantIndex(l.index())

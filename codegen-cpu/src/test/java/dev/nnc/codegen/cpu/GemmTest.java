@@ -241,7 +241,7 @@ class GemmTest {
    * 8- and 16-lane hosts).
    */
   @ParameterizedTest
-  @CsvSource({"512,128,96,300,true", "70,40,33,2100,true", "200,64,64,130,false", "37,120,20,1000,false"})
+  @CsvSource({"512,136,144,300,true", "70,140,133,2100,true", "200,72,80,130,false", "37,120,20,1000,false"})
   void productsOfOneAPackItOnce(int m, int n1, int n2, int k, boolean ta) {
     Random r = new Random(m * 31 + n1 * 7 + n2 * 3 + k);
     Graph.Builder b = Graph.builder("g");

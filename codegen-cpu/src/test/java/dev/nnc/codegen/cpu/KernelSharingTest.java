@@ -97,7 +97,8 @@ class KernelSharingTest {
     // A GEMM body is its compute function and the packing of each operand it does not read in
     // place (here [6,37]·[37,37]: both are read in place).
     GemmEmitter.Tiling t = GemmEmitter.Tiling.forHost(Llvm.host()).narrowedTo(W.dim(1));
-    int perGemm = 1 + (GemmEmitter.readsAInPlace(W.dim(1), t) ? 0 : 1)
+    GemmEmitter.Blocking blocking = new CpuBackend().blocking(Llvm.host());
+    int perGemm = 1 + (GemmEmitter.readsAInPlace(blocking, X.dim(0), W.dim(1), W.dim(0), false, 1) ? 0 : 1)
         + (GemmEmitter.readsBInPlace(X.dim(0), W.dim(1), false, t) ? 0 : 1);
     assertEquals(shared.size() + (perGemm - 1) * gemms, bodies.size(), "bodies in the IR: " + bodies + "\n"
         + String.join("\n", ir.lines().filter(l -> l.startsWith("define")).toList()));

@@ -89,4 +89,81 @@ class RecurrenceJitTest {
     }
     assertTrue(kp.leaves().size() <= 10, kp.leaves().size() + " kernels");
   }
+
+  /**
+   * Loops that keep to their rows, on batches that fill the GEMM's row split (the last block of
+   * rows whole and partial), run fused: each loop one kernel over blocks of 8 rows that runs all
+   * its steps, with no loop head left in the schedule. Their outputs equal the step-by-step
+   * schedule's and the interpreter's, JIT-linked and linked into a shared library (the fused
+   * kernels call the GEMMs of other code units).
+   */
+  @ParameterizedTest
+  @CsvSource({"lstm,false,false,64,6,40,2", "lstm,true,true,33,5,36,2", "gru,false,true,40,7,48,2",
+      "gru,true,false,16,4,40,2", "tanh,false,false,20,6,40,2", "tanh,true,true,27,9,36,2", "lstm,false,true,24,5,16,1"})
+  void loopsThatKeepToTheirRowsRunFused(String cell, boolean reverse, boolean masked, int batch, int steps, int hid,
+      int fusedLoops) throws Exception {
+    Recurrence op = new Recurrence(Recurrence.Cell.parse(cell), hid, reverse, masked);
+    Graph g = graph(op, batch, steps);
+    Random r = new Random(batch * 31L + steps * 5L + hid);
+    Map<String, float[]> in = new HashMap<>();
+    for (Node n : g.inputs()) {
+      String name = ((Input) n.op()).name();
+      float[] v = new float[Math.toIntExact(n.shape().size())];
+      for (int i = 0; i < v.length; i++) {
+        // Weights of 1/√H keep the cells out of saturation, where float32's 1 - tanh² loses digits.
+        v[i] = name.equals("len") ? 1 + r.nextInt(steps)
+            : (float) (r.nextGaussian() * (name.equals("whh") ? 1 / Math.sqrt(hid) : 0.7));
+      }
+      in.put(name, v);
+    }
+    CpuHarness.Built fused = CpuHarness.build(g);
+    CpuHarness.Built stepwise = CpuHarness.build(g, new CpuBackend().stepByStep());
+    List<dev.nnc.passes.backend.NativeCall> calls = fused.compiled().schedules().get("p");
+    // A loop whose GEMM is not split by rows (the backward dh = dG·W_hh of H ≤ 32 columns) stays step by step.
+    assertEquals(2 - fusedLoops, calls.stream().filter(c -> c.repeat() != null).count(), "loop heads left: " + calls);
+    assertEquals(fusedLoops, calls.stream().filter(c -> c.symbol().endsWith("_steps") && c.repeat() == null
+        && c.extent() == (batch + 7) / 8).count(), "a fused kernel per loop, a work item per 8 rows: " + calls);
+    assertEquals(2, stepwise.compiled().schedules().get("p").stream().filter(c -> c.repeat() != null).count());
+
+    Map<String, float[]> want = run(stepwise, g, in, null);
+    java.nio.file.Path so = java.nio.file.Files.createTempFile("fused", ".so");
+    try {
+      for (java.nio.file.Path lib : new java.nio.file.Path[] {null, so}) {
+        Map<String, float[]> got = run(fused, g, in, lib);
+        for (String out : want.keySet()) {
+          float[] w = want.get(out);
+          float[] x = got.get(out);
+          for (int i = 0; i < w.length; i++) {
+            assertTrue(Math.abs(w[i] - x[i]) <= 1e-6 + 1e-5 * Math.abs(w[i]),
+                (lib == null ? "JIT " : "library ") + out + "[" + i + "]: step by step " + w[i] + ", fused " + x[i]);
+          }
+        }
+      }
+    } finally {
+      java.nio.file.Files.deleteIfExists(so);
+    }
+    ElementwiseJitTest.check(new dev.nnc.runtime.NativeModel(fused.manifest(),
+        dev.nnc.runtime.KernelLibrary.ofAddresses(fused.compiled().jit()), 2), g, in, op.attributes());
+  }
+
+  /** Runs a built graph's program on two threads (JIT-linked, or from the library {@code so}); its outputs. */
+  private static Map<String, float[]> run(CpuHarness.Built b, Graph g, Map<String, float[]> in, java.nio.file.Path so)
+      throws java.io.IOException {
+    dev.nnc.runtime.KernelLibrary lib;
+    if (so == null) {
+      lib = dev.nnc.runtime.KernelLibrary.ofAddresses(b.compiled().jit());
+    } else {
+      b.compiled().writeLibrary(so);
+      lib = dev.nnc.runtime.KernelLibrary.open(so);
+    }
+    Map<String, float[]> out = new HashMap<>();
+    try (dev.nnc.runtime.NativeModel m = new dev.nnc.runtime.NativeModel(b.manifest(), lib, 2)) {
+      in.forEach((name, v) -> m.setInput("p", name, v));
+      m.run("p");
+      for (String o : g.outputs().keySet()) {
+        out.put(o, m.output("p", o));
+      }
+    }
+    return out;
+  }
 }

@@ -163,6 +163,9 @@ public final class LowerToKernels {
     if (n.op() instanceof Constant || chained.contains(n)) {
       return false;
     }
+    if ((constantBroadcast(n) || placedConcat(n)) && !forced.contains(n) && !isBoundary(n)) {
+      return false;
+    }
     if (n.op() instanceof MatMul) {
       return !fusedMatmul.contains(n);
     }
@@ -180,6 +183,30 @@ public final class LowerToKernels {
       return us.isEmpty() || !n.op().gather() || !us.stream().allMatch(u -> readsInline(u, n));
     }
     return !readsInline(us.get(0), n);
+  }
+
+  /**
+   * A broadcast of a constant (through broadcasts): its users, which read it inline unless they
+   * read their operands from memory (then it is forced), read the constant; a recurrence's
+   * gradient is joined with blocks of zeros that would otherwise be written and read again
+   * (3.9 MB a layer in the character LSTM's training step).
+   */
+  private static boolean constantBroadcast(Node n) {
+    return n.op() instanceof Broadcast && (n.input(0).op() instanceof Constant || constantBroadcast(n.input(0)));
+  }
+
+  /**
+   * A concatenation whose one user is a concatenation of the same rank that places it ({@link
+   * #concat}): its operands are written straight into the outer one's buffer. The outer one's
+   * loop over the first dimension (when it joins along another) must be the inner one's too.
+   */
+  private boolean placedConcat(Node n) {
+    if (!(n.op() instanceof Concat inner)) {
+      return false;
+    }
+    List<Node> us = users.get(n);
+    return us.size() == 1 && us.get(0).op() instanceof Concat outer && us.get(0).shape().rank() == n.shape().rank()
+        && (outer.axis() == 0 || inner.axis() > 0);
   }
 
   /** Whether {@code u} computes its operand {@code n} inline: a same-shaped element-wise op, or a reduction. */
@@ -933,23 +960,40 @@ public final class LowerToKernels {
     long[] os = s.strides();
     boolean outerLoop = axis > 0;
     List<KStmt> body = new ArrayList<>();
-    long offset = 0;
-    for (Node x : out.inputs()) {
-      ExprBuilder eb = new ExprBuilder(x.shape(), identityVars(r), vars);
-      KExpr value = eb.of(x);
-      long[] st = new long[vars];
-      for (int d = 0; d < r; d++) {
-        st[d] = os[d];
-      }
-      KStmt nest = new KStmt.Store(bufOf.get(out), new Affine(offset * os[axis], st), value);
-      for (int d = r - 1; d >= (outerLoop ? 1 : 0); d--) {
-        nest = new KStmt.Loop(d, x.shape().dim(d), List.of(nest));
-      }
-      body.add(nest);
-      offset += x.shape().dim(axis);
-    }
+    place(out, 0, out, os, outerLoop, body);
     KStmt.Loop root = outerLoop ? new KStmt.Loop(0, s.dim(0), body) : new KStmt.Loop(r, 1, body);
     return new Kernel.Loops(kernelName(out), root, vars, 0, outerLoop && s.dim(0) > 1, s.size());
+  }
+
+  /**
+   * The nests writing the operands of concatenation {@code c} into {@code out}'s buffer (strides
+   * {@code os}) from element {@code base}; an operand that is itself a placed concatenation
+   * ({@link #placedConcat}) has its own operands placed at its offset instead of being copied.
+   */
+  private void place(Node c, long base, Node out, long[] os, boolean outerLoop, List<KStmt> body) {
+    int r = os.length;
+    int vars = r + 1;
+    int axis = ((Concat) c.op()).axis();
+    long offset = 0;
+    for (Node x : c.inputs()) {
+      long at = base + offset * os[axis];
+      if (placedConcat(x) && !forced.contains(x) && !isBoundary(x)) {
+        place(x, at, out, os, outerLoop, body);
+      } else {
+        ExprBuilder eb = new ExprBuilder(x.shape(), identityVars(r), vars);
+        KExpr value = eb.of(x);
+        long[] st = new long[vars];
+        for (int d = 0; d < r; d++) {
+          st[d] = os[d];
+        }
+        KStmt nest = new KStmt.Store(bufOf.get(out), new Affine(at, st), value);
+        for (int d = r - 1; d >= (outerLoop ? 1 : 0); d--) {
+          nest = new KStmt.Loop(d, x.shape().dim(d), List.of(nest));
+        }
+        body.add(nest);
+      }
+      offset += x.shape().dim(axis);
+    }
   }
 
   private static int[] identityVars(int rank) {
