@@ -58,6 +58,24 @@ class RecurrenceJitTest {
     return b.build();
   }
 
+  /**
+   * Random inputs of {@code g}: lengths in {@code [minLength, steps]}, W_hh of standard deviation
+   * {@code whh}, everything else 0.7.
+   */
+  static Map<String, float[]> inputs(Graph g, Random r, int minLength, int steps, double whh) {
+    Map<String, float[]> in = new HashMap<>();
+    for (Node n : g.inputs()) {
+      String name = ((Input) n.op()).name();
+      float[] v = new float[Math.toIntExact(n.shape().size())];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = name.equals("len") ? minLength + r.nextInt(steps + 1 - minLength)
+            : (float) (r.nextGaussian() * (name.equals("whh") ? whh : 0.7));
+      }
+      in.put(name, v);
+    }
+    return in;
+  }
+
   @ParameterizedTest
   @CsvSource({"tanh,false,false,3,5,4", "tanh,true,true,17,9,8", "lstm,false,false,2,7,5", "lstm,true,false,33,4,16",
       "lstm,false,true,9,12,12", "lstm,true,true,64,6,32", "gru,false,false,1,8,6", "gru,true,false,5,3,3",
@@ -66,16 +84,7 @@ class RecurrenceJitTest {
       int hid) {
     Recurrence op = new Recurrence(Recurrence.Cell.parse(cell), hid, reverse, masked);
     Graph g = graph(op, batch, steps);
-    Random r = new Random(batch * 131L + steps * 7L + hid);
-    Map<String, float[]> in = new HashMap<>();
-    for (Node n : g.inputs()) {
-      String name = ((Input) n.op()).name();
-      float[] v = new float[Math.toIntExact(n.shape().size())];
-      for (int i = 0; i < v.length; i++) {
-        v[i] = name.equals("len") ? r.nextInt(steps + 1) : (float) (r.nextGaussian() * 0.7);
-      }
-      in.put(name, v);
-    }
+    Map<String, float[]> in = inputs(g, new Random(batch * 131L + steps * 7L + hid), 0, steps, 0.7);
     ElementwiseJitTest.check(g, in, op.attributes());
 
     // One step's kernels, however many steps: a loop in the program, not an unrolled graph.
@@ -86,6 +95,11 @@ class RecurrenceJitTest {
     for (Kernel.Steps s : loops) {
       assertEquals(steps, s.steps());
       assertEquals(2, s.body().size(), s.name() + ": the GEMM and the cell");
+      // The batch's sequences never meet: the loop keeps to its rows (what lets the CPU fuse it).
+      // One sequence has one row, and its cell is no parallel loop: nothing to keep to.
+      assertEquals(batch > 1 ? null : "its body kernels do not run over the same rows",
+          dev.nnc.ir.kernel.StepRows.why(s), s.name());
+      assertEquals(batch > 1 ? batch : 0, dev.nnc.ir.kernel.StepRows.rows(s), s.name());
     }
     assertTrue(kp.leaves().size() <= 10, kp.leaves().size() + " kernels");
   }
@@ -104,18 +118,8 @@ class RecurrenceJitTest {
       int fusedLoops) throws Exception {
     Recurrence op = new Recurrence(Recurrence.Cell.parse(cell), hid, reverse, masked);
     Graph g = graph(op, batch, steps);
-    Random r = new Random(batch * 31L + steps * 5L + hid);
-    Map<String, float[]> in = new HashMap<>();
-    for (Node n : g.inputs()) {
-      String name = ((Input) n.op()).name();
-      float[] v = new float[Math.toIntExact(n.shape().size())];
-      for (int i = 0; i < v.length; i++) {
-        // Weights of 1/√H keep the cells out of saturation, where float32's 1 - tanh² loses digits.
-        v[i] = name.equals("len") ? 1 + r.nextInt(steps)
-            : (float) (r.nextGaussian() * (name.equals("whh") ? 1 / Math.sqrt(hid) : 0.7));
-      }
-      in.put(name, v);
-    }
+    // Weights of 1/√H keep the cells out of saturation, where float32's 1 - tanh² loses digits.
+    Map<String, float[]> in = inputs(g, new Random(batch * 31L + steps * 5L + hid), 1, steps, 1 / Math.sqrt(hid));
     CpuHarness.Built fused = CpuHarness.build(g);
     CpuHarness.Built stepwise = CpuHarness.build(g, new CpuBackend().stepByStep());
     List<dev.nnc.passes.backend.NativeCall> calls = fused.compiled().schedules().get("p");

@@ -1,76 +1,19 @@
-package dev.nnc.passes.lower;
+package dev.nnc.ir.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.nnc.ir.DType;
-import dev.nnc.ir.Graph;
-import dev.nnc.ir.Node;
-import dev.nnc.ir.Shape;
-import dev.nnc.ir.TensorType;
-import dev.nnc.ir.kernel.KExpr;
-import dev.nnc.ir.kernel.KStmt;
-import dev.nnc.ir.kernel.Kernel;
-import dev.nnc.ir.kernel.KernelProgram;
-import dev.nnc.ir.kernel.StepRows;
-import dev.nnc.ir.ops.Input;
-import dev.nnc.ir.ops.Recurrence;
-import dev.nnc.ir.ops.RecurrenceGrad;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * {@link StepRows}: the loops a recurrence lowers to keep to their rows (the batch), forwards and
- * backwards, for every cell, with and without lengths; loops whose rows meet are refused, each
- * way they can meet.
+ * {@link StepRows} on synthetic loops: a step on its own rows is accepted, and loops whose rows
+ * meet are refused, each way they can meet. (That the loops a recurrence lowers to keep to their
+ * rows, for every cell, both directions, with and without lengths, RecurrenceJitTest checks.)
  */
 class StepRowsTest {
-  @ParameterizedTest
-  @CsvSource({"tanh,false,false", "lstm,false,false", "lstm,true,true", "gru,false,true", "gru,true,false"})
-  void recurrenceLoopsKeepToTheBatchRows(String cell, boolean reverse, boolean masked) {
-    int batch = 24;
-    int steps = 5;
-    int hid = 12;
-    Recurrence op = new Recurrence(Recurrence.Cell.parse(cell), hid, reverse, masked);
-    Graph.Builder b = Graph.builder("g");
-    int g = op.cell().gates * hid;
-    List<Node> in = new ArrayList<>();
-    in.add(b.addTyped(new Input("xw"), List.of(), TensorType.f32(Shape.of(batch, steps, g))));
-    in.add(b.addTyped(new Input("whh"), List.of(), TensorType.f32(Shape.of(g, hid))));
-    in.add(b.addTyped(new Input("bhh"), List.of(), TensorType.f32(Shape.of(g))));
-    in.add(b.addTyped(new Input("h0"), List.of(), TensorType.f32(Shape.of(batch, hid))));
-    if (op.cell() == Recurrence.Cell.LSTM) {
-      in.add(b.addTyped(new Input("c0"), List.of(), TensorType.f32(Shape.of(batch, hid))));
-    }
-    if (masked) {
-      in.add(b.addTyped(new Input("len"), List.of(), new TensorType(Shape.of(batch), DType.I32)));
-    }
-    Node trace = b.add(op, in);
-    b.output("trace", trace);
-    Node dt = b.addTyped(new Input("dstate"), List.of(), TensorType.f32(Shape.of(batch, steps + 1,
-        op.cell().stateSlots * hid)));
-    List<Node> gin = new ArrayList<>(List.of(trace, in.get(1), dt));
-    if (masked) {
-      gin.add(in.get(in.size() - 1));
-    }
-    b.output("grad", b.add(new RecurrenceGrad(op.cell(), hid, reverse, masked), gin));
-    KernelProgram kp = LowerToKernels.lower(b.build(), "p");
-    int loops = 0;
-    for (Kernel k : kp.kernels()) {
-      if (k instanceof Kernel.Steps st) {
-        loops++;
-        assertNull(StepRows.why(st), st.name());
-        assertEquals(batch, StepRows.rows(st), st.name());
-      }
-    }
-    assertEquals(2, loops);
-  }
-
   // A synthetic step: b0 the counter, b1 the state [R, H], b2 the gates [R, G] (the GEMM's C),
   // b3 the weights [G, H], b4 a sequence [R, T, H] the loop only reads.
   static final int R = 16;
