@@ -39,6 +39,7 @@ class EmbeddingLayerTest {
 
   static ModelCompiler.Result compile() throws Exception {
     Path csv = Files.createTempFile("ids", ".csv");
+    csv.toFile().deleteOnExit();
     Files.writeString(csv, "c0,c1,c2,c3,y\n");
     Program prog = Program.parse(SourceFile.of("m.nn", MODEL.formatted(csv.toString().replace("\\", "/"))));
     Recipe recipe = Elaborator.recipe(prog, null);
@@ -99,6 +100,7 @@ class EmbeddingLayerTest {
   @Test
   void generatedClassTakesTokenIds(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
     Path csv = Files.createTempFile("ids", ".csv");
+    csv.toFile().deleteOnExit();
     Files.writeString(csv, "c0,c1,c2,c3,y\n");
     Path file = tmp.resolve("tok.nn");
     Files.writeString(file, MODEL.formatted(csv.toString().replace("\\", "/")));

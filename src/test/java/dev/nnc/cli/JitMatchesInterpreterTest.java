@@ -187,6 +187,7 @@ class JitMatchesInterpreterTest {
   /** The model (its CSV source a header of {@code c0…} columns and {@code y}) compiled at batch 7. */
   static ModelCompiler.Result compileTrain(String model, String optimizer) throws Exception {
     java.nio.file.Path csv = java.nio.file.Files.createTempFile("cols", ".csv");
+    csv.toFile().deleteOnExit();
     int columns = Integer.parseInt(model.replaceAll("(?s).*input x: \\[(\\d+)\\].*", "$1"));
     StringBuilder header = new StringBuilder();
     for (int i = 0; i < columns; i++) {

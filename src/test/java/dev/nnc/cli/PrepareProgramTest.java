@@ -49,6 +49,7 @@ class PrepareProgramTest {
   @Test
   void inferenceReadsDerivedTensorsThatFollowTheWeights() throws Exception {
     java.nio.file.Path csv = java.nio.file.Files.createTempFile("cols", ".csv");
+    csv.toFile().deleteOnExit();
     StringBuilder header = new StringBuilder();
     for (int i = 0; i < 16 * 16 * 16; i++) {
       header.append("c").append(i).append(',');

@@ -36,6 +36,7 @@ class LossParityTest {
 
   static Built build(String loss, boolean integerLabels, String head, long seed) throws Exception {
     Path csv = Files.createTempFile("loss", ".csv");
+    csv.toFile().deleteOnExit();
     StringBuilder header = new StringBuilder();
     for (int i = 0; i < F; i++) {
       header.append("f").append(i).append(',');

@@ -104,6 +104,7 @@ class PixelLossParityTest {
   @Test
   void perStepCrossEntropyMatchesLibtorch() throws Exception {
     java.nio.file.Path text = java.nio.file.Files.createTempFile("t", ".txt");
+    text.toFile().deleteOnExit();
     java.nio.file.Files.writeString(text, "abcd abcd dcba\n");
     String model = """
         model L {

@@ -381,9 +381,9 @@ final class GemmEmitter {
     if (!inPlaceA) {
       emitPackA(g);
       int units = packAUnits(g);
-      int partsA = kParts(units, g.k());
+      int partsA = packAParts(g);
       calls.add(new NativeCall(g.name() + PACK_A, (long) g.batch() * units * partsA,
-          (double) g.k() * MR * (g.transA() ? TRANSPOSED_GROUP : 1) / partsA));
+          (double) g.k() * MR * (g.transA() ? Math.min(TRANSPOSED_GROUP, tiles) : 1) / partsA));
     }
     Split s = split(g);
     int parts = splitK(g);
@@ -456,24 +456,24 @@ final class GemmEmitter {
    * each, docs/benchmarks.md): {@code 12544×32×288} 1.98–2.23 ms in place against 2.88–3.39
    * packed, {@code 3840×32×512} (an LSTM's input gradient) 0.87–0.98 against 1.13–1.46, {@code
    * 3840×64×512} 1.82–1.90 against 2.08–2.47; at 128 columns even, at 512 slower. A stored
-   * [K,M] is read in place up to twice as many columns ({@value #IN_PLACE_AT_MAX_N}): its
-   * micro-tile's MR elements of a k are contiguous, and packing it is a transpose (an LSTM's
-   * {@code dW_hh = dGᵀ·h}, {@code 512×128×3840}: 3.71–4.01 ms in place against 4.09–5.33 packed;
-   * {@code 512×64×3840} 1.88–1.97 against 2.37–3.27).
+   * [K,M] is read in place only within one panel: across panels its item's rows of a k lie a
+   * whole row of A apart (2 KB for an LSTM's {@code dGᵀ}, {@code [3840, 512]}), a stride that maps
+   * onto a few cache sets, so every panel fetches them again; packed by whole rows ({@link
+   * #TRANSPOSED_GROUP}), the copy is shared by the products of one {@code dGᵀ} ({@code dW_hh} and
+   * {@code dW_ih}: in the character LSTM's profile its two {@code 512×128×3840} products take
+   * 3.3 ms each after one 0.9 ms packing, against 4.5 each read in place).
    */
   static final int IN_PLACE_A_MAX_N = 64;
-  static final int IN_PLACE_AT_MAX_N = 128;
 
   /**
    * Whether a GEMM of these dimensions under {@code blocking} reads A in place: when its columns
    * fit one panel ({@link #readsAInPlace(int, Tiling)}), when it has at most {@value
-   * #IN_PLACE_A_MAX_N} columns (A stored [M,K]) or {@value #IN_PLACE_AT_MAX_N} (A stored [K,M]),
-   * or when it is split by rows ({@link Blocking#rows}: each item's rows, K floats each, are read
+   * #IN_PLACE_A_MAX_N} columns and A is stored [M,K], or when it is split by rows ({@link Blocking#rows}: each item's rows, K floats each, are read
    * from L1 for every panel).
    */
   static boolean readsAInPlace(Blocking blocking, int m, int n, int k, boolean transA, int batch) {
     Tiling t = blocking.narrow() ? blocking.tiling().narrowedTo(n) : blocking.tiling();
-    return IN_PLACE && (readsAInPlace(n, t) || n <= (transA ? IN_PLACE_AT_MAX_N : IN_PLACE_A_MAX_N)
+    return IN_PLACE && (readsAInPlace(n, t) || !transA && n <= IN_PLACE_A_MAX_N
         || blocking.narrow() && blocking.rows(m, n, k, transA, batch));
   }
 
@@ -734,12 +734,22 @@ final class GemmEmitter {
 
   /**
    * A stored transposed ({@code [K,M]}, a weight gradient's {@code dyᵀ}) is packed this many
-   * slivers at a time with K outermost, so that each row's stretch of M is read whole while it is
-   * in the cache. One sliver at a time over all of K read every row of a {@code [3840, 512]}
-   * matrix three times at a 2 KB stride, which maps onto a few cache sets and misses every time:
-   * 1.9–2.1 ms to pack 7.8 MB (an LSTM's {@code dGᵀ·x}), now 0.5–0.6.
+   * slivers at a time (all of them, for M up to 768), K outermost, each item a range of
+   * {@value #TRANSPOSED_ROWS} or more rows of K: each row of A is read whole and in order, and its
+   * slivers' stretches written where they go. One sliver at a time over all of K read every row of
+   * a {@code [3840, 512]} matrix three times at a 2 KB stride, which maps onto a few cache sets
+   * and misses every time (1.9–2.1 ms to pack 7.8 MB, an LSTM's {@code dGᵀ}); 16 slivers at a
+   * time 1.2–1.7 ms on the 2-core Zen 4, whole rows 0.9–1.0.
    */
-  static final int TRANSPOSED_GROUP = 16;
+  static final int TRANSPOSED_GROUP = 128;
+  static final int TRANSPOSED_ROWS = 128;
+
+  /** The K ranges each unit of A's packing is split into: enough items for the threads. */
+  private int packAParts(Kernel.Gemm g) {
+    int units = packAUnits(g);
+    return g.transA() ? Math.max(1, Math.min((16 + units - 1) / units, g.k() / TRANSPOSED_ROWS))
+        : kParts(units, g.k());
+  }
 
   /** The units of A's packing: slivers, or groups of {@link #TRANSPOSED_GROUP} of them when A is stored transposed. */
   private int packAUnits(Kernel.Gemm g) {
@@ -787,7 +797,7 @@ final class GemmEmitter {
     int whole = g.m() / MR;
     LLVMValueRef t = e.slot(e.i64, "t");
     LLVMTypeRef sliver = LLVMVectorType(e.f32, MR);
-    packItems(g, packAUnits(g), kParts(packAUnits(g), g.k()), (group, k0, k1) -> {
+    packItems(g, packAUnits(g), packAParts(g), (group, k0, k1) -> {
       LLVMValueRef t0 = LLVMBuildMul(b, group, e.c64(TRANSPOSED_GROUP), "");
       LLVMValueRef t1 = min(e.c64(tiles), LLVMBuildAdd(b, t0, e.c64(TRANSPOSED_GROUP), ""));
       LLVMValueRef wholeEnd = min(e.c64(whole), t1);
@@ -868,6 +878,19 @@ final class GemmEmitter {
     e.endFunction();
   }
 
+  /** A work item's values in the compute function: its K range, operands, C (or partial), rows and columns. */
+  private record Item(LLVMValueRef kStart, LLVMValueRef kEnd, LLVMValueRef wsB, LLVMValueRef wsA, LLVMValueRef c,
+      LLVMValueRef i0, LLVMValueRef mc, LLVMValueRef jStart, LLVMValueRef jEnd) { }
+
+  /**
+   * Whether a compute function runs K's slices outermost, each over all of the call's items, instead
+   * of each item over all of K: for one product with K longer than one slice and not split
+   * ({@code -Dnnc.gemm.slicesOuter=false}: never, for comparisons).
+   */
+  static boolean slicesOutermost(Kernel.Gemm g, int parts, int kc) {
+    return !"false".equals(System.getProperty("nnc.gemm.slicesOuter")) && g.batch() == 1 && parts == 1 && g.k() > kc;
+  }
+
   private void emitCompute(Kernel.Gemm g, Split s, int parts) {
     e.beginFunction(g.name(), args());
     wide();
@@ -887,14 +910,11 @@ final class GemmEmitter {
 
     // A split K's part q covers K rows [q·perPart, (q+1)·perPart) and writes C (q = 0) or its partial.
     long perPart = ((long) g.k() + parts - 1) / parts;
-    items(g, item, (long) s.items() * parts, () -> {
-      LLVMValueRef whole = e.load64(item);
+    java.util.function.Function<LLVMValueRef, Item> decode = whole -> {
       LLVMValueRef q = LLVMBuildSDiv(b, whole, e.c64(s.items()), "");
       LLVMValueRef it = LLVMBuildSRem(b, whole, e.c64(s.items()), "");
       LLVMValueRef kStart = LLVMBuildMul(b, q, e.c64(perPart), "");
       LLVMValueRef kEnd = min(e.c64(g.k()), LLVMBuildAdd(b, kStart, e.c64(perPart), ""));
-      LLVMValueRef wsq = perProduct(ws, strideB(g));
-      LLVMValueRef wsAq = perProduct(aBase, strideA(g));
       LLVMValueRef cq = parts == 1 ? perProduct(cOff, (long) g.m() * g.n())
           : LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntEQ, q, e.c64(0), ""), cOff,
               partial(g, q), "");
@@ -904,74 +924,93 @@ final class GemmEmitter {
       LLVMValueRef mc = min(e.c64(MC), LLVMBuildSub(b, e.c64(g.m()), i0, ""));
       LLVMValueRef jStart = LLVMBuildMul(b, cb, e.c64(s.chunkCols()), "");
       LLVMValueRef jEnd = min(e.c64(g.n()), LLVMBuildAdd(b, jStart, e.c64(s.chunkCols()), ""));
-      LLVMValueRef tiles = LLVMBuildSDiv(b, LLVMBuildAdd(b, mc, e.c64(MR - 1), ""), e.c64(MR), "");
-
-      e.loop(k0, kStart, kEnd, KC, () -> {
-        LLVMValueRef k0v = e.load64(k0);
-        LLVMValueRef kc = min(e.c64(KC), LLVMBuildSub(b, kEnd, k0v, ""));
-        e.loop(j0, jStart, jEnd, nr, () -> {
-          LLVMValueRef j0v = e.load64(j0);
-          // B sliver: ws + ((j0/NR)·K + k0)·NR, or B itself at row k0, column j0.
-          LLVMValueRef bPtr = inPlaceB ? e.at(bAt(g, k0v, j0v)) : e.at(LLVMBuildAdd(b, wsq, LLVMBuildMul(b,
-              LLVMBuildAdd(b, LLVMBuildMul(b, LLVMBuildSDiv(b, j0v, e.c64(nr), ""), e.c64(g.k()), ""), k0v, ""),
-              e.c64(nr), ""), ""));
-          long bStride = inPlaceB ? g.n() : nr;
-          java.util.function.Consumer<boolean[]> tilesOf = bLanes -> e.loop(ir, e.c64(0), tiles, 1, () -> {
-            LLVMValueRef irv = e.load64(ir);
-            LLVMValueRef iTile = LLVMBuildAdd(b, i0, LLVMBuildMul(b, irv, e.c64(MR), ""), "");
-            LLVMValueRef[] aRows = new LLVMValueRef[MR];
-            long aStride;
-            if (inPlaceA) {
-              // Row iTile + r of A (the last row past the edge) at column k0.
-              aStride = g.transA() ? g.m() : 1;
-              for (int r = 0; r < MR; r++) {
-                LLVMValueRef row = min(LLVMBuildAdd(b, iTile, e.c64(r), ""), e.c64(g.m() - 1L));
-                aRows[r] = e.at(aAt(g, row, k0v));
-              }
-            } else {
-              // A sliver of tile (i0/MR + ir) at k0: wsA + ((i0/MR + ir)·K + k0)·MR
-              aStride = MR;
-              LLVMValueRef tile = LLVMBuildAdd(b, LLVMBuildSDiv(b, i0, e.c64(MR), ""), irv, "");
-              LLVMValueRef aPtr = e.at(LLVMBuildAdd(b, wsAq, LLVMBuildMul(b,
-                  LLVMBuildAdd(b, LLVMBuildMul(b, tile, e.c64(g.k()), ""), k0v, ""), e.c64(MR), ""), ""));
-              for (int r = 0; r < MR; r++) {
-                aRows[r] = r == 0 ? aPtr : e.gep(e.f32, aPtr, e.c64(r));
-              }
+      return new Item(kStart, kEnd, perProduct(ws, strideB(g)), perProduct(aBase, strideA(g)), cq, i0, mc, jStart,
+          jEnd);
+    };
+    // One KC-slice of an item: its panels, each over its MR-row tiles.
+    java.util.function.BiConsumer<Item, LLVMValueRef> slice = (m, k0v) -> {
+      LLVMValueRef kc = min(e.c64(KC), LLVMBuildSub(b, m.kEnd(), k0v, ""));
+      LLVMValueRef tiles = LLVMBuildSDiv(b, LLVMBuildAdd(b, m.mc(), e.c64(MR - 1), ""), e.c64(MR), "");
+      e.loop(j0, m.jStart(), m.jEnd(), nr, () -> {
+        LLVMValueRef j0v = e.load64(j0);
+        // B sliver: ws + ((j0/NR)·K + k0)·NR, or B itself at row k0, column j0.
+        LLVMValueRef bPtr = inPlaceB ? e.at(bAt(g, k0v, j0v)) : e.at(LLVMBuildAdd(b, m.wsB(), LLVMBuildMul(b,
+            LLVMBuildAdd(b, LLVMBuildMul(b, LLVMBuildSDiv(b, j0v, e.c64(nr), ""), e.c64(g.k()), ""), k0v, ""),
+            e.c64(nr), ""), ""));
+        long bStride = inPlaceB ? g.n() : nr;
+        java.util.function.Consumer<boolean[]> tilesOf = bLanes -> e.loop(ir, e.c64(0), tiles, 1, () -> {
+          LLVMValueRef irv = e.load64(ir);
+          LLVMValueRef iTile = LLVMBuildAdd(b, m.i0(), LLVMBuildMul(b, irv, e.c64(MR), ""), "");
+          LLVMValueRef[] aRows = new LLVMValueRef[MR];
+          long aStride;
+          if (inPlaceA) {
+            // Row iTile + r of A (the last row past the edge) at column k0.
+            aStride = g.transA() ? g.m() : 1;
+            for (int r = 0; r < MR; r++) {
+              LLVMValueRef row = min(LLVMBuildAdd(b, iTile, e.c64(r), ""), e.c64(g.m() - 1L));
+              aRows[r] = e.at(aAt(g, row, k0v));
             }
-            LLVMValueRef[] accs = micro(aRows, aStride, bPtr, bStride, bLanes, kc);
-            LLVMValueRef first = LLVMBuildICmp(b, LLVMIntEQ, k0v, kStart, "");
-            LLVMValueRef full = LLVMBuildAnd(b,
-                LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, iTile, e.c64(MR), ""), e.c64(g.m()), ""),
-                LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, j0v, e.c64(nr), ""), e.c64(g.n()), ""), "");
-            e.ifElse(full,
-                () -> storeFull(accs, cq, g.n(), iTile, j0v, first),
-                () -> storeEdge(accs, tileArr, cq, g, iTile, j0v, first, rr, cc));
-          });
-          int edge = g.n() % nr;
-          if (inPlaceB && edge != 0) {
-            // B's last panel: only its first `edge` lanes exist, and are read.
-            boolean[] lanes = new boolean[nr];
-            java.util.Arrays.fill(lanes, 0, edge, true);
-            e.ifElse(LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, j0v, e.c64(nr), ""), e.c64(g.n()), ""),
-                () -> tilesOf.accept(null), () -> tilesOf.accept(lanes));
           } else {
-            tilesOf.accept(null);
+            // A sliver of tile (i0/MR + ir) at k0: wsA + ((i0/MR + ir)·K + k0)·MR
+            aStride = MR;
+            LLVMValueRef tile = LLVMBuildAdd(b, LLVMBuildSDiv(b, m.i0(), e.c64(MR), ""), irv, "");
+            LLVMValueRef aPtr = e.at(LLVMBuildAdd(b, m.wsA(), LLVMBuildMul(b,
+                LLVMBuildAdd(b, LLVMBuildMul(b, tile, e.c64(g.k()), ""), k0v, ""), e.c64(MR), ""), ""));
+            for (int r = 0; r < MR; r++) {
+              aRows[r] = r == 0 ? aPtr : e.gep(e.f32, aPtr, e.c64(r));
+            }
           }
+          LLVMValueRef[] accs = micro(aRows, aStride, bPtr, bStride, bLanes, kc);
+          LLVMValueRef first = LLVMBuildICmp(b, LLVMIntEQ, k0v, m.kStart(), "");
+          LLVMValueRef full = LLVMBuildAnd(b,
+              LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, iTile, e.c64(MR), ""), e.c64(g.m()), ""),
+              LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, j0v, e.c64(nr), ""), e.c64(g.n()), ""), "");
+          e.ifElse(full,
+              () -> storeFull(accs, m.c(), g.n(), iTile, j0v, first),
+              () -> storeEdge(accs, tileArr, m.c(), g, iTile, j0v, first, rr, cc));
         });
+        int edge = g.n() % nr;
+        if (inPlaceB && edge != 0) {
+          // B's last panel: only its first `edge` lanes exist, and are read.
+          boolean[] lanes = new boolean[nr];
+          java.util.Arrays.fill(lanes, 0, edge, true);
+          e.ifElse(LLVMBuildICmp(b, LLVMIntSLE, LLVMBuildAdd(b, j0v, e.c64(nr), ""), e.c64(g.n()), ""),
+              () -> tilesOf.accept(null), () -> tilesOf.accept(lanes));
+        } else {
+          tilesOf.accept(null);
+        }
       });
-      if (g.epilogue() != null && parts == 1) {
-        // C[i,j] = epilogue(C[i,j]) over this item's block, while it is hot in cache.
-        LLVMValueRef iEnd = LLVMBuildAdd(b, i0, mc, "");
-        e.loop(ei, i0, iEnd, 1, () -> e.loop(ej, jStart, jEnd, 1, () -> {
-          LLVMValueRef idx = LLVMBuildAdd(b, cOff, LLVMBuildAdd(b,
-              LLVMBuildMul(b, e.load64(ei), e.c64(g.n()), ""), e.load64(ej), ""), "");
-          LLVMValueRef p = e.at(idx);
-          LLVMValueRef accv = LLVMBuildLoad2(b, e.f32, p, "");
-          LLVMValueRef v = e.exprWith(g.epilogue(), new LLVMValueRef[] {ei, ej}, accv);
-          LLVMBuildStore(b, v, p);
-        }));
-      }
-    });
+    };
+    // C[i,j] = epilogue(C[i,j]) over an item's block once its K is done.
+    java.util.function.Consumer<Item> epilogue = g.epilogue() == null || parts != 1 ? m -> { } : m -> {
+      LLVMValueRef iEnd = LLVMBuildAdd(b, m.i0(), m.mc(), "");
+      e.loop(ei, m.i0(), iEnd, 1, () -> e.loop(ej, m.jStart(), m.jEnd(), 1, () -> {
+        LLVMValueRef idx = LLVMBuildAdd(b, cOff, LLVMBuildAdd(b,
+            LLVMBuildMul(b, e.load64(ei), e.c64(g.n()), ""), e.load64(ej), ""), "");
+        LLVMValueRef p = e.at(idx);
+        LLVMValueRef accv = LLVMBuildLoad2(b, e.f32, p, "");
+        LLVMValueRef v = e.exprWith(g.epilogue(), new LLVMValueRef[] {ei, ej}, accv);
+        LLVMBuildStore(b, v, p);
+      }));
+    };
+    if (slicesOutermost(g, parts, KC)) {
+      // Slice by slice over all of this call's items: each KC rows of packed B (KC × N) are read
+      // by the items of every row block while they are in L2, instead of every item streaming all
+      // of K of its columns of B from L3 once per row block.
+      LLVMValueRef lo = LLVMGetParam(e.fn, 1);
+      LLVMValueRef hi = LLVMGetParam(e.fn, 2);
+      e.loop(k0, e.c64(0), e.c64(g.k()), KC, () -> {
+        LLVMValueRef k0v = e.load64(k0);
+        e.loop(item, lo, hi, 1, () -> slice.accept(decode.apply(e.load64(item)), k0v));
+      });
+      e.loop(item, lo, hi, 1, () -> epilogue.accept(decode.apply(e.load64(item))));
+    } else {
+      items(g, item, (long) s.items() * parts, () -> {
+        Item m = decode.apply(e.load64(item));
+        e.loop(k0, m.kStart(), m.kEnd(), KC, () -> slice.accept(m, e.load64(k0)));
+        epilogue.accept(m);
+      });
+    }
     e.endFunction();
   }
 

@@ -110,7 +110,11 @@ public final class CpuHarness {
   public static NativeModel compileLibrary(Graph g, int threads, java.nio.file.Path so) {
     Built b = build(g);
     try {
-      java.nio.file.Path file = so != null ? so : java.nio.file.Files.createTempFile("probe", ".so");
+      java.nio.file.Path file = so;
+      if (file == null) {
+        file = java.nio.file.Files.createTempFile("probe", ".so");
+        file.toFile().deleteOnExit();
+      }
       b.compiled().writeLibrary(file);
       return new NativeModel(b.manifest(), KernelLibrary.open(file), threads);
     } catch (java.io.IOException e) {

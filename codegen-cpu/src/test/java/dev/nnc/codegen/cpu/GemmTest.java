@@ -24,14 +24,15 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The generated GEMM against a plain triple loop in double: edge tiles (M, N not multiples of the
- * micro-tile), several K blocks, every transpose combination (A stored transposed and packed in
- * several groups of slivers and parts of K: 200×70×3001), the fused bias + activation
- * epilogue, one and two threads.
+ * micro-tile), several K blocks (each over all of a call's items, then the epilogue: 100×129×513),
+ * every transpose combination (A stored transposed and packed in parts of K: 200×70×3001; in two
+ * groups of slivers, the last short: 800×20×300), the fused bias + activation epilogue, one and
+ * two threads.
  */
 class GemmTest {
   @ParameterizedTest
   @CsvSource({"1,1,1", "7,5,3", "6,16,256", "13,33,300", "64,10,784", "100,129,513", "97,40,1100", "6,25,5003",
-      "20,70,2101", "200,70,3001"})
+      "20,70,2101", "200,70,3001", "800,20,300"})
   void matchesReference(int m, int n, int k) {
     Random r = new Random(m * 31 + n * 7 + k);
     for (boolean ta : new boolean[] {false, true}) {

@@ -117,6 +117,7 @@ class KernelSharingTest {
   @Test
   void sharedBodiesLinkIntoALibrary() throws Exception {
     java.nio.file.Path so = java.nio.file.Files.createTempFile("sharing", ".so");
+    so.toFile().deleteOnExit();
     try {
       ElementwiseJitTest.check(CpuHarness.compileLibrary(chain(), 2, so), chain(), inputs(), "shared layers, library");
     } finally {

@@ -131,6 +131,7 @@ class RecurrenceJitTest {
 
     Map<String, float[]> want = run(stepwise, g, in, null);
     java.nio.file.Path so = java.nio.file.Files.createTempFile("fused", ".so");
+    so.toFile().deleteOnExit();
     try {
       for (java.nio.file.Path lib : new java.nio.file.Path[] {null, so}) {
         Map<String, float[]> got = run(fused, g, in, lib);

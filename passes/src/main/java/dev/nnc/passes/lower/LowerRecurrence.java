@@ -39,6 +39,48 @@ final class LowerRecurrence {
      * pass or anything but slices reads it; at inference only those the layer's outputs slice.
      */
     boolean[] slotsRead(Node trace, int slots, int width);
+
+    /**
+     * Where box {@code box} of {@code n}'s value lies when the loops read {@code n} through its
+     * concatenations ({@link #gradientReads}) instead of from a buffer of its own: in a block of
+     * zeros, or in one materialised operand; null when {@code n} has its own buffer.
+     */
+    Piece piece(Node n, Box box);
+  }
+
+  /** Rows {@code [r0, r1)} and columns {@code [c0, c1)} of every sequence of a {@code [B, R, C]} value. */
+  record Box(long r0, long r1, long c0, long c1) {}
+
+  /**
+   * A box's place: rows and columns of {@code node}'s own [B, R, C] value at offsets {@code row},
+   * {@code col} (box row r is its row r − row); a block of zeros when {@code node} is null.
+   */
+  record Piece(Node node, long row, long col) {
+    static final Piece ZERO = new Piece(null, 0, 0);
+  }
+
+  /**
+   * The boxes of a trace's gradient ({@code [B, T+1, S·H]}, S state slots) that the backward
+   * lowering of {@code r} reads: every state slot over the loop's rows, and the initial row's h
+   * (and an LSTM's c). When each lies in one operand of the concatenations that build the
+   * gradient (the autodiff's zeros beside the outputs' gradient), the loops read those operands
+   * and the zeros are never stored (6 MB a layer, and two slots of every step's loads, in the
+   * character LSTM's training step).
+   */
+  static List<Box> gradientReads(RecurrenceGrad r, Shape gradient) {
+    int steps = gradient.dim(1) - 1;
+    long hid = r.hidden();
+    long shift = r.reverse() ? 0 : 1;
+    List<Box> boxes = new ArrayList<>();
+    for (int s = 0; s < r.cell().stateSlots; s++) {
+      boxes.add(new Box(shift, shift + steps, s * hid, (s + 1) * hid));
+    }
+    long init = r.reverse() ? steps : 0;
+    boxes.add(new Box(init, init + 1, 0, hid));
+    if (r.cell() == Cell.LSTM) {
+      boxes.add(new Box(init, init + 1, 2 * hid, 3 * hid));
+    }
+    return boxes;
   }
 
   private final Context cx;
@@ -68,6 +110,15 @@ final class LowerRecurrence {
 
   private static KExpr add(KExpr a, KExpr b) {
     return new KExpr.Bin(BinOp.ADD, a, b);
+  }
+
+  /** {@code a + b}, or the one that is not a literal zero (a gradient read from a block of zeros). */
+  private static KExpr plus(KExpr a, KExpr b) {
+    return zero(b) ? a : zero(a) ? b : add(a, b);
+  }
+
+  private static boolean zero(KExpr x) {
+    return x instanceof KExpr.Lit l && l.value() == 0;
   }
 
   private static KExpr sub(KExpr a, KExpr b) {
@@ -260,11 +311,48 @@ final class LowerRecurrence {
     Node trace = out.input(0);
     LowerRecurrence l = new LowerRecurrence(cx, out, r.cell(), r.reverse(), trace.shape().dim(0),
         trace.shape().dim(1) - 1, r.hidden());
-    return l.backward(cx.buffer(trace), cx.buffer(out.input(1)), cx.buffer(out.input(2)),
+    return l.backward(cx.buffer(trace), cx.buffer(out.input(1)), out.input(2),
         r.masked() ? cx.buffer(out.input(3)) : null);
   }
 
-  private List<Kernel> backward(int tr, int whh, int dtr, Integer len) {
+  /**
+   * Slot {@code slot} of the trace's gradient {@code dtr} (S·H values a row) at the step's row
+   * (plus {@code shift}): from its own buffer, from the operand that holds it, or zero.
+   */
+  private KExpr gradientRow(Node dtr, long sw, int slot, int shift) {
+    long c0 = (long) slot * hid;
+    Piece p = cx.piece(dtr, new Box(shift, shift + steps, c0, c0 + hid));
+    if (p == null) {
+      return row(cx.buffer(dtr), sw, slot, shift);
+    }
+    if (p.node() == null) {
+      return lit(0);
+    }
+    long rows = p.node().shape().dim(1);
+    long cols = p.node().shape().dim(2);
+    long at = shift - p.row();
+    KExpr id = at == 0 ? step() : add(step(), lit(at));
+    return new KExpr.Load(cx.buffer(p.node()), new Affine(c0 - p.col(), new long[] {rows * cols, 1}),
+        new KExpr.Row(id, cols, rows));
+  }
+
+  /** Slot {@code slot} of the trace's gradient at row {@code init} (the initial state's). */
+  private KExpr gradientAt(Node dtr, long sw, int slot, long init) {
+    long c0 = (long) slot * hid;
+    Piece p = cx.piece(dtr, new Box(init, init + 1, c0, c0 + hid));
+    if (p == null) {
+      return new KExpr.Load(cx.buffer(dtr), new Affine(init * sw + c0, new long[] {(steps + 1) * sw, 1}));
+    }
+    if (p.node() == null) {
+      return lit(0);
+    }
+    long rows = p.node().shape().dim(1);
+    long cols = p.node().shape().dim(2);
+    return new KExpr.Load(cx.buffer(p.node()), new Affine((init - p.row()) * cols + c0 - p.col(),
+        new long[] {rows * cols, 1}));
+  }
+
+  private List<Kernel> backward(int tr, int whh, Node dtr, Integer len) {
     int go = cx.buffer(out);
     long gw = (long) cell.gradSlots * hid;
     String base = "t" + out.id();
@@ -272,7 +360,6 @@ final class LowerRecurrence {
     int dh = cx.temp(base + "_dh", Shape.of(batch, hid));
     int dc = cell == Cell.LSTM ? cx.temp(base + "_dc", Shape.of(batch, hid)) : -1;
     int dg = cx.temp(base + "_dgates", Shape.of(batch, gh));
-    int pass = cx.temp(base + "_direct", Shape.of(batch, hid));
     List<KStmt> zero = new ArrayList<>(List.of(new KStmt.Store(dh, cell(0, hid), lit(0))));
     if (dc >= 0) {
       zero.add(new KStmt.Store(dc, cell(0, hid), lit(0)));
@@ -285,10 +372,11 @@ final class LowerRecurrence {
     java.util.function.IntFunction<KExpr> t = slot -> row(tr, width, slot, shift);
     // The state slots' gradient (h, y, and c for an LSTM): rows of stateSlots·H.
     long sw = (long) cell.stateSlots * hid;
-    java.util.function.IntFunction<KExpr> d = slot -> row(dtr, sw, slot, shift);
+    java.util.function.IntFunction<KExpr> d = slot -> gradientRow(dtr, sw, slot, shift);
     List<KStmt> body = new ArrayList<>();
     // Local 0: the gradient of the step's state (carried, plus the trace's own at h and y).
-    body.add(new KStmt.Assign(0, add(add(at(dh, 0, hid), d.apply(0)), where(ok, d.apply(1), lit(0)))));
+    body.add(new KStmt.Assign(0, plus(plus(at(dh, 0, hid), d.apply(0)), zero(d.apply(1)) ? lit(0)
+        : where(ok, d.apply(1), lit(0)))));
     KExpr dht = local(0);
     // The gate gradients: on the input side (the gradient's row) and on the hidden side (the GEMM's).
     List<KExpr> dx = new ArrayList<>();
@@ -306,7 +394,7 @@ final class LowerRecurrence {
           body.add(new KStmt.Assign(k, t.apply(k + 1)));
         }
         body.add(new KStmt.Assign(6, tanh(local(1))));
-        body.add(new KStmt.Assign(7, add(add(at(dc, 0, hid), d.apply(2)), mul(mul(dht, local(5)), dtanh(local(6))))));
+        body.add(new KStmt.Assign(7, add(plus(at(dc, 0, hid), d.apply(2)), mul(mul(dht, local(5)), dtanh(local(6))))));
         KExpr di = mul(local(7), local(4));
         KExpr df = mul(local(7), row(tr, width, 2, prev));
         KExpr dgg = mul(local(7), local(2));
@@ -350,27 +438,32 @@ final class LowerRecurrence {
       body.add(new KStmt.Store(dg, cell((long) k * hid, gh), where(ok, dhid.get(k), lit(0))));
     }
     // What reaches the previous state besides the GEMM: a GRU's z·dh; past the length, all of it.
-    body.add(new KStmt.Store(pass, cell(0, hid), where(ok, direct, dht)));
+    // Nothing, for an unmasked LSTM or tanh cell: then no buffer of zeros is stored every step
+    // for the GEMM's epilogue to add.
+    boolean passes = ok != null || !(direct instanceof KExpr.Lit z && z.value() == 0);
+    int pass = passes ? cx.temp(base + "_direct", Shape.of(batch, hid)) : -1;
+    if (passes) {
+      body.add(new KStmt.Store(pass, cell(0, hid), where(ok, direct, dht)));
+    }
     if (dc >= 0) {
       body.add(new KStmt.Store(dc, cell(0, hid), where(ok, mul(local(7), local(3)),
-          add(at(dc, 0, hid), d.apply(2)))));
+          plus(at(dc, 0, hid), d.apply(2)))));
     }
     Kernel.Loops step = nest(cx.kernelName(out, "cell_grad"), body, locals, 16.0 * cell.gates + 4);
     Kernel.Gemm gemm = new Kernel.Gemm(cx.kernelName(out, "hh_grad"), dg, 0, whh, 0, dh, batch, hid, gh, false, false,
-        add(new KExpr.Acc(), at(pass, 0, hid)));
+        passes ? add(new KExpr.Acc(), at(pass, 0, hid)) : null);
     Kernel.Steps loop = new Kernel.Steps(cx.kernelName(out, "steps"), counter, steps, reverse ? 0 : steps - 1,
         reverse ? 1 : -1, List.of(step, gemm));
 
     // The initial state's gradients: what the loop carried back, plus the trace's own there.
     int init = reverse ? steps : 0;
-    Affine initAt = new Affine(init * sw, new long[] {(steps + 1) * sw, 1});
     List<KStmt> last = new ArrayList<>();
     for (int slot = 0; slot < cell.gradSlots; slot++) {
       KExpr v = lit(0);
       if (slot == 0) {
-        v = add(at(dh, 0, hid), new KExpr.Load(dtr, initAt));
+        v = plus(at(dh, 0, hid), gradientAt(dtr, sw, 0, init));
       } else if (slot == 1 && dc >= 0) {
-        v = add(at(dc, 0, hid), new KExpr.Load(dtr, new Affine(initAt.base() + 2L * hid, initAt.strides())));
+        v = plus(at(dc, 0, hid), gradientAt(dtr, sw, 2, init));
       }
       last.add(new KStmt.Store(go, new Affine(init * gw + slot * hid, new long[] {(steps + 1) * gw, 1}), v));
     }

@@ -163,7 +163,7 @@ public final class LowerToKernels {
     if (n.op() instanceof Constant || chained.contains(n)) {
       return false;
     }
-    if ((constantBroadcast(n) || placedConcat(n)) && !forced.contains(n) && !isBoundary(n)) {
+    if ((constantBroadcast(n) || placedConcat(n) || readThrough.contains(n)) && !forced.contains(n) && !isBoundary(n)) {
       return false;
     }
     if (n.op() instanceof MatMul) {
@@ -209,6 +209,103 @@ public final class LowerToKernels {
         && (outer.axis() == 0 || inner.axis() > 0);
   }
 
+  /** Trace gradients that their one user, a recurrence's gradient, reads through ({@link #readThrough(Node, RecurrenceGrad)}). */
+  private final Set<Node> readThrough = new HashSet<>();
+
+  /**
+   * Whether recurrence gradient {@code rg} reads its trace gradient {@code d} through the
+   * concatenations that build it ({@link LowerRecurrence#gradientReads}): {@code d} is a
+   * concatenation only {@code rg} reads, and each box the loops read lies in a block of zeros or
+   * in one operand, which is then materialised. Then {@code d} is not stored; its blocks of zeros
+   * are never written or read. {@code -Dnnc.lower.readThrough=false} stores it, for comparisons.
+   */
+  private boolean readThrough(Node d, RecurrenceGrad rg) {
+    if ("false".equals(System.getProperty("nnc.lower.readThrough"))) {
+      return false;
+    }
+    // The concatenation, under slices that only pass it on (the state slots of a trace as wide).
+    List<Node> chain = new ArrayList<>();
+    Node top = d;
+    while (top.op() instanceof Slice && !isBoundary(top) && users.get(top).size() == 1) {
+      chain.add(top);
+      top = top.input(0);
+    }
+    if (!(top.op() instanceof Concat) || isBoundary(top) || users.get(top).size() != 1) {
+      return false;
+    }
+    chain.add(top);
+    List<LowerRecurrence.Piece> pieces = new ArrayList<>();
+    for (LowerRecurrence.Box box : LowerRecurrence.gradientReads(rg, d.shape())) {
+      LowerRecurrence.Piece p = through(d, box);
+      if (p == null) {
+        return false;
+      }
+      pieces.add(p);
+    }
+    pieces.stream().filter(p -> p.node() != null).forEach(p -> force(p.node()));
+    readThrough.addAll(chain);
+    return true;
+  }
+
+  /**
+   * Where {@code box} of {@code n}'s [B, R, C] value lies, through concatenations along R or C:
+   * zero (in a broadcast of a literal zero), or in one operand that gets a buffer of its own
+   * laid out as its shape; null when it spans operands or lies in one with no such buffer.
+   */
+  private LowerRecurrence.Piece through(Node n, LowerRecurrence.Box box) {
+    if (n.shape().rank() != 3) {
+      return null;
+    }
+    if (constantBroadcast(n)) {
+      Node c = n;
+      while (!(c.op() instanceof Constant)) {
+        c = c.input(0);
+      }
+      return ((Constant) c.op()).value() == 0 ? LowerRecurrence.Piece.ZERO : null;
+    }
+    if (n.op() instanceof Slice sl && sl.axis() > 0) {
+      long at = sl.start();
+      LowerRecurrence.Piece p = through(n.input(0), sl.axis() == 1
+          ? new LowerRecurrence.Box(box.r0() + at, box.r1() + at, box.c0(), box.c1())
+          : new LowerRecurrence.Box(box.r0(), box.r1(), box.c0() + at, box.c1() + at));
+      if (p == null || p.node() == null) {
+        return p;
+      }
+      return sl.axis() == 1 ? new LowerRecurrence.Piece(p.node(), p.row() - at, p.col())
+          : new LowerRecurrence.Piece(p.node(), p.row(), p.col() - at);
+    }
+    if (n.op() instanceof Concat cat) {
+      if (cat.axis() == 0 || isBoundary(n)) {
+        return null;
+      }
+      boolean rows = cat.axis() == 1;
+      long lo = rows ? box.r0() : box.c0();
+      long hi = rows ? box.r1() : box.c1();
+      long offset = 0;
+      for (Node x : n.inputs()) {
+        long len = x.shape().dim(cat.axis());
+        if (lo >= offset && hi <= offset + len) {
+          LowerRecurrence.Piece p = through(x, rows
+              ? new LowerRecurrence.Box(lo - offset, hi - offset, box.c0(), box.c1())
+              : new LowerRecurrence.Box(box.r0(), box.r1(), lo - offset, hi - offset));
+          if (p == null || p.node() == null) {
+            return p;
+          }
+          return rows ? new LowerRecurrence.Piece(p.node(), p.row() + offset, p.col())
+              : new LowerRecurrence.Piece(p.node(), p.row(), p.col() + offset);
+        }
+        offset += len;
+      }
+      return null;
+    }
+    // A buffer laid out as its shape once forced: its own, or a reshape's (its operand's), not a
+    // constant, a broadcast or a slice read in place.
+    if (n.op().view() && !(n.op() instanceof Reshape) || n.op() instanceof Slice || n.op() instanceof Constant || n.op() instanceof Broadcast) {
+      return null;
+    }
+    return new LowerRecurrence.Piece(n, 0, 0);
+  }
+
   /** Whether {@code u} computes its operand {@code n} inline: a same-shaped element-wise op, or a reduction. */
   private static boolean readsInline(Node u, Node n) {
     if (elementwise(u) && !u.op().expands()) {
@@ -224,6 +321,13 @@ public final class LowerToKernels {
         chained.add(n);
       }
     }
+    // Trace gradients read through their concatenations (and their operands, forced).
+    Set<Node> throughOperands = new HashSet<>();
+    for (Node n : g.nodes()) {
+      if (n.op() instanceof RecurrenceGrad rg && readThrough(n.input(2), rg)) {
+        throughOperands.add(n);
+      }
+    }
     // Operands that kernels read from memory must be materialised.
     for (Node n : g.nodes()) {
       switch (n.op()) {
@@ -233,14 +337,26 @@ public final class LowerToKernels {
         case Reshape r -> force(n.input(0));
         case Permute p -> force(n.input(0));
         case Patches p -> force(n.input(0));
-        case Slice sl -> force(sliceRoot(n));
+        case Slice sl -> {
+          if (!readThrough.contains(n)) {
+            force(sliceRoot(n));
+          }
+        }
         case Winograd w -> force(n.input(0));
         // lower-conv leaves the convolutions it computes directly (Conv2d.Lowering.DIRECT).
         case Conv2d _, Conv2dGradWeight _ -> n.inputs().forEach(this::force);
         // Embeddings read their table (or gradient) and token ids from memory, at rows the ids select.
         case Embedding _, EmbeddingGrad _ -> n.inputs().forEach(this::force);
         // A recurrence's loop reads its operands at the rows its steps select.
-        case Recurrence _, RecurrenceGrad _ -> n.inputs().forEach(this::force);
+        // A recurrence gradient's trace gradient is read through its concatenations where it can be.
+        case Recurrence _ -> n.inputs().forEach(this::force);
+        case RecurrenceGrad rg -> {
+          for (int i = 0; i < n.inputs().size(); i++) {
+            if (i != 2 || !throughOperands.contains(n)) {
+              force(n.input(i));
+            }
+          }
+        }
         case Conv2dGradInput _ ->
             throw new IllegalStateException(n.op().mnemonic() + " reached lowering: the lower-conv pass must run first");
         // Reductions read their operand inline; element-wise ops read theirs inline or from memory.
@@ -373,6 +489,18 @@ public final class LowerToKernels {
           }
         }
         return read;
+      }
+
+      @Override
+      public LowerRecurrence.Piece piece(Node x, LowerRecurrence.Box box) {
+        if (!readThrough.contains(x)) {
+          return null;
+        }
+        LowerRecurrence.Piece p = through(x, box);
+        if (p == null) {
+          throw new IllegalStateException("lowering: " + x + " is read through, but not at " + box);
+        }
+        return p;
       }
 
       @Override
