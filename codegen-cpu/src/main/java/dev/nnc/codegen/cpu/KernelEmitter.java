@@ -573,16 +573,22 @@ public final class KernelEmitter {
   /**
    * Tells LLVM what memory planning guarantees: buffers that one kernel touches are live at the
    * same time and never overlap (views share their buffer's id). Without it every store may
-   * alias every load of the one arena, and a loop whose body stores several streams, such as a
-   * Winograd transform's, stays scalar and reloads every input: each store may change what the
-   * next one reads. Only such kernels get the scopes: given them, LLVM also vectorises the
-   * strided reads of pooling windows and transposes with gathers, which ran 2–7× slower than
-   * the scalar loops on the development machine (LeNet-5's max pooling 0.05 → 0.18 ms); and in
-   * them, loops that read with a step above 2 stay scalar ({@link #gathers}).
+   * alias every load of the one arena: a loop whose body stores several streams, such as a
+   * Winograd transform's, stays scalar and reloads every input (each store may change what the
+   * next one reads), and a loop that stores one stream but reads a value invariant in it (a
+   * softmax's gradient, {@code y − exp(l)·s[row]} over 60 classes) cannot keep that value in a
+   * register, stays scalar, and calls the scalar {@code expf} (the character LSTM's 0.44 ms,
+   * 0.09 with the scopes). Every kernel with two buffers or more gets them (before, only
+   * several-stream ones: in one process, taking turns, the character LSTM's training step 2.5%
+   * faster, LeNet-5's and the MLP's alike or faster, the BatchNorm CNN's 15%). Given the scopes,
+   * LLVM vectorises strided reads of pooling windows and transposes with gathers, which ran 2–7×
+   * slower than the scalar loops on the development machine (LeNet-5's max pooling 0.05 → 0.18
+   * ms), so in scoped kernels loops that read with a step above 2 stay scalar ({@link #gathers}).
+   * {@code -Dnnc.cpu.scopes=several} scopes only several-stream kernels, for comparisons.
    */
   private void scopeBuffers(Kernel.Loops k) {
     scopes = null;
-    if (!storesSeveralStreams(k)) {
+    if ("several".equals(System.getProperty("nnc.cpu.scopes")) && !storesSeveralStreams(k)) {
       return;
     }
     java.util.Set<Integer> bufs = new java.util.TreeSet<>();
@@ -627,7 +633,7 @@ public final class KernelEmitter {
     }
   }
 
-  /** Whether some loop of {@code k} stores more than once per iteration: such kernels get alias scopes. */
+  /** Whether some loop of {@code k} stores more than once per iteration: such kernels are never shared ({@link CpuBackend#shared}). */
   static boolean storesSeveralStreams(Kernel.Loops k) {
     boolean[] multiStore = {false};
     dev.nnc.ir.kernel.KernelWalk.forEachStmt(k.root(), s -> {

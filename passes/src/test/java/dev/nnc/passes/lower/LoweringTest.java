@@ -130,12 +130,14 @@ class LoweringTest {
   /**
    * Recurrent layers through their loops of kernels: a training step (forward loop, backward
    * loop through time, Adam) equals the graph interpreter's, for each cell, reversed and stacked
-   * directions, and lengths (masking; ids in [0, 4) make some lengths 0 and all shorter than 6).
+   * directions, and lengths (masking; ids in [0, 4) make some lengths 0 and all shorter than 6);
+   * and a wider layer (32 units: gate gradients 128 columns wide).
    */
   @ParameterizedTest
   @ValueSource(strings = {"lstm(4)", "gru(4, return_sequences=true) -> flatten", "simple_rnn(3, layers=2, dropout=0.2)",
       "lstm(3, bidirectional=true, return_sequences=true) -> flatten", "gru(x2, len, 3, bidirectional=true)",
-      "lstm(x2, len, 4, layers=2)", "simple_rnn(x2, len, 2, return_sequences=true) -> flatten"})
+      "lstm(x2, len, 4, layers=2)", "simple_rnn(x2, len, 2, return_sequences=true) -> flatten",
+      "lstm(32, return_sequences=true) -> flatten"})
   void recurrentTrainingStepThroughKernelsMatchesGraph(String layer) throws Exception {
     stepMatches(recurrentModel(layer.contains("x2,") ? layer : "x2 -> " + layer), "adam", false);
   }
