@@ -497,21 +497,10 @@ public final class CpuBackend implements Backend {
     return plan.scratch(from) + GemmEmitter.packedBFloats(earlier.n(), earlier.k());
   }
 
-  /** The buffers the kernels of a loop store into (a GEMM its result). */
+  /** The buffers a loop writes: its counter and what its kernels store into ({@link dev.nnc.ir.kernel.StepRows#written}). */
   private static java.util.Set<Integer> writes(Kernel.Steps st) {
-    java.util.Set<Integer> out = new java.util.HashSet<>();
+    java.util.Set<Integer> out = dev.nnc.ir.kernel.StepRows.written(st);
     out.add(st.counter());
-    for (Kernel k : st.body()) {
-      switch (k) {
-        case Kernel.Gemm g -> out.add(g.c());
-        case Kernel.Loops l -> dev.nnc.ir.kernel.KernelWalk.forEachStmt(l.root(), x -> {
-          if (x instanceof dev.nnc.ir.kernel.KStmt.Store store) {
-            out.add(store.buf());
-          }
-        });
-        case Kernel.Steps inner -> out.addAll(writes(inner));
-      }
-    }
     return out;
   }
 

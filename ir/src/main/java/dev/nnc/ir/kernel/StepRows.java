@@ -28,26 +28,40 @@ public final class StepRows {
     return why(st) == null ? rowsOf(st) : 0;
   }
 
+  /**
+   * The buffers the kernels of loop {@code st} store into (a GEMM its result), those of loops
+   * inside it and their counters included; {@code st}'s own counter only if a body kernel stores
+   * into it.
+   */
+  public static Set<Integer> written(Kernel.Steps st) {
+    Set<Integer> out = new HashSet<>();
+    for (Kernel k : st.body()) {
+      switch (k) {
+        case Kernel.Gemm g -> out.add(g.c());
+        case Kernel.Loops l -> KernelWalk.forEachStmt(l.root(), s -> {
+          if (s instanceof KStmt.Store store) {
+            out.add(store.buf());
+          }
+        });
+        case Kernel.Steps inner -> {
+          out.add(inner.counter());
+          out.addAll(written(inner));
+        }
+      }
+    }
+    return out;
+  }
+
   /** Why {@code st} does not keep to its rows, or null when it does. */
   public static String why(Kernel.Steps st) {
     long m = rowsOf(st);
     if (m <= 0) {
       return "its body kernels do not run over the same rows";
     }
-    Set<Integer> written = new HashSet<>();
-    for (Kernel k : st.body()) {
-      switch (k) {
-        case Kernel.Gemm g -> written.add(g.c());
-        case Kernel.Loops l -> KernelWalk.forEachStmt(l.root(), s -> {
-          if (s instanceof KStmt.Store store) {
-            written.add(store.buf());
-          }
-        });
-        case Kernel.Steps inner -> {
-          return "it holds another loop";
-        }
-      }
+    if (st.body().stream().anyMatch(k -> k instanceof Kernel.Steps)) {
+      return "it holds another loop";
     }
+    Set<Integer> written = written(st);
     if (written.contains(st.counter())) {
       return "a body kernel writes the counter";
     }
