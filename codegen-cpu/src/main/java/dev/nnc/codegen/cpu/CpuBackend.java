@@ -497,7 +497,10 @@ public final class CpuBackend implements Backend {
     return plan.scratch(from) + GemmEmitter.packedBFloats(earlier.n(), earlier.k());
   }
 
-  /** The buffers a loop writes: its counter and what its kernels store into ({@link dev.nnc.ir.kernel.StepRows#written}). */
+  /**
+   * The buffers a loop writes: its counter and what its kernels store into ({@link
+   * dev.nnc.ir.kernel.StepRows#written}).
+   */
   private static java.util.Set<Integer> writes(Kernel.Steps st) {
     java.util.Set<Integer> out = dev.nnc.ir.kernel.StepRows.written(st);
     out.add(st.counter());

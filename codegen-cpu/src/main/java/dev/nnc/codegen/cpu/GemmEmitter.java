@@ -468,8 +468,8 @@ final class GemmEmitter {
   /**
    * Whether a GEMM of these dimensions under {@code blocking} reads A in place: when its columns
    * fit one panel ({@link #readsAInPlace(int, Tiling)}), when it has at most {@value
-   * #IN_PLACE_A_MAX_N} columns and A is stored [M,K], or when it is split by rows ({@link Blocking#rows}: each item's rows, K floats each, are read
-   * from L1 for every panel).
+   * #IN_PLACE_A_MAX_N} columns and A is stored [M,K], or when it is split by rows ({@link
+   * Blocking#rows}: each item's rows, K floats each, are read from L1 for every panel).
    */
   static boolean readsAInPlace(Blocking blocking, int m, int n, int k, boolean transA, int batch) {
     Tiling t = blocking.narrow() ? blocking.tiling().narrowedTo(n) : blocking.tiling();

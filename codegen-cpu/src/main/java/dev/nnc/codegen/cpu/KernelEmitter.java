@@ -633,7 +633,10 @@ public final class KernelEmitter {
     }
   }
 
-  /** Whether some loop of {@code k} stores more than once per iteration: such kernels are never shared ({@link CpuBackend#shared}). */
+  /**
+   * Whether some loop of {@code k} stores more than once per iteration: such kernels are never
+   * shared ({@link CpuBackend#shared}).
+   */
   static boolean storesSeveralStreams(Kernel.Loops k) {
     boolean[] multiStore = {false};
     dev.nnc.ir.kernel.KernelWalk.forEachStmt(k.root(), s -> {

@@ -9,7 +9,6 @@ import dev.nnc.ir.ops.Input;
 import dev.nnc.ir.ops.MatMul;
 import dev.nnc.ir.ops.Param;
 import dev.nnc.runtime.NativeModel;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -72,25 +71,11 @@ public final class GemmSpeedProbe {
       models[i] = CpuHarness.compile(graph(mnk), threads);
       models[i].setInput("p", "a", GemmTest.rand(new java.util.Random(1), mnk[0] * mnk[2]));
     }
-    int turns = Integer.getInteger("probe.turns", 30);
-    int per = Integer.getInteger("probe.per", 5);
-    long[][] times = new long[2][turns * per];
-    for (int t = -2; t < turns; t++) {
-      for (int i = 0; i < 2; i++) {
-        for (int k = 0; k < per; k++) {
-          long t0 = System.nanoTime();
-          models[i].run("p");
-          if (t >= 0) {
-            times[i][t * per + k] = System.nanoTime() - t0;
-          }
-        }
-      }
-    }
+    long[][] times = Turns.alternate(new Runnable[] {() -> models[0].run("p"), () -> models[1].run("p")}, 30, 5);
     for (int i = 0; i < 2; i++) {
-      Arrays.sort(times[i]);
       System.out.printf("sgemm %dx%dx%d %s=%s: median %.3f ms, best %.3f ms (%.1f GFLOP/s)%n", mnk[0], mnk[1], mnk[2],
-          spec[0], spec[1 + i], times[i][times[i].length / 2] / 1e6, times[i][0] / 1e6,
-          2.0 * mnk[0] * mnk[1] * mnk[2] / times[i][times[i].length / 2]);
+          spec[0], spec[1 + i], Turns.medianMs(times[i]), Turns.bestMs(times[i]),
+          2.0 * mnk[0] * mnk[1] * mnk[2] / (Turns.medianMs(times[i]) * 1e6));
       models[i].close();
     }
   }

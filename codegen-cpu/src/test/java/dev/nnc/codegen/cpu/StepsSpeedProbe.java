@@ -6,7 +6,6 @@ import dev.nnc.ir.ops.Input;
 import dev.nnc.ir.ops.Recurrence;
 import dev.nnc.runtime.KernelLibrary;
 import dev.nnc.runtime.NativeModel;
-import java.util.Arrays;
 import java.util.Random;
 
 /**
@@ -40,20 +39,7 @@ public final class StepsSpeedProbe {
         models[i].setInput("p", ((Input) n.op()).name(), v);
       }
     }
-    int turns = Integer.getInteger("probe.turns", 40);
-    int per = Integer.getInteger("probe.per", 5);
-    long[][] times = new long[2][turns * per];
-    for (int t = -2; t < turns; t++) {
-      for (int i = 0; i < 2; i++) {
-        for (int k = 0; k < per; k++) {
-          long t0 = System.nanoTime();
-          models[i].run("p");
-          if (t >= 0) {
-            times[i][t * per + k] = System.nanoTime() - t0;
-          }
-        }
-      }
-    }
+    long[][] times = Turns.alternate(new Runnable[] {() -> models[0].run("p"), () -> models[1].run("p")}, 40, 5);
     if (Boolean.getBoolean("probe.profile")) {
       // Where a step goes: the step-by-step schedule's kernels one by one.
       models[1].startProfiling();
@@ -63,9 +49,8 @@ public final class StepsSpeedProbe {
       System.out.print(models[1].profileReport());
     }
     for (int i = 0; i < 2; i++) {
-      Arrays.sort(times[i]);
-      System.out.printf("%-13s median %.3f ms, best %.3f ms%n", names[i], times[i][times[i].length / 2] / 1e6,
-          times[i][0] / 1e6);
+      System.out.printf("%-13s median %.3f ms, best %.3f ms%n", names[i], Turns.medianMs(times[i]),
+          Turns.bestMs(times[i]));
       models[i].close();
     }
   }

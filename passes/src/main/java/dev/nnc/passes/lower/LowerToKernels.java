@@ -209,7 +209,10 @@ public final class LowerToKernels {
         && (outer.axis() == 0 || inner.axis() > 0);
   }
 
-  /** Trace gradients that their one user, a recurrence's gradient, reads through ({@link #readThrough(Node, RecurrenceGrad)}). */
+  /**
+   * The concatenations (and the slices above them) that a recurrence's gradient reads through
+   * instead of from a buffer ({@link #readThrough(Node, RecurrenceGrad)}): never stored.
+   */
   private final Set<Node> readThrough = new HashSet<>();
 
   /**
@@ -300,7 +303,8 @@ public final class LowerToKernels {
     }
     // A buffer laid out as its shape once forced: its own, or a reshape's (its operand's), not a
     // constant, a broadcast or a slice read in place.
-    if (n.op().view() && !(n.op() instanceof Reshape) || n.op() instanceof Slice || n.op() instanceof Constant || n.op() instanceof Broadcast) {
+    if (n.op().view() && !(n.op() instanceof Reshape) || n.op() instanceof Slice || n.op() instanceof Constant
+        || n.op() instanceof Broadcast) {
       return null;
     }
     return new LowerRecurrence.Piece(n, 0, 0);
