@@ -49,7 +49,12 @@ final class LowerRecurrence {
   }
 
   /** Rows {@code [r0, r1)} and columns {@code [c0, c1)} of every sequence of a {@code [B, R, C]} value. */
-  record Box(long r0, long r1, long c0, long c1) {}
+  record Box(long r0, long r1, long c0, long c1) {
+    /** This box {@code d} further along axis 1 (rows) or 2 (columns). */
+    Box shifted(int axis, long d) {
+      return axis == 1 ? new Box(r0 + d, r1 + d, c0, c1) : new Box(r0, r1, c0 + d, c1 + d);
+    }
+  }
 
   /**
    * A box's place: rows and columns of {@code node}'s own [B, R, C] value at offsets {@code row},
@@ -57,6 +62,11 @@ final class LowerRecurrence {
    */
   record Piece(Node node, long row, long col) {
     static final Piece ZERO = new Piece(null, 0, 0);
+
+    /** The place of a box {@code d} further along axis 1 (rows) or 2 (columns); zero stays zero. */
+    Piece shifted(int axis, long d) {
+      return node == null ? this : axis == 1 ? new Piece(node, row + d, col) : new Piece(node, row, col + d);
+    }
   }
 
   /**
@@ -316,40 +326,34 @@ final class LowerRecurrence {
   }
 
   /**
-   * Slot {@code slot} of the trace's gradient {@code dtr} (S·H values a row) at the step's row
-   * (plus {@code shift}): from its own buffer, from the operand that holds it, or zero.
+   * Slot {@code slot} of the trace's gradient {@code dtr} (S·H values a row) in rows {@code [r0,
+   * r1)}, at the row {@code rowAt.apply(o)} selects in a value whose row r0 is its row r0 − o:
+   * from {@code dtr}'s own buffer, from the operand that holds the rows, or zero.
    */
-  private KExpr gradientRow(Node dtr, long sw, int slot, int shift) {
+  private KExpr gradient(Node dtr, long sw, int slot, long r0, long r1, java.util.function.LongFunction<KExpr> rowAt) {
     long c0 = (long) slot * hid;
-    Piece p = cx.piece(dtr, new Box(shift, shift + steps, c0, c0 + hid));
+    Piece p = cx.piece(dtr, new Box(r0, r1, c0, c0 + hid));
     if (p == null) {
-      return row(cx.buffer(dtr), sw, slot, shift);
+      return new KExpr.Load(cx.buffer(dtr), new Affine(c0, new long[] {(steps + 1) * sw, 1}),
+          new KExpr.Row(rowAt.apply(0), sw, steps + 1));
     }
     if (p.node() == null) {
       return lit(0);
     }
     long rows = p.node().shape().dim(1);
     long cols = p.node().shape().dim(2);
-    long at = shift - p.row();
-    KExpr id = at == 0 ? step() : add(step(), lit(at));
     return new KExpr.Load(cx.buffer(p.node()), new Affine(c0 - p.col(), new long[] {rows * cols, 1}),
-        new KExpr.Row(id, cols, rows));
+        new KExpr.Row(rowAt.apply(p.row()), cols, rows));
+  }
+
+  /** Slot {@code slot} of the trace's gradient at the step's row plus {@code shift}. */
+  private KExpr gradientRow(Node dtr, long sw, int slot, int shift) {
+    return gradient(dtr, sw, slot, shift, shift + steps, o -> shift == o ? step() : add(step(), lit(shift - o)));
   }
 
   /** Slot {@code slot} of the trace's gradient at row {@code init} (the initial state's). */
   private KExpr gradientAt(Node dtr, long sw, int slot, long init) {
-    long c0 = (long) slot * hid;
-    Piece p = cx.piece(dtr, new Box(init, init + 1, c0, c0 + hid));
-    if (p == null) {
-      return new KExpr.Load(cx.buffer(dtr), new Affine(init * sw + c0, new long[] {(steps + 1) * sw, 1}));
-    }
-    if (p.node() == null) {
-      return lit(0);
-    }
-    long rows = p.node().shape().dim(1);
-    long cols = p.node().shape().dim(2);
-    return new KExpr.Load(cx.buffer(p.node()), new Affine((init - p.row()) * cols + c0 - p.col(),
-        new long[] {rows * cols, 1}));
+    return gradient(dtr, sw, slot, init, init + 1, o -> lit(init - o));
   }
 
   private List<Kernel> backward(int tr, int whh, Node dtr, Integer len) {
@@ -375,8 +379,8 @@ final class LowerRecurrence {
     java.util.function.IntFunction<KExpr> d = slot -> gradientRow(dtr, sw, slot, shift);
     List<KStmt> body = new ArrayList<>();
     // Local 0: the gradient of the step's state (carried, plus the trace's own at h and y).
-    body.add(new KStmt.Assign(0, plus(plus(at(dh, 0, hid), d.apply(0)), zero(d.apply(1)) ? lit(0)
-        : where(ok, d.apply(1), lit(0)))));
+    KExpr dy = d.apply(1);
+    body.add(new KStmt.Assign(0, plus(plus(at(dh, 0, hid), d.apply(0)), zero(dy) ? dy : where(ok, dy, lit(0)))));
     KExpr dht = local(0);
     // The gate gradients: on the input side (the gradient's row) and on the hidden side (the GEMM's).
     List<KExpr> dx = new ArrayList<>();
@@ -440,7 +444,7 @@ final class LowerRecurrence {
     // What reaches the previous state besides the GEMM: a GRU's z·dh; past the length, all of it.
     // Nothing, for an unmasked LSTM or tanh cell: then no buffer of zeros is stored every step
     // for the GEMM's epilogue to add.
-    boolean passes = ok != null || !(direct instanceof KExpr.Lit z && z.value() == 0);
+    boolean passes = ok != null || !zero(direct);
     int pass = passes ? cx.temp(base + "_direct", Shape.of(batch, hid)) : -1;
     if (passes) {
       body.add(new KStmt.Store(pass, cell(0, hid), where(ok, direct, dht)));

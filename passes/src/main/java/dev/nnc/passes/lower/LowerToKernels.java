@@ -216,15 +216,15 @@ public final class LowerToKernels {
   private final Set<Node> readThrough = new HashSet<>();
 
   /**
-   * Whether recurrence gradient {@code rg} reads its trace gradient {@code d} through the
-   * concatenations that build it ({@link LowerRecurrence#gradientReads}): {@code d} is a
+   * Marks trace gradient {@code d} read through ({@link #readThrough}) when recurrence gradient
+   * {@code rg} can read it through the concatenations that build it ({@link LowerRecurrence#gradientReads}): {@code d} is a
    * concatenation only {@code rg} reads, and each box the loops read lies in a block of zeros or
    * in one operand, which is then materialised. Then {@code d} is not stored; its blocks of zeros
    * are never written or read. {@code -Dnnc.lower.readThrough=false} stores it, for comparisons.
    */
-  private boolean readThrough(Node d, RecurrenceGrad rg) {
+  private void readThrough(Node d, RecurrenceGrad rg) {
     if ("false".equals(System.getProperty("nnc.lower.readThrough"))) {
-      return false;
+      return;
     }
     // The concatenation, under slices that only pass it on (the state slots of a trace as wide).
     List<Node> chain = new ArrayList<>();
@@ -234,20 +234,19 @@ public final class LowerToKernels {
       top = top.input(0);
     }
     if (!(top.op() instanceof Concat) || isBoundary(top) || users.get(top).size() != 1) {
-      return false;
+      return;
     }
     chain.add(top);
     List<LowerRecurrence.Piece> pieces = new ArrayList<>();
     for (LowerRecurrence.Box box : LowerRecurrence.gradientReads(rg, d.shape())) {
       LowerRecurrence.Piece p = through(d, box);
       if (p == null) {
-        return false;
+        return;
       }
       pieces.add(p);
     }
     pieces.stream().filter(p -> p.node() != null).forEach(p -> force(p.node()));
     readThrough.addAll(chain);
-    return true;
   }
 
   /**
@@ -267,35 +266,21 @@ public final class LowerToKernels {
       return ((Constant) c.op()).value() == 0 ? LowerRecurrence.Piece.ZERO : null;
     }
     if (n.op() instanceof Slice sl && sl.axis() > 0) {
-      long at = sl.start();
-      LowerRecurrence.Piece p = through(n.input(0), sl.axis() == 1
-          ? new LowerRecurrence.Box(box.r0() + at, box.r1() + at, box.c0(), box.c1())
-          : new LowerRecurrence.Box(box.r0(), box.r1(), box.c0() + at, box.c1() + at));
-      if (p == null || p.node() == null) {
-        return p;
-      }
-      return sl.axis() == 1 ? new LowerRecurrence.Piece(p.node(), p.row() - at, p.col())
-          : new LowerRecurrence.Piece(p.node(), p.row(), p.col() - at);
+      LowerRecurrence.Piece p = through(n.input(0), box.shifted(sl.axis(), sl.start()));
+      return p == null ? null : p.shifted(sl.axis(), -sl.start());
     }
     if (n.op() instanceof Concat cat) {
       if (cat.axis() == 0 || isBoundary(n)) {
         return null;
       }
-      boolean rows = cat.axis() == 1;
-      long lo = rows ? box.r0() : box.c0();
-      long hi = rows ? box.r1() : box.c1();
+      long lo = cat.axis() == 1 ? box.r0() : box.c0();
+      long hi = cat.axis() == 1 ? box.r1() : box.c1();
       long offset = 0;
       for (Node x : n.inputs()) {
         long len = x.shape().dim(cat.axis());
         if (lo >= offset && hi <= offset + len) {
-          LowerRecurrence.Piece p = through(x, rows
-              ? new LowerRecurrence.Box(lo - offset, hi - offset, box.c0(), box.c1())
-              : new LowerRecurrence.Box(box.r0(), box.r1(), lo - offset, hi - offset));
-          if (p == null || p.node() == null) {
-            return p;
-          }
-          return rows ? new LowerRecurrence.Piece(p.node(), p.row() + offset, p.col())
-              : new LowerRecurrence.Piece(p.node(), p.row(), p.col() + offset);
+          LowerRecurrence.Piece p = through(x, box.shifted(cat.axis(), -offset));
+          return p == null ? null : p.shifted(cat.axis(), offset);
         }
         offset += len;
       }
@@ -326,10 +311,9 @@ public final class LowerToKernels {
       }
     }
     // Trace gradients read through their concatenations (and their operands, forced).
-    Set<Node> throughOperands = new HashSet<>();
     for (Node n : g.nodes()) {
-      if (n.op() instanceof RecurrenceGrad rg && readThrough(n.input(2), rg)) {
-        throughOperands.add(n);
+      if (n.op() instanceof RecurrenceGrad rg) {
+        readThrough(n.input(2), rg);
       }
     }
     // Operands that kernels read from memory must be materialised.
@@ -356,7 +340,7 @@ public final class LowerToKernels {
         case Recurrence _ -> n.inputs().forEach(this::force);
         case RecurrenceGrad rg -> {
           for (int i = 0; i < n.inputs().size(); i++) {
-            if (i != 2 || !throughOperands.contains(n)) {
+            if (i != 2 || !readThrough.contains(n.input(2))) {
               force(n.input(i));
             }
           }
