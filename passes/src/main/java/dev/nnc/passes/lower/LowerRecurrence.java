@@ -46,6 +46,13 @@ final class LowerRecurrence {
      * zeros, or in one materialised operand; null when {@code n} has its own buffer.
      */
     Piece piece(Node n, Box box);
+
+    /**
+     * Where the loops store box {@code box} of recurrence gradient {@code n}'s value when it is
+     * written straight into the slices that read it ({@link #gradientWrites}): in one of them, or
+     * nowhere ({@link Piece#ZERO}: none reads it); null when {@code n} has its own buffer.
+     */
+    Piece written(Node n, Box box);
   }
 
   /** Rows {@code [r0, r1)} and columns {@code [c0, c1)} of every sequence of a {@code [B, R, C]} value. */
@@ -53,6 +60,21 @@ final class LowerRecurrence {
     /** This box {@code d} further along axis 1 (rows) or 2 (columns). */
     Box shifted(int axis, long d) {
       return axis == 1 ? new Box(r0 + d, r1 + d, c0, c1) : new Box(r0, r1, c0 + d, c1 + d);
+    }
+
+    /** Whether this box lies inside {@code o}. */
+    boolean within(Box o) {
+      return r0 >= o.r0 && r1 <= o.r1 && c0 >= o.c0 && c1 <= o.c1;
+    }
+
+    /** Whether this box and {@code o} share an element. */
+    boolean overlaps(Box o) {
+      return r0 < o.r1 && o.r0 < r1 && c0 < o.c1 && o.c0 < c1;
+    }
+
+    /** Elements of one sequence in this box. */
+    long size() {
+      return (r1 - r0) * (c1 - c0);
     }
   }
 
@@ -89,6 +111,24 @@ final class LowerRecurrence {
     boxes.add(new Box(init, init + 1, 0, hid));
     if (r.cell() == Cell.LSTM) {
       boxes.add(new Box(init, init + 1, 2 * hid, 3 * hid));
+    }
+    return boxes;
+  }
+
+  /**
+   * The boxes of recurrence gradient {@code r}'s value ({@code [B, T+1, G·H]}, G gradient slots)
+   * that its loops store, each with one store a step or one in the initial kernel: every slot over
+   * the loop's rows, and every slot of the initial row. Together they are the whole value.
+   */
+  static List<Box> gradientWrites(RecurrenceGrad r, Shape value) {
+    int steps = value.dim(1) - 1;
+    long hid = r.hidden();
+    long shift = r.reverse() ? 0 : 1;
+    long init = r.reverse() ? steps : 0;
+    List<Box> boxes = new ArrayList<>();
+    for (int s = 0; s < r.cell().gradSlots; s++) {
+      boxes.add(new Box(shift, shift + steps, s * hid, (s + 1) * hid));
+      boxes.add(new Box(init, init + 1, s * hid, (s + 1) * hid));
     }
     return boxes;
   }
@@ -356,8 +396,35 @@ final class LowerRecurrence {
     return gradient(dtr, sw, slot, init, init + 1, o -> lit(init - o));
   }
 
+  /**
+   * Stores {@code v} at slot {@code slot}'s columns of the recurrence gradient's rows {@code [r0,
+   * r1)}, at the row {@code rowAt.apply(o)} selects in a value whose row r0 is its row r0 − o: in
+   * its own buffer or in the slice that holds those rows ({@link Context#written}); null when
+   * nothing reads them.
+   */
+  private KStmt storeGradient(int slot, long r0, long r1, java.util.function.LongFunction<KExpr> rowAt, KExpr v) {
+    long c0 = (long) slot * hid;
+    Piece p = cx.written(out, new Box(r0, r1, c0, c0 + hid));
+    if (p == null) {
+      long gw = (long) cell.gradSlots * hid;
+      return store(cx.buffer(out), c0, steps + 1, gw, rowAt.apply(0), v);
+    }
+    if (p.node() == null) {
+      return null;
+    }
+    return store(cx.buffer(p.node()), c0 - p.col(), p.node().shape().dim(1), p.node().shape().dim(2),
+        rowAt.apply(p.row()), v);
+  }
+
+  /** {@code v} at column {@code col} of row {@code row} (a literal: a constant offset) of a [B, rows, cols] buffer. */
+  private static KStmt store(int buf, long col, long rows, long cols, KExpr row, KExpr v) {
+    if (row instanceof KExpr.Lit lit) {
+      return new KStmt.Store(buf, new Affine((long) lit.value() * cols + col, new long[] {rows * cols, 1}), v);
+    }
+    return new KStmt.Store(buf, new Affine(col, new long[] {rows * cols, 1}), v, new KExpr.Row(row, cols, rows));
+  }
+
   private List<Kernel> backward(int tr, int whh, Node dtr, Integer len) {
-    int go = cx.buffer(out);
     long gw = (long) cell.gradSlots * hid;
     String base = "t" + out.id();
     counter = cx.temp(base + "_step", Shape.of(1));
@@ -430,12 +497,16 @@ final class LowerRecurrence {
     if (dhid.isEmpty()) {
       dhid = dx;
     }
-    for (int k = 0; k < dx.size(); k++) {
-      body.add(storeRow(go, gw, (long) k * hid, shift, where(ok, dx.get(k), lit(0))));
-    }
+    // The step's row of the gradient: the input side's gate gradients (and a GRU's hidden side's).
+    List<KExpr> rowValues = new ArrayList<>(dx);
     if (cell == Cell.GRU) {
-      for (int k = 0; k < dhid.size(); k++) {
-        body.add(storeRow(go, gw, (long) (gh + k * hid), shift, where(ok, dhid.get(k), lit(0))));
+      rowValues.addAll(dhid);
+    }
+    java.util.function.LongFunction<KExpr> stepRow = o -> shift == o ? step() : add(step(), lit(shift - o));
+    for (int k = 0; k < rowValues.size(); k++) {
+      KStmt st = storeGradient(k, shift, shift + steps, stepRow, where(ok, rowValues.get(k), lit(0)));
+      if (st != null) {
+        body.add(st);
       }
     }
     for (int k = 0; k < dhid.size(); k++) {
@@ -469,8 +540,11 @@ final class LowerRecurrence {
       } else if (slot == 1 && dc >= 0) {
         v = plus(at(dc, 0, hid), gradientAt(dtr, sw, 2, init));
       }
-      last.add(new KStmt.Store(go, new Affine(init * gw + slot * hid, new long[] {(steps + 1) * gw, 1}), v));
+      KStmt st = storeGradient(slot, init, init + 1, o -> lit(init - o), v);
+      if (st != null) {
+        last.add(st);
+      }
     }
-    return List.of(first, loop, nest(cx.kernelName(out, "initial"), last, 0, 2));
+    return last.isEmpty() ? List.of(first, loop) : List.of(first, loop, nest(cx.kernelName(out, "initial"), last, 0, 2));
   }
 }

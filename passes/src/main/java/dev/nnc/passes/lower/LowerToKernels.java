@@ -163,6 +163,9 @@ public final class LowerToKernels {
     if (n.op() instanceof Constant || chained.contains(n)) {
       return false;
     }
+    if (writtenThrough.containsKey(n)) {
+      return false;
+    }
     if ((constantBroadcast(n) || placedConcat(n) || readThrough.contains(n)) && !forced.contains(n) && !isBoundary(n)) {
       return false;
     }
@@ -295,6 +298,79 @@ public final class LowerToKernels {
     return new LowerRecurrence.Piece(n, 0, 0);
   }
 
+  /**
+   * Recurrence gradients stored straight into the slices that read them ({@link
+   * #writeThrough}), each with those slices (the ends of its tree of slices) and the box of its
+   * value each one holds; and each such slice's recurrence gradient.
+   */
+  private final Map<Node, Map<Node, LowerRecurrence.Box>> writtenThrough = new HashMap<>();
+  private final Map<Node, Node> writtenBy = new HashMap<>();
+
+  /**
+   * Marks recurrence gradient {@code n} written through: when only slices read it (along rows
+   * and columns, through slices that only pass it on), and each slice at the end of that tree
+   * holds exactly the loop's rows or the initial row, in whole slots of H columns, with no two
+   * holding the same box, the loops store each of their boxes ({@link
+   * LowerRecurrence#gradientWrites}) straight into the slice that holds it, and nowhere when none
+   * does. {@code n} is never stored, and its slices are never copied: the character LSTM's
+   * {@code dG} (7.5 MB a layer) is written once instead of written, read and written again.
+   * {@code -Dnnc.lower.writeThrough=false} stores it, for comparisons.
+   */
+  private void writeThrough(Node n, RecurrenceGrad rg) {
+    if ("false".equals(System.getProperty("nnc.lower.writeThrough")) || isBoundary(n) || users.get(n).isEmpty()
+        || n.shape().rank() != 3) {
+      return;
+    }
+    record Seen(Node node, LowerRecurrence.Box box) {}
+    Map<Node, LowerRecurrence.Box> ends = new LinkedHashMap<>();
+    java.util.ArrayDeque<Seen> todo = new java.util.ArrayDeque<>();
+    LowerRecurrence.Box whole = new LowerRecurrence.Box(0, n.shape().dim(1), 0, n.shape().dim(2));
+    for (Node u : users.get(n)) {
+      todo.add(new Seen(u, whole));
+    }
+    while (!todo.isEmpty()) {
+      Seen v = todo.pop();
+      if (!(v.node().op() instanceof Slice sl) || sl.axis() == 0) {
+        return;
+      }
+      LowerRecurrence.Box box = v.box().shifted(sl.axis(), sl.start());
+      box = sl.axis() == 1 ? new LowerRecurrence.Box(box.r0(), box.r0() + sl.size(), box.c0(), box.c1())
+          : new LowerRecurrence.Box(box.r0(), box.r1(), box.c0(), box.c0() + sl.size());
+      if (chained.contains(v.node())) {
+        for (Node u : users.get(v.node())) {
+          todo.add(new Seen(u, box));
+        }
+      } else if (ends.put(v.node(), box) != null) {
+        return;
+      }
+    }
+    // Every box a slice holds is whole boxes of the loops' stores, each in one slice at most.
+    List<LowerRecurrence.Box> writes = LowerRecurrence.gradientWrites(rg, n.shape());
+    for (LowerRecurrence.Box end : ends.values()) {
+      long covered = 0;
+      for (LowerRecurrence.Box w : writes) {
+        if (w.within(end)) {
+          covered += w.size();
+        } else if (w.overlaps(end)) {
+          return;
+        }
+      }
+      if (covered != end.size()) {
+        return;
+      }
+    }
+    for (LowerRecurrence.Box w : writes) {
+      if (ends.values().stream().filter(w::within).count() > 1) {
+        return;
+      }
+    }
+    writtenThrough.put(n, ends);
+    ends.keySet().forEach(e -> {
+      writtenBy.put(e, n);
+      force(e);
+    });
+  }
+
   /** Whether {@code u} computes its operand {@code n} inline: a same-shaped element-wise op, or a reduction. */
   private static boolean readsInline(Node u, Node n) {
     if (elementwise(u) && !u.op().expands()) {
@@ -316,6 +392,12 @@ public final class LowerToKernels {
         readThrough(n.input(2), rg);
       }
     }
+    // Recurrence gradients stored straight into the slices that read them.
+    for (Node n : g.nodes()) {
+      if (n.op() instanceof RecurrenceGrad rg) {
+        writeThrough(n, rg);
+      }
+    }
     // Operands that kernels read from memory must be materialised.
     for (Node n : g.nodes()) {
       switch (n.op()) {
@@ -326,7 +408,7 @@ public final class LowerToKernels {
         case Permute p -> force(n.input(0));
         case Patches p -> force(n.input(0));
         case Slice sl -> {
-          if (!readThrough.contains(n)) {
+          if (!readThrough.contains(n) && !writtenThrough.containsKey(sliceRoot(n))) {
             force(sliceRoot(n));
           }
         }
@@ -399,9 +481,16 @@ public final class LowerToKernels {
     roots.stream().filter(n -> !late.contains(n)).forEach(order::add);
     roots.stream().filter(late::contains).forEach(order::add);
 
+    // A recurrence gradient written through its slices runs where the first of them would be copied.
     List<Kernel> kernels = new ArrayList<>();
+    Set<Node> ran = new HashSet<>();
     for (Node n : order) {
-      kernels.addAll(kernelsFor(n));
+      Node rg = writtenBy.get(n);
+      if (rg == null) {
+        kernels.addAll(kernelsFor(n));
+      } else if (ran.add(rg)) {
+        kernels.addAll(kernelsFor(rg));
+      }
     }
     stage("lower", kernels, inputs, params);
     kernels = stage("merge", Merge.adjacentLoops(kernels), inputs, params);
@@ -489,6 +578,20 @@ public final class LowerToKernels {
           throw new IllegalStateException("lowering: " + x + " is read through, but not at " + box);
         }
         return p;
+      }
+
+      @Override
+      public LowerRecurrence.Piece written(Node x, LowerRecurrence.Box box) {
+        Map<Node, LowerRecurrence.Box> ends = writtenThrough.get(x);
+        if (ends == null) {
+          return null;
+        }
+        for (Map.Entry<Node, LowerRecurrence.Box> e : ends.entrySet()) {
+          if (box.within(e.getValue())) {
+            return new LowerRecurrence.Piece(e.getKey(), e.getValue().r0(), e.getValue().c0());
+          }
+        }
+        return LowerRecurrence.Piece.ZERO;
       }
 
       @Override

@@ -194,6 +194,36 @@ class LoweringTest {
   }
 
   /**
+   * A recurrence's gradient is read only by slices (the loop's rows for the weights' products;
+   * the initial row for initial states computed by the model): the loops store each slot's rows
+   * straight into the slice that holds them, and nowhere when none does, so the gradient itself
+   * has no buffer and no kernel copies a slice of it; the training step still equals the graph
+   * interpreter's. Both directions, masked, stacked and every cell.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"x2 -> lstm(4, return_sequences=true) -> flatten", "x2 -> gru(4) -> flatten",
+      "x2 -> simple_rnn(3, return_sequences=true) -> flatten",
+      "x2 -> lstm(3, layers=2, return_sequences=true) -> flatten",
+      "lstm(x2, len, 4, return_sequences=true) -> flatten", "gru(x2, len, 4, bidirectional=true) -> flatten",
+      "x2 -> lstm(3, bidirectional=true, return_sequences=true) -> flatten",
+      "lstm(x2, x2 -> flatten -> dense(4), x2 -> flatten -> dense(4), 4, return_sequences=true) -> flatten",
+      "gru(x2, x2 -> flatten -> dense(6), 3, bidirectional=true) -> flatten"})
+  void recurrenceGradientsAreWrittenIntoTheirSlices(String layer) throws Exception {
+    String text = recurrentModel(layer);
+    Program p = Program.parse(SourceFile.of("m.nn", text));
+    Recipe r = Elaborator.recipe(p, null);
+    Elaborated e = Elaborator.elaborate(p, null, 5, LayerContext.Mode.TRAIN, r);
+    Graph g = Pipeline.canonical().run(TrainingGraph.build(e.graph(), r.trainSpec()), null);
+    java.util.Set<String> grads = new java.util.TreeSet<>();
+    g.nodes().stream().filter(n -> n.op() instanceof dev.nnc.ir.ops.RecurrenceGrad).forEach(n -> grads.add("t" + n.id()));
+    assertTrue(!grads.isEmpty(), layer + ": a recurrence gradient");
+    KernelProgram kp = LowerToKernels.lower(g, "train");
+    java.util.List<String> stored = kp.buffers().stream().map(Buffer::name).filter(grads::contains).toList();
+    assertTrue(stored.isEmpty(), layer + ": no recurrence gradient stored, got " + stored);
+    stepMatches(text, "adam", false);
+  }
+
+  /**
    * The trace slots a forward step stores are those something reads: training an unmasked LSTM
    * (outputs read from h, the backward loop reading every slot but y) stores all but y (slot 1);
    * with lengths (outputs are y, 0 past a sequence's end) y as well; at inference only what the
