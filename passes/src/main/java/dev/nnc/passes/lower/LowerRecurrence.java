@@ -53,7 +53,21 @@ final class LowerRecurrence {
      * nowhere ({@link Piece#ZERO}: none reads it); null when {@code n} has its own buffer.
      */
     Piece written(Node n, Box box);
+
+    /**
+     * The slices of recurrence {@code n}'s trace that its loop stores straight into, each step
+     * its row of one slot ({@link Feed}); the trace's buffer then need not hold what only they read.
+     */
+    List<Feed> feeds(Node n);
   }
+
+  /**
+   * A slice {@code [B, T, H]} of a trace that the forward loop stores each step's row of into
+   * (at the step's row): slot {@code slot} over the loop's rows, or with {@code previous} the
+   * state h each step starts from (the rows before them: the initial row, then every step's but
+   * the last), the inputs of {@code dW_hh}.
+   */
+  record Feed(Node node, int slot, boolean previous) {}
 
   /** Rows {@code [r0, r1)} and columns {@code [c0, c1)} of every sequence of a {@code [B, R, C]} value. */
   record Box(long r0, long r1, long c0, long c1) {
@@ -324,17 +338,20 @@ final class LowerRecurrence {
     // The trace row: past the length the state carries on, the output and the gates are 0. Slots
     // that nothing reads (the gates, at inference) are not stored.
     boolean[] read = cx.slotsRead(out, cell.slots, hid);
-    if (read[0]) {
-      body.add(storeRow(tr, width, 0, shift, where(ok, local(0), hPrev)));
-    }
-    if (read[1]) {
-      body.add(storeRow(tr, width, hid, shift, where(ok, local(0), lit(0))));
-    }
+    List<KExpr> value = new ArrayList<>(List.of(where(ok, local(0), hPrev), where(ok, local(0), lit(0))));
     for (int s = 0; s < slots.size(); s++) {
       KExpr carried = cell == Cell.LSTM && s == 0 ? at(c, 0, hid) : lit(0);
-      if (read[s + 2]) {
-        body.add(storeRow(tr, width, (long) (s + 2) * hid, shift, where(ok, slots.get(s), carried)));
+      value.add(where(ok, slots.get(s), carried));
+    }
+    for (int s = 0; s < cell.slots; s++) {
+      if (read[s]) {
+        body.add(storeRow(tr, width, (long) s * hid, shift, value.get(s)));
       }
+    }
+    // The slices fed straight from the step (before the state moves on: the previous h is read).
+    for (Feed f : cx.feeds(out)) {
+      body.add(new KStmt.Store(cx.buffer(f.node()), new Affine(0, new long[] {(long) steps * hid, 1}),
+          f.previous() ? hPrev : value.get(f.slot()), new KExpr.Row(step(), hid, steps)));
     }
     if (c0 != null) {
       body.add(new KStmt.Store(c, cell(0, hid), where(ok, local(5), at(c, 0, hid))));
@@ -349,12 +366,14 @@ final class LowerRecurrence {
   // ------------------------------------------------------------------ backward
 
   /**
-   * Whether the backward loop reads slot {@code slot} of the forward trace: every slot but the
-   * output y (slot 1), for every cell — it reads the state h, an LSTM's c and the gates. So an
-   * unmasked layer, whose outputs are read from slot 0 (equal to y there), does not store y.
+   * Whether the backward loop reads slot {@code slot} of the forward trace: never the output y
+   * (slot 1), so an unmasked layer, whose outputs are read from slot 0 (equal to y there), does
+   * not store y; an LSTM's reads only c and the gates (slots 2 on), a GRU's and a tanh cell's the
+   * state h too. An LSTM's h is then stored only where something else reads it (not at all when
+   * the slices of its rows are fed, {@link Feed}).
    */
-  static boolean backwardReads(int slot) {
-    return slot != 1;
+  static boolean backwardReads(Cell cell, int slot) {
+    return cell == Cell.LSTM ? slot >= 2 : slot != 1;
   }
 
   static List<Kernel> backward(Context cx, Node out, RecurrenceGrad r) {

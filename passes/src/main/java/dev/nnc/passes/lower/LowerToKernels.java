@@ -371,6 +371,67 @@ public final class LowerToKernels {
     });
   }
 
+  /** The slices of each recurrence's trace its loop stores into ({@link #feed}), and all of them. */
+  private final Map<Node, List<LowerRecurrence.Feed>> feeds = new HashMap<>();
+  private final Set<Node> fed = new HashSet<>();
+
+  /**
+   * Finds the slices of recurrence {@code n}'s trace (at the ends of its trees of slices) that
+   * hold one slot over the loop's rows (the outputs) or the state h over the rows before them
+   * (the previous states, for {@code dW_hh}), and has the loop store into them each step ({@link
+   * LowerRecurrence.Feed}) instead of copying them out of the trace afterwards: the character
+   * LSTM's four copies of 2 MB from 896-float rows are gone, and an LSTM's trace no longer holds h
+   * (its backward loop does not read it). {@code -Dnnc.lower.feed=false} copies them, for comparisons.
+   */
+  private void feed(Node n, Recurrence r) {
+    if ("false".equals(System.getProperty("nnc.lower.feed")) || n.shape().rank() != 3) {
+      return;
+    }
+    int steps = n.shape().dim(1) - 1;
+    long hid = r.hidden();
+    long shift = r.reverse() ? 0 : 1;
+    long prev = 1 - shift;
+    record Seen(Node node, LowerRecurrence.Box box) {}
+    java.util.ArrayDeque<Seen> todo = new java.util.ArrayDeque<>();
+    LowerRecurrence.Box whole = new LowerRecurrence.Box(0, steps + 1, 0, n.shape().dim(2));
+    for (Node u : users.get(n)) {
+      if (u.op() instanceof Slice sl && sl.axis() > 0) {
+        todo.add(new Seen(u, whole));
+      }
+    }
+    List<LowerRecurrence.Feed> found = new ArrayList<>();
+    while (!todo.isEmpty()) {
+      Seen v = todo.pop();
+      if (!(v.node().op() instanceof Slice sl) || sl.axis() == 0) {
+        continue;
+      }
+      LowerRecurrence.Box box = v.box().shifted(sl.axis(), sl.start());
+      box = sl.axis() == 1 ? new LowerRecurrence.Box(box.r0(), box.r0() + sl.size(), box.c0(), box.c1())
+          : new LowerRecurrence.Box(box.r0(), box.r1(), box.c0(), box.c0() + sl.size());
+      if (chained.contains(v.node())) {
+        for (Node u : users.get(v.node())) {
+          todo.add(new Seen(u, box));
+        }
+        continue;
+      }
+      if (box.c1() - box.c0() != hid || box.c0() % hid != 0 || fed.contains(v.node())) {
+        continue;
+      }
+      if (box.r0() == shift && box.r1() == shift + steps) {
+        found.add(new LowerRecurrence.Feed(v.node(), (int) (box.c0() / hid), false));
+      } else if (box.c0() == 0 && box.r0() == prev && box.r1() == prev + steps) {
+        found.add(new LowerRecurrence.Feed(v.node(), 0, true));
+      } else {
+        continue;
+      }
+      fed.add(v.node());
+      force(v.node());
+    }
+    if (!found.isEmpty()) {
+      feeds.put(n, found);
+    }
+  }
+
   /** Whether {@code u} computes its operand {@code n} inline: a same-shaped element-wise op, or a reduction. */
   private static boolean readsInline(Node u, Node n) {
     if (elementwise(u) && !u.op().expands()) {
@@ -392,10 +453,14 @@ public final class LowerToKernels {
         readThrough(n.input(2), rg);
       }
     }
-    // Recurrence gradients stored straight into the slices that read them.
+    // Recurrence gradients stored straight into the slices that read them; and traces' slices
+    // fed by the forward loops.
     for (Node n : g.nodes()) {
       if (n.op() instanceof RecurrenceGrad rg) {
         writeThrough(n, rg);
+      }
+      if (n.op() instanceof Recurrence r) {
+        feed(n, r);
       }
     }
     // Operands that kernels read from memory must be materialised.
@@ -486,6 +551,9 @@ public final class LowerToKernels {
     Set<Node> ran = new HashSet<>();
     for (Node n : order) {
       Node rg = writtenBy.get(n);
+      if (fed.contains(n)) {
+        continue;
+      }
       if (rg == null) {
         kernels.addAll(kernelsFor(n));
       } else if (ran.add(rg)) {
@@ -546,11 +614,14 @@ public final class LowerToKernels {
         java.util.ArrayDeque<View> todo = new java.util.ArrayDeque<>(List.of(new View(trace, 0)));
         while (!todo.isEmpty()) {
           View v = todo.pop();
+          if (fed.contains(v.node())) {
+            continue;
+          }
           boolean whole = isBoundary(v.node());
           for (Node u : users.get(v.node())) {
             if (u.op() instanceof RecurrenceGrad && u.input(0) == trace && v.node() == trace) {
               for (int k = 0; k < slots; k++) {
-                read[k] |= LowerRecurrence.backwardReads(k);
+                read[k] |= LowerRecurrence.backwardReads(((RecurrenceGrad) u.op()).cell(), k);
               }
             } else if (u.op() instanceof Slice sl) {
               todo.push(new View(u, v.from() + (sl.axis() == 2 ? sl.start() : 0)));
@@ -592,6 +663,11 @@ public final class LowerToKernels {
           }
         }
         return LowerRecurrence.Piece.ZERO;
+      }
+
+      @Override
+      public List<LowerRecurrence.Feed> feeds(Node x) {
+        return feeds.getOrDefault(x, List.of());
       }
 
       @Override
