@@ -6,6 +6,7 @@ import dev.nnc.ir.Shape;
 import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.BinaryFn;
 import dev.nnc.ir.ops.Conv2d;
+import dev.nnc.ir.ops.Embedding;
 import dev.nnc.ir.ops.MatMul;
 import dev.nnc.ir.ops.Ops;
 import dev.nnc.ir.ops.Permute;
@@ -33,7 +34,9 @@ import java.util.Map;
  * convolution. A bias between the maps folds into the result's bias ({@code W₂·b₁}), except
  * before a padded K×K convolution, where the padding would see the bias in one form and zeros in
  * the other. Grouped convolutions, and maps whose intermediate value is read anywhere else (every
- * training graph: the backward pass reads it), are left alone.
+ * training graph: the backward pass reads it), are left alone. An embedding lookup followed by a
+ * dense map is the lookup of the mapped table when the vocabulary is smaller than the rows
+ * looked up ({@link Lookup}); the lookup may be read elsewhere, since it costs no arithmetic.
  */
 public final class FoldLinear implements Pass {
   @Override
@@ -48,6 +51,10 @@ public final class FoldLinear implements Pass {
   public Graph apply(Graph g) {
     Map<Node, List<Node>> users = g.users();
     return new DeadCodeElimination().apply(Rebuilder.rebuildDeep(g, null, (b, n, ins, mapped) -> {
+      Lookup l = lookup(n, users);
+      if (l != null) {
+        return foldLookup(b, l, mapped, n.shape());
+      }
       Chain c = match(n, users);
       if (c == null || !pays(c)) {
         return null;
@@ -99,6 +106,65 @@ public final class FoldLinear implements Pass {
       }
     }
     return new Chain(first, bias, n);
+  }
+
+  /**
+   * An embedding lookup whose rows a dense map takes ({@code matmul(reshape(embedding(E, ids)),
+   * W)}, with the bias {@code b} that follows it or null): the lookup of the mapped table,
+   * {@code embedding(E·W + b, ids)}, which costs V·D·O multiply-adds for the table instead of
+   * N·D·O for the rows, so it folds when the vocabulary V is smaller than the N rows looked up (a
+   * character model's first recurrent layer: a 60-row table instead of 3,840 rows of the input
+   * projection, and no GEMM over the sequence). The lookup itself stays where anything else reads
+   * it (the backward pass, for {@code dW}).
+   */
+  record Lookup(Node embedding, Node matmul, Node bias) {}
+
+  /** The lookup chain ending at {@code n} (the product, or the bias added to it), or null. */
+  static Lookup lookup(Node n, Map<Node, List<Node>> users) {
+    Node mm = n;
+    Node bias = null;
+    if (n.op() instanceof Binary bin && bin.fn() == BinaryFn.ADD && n.shape().rank() == 2
+        && n.input(0).op() instanceof MatMul && single(users, n.input(0))
+        && n.input(1).shape().equals(Shape.of(n.shape().dim(1)))) {
+      mm = n.input(0);
+      bias = n.input(1);
+    }
+    if (!(mm.op() instanceof MatMul m) || m.transA() || mm.shape().rank() != 2 || mm.input(1).shape().rank() != 2) {
+      return null;
+    }
+    if (bias == null && single(users, mm) && lookupBias(users.get(mm).get(0), mm)) {
+      return null; // folded with its bias, at the add
+    }
+    Node a = mm.input(0);
+    while (a.op() instanceof dev.nnc.ir.ops.Reshape) {
+      a = a.input(0);
+    }
+    if (!(a.op() instanceof Embedding emb)) {
+      return null;
+    }
+    int d = a.shape().dim(a.shape().rank() - 1);
+    long rows = a.shape().size() / d;
+    if (!mm.input(0).shape().equals(Shape.of((int) rows, d)) || emb.vocab() >= rows) {
+      return null;
+    }
+    return new Lookup(a, mm, bias);
+  }
+
+  /** Whether {@code u} adds a bias of one value per column to product {@code mm}. */
+  private static boolean lookupBias(Node u, Node mm) {
+    return u.op() instanceof Binary bin && bin.fn() == BinaryFn.ADD && u.input(0) == mm && u.shape().rank() == 2
+        && u.input(1).shape().equals(Shape.of(u.shape().dim(1)));
+  }
+
+  /** {@code reshape(embedding(E·W [+ b], ids))}, shaped as the rows' product was. */
+  private static Node foldLookup(Graph.Builder b, Lookup l, Map<Node, Node> mapped, Shape shape) {
+    MatMul m = (MatMul) l.matmul().op();
+    Node table = b.add(new MatMul(false, m.transB()), mapped.get(l.embedding().input(0)), mapped.get(l.matmul().input(1)));
+    if (l.bias() != null) {
+      table = Ops.add(b, table, mapped.get(l.bias()));
+    }
+    Embedding emb = (Embedding) l.embedding().op();
+    return Ops.reshape(b, b.add(emb, table, mapped.get(l.embedding().input(1))), shape);
   }
 
   /** A 1×1, stride-1, unpadded, undilated window: a per-pixel linear map. */

@@ -59,7 +59,16 @@ final class LowerRecurrence {
      * its row of one slot ({@link Feed}); the trace's buffer then need not hold what only they read.
      */
     List<Feed> feeds(Node n);
+
+    /** The embedding lookup recurrence {@code n}'s input projections are, read in place; or null. */
+    Lookup lookup(Node n);
   }
+
+  /**
+   * Input projections that are an embedding lookup: step t of sequence b reads row {@code ids[b,
+   * t]} of buffer {@code table} ({@code [vocab, G·H]}).
+   */
+  record Lookup(int table, int ids, int vocab) {}
 
   /**
    * A slice {@code [B, T, H]} of a trace that the forward loop stores each step's row of into
@@ -271,7 +280,7 @@ final class LowerRecurrence {
     Node xw = out.input(0);
     LowerRecurrence l = new LowerRecurrence(cx, out, r.cell(), r.reverse(), xw.shape().dim(0), xw.shape().dim(1),
         r.hidden());
-    return l.forward(cx.buffer(xw), cx.buffer(out.input(1)), cx.buffer(out.input(2)), cx.buffer(out.input(3)),
+    return l.forward(cx.lookup(out) != null ? -1 : cx.buffer(xw), cx.buffer(out.input(1)), cx.buffer(out.input(2)), cx.buffer(out.input(3)),
         r.cell() == Cell.LSTM ? cx.buffer(out.input(4)) : null, r.masked() ? cx.buffer(out.input(r.lengthsOperand())) : null);
   }
 
@@ -302,9 +311,14 @@ final class LowerRecurrence {
         add(new KExpr.Acc(), bias));
     KExpr ok = valid(len);
     int shift = reverse ? 0 : 1;
-    // xw[b, t, k·H + j]: the step's input projection of gate k.
-    java.util.function.IntFunction<KExpr> x = k -> new KExpr.Load(xw, new Affine((long) k * hid,
-        new long[] {(long) steps * gh, 1}), new KExpr.Row(step(), gh, steps));
+    // xw[b, t, k·H + j]: the step's input projection of gate k; or of a lookup, its table's row ids[b, t].
+    Lookup lookup = cx.lookup(out);
+    java.util.function.IntFunction<KExpr> x = lookup == null
+        ? k -> new KExpr.Load(xw, new Affine((long) k * hid, new long[] {(long) steps * gh, 1}),
+            new KExpr.Row(step(), gh, steps))
+        : k -> new KExpr.Load(lookup.table(), new Affine((long) k * hid, new long[] {0, 1}), new KExpr.Row(
+            new KExpr.Load(lookup.ids(), new Affine(0, new long[] {steps, 0}), new KExpr.Row(step(), 1, steps)),
+            gh, lookup.vocab()));
     java.util.function.IntFunction<KExpr> pre = k -> add(x.apply(k), at(g, (long) k * hid, gh));
     KExpr hPrev = at(h, 0, hid);
     List<KStmt> body = new ArrayList<>();

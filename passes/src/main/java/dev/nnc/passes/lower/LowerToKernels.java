@@ -163,7 +163,7 @@ public final class LowerToKernels {
     if (n.op() instanceof Constant || chained.contains(n)) {
       return false;
     }
-    if (writtenThrough.containsKey(n)) {
+    if (writtenThrough.containsKey(n) || lookedUp.contains(n)) {
       return false;
     }
     if ((constantBroadcast(n) || placedConcat(n) || readThrough.contains(n)) && !forced.contains(n) && !isBoundary(n)) {
@@ -371,6 +371,34 @@ public final class LowerToKernels {
     });
   }
 
+  /** The embedding lookups recurrences read in place of their input projections ({@link #lookupOf}). */
+  private final Set<Node> lookedUp = new HashSet<>();
+
+  /**
+   * The embedding lookup that recurrence {@code rec}'s input projections are (through reshapes
+   * that only pass it on), shaped as they are, and read by nothing else: the loop reads each
+   * step's projections from the lookup's table at the token's row ({@link
+   * LowerRecurrence.Lookup}) instead of from a [B, T, G·H] copy of them (7.5 MB written and read
+   * again in the character LSTM, whose first layer's projection {@code fold-linear} turns into a
+   * lookup of a 60-row table); null when there is none. {@code -Dnnc.lower.lookup=false} stores
+   * the projections, for comparisons.
+   */
+  private Node lookupOf(Node rec) {
+    if ("false".equals(System.getProperty("nnc.lower.lookup"))) {
+      return null;
+    }
+    Node x = rec.input(0);
+    while (x.op() instanceof Reshape && users.get(x).size() == 1 && !isBoundary(x)) {
+      x = x.input(0);
+    }
+    if (!(x.op() instanceof Embedding) || isBoundary(x) || users.get(x).size() != 1
+        || !x.shape().equals(rec.input(0).shape())) {
+      return null;
+    }
+    lookedUp.add(x);
+    return x;
+  }
+
   /** The slices of each recurrence's trace its loop stores into ({@link #feed}), and all of them. */
   private final Map<Node, List<LowerRecurrence.Feed>> feeds = new HashMap<>();
   private final Set<Node> fed = new HashSet<>();
@@ -484,7 +512,15 @@ public final class LowerToKernels {
         case Embedding _, EmbeddingGrad _ -> n.inputs().forEach(this::force);
         // A recurrence's loop reads its operands at the rows its steps select.
         // A recurrence gradient's trace gradient is read through its concatenations where it can be.
-        case Recurrence _ -> n.inputs().forEach(this::force);
+        // One whose input projections are an embedding lookup reads the lookup's table and ids.
+        case Recurrence _ -> {
+          Node e = lookupOf(n);
+          if (e != null) {
+            force(e.input(0));
+            force(e.input(1));
+          }
+          n.inputs().stream().skip(e == null ? 0 : 1).forEach(this::force);
+        }
         case RecurrenceGrad rg -> {
           for (int i = 0; i < n.inputs().size(); i++) {
             if (i != 2 || !readThrough.contains(n.input(2))) {
@@ -663,6 +699,13 @@ public final class LowerToKernels {
           }
         }
         return LowerRecurrence.Piece.ZERO;
+      }
+
+      @Override
+      public LowerRecurrence.Lookup lookup(Node rec) {
+        Node e = lookupOf(rec);
+        return e == null ? null
+            : new LowerRecurrence.Lookup(bufOf.get(e.input(0)), bufOf.get(e.input(1)), ((Embedding) e.op()).vocab());
       }
 
       @Override

@@ -224,6 +224,44 @@ class LoweringTest {
   }
 
   /**
+   * A first recurrent layer over embedded tokens: {@code fold-linear} turns its input projection
+   * into a lookup of the mapped table (5 rows instead of the 30 looked up), and the loop reads
+   * each step's projections from that table at the token's row, so the lookup has no buffer of
+   * its own and no GEMM runs over the sequence's rows; the training step still equals the graph
+   * interpreter's (which runs the unfolded projection's algebra on the folded graph).
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"x2 -> lstm(4, return_sequences=true) -> flatten", "x2 -> gru(4) -> flatten",
+      "lstm(x2, len, 4, return_sequences=true) -> flatten", "x2 -> simple_rnn(3, bidirectional=true) -> flatten",
+      "x2 -> lstm(3, layers=2, return_sequences=true) -> flatten"})
+  void embeddedProjectionsAreReadFromTheMappedTable(String layer) throws Exception {
+    String text = recurrentModel(layer);
+    Program p = Program.parse(SourceFile.of("m.nn", text));
+    Recipe r = Elaborator.recipe(p, null);
+    Elaborated e = Elaborator.elaborate(p, null, 5, LayerContext.Mode.TRAIN, r);
+    Graph g = Pipeline.canonical().run(TrainingGraph.build(e.graph(), r.trainSpec()), null);
+    java.util.List<Node> lookups = new java.util.ArrayList<>();
+    for (Node n : g.nodes()) {
+      if (n.op() instanceof dev.nnc.ir.ops.Recurrence) {
+        Node x = n.input(0);
+        while (x.op() instanceof dev.nnc.ir.ops.Reshape) {
+          x = x.input(0);
+        }
+        if (x.op() instanceof dev.nnc.ir.ops.Embedding) {
+          lookups.add(x);
+        }
+      }
+    }
+    assertTrue(!lookups.isEmpty(), layer + ": a recurrence reading a lookup of the mapped table");
+    KernelProgram kp = LowerToKernels.lower(g, "train");
+    for (Node l : lookups) {
+      assertTrue(l.input(0).shape().dim(0) == 5, layer + ": a table of the 5-token vocabulary, got " + l.input(0).shape());
+      assertTrue(kp.buffers().stream().noneMatch(b -> b.name().equals("t" + l.id())), layer + ": the lookup is not stored");
+    }
+    stepMatches(text, "adam", false);
+  }
+
+  /**
    * The trace slots a forward step stores are those something reads other than the slices the
    * step stores into itself (the outputs, and the previous states for {@code dW_hh}): training an
    * LSTM (its backward loop reads c and the gates) stores slots 2 on, its outputs and previous
