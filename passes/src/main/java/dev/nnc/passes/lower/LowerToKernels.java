@@ -321,28 +321,9 @@ public final class LowerToKernels {
         || n.shape().rank() != 3) {
       return;
     }
-    record Seen(Node node, LowerRecurrence.Box box) {}
-    Map<Node, LowerRecurrence.Box> ends = new LinkedHashMap<>();
-    java.util.ArrayDeque<Seen> todo = new java.util.ArrayDeque<>();
-    LowerRecurrence.Box whole = new LowerRecurrence.Box(0, n.shape().dim(1), 0, n.shape().dim(2));
-    for (Node u : users.get(n)) {
-      todo.add(new Seen(u, whole));
-    }
-    while (!todo.isEmpty()) {
-      Seen v = todo.pop();
-      if (!(v.node().op() instanceof Slice sl) || sl.axis() == 0) {
-        return;
-      }
-      LowerRecurrence.Box box = v.box().shifted(sl.axis(), sl.start());
-      box = sl.axis() == 1 ? new LowerRecurrence.Box(box.r0(), box.r0() + sl.size(), box.c0(), box.c1())
-          : new LowerRecurrence.Box(box.r0(), box.r1(), box.c0(), box.c0() + sl.size());
-      if (chained.contains(v.node())) {
-        for (Node u : users.get(v.node())) {
-          todo.add(new Seen(u, box));
-        }
-      } else if (ends.put(v.node(), box) != null) {
-        return;
-      }
+    Map<Node, LowerRecurrence.Box> ends = sliceEnds(n, true);
+    if (ends == null) {
+      return;
     }
     // Every box a slice holds is whole boxes of the loops' stores, each in one slice at most.
     List<LowerRecurrence.Box> writes = LowerRecurrence.gradientWrites(rg, n.shape());
@@ -399,6 +380,40 @@ public final class LowerToKernels {
     return x;
   }
 
+  /**
+   * The slices at the ends of {@code n}'s trees of slices along rows or columns (through the
+   * slices that only pass it on, {@link #chained}), each with the box of {@code n}'s [B, R, C]
+   * value it holds. Any other reader of {@code n} or of a chained slice is skipped; with {@code
+   * onlySlices}, there is none then (null).
+   */
+  private Map<Node, LowerRecurrence.Box> sliceEnds(Node n, boolean onlySlices) {
+    record Seen(Node node, LowerRecurrence.Box box) {}
+    Map<Node, LowerRecurrence.Box> ends = new LinkedHashMap<>();
+    java.util.ArrayDeque<Seen> todo = new java.util.ArrayDeque<>();
+    LowerRecurrence.Box whole = new LowerRecurrence.Box(0, n.shape().dim(1), 0, n.shape().dim(2));
+    users.get(n).forEach(u -> todo.add(new Seen(u, whole)));
+    while (!todo.isEmpty()) {
+      Seen v = todo.pop();
+      if (!(v.node().op() instanceof Slice sl) || sl.axis() == 0) {
+        if (onlySlices) {
+          return null;
+        }
+        continue;
+      }
+      LowerRecurrence.Box box = v.box().shifted(sl.axis(), sl.start());
+      box = sl.axis() == 1 ? new LowerRecurrence.Box(box.r0(), box.r0() + sl.size(), box.c0(), box.c1())
+          : new LowerRecurrence.Box(box.r0(), box.r1(), box.c0(), box.c0() + sl.size());
+      if (chained.contains(v.node())) {
+        for (Node u : users.get(v.node())) {
+          todo.add(new Seen(u, box));
+        }
+      } else {
+        ends.put(v.node(), box);
+      }
+    }
+    return ends;
+  }
+
   /** The slices of each recurrence's trace its loop stores into ({@link #feed}), and all of them. */
   private final Map<Node, List<LowerRecurrence.Feed>> feeds = new HashMap<>();
   private final Set<Node> fed = new HashSet<>();
@@ -419,42 +434,21 @@ public final class LowerToKernels {
     long hid = r.hidden();
     long shift = r.reverse() ? 0 : 1;
     long prev = 1 - shift;
-    record Seen(Node node, LowerRecurrence.Box box) {}
-    java.util.ArrayDeque<Seen> todo = new java.util.ArrayDeque<>();
-    LowerRecurrence.Box whole = new LowerRecurrence.Box(0, steps + 1, 0, n.shape().dim(2));
-    for (Node u : users.get(n)) {
-      if (u.op() instanceof Slice sl && sl.axis() > 0) {
-        todo.add(new Seen(u, whole));
-      }
-    }
     List<LowerRecurrence.Feed> found = new ArrayList<>();
-    while (!todo.isEmpty()) {
-      Seen v = todo.pop();
-      if (!(v.node().op() instanceof Slice sl) || sl.axis() == 0) {
-        continue;
-      }
-      LowerRecurrence.Box box = v.box().shifted(sl.axis(), sl.start());
-      box = sl.axis() == 1 ? new LowerRecurrence.Box(box.r0(), box.r0() + sl.size(), box.c0(), box.c1())
-          : new LowerRecurrence.Box(box.r0(), box.r1(), box.c0(), box.c0() + sl.size());
-      if (chained.contains(v.node())) {
-        for (Node u : users.get(v.node())) {
-          todo.add(new Seen(u, box));
-        }
-        continue;
-      }
-      if (box.c1() - box.c0() != hid || box.c0() % hid != 0 || fed.contains(v.node())) {
-        continue;
+    sliceEnds(n, false).forEach((end, box) -> {
+      if (box.c1() - box.c0() != hid || box.c0() % hid != 0) {
+        return;
       }
       if (box.r0() == shift && box.r1() == shift + steps) {
-        found.add(new LowerRecurrence.Feed(v.node(), (int) (box.c0() / hid), false));
+        found.add(new LowerRecurrence.Feed(end, (int) (box.c0() / hid), false));
       } else if (box.c0() == 0 && box.r0() == prev && box.r1() == prev + steps) {
-        found.add(new LowerRecurrence.Feed(v.node(), 0, true));
+        found.add(new LowerRecurrence.Feed(end, 0, true));
       } else {
-        continue;
+        return;
       }
-      fed.add(v.node());
-      force(v.node());
-    }
+      fed.add(end);
+      force(end);
+    });
     if (!found.isEmpty()) {
       feeds.put(n, found);
     }

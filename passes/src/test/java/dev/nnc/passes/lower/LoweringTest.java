@@ -181,10 +181,7 @@ class LoweringTest {
       "lstm(x2, len, 4, return_sequences=true) -> flatten"})
   void traceGradientsAreReadThroughTheirBlocksOfZeros(String layer) throws Exception {
     String text = recurrentModel(layer);
-    Program p = Program.parse(SourceFile.of("m.nn", text));
-    Recipe r = Elaborator.recipe(p, null);
-    Elaborated e = Elaborator.elaborate(p, null, 5, LayerContext.Mode.TRAIN, r);
-    Graph g = Pipeline.canonical().run(TrainingGraph.build(e.graph(), r.trainSpec()), null);
+    Graph g = trainingGraph(text);
     long recurrenceGrads = g.nodes().stream().filter(n -> n.op() instanceof dev.nnc.ir.ops.RecurrenceGrad).count();
     assertTrue(recurrenceGrads >= 1, layer + ": a recurrence gradient");
     KernelProgram kp = LowerToKernels.lower(g, "train");
@@ -210,10 +207,7 @@ class LoweringTest {
       "gru(x2, x2 -> flatten -> dense(6), 3, bidirectional=true) -> flatten"})
   void recurrenceGradientsAreWrittenIntoTheirSlices(String layer) throws Exception {
     String text = recurrentModel(layer);
-    Program p = Program.parse(SourceFile.of("m.nn", text));
-    Recipe r = Elaborator.recipe(p, null);
-    Elaborated e = Elaborator.elaborate(p, null, 5, LayerContext.Mode.TRAIN, r);
-    Graph g = Pipeline.canonical().run(TrainingGraph.build(e.graph(), r.trainSpec()), null);
+    Graph g = trainingGraph(text);
     java.util.Set<String> grads = new java.util.TreeSet<>();
     g.nodes().stream().filter(n -> n.op() instanceof dev.nnc.ir.ops.RecurrenceGrad).forEach(n -> grads.add("t" + n.id()));
     assertTrue(!grads.isEmpty(), layer + ": a recurrence gradient");
@@ -236,10 +230,7 @@ class LoweringTest {
       "x2 -> lstm(3, layers=2, return_sequences=true) -> flatten"})
   void embeddedProjectionsAreReadFromTheMappedTable(String layer) throws Exception {
     String text = recurrentModel(layer);
-    Program p = Program.parse(SourceFile.of("m.nn", text));
-    Recipe r = Elaborator.recipe(p, null);
-    Elaborated e = Elaborator.elaborate(p, null, 5, LayerContext.Mode.TRAIN, r);
-    Graph g = Pipeline.canonical().run(TrainingGraph.build(e.graph(), r.trainSpec()), null);
+    Graph g = trainingGraph(text);
     java.util.List<Node> lookups = new java.util.ArrayList<>();
     for (Node n : g.nodes()) {
       if (n.op() instanceof dev.nnc.ir.ops.Recurrence) {
@@ -347,6 +338,14 @@ class LoweringTest {
           batch = 5
         }
         """;
+
+  /** The training graph of model text {@code text} at batch 5, after the canonical passes. */
+  private static Graph trainingGraph(String text) throws Exception {
+    Program p = Program.parse(SourceFile.of("m.nn", text));
+    Recipe r = Elaborator.recipe(p, null);
+    Elaborated e = Elaborator.elaborate(p, null, 5, LayerContext.Mode.TRAIN, r);
+    return Pipeline.canonical().run(TrainingGraph.build(e.graph(), r.trainSpec()), null);
+  }
 
   static void stepMatches(String text, String optimizer, boolean fusedUpdates) throws Exception {
     Program p = Program.parse(SourceFile.of("m.nn", text));
