@@ -159,7 +159,8 @@ public final class FoldLinear implements Pass {
   /** {@code reshape(embedding(E·W [+ b], ids))}, shaped as the rows' product was. */
   private static Node foldLookup(Graph.Builder b, Lookup l, Map<Node, Node> mapped, Shape shape) {
     MatMul m = (MatMul) l.matmul().op();
-    Node table = b.add(new MatMul(false, m.transB()), mapped.get(l.embedding().input(0)), mapped.get(l.matmul().input(1)));
+    Node table = b.add(new MatMul(false, m.transB()), mapped.get(l.embedding().input(0)),
+        mapped.get(l.matmul().input(1)));
     if (l.bias() != null) {
       table = Ops.add(b, table, mapped.get(l.bias()));
     }

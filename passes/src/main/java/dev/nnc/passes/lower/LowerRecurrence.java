@@ -280,7 +280,8 @@ final class LowerRecurrence {
     Node xw = out.input(0);
     LowerRecurrence l = new LowerRecurrence(cx, out, r.cell(), r.reverse(), xw.shape().dim(0), xw.shape().dim(1),
         r.hidden());
-    return l.forward(cx.lookup(out) != null ? -1 : cx.buffer(xw), cx.buffer(out.input(1)), cx.buffer(out.input(2)), cx.buffer(out.input(3)),
+    return l.forward(cx.lookup(out) != null ? -1 : cx.buffer(xw), cx.buffer(out.input(1)), cx.buffer(out.input(2)),
+        cx.buffer(out.input(3)),
         r.cell() == Cell.LSTM ? cx.buffer(out.input(4)) : null, r.masked() ? cx.buffer(out.input(r.lengthsOperand())) : null);
   }
 
@@ -578,6 +579,7 @@ final class LowerRecurrence {
         last.add(st);
       }
     }
-    return last.isEmpty() ? List.of(first, loop) : List.of(first, loop, nest(cx.kernelName(out, "initial"), last, 0, 2));
+    return last.isEmpty() ? List.of(first, loop)
+        : List.of(first, loop, nest(cx.kernelName(out, "initial"), last, 0, 2));
   }
 }

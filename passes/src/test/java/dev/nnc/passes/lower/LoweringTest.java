@@ -209,7 +209,8 @@ class LoweringTest {
     String text = recurrentModel(layer);
     Graph g = trainingGraph(text);
     java.util.Set<String> grads = new java.util.TreeSet<>();
-    g.nodes().stream().filter(n -> n.op() instanceof dev.nnc.ir.ops.RecurrenceGrad).forEach(n -> grads.add("t" + n.id()));
+    g.nodes().stream().filter(n -> n.op() instanceof dev.nnc.ir.ops.RecurrenceGrad)
+        .forEach(n -> grads.add("t" + n.id()));
     assertTrue(!grads.isEmpty(), layer + ": a recurrence gradient");
     KernelProgram kp = LowerToKernels.lower(g, "train");
     java.util.List<String> stored = kp.buffers().stream().map(Buffer::name).filter(grads::contains).toList();
@@ -246,8 +247,10 @@ class LoweringTest {
     assertTrue(!lookups.isEmpty(), layer + ": a recurrence reading a lookup of the mapped table");
     KernelProgram kp = LowerToKernels.lower(g, "train");
     for (Node l : lookups) {
-      assertTrue(l.input(0).shape().dim(0) == 5, layer + ": a table of the 5-token vocabulary, got " + l.input(0).shape());
-      assertTrue(kp.buffers().stream().noneMatch(b -> b.name().equals("t" + l.id())), layer + ": the lookup is not stored");
+      assertTrue(l.input(0).shape().dim(0) == 5,
+          layer + ": a table of the 5-token vocabulary, got " + l.input(0).shape());
+      assertTrue(kp.buffers().stream().noneMatch(b -> b.name().equals("t" + l.id())),
+          layer + ": the lookup is not stored");
     }
     stepMatches(text, "adam", false);
   }
