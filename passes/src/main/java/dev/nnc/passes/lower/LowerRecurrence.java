@@ -280,12 +280,14 @@ final class LowerRecurrence {
     Node xw = out.input(0);
     LowerRecurrence l = new LowerRecurrence(cx, out, r.cell(), r.reverse(), xw.shape().dim(0), xw.shape().dim(1),
         r.hidden());
-    return l.forward(cx.lookup(out) != null ? -1 : cx.buffer(xw), cx.buffer(out.input(1)), cx.buffer(out.input(2)),
+    Lookup lookup = cx.lookup(out);
+    return l.forward(lookup, lookup != null ? -1 : cx.buffer(xw), cx.buffer(out.input(1)), cx.buffer(out.input(2)),
         cx.buffer(out.input(3)),
         r.cell() == Cell.LSTM ? cx.buffer(out.input(4)) : null, r.masked() ? cx.buffer(out.input(r.lengthsOperand())) : null);
   }
 
-  private List<Kernel> forward(int xw, int whh, int bhh, int h0, Integer c0, Integer len) {
+  /** With {@code lookup}, the input projections are that lookup's and {@code xw} is unused. */
+  private List<Kernel> forward(Lookup lookup, int xw, int whh, int bhh, int h0, Integer c0, Integer len) {
     int tr = cx.buffer(out);
     String base = "t" + out.id();
     counter = cx.temp(base + "_step", Shape.of(1));
@@ -313,7 +315,6 @@ final class LowerRecurrence {
     KExpr ok = valid(len);
     int shift = reverse ? 0 : 1;
     // xw[b, t, k·H + j]: the step's input projection of gate k; or of a lookup, its table's row ids[b, t].
-    Lookup lookup = cx.lookup(out);
     java.util.function.IntFunction<KExpr> x = lookup == null
         ? k -> new KExpr.Load(xw, new Affine((long) k * hid, new long[] {(long) steps * gh, 1}),
             new KExpr.Row(step(), gh, steps))

@@ -163,7 +163,7 @@ public final class LowerToKernels {
     if (n.op() instanceof Constant || chained.contains(n)) {
       return false;
     }
-    if (writtenThrough.containsKey(n) || lookedUp.contains(n)) {
+    if (writtenThrough.containsKey(n) || lookups.containsValue(n)) {
       return false;
     }
     if ((constantBroadcast(n) || placedConcat(n) || readThrough.contains(n)) && !forced.contains(n) && !isBoundary(n)) {
@@ -352,21 +352,21 @@ public final class LowerToKernels {
     });
   }
 
-  /** The embedding lookups recurrences read in place of their input projections ({@link #lookupOf}). */
-  private final Set<Node> lookedUp = new HashSet<>();
+  /** The embedding lookup each recurrence reads in place of its input projections ({@link #lookUp}). */
+  private final Map<Node, Node> lookups = new HashMap<>();
 
   /**
-   * The embedding lookup that recurrence {@code rec}'s input projections are (through reshapes
+   * Finds the embedding lookup that recurrence {@code rec}'s input projections are (through reshapes
    * that only pass it on), shaped as they are, and read by nothing else: the loop reads each
    * step's projections from the lookup's table at the token's row ({@link
    * LowerRecurrence.Lookup}) instead of from a [B, T, G·H] copy of them (7.5 MB written and read
    * again in the character LSTM, whose first layer's projection {@code fold-linear} turns into a
-   * lookup of a 60-row table); null when there is none. {@code -Dnnc.lower.lookup=false} stores
-   * the projections, for comparisons.
+   * lookup of a 60-row table); recorded in {@link #lookups}. {@code -Dnnc.lower.lookup=false}
+   * stores the projections, for comparisons.
    */
-  private Node lookupOf(Node rec) {
+  private void lookUp(Node rec) {
     if ("false".equals(System.getProperty("nnc.lower.lookup"))) {
-      return null;
+      return;
     }
     Node x = rec.input(0);
     while (x.op() instanceof Reshape && users.get(x).size() == 1 && !isBoundary(x)) {
@@ -374,10 +374,9 @@ public final class LowerToKernels {
     }
     if (!(x.op() instanceof Embedding) || isBoundary(x) || users.get(x).size() != 1
         || !x.shape().equals(rec.input(0).shape())) {
-      return null;
+      return;
     }
-    lookedUp.add(x);
-    return x;
+    lookups.put(rec, x);
   }
 
   /**
@@ -483,6 +482,7 @@ public final class LowerToKernels {
       }
       if (n.op() instanceof Recurrence r) {
         feed(n, r);
+        lookUp(n);
       }
     }
     // Operands that kernels read from memory must be materialised.
@@ -508,7 +508,7 @@ public final class LowerToKernels {
         // A recurrence gradient's trace gradient is read through its concatenations where it can be.
         // One whose input projections are an embedding lookup reads the lookup's table and ids.
         case Recurrence _ -> {
-          Node e = lookupOf(n);
+          Node e = lookups.get(n);
           if (e != null) {
             force(e.input(0));
             force(e.input(1));
@@ -697,7 +697,7 @@ public final class LowerToKernels {
 
       @Override
       public LowerRecurrence.Lookup lookup(Node rec) {
-        Node e = lookupOf(rec);
+        Node e = lookups.get(rec);
         return e == null ? null
             : new LowerRecurrence.Lookup(bufOf.get(e.input(0)), bufOf.get(e.input(1)), ((Embedding) e.op()).vocab());
       }
