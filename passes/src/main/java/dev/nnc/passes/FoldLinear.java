@@ -7,12 +7,16 @@ import dev.nnc.ir.ops.Binary;
 import dev.nnc.ir.ops.BinaryFn;
 import dev.nnc.ir.ops.Conv2d;
 import dev.nnc.ir.ops.Embedding;
+import dev.nnc.ir.ops.EmbeddingGrad;
 import dev.nnc.ir.ops.MatMul;
 import dev.nnc.ir.ops.Ops;
 import dev.nnc.ir.ops.Permute;
 import dev.nnc.ir.ops.Reduce;
 import dev.nnc.ir.ops.ReduceFn;
+import dev.nnc.ir.ops.Reshape;
+import dev.nnc.ir.ops.SumTo;
 import dev.nnc.ir.ops.Window;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -37,6 +41,9 @@ import java.util.Map;
  * training graph: the backward pass reads it), are left alone. An embedding lookup followed by a
  * dense map is the lookup of the mapped table when the vocabulary is smaller than the rows
  * looked up ({@link Lookup}); the lookup may be read elsewhere, since it costs no arithmetic.
+ * The backward pass of such a map goes through the table as well ({@link Scatter}): the products
+ * of the rows' gradient G with the rows, and of G with the map, become products with the table's
+ * gradient {@code embedding_grad(G, ids)}, V rows instead of N.
  */
 public final class FoldLinear implements Pass {
   @Override
@@ -50,10 +57,31 @@ public final class FoldLinear implements Pass {
   @Override
   public Graph apply(Graph g) {
     Map<Node, List<Node>> users = g.users();
+    Map<Node, Scatter> scattered = new HashMap<>();
+    java.util.Set<Node> outputs = java.util.Set.copyOf(g.outputs().values());
+    for (Node n : g.nodes()) {
+      Scatter sc = scatter(n, users, outputs);
+      if (sc != null) {
+        scattered.put(unshaped(sc.rowsGrad()), sc);
+      }
+    }
     return new DeadCodeElimination().apply(Rebuilder.rebuildDeep(g, null, (b, n, ins, mapped) -> {
       Lookup l = lookup(n, users);
       if (l != null) {
         return foldLookup(b, l, mapped, n.shape());
+      }
+      Scatter sc = scatter(n, users, outputs);
+      if (sc != null) {
+        Node table = tableGrad(b, sc.rowsGrad(), sc, mapped);
+        Node other = mapped.get(sc.other());
+        // Gᵀ·rows = (SᵀG)ᵀ·E; Sᵀ(G·W) = (SᵀG)·W, S the [N, V] selection of the rows' tokens.
+        return n.op() instanceof EmbeddingGrad ? b.add(new MatMul(false, sc.transB()), table, other)
+            : b.add(new MatMul(true, false), table, other);
+      }
+      Scatter rows = n.op() instanceof SumTo st && st.target().rank() == 1 ? scattered.get(unshaped(n.input(0))) : null;
+      if (rows != null && n.input(0).shape().equals(rows.rowsGrad().shape()) && mapped.containsKey(rows.ids())) {
+        // Every row lands on one row of the table's gradient: its column sums are the rows'.
+        return b.add(n.op(), tableGrad(b, n.input(0), rows, mapped));
       }
       Chain c = match(n, users);
       if (c == null || !pays(c)) {
@@ -166,6 +194,79 @@ public final class FoldLinear implements Pass {
     }
     Embedding emb = (Embedding) l.embedding().op();
     return Ops.reshape(b, b.add(emb, table, mapped.get(l.embedding().input(1))), shape);
+  }
+
+  /**
+   * A product in the backward pass of rows looked up from a table, {@code x = embedding(E, ids)}
+   * viewed as N rows of D, with the rows' gradient {@code G[N, O]} (its {@code rowsGrad}), that
+   * the table's gradient {@code T = embedding_grad(G, ids)} (a scatter-add, {@code [V, O]})
+   * computes with V rows instead of N:
+   *
+   * <ul>
+   *   <li>{@code Gᵀ·x} (a dense map's {@code dW}) is {@code Tᵀ·E}: N·O additions and V·O·D
+   *       multiply-adds instead of N·O·D ({@code other} is E);
+   *   <li>{@code embedding_grad(G·W, ids)} (the table's {@code dE} through the map) is {@code
+   *       T·W}, with W as the product took it ({@code transB}; {@code other} is W), when nothing
+   *       else reads {@code G·W}.
+   * </ul>
+   *
+   * Folded when {@code V·D < N·(D − 1)}, the additions included; a bias's gradient, the column
+   * sums of G, then sums T's V rows ({@code sum_to}), T being computed anyway. The character
+   * LSTM's first layer: dW_ih and dE from a 60 × 512 T instead of two 3840 × 32 × 512 products.
+   */
+  record Scatter(Node rowsGrad, Node ids, int vocab, Node other, boolean transB) {}
+
+  /** The product {@code n} as a {@link Scatter}, or null ({@code outputs}: the graph's, read from outside). */
+  static Scatter scatter(Node n, Map<Node, List<Node>> users, java.util.Set<Node> outputs) {
+    if (n.op() instanceof MatMul m && m.transA() && !m.transB() && n.input(0).shape().rank() == 2) {
+      Node x = n.input(1);
+      while (x.op() instanceof Reshape) {
+        x = x.input(0);
+      }
+      Node grad = n.input(0);
+      if (x.op() instanceof Embedding emb && n.input(1).shape().rank() == 2
+          && x.input(1).shape().size() == grad.shape().dim(0) && pays(emb.vocab(), grad.shape().dim(0), x.shape())) {
+        return new Scatter(grad, x.input(1), emb.vocab(), x.input(0), false);
+      }
+      return null;
+    }
+    if (n.op() instanceof EmbeddingGrad eg) {
+      Node y = n.input(0);
+      while (y.op() instanceof Reshape && single(users, y) && !outputs.contains(y)) {
+        y = y.input(0);
+      }
+      if (y.op() instanceof MatMul m && !m.transA() && y.shape().rank() == 2 && single(users, y) && !outputs.contains(y)
+          && y.input(0).shape().rank() == 2 && y.shape().dim(0) == n.input(1).shape().size()
+          && pays(eg.vocab(), y.shape().dim(0), y.shape())) {
+        return new Scatter(y.input(0), n.input(1), eg.vocab(), y.input(1), m.transB());
+      }
+    }
+    return null;
+  }
+
+  /** {@code n} without the reshapes around it: two views of one value, shaped alike, have the same rows. */
+  private static Node unshaped(Node n) {
+    while (n.op() instanceof Reshape) {
+      n = n.input(0);
+    }
+    return n;
+  }
+
+  /** Whether V rows of the table's gradient beat N: {@code V·D < N·(D − 1)}, D the rows' last dimension. */
+  private static boolean pays(int vocab, long rows, Shape rowShape) {
+    double d = rowShape.dim(rowShape.rank() - 1);
+    return vocab * d < rows * (d - 1);
+  }
+
+  /**
+   * {@code embedding_grad(G, ids)}: the rows' gradient {@code rowsGrad} (the scatter's, or the
+   * same rows reshaped alike) shaped as the ids' rows, scattered onto the table.
+   */
+  private static Node tableGrad(Graph.Builder b, Node rowsGrad, Scatter sc, Map<Node, Node> mapped) {
+    Node ids = mapped.get(sc.ids());
+    Node grad = mapped.get(rowsGrad);
+    Shape rows = dev.nnc.ir.ops.Embedding.rows(ids.shape(), grad.shape().dim(1));
+    return b.add(new EmbeddingGrad(sc.vocab()), Ops.reshape(b, grad, rows), ids);
   }
 
   /** A 1×1, stride-1, unpadded, undilated window: a per-pixel linear map. */

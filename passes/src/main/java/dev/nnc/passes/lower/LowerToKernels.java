@@ -765,8 +765,10 @@ public final class LowerToKernels {
 
   /**
    * The table's gradient: zero it, then add each token's output gradient onto its row, token
-   * after token (tokens that share an id add onto the same row, so the loop over tokens runs on
-   * one thread; each row is contiguous along the embedding dimension).
+   * after token (tokens that share an id add onto the same row, so the tokens of one column run
+   * on one thread). Work items are blocks of {@code gcd(D, 64)} columns: the items share no
+   * element, and a wide table's gradient (a character LSTM's first layer through its lookup,
+   * 60 × 512 from 3840 tokens) is scattered by all the threads.
    */
   private Kernel embeddingGrad(Node out, EmbeddingGrad e) {
     Node dy = out.input(0);
@@ -774,17 +776,23 @@ public final class LowerToKernels {
     int dw = bufOf.get(out);
     int dim = out.shape().dim(1);
     long tokens = ids.shape().size();
-    // Variables: 0 = the one-iteration root, 1 = table element (zeroing), then token; 2 = element of the row.
-    KStmt zero = new KStmt.Loop(1, (long) e.vocab() * dim,
-        List.of(new KStmt.Store(dw, new Affine(0, new long[] {0, 1, 0}), new KExpr.Lit(0))));
+    int width = gcd(dim, 64);
+    int blocks = dim / width;
+    // Variables: 0 = the block of columns, 1 = table row (zeroing), then token; 2 = column in the block.
+    KStmt zero = new KStmt.Loop(1, e.vocab(), List.of(new KStmt.Loop(2, width,
+        List.of(new KStmt.Store(dw, new Affine(0, new long[] {width, dim, 1}), new KExpr.Lit(0))))));
     KExpr.Row row = new KExpr.Row(new KExpr.Load(bufOf.get(ids), new Affine(0, new long[] {0, 1, 0})), dim,
         e.vocab());
-    Affine at = new Affine(0, new long[] {0, 0, 1});
+    Affine at = new Affine(0, new long[] {width, 0, 1});
     KStmt add = new KStmt.Store(dw, at, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Load(dw, at, row),
-        new KExpr.Load(bufOf.get(dy), new Affine(0, new long[] {0, dim, 1}))), row);
-    KStmt scatter = new KStmt.Loop(1, tokens, List.of(new KStmt.Loop(2, dim, List.of(add))));
-    KStmt.Loop root = new KStmt.Loop(0, 1, List.of(zero, scatter));
-    return new Kernel.Loops(kernelName(out), root, 3, 0, false, (double) tokens * dim);
+        new KExpr.Load(bufOf.get(dy), new Affine(0, new long[] {width, dim, 1}))), row);
+    KStmt scatter = new KStmt.Loop(1, tokens, List.of(new KStmt.Loop(2, width, List.of(add))));
+    KStmt.Loop root = new KStmt.Loop(0, blocks, List.of(zero, scatter));
+    return new Kernel.Loops(kernelName(out), root, 3, 0, blocks > 1, (double) tokens * dim);
+  }
+
+  private static int gcd(int a, int b) {
+    return b == 0 ? a : gcd(b, a % b);
   }
 
   /** {@code target} right-aligned to {@code full}'s rank with 1s in front. */

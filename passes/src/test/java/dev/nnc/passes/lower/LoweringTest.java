@@ -256,6 +256,71 @@ class LoweringTest {
   }
 
   /**
+   * The backward pass of that first layer goes through the table too: its input weights' and
+   * the embedding's gradients are products with the table's gradient {@code embedding_grad(dG,
+   * ids)} (5 rows instead of 30), the bias's the sums of its rows, so no product reads the
+   * looked-up rows and they are not computed at all; the weights after an Adam step equal those
+   * of the same graph optimised without {@code fold-linear} (the interpreter on both).
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"x2 -> lstm(4, return_sequences=true) -> flatten", "x2 -> gru(4) -> flatten",
+      "lstm(x2, len, 4, return_sequences=true) -> flatten", "x2 -> simple_rnn(3, bidirectional=true) -> flatten"})
+  void lookupGradientsGoThroughTheTablesGradient(String layer) throws Exception {
+    String text = recurrentModel(layer);
+    Program p = Program.parse(SourceFile.of("m.nn", text));
+    Recipe r = Elaborator.recipe(p, null);
+    Elaborated e = Elaborator.elaborate(p, null, 5, LayerContext.Mode.TRAIN, r);
+    Graph raw = TrainingGraph.build(e.graph(), r.trainSpec());
+    Graph folded = Pipeline.canonical().run(raw, null);
+    Graph unfolded = new Pipeline(Pipeline.canonical().passes().stream()
+        .filter(pass -> !pass.name().equals("fold-linear")).toList()).run(raw, null);
+    int tables = 0;
+    for (Node n : folded.nodes()) {
+      assertTrue(!(n.op() instanceof dev.nnc.ir.ops.Embedding && n.input(0).op() instanceof Param),
+          layer + ": the embedding's own rows are not looked up: " + n);
+      if (n.op() instanceof dev.nnc.ir.ops.EmbeddingGrad) {
+        Node dy = n.input(0);
+        while (dy.op() instanceof dev.nnc.ir.ops.Reshape) {
+          dy = dy.input(0);
+        }
+        // The embedding's own gradient scatters dx = dG·W_ih (or a sum of them); the table's scatters dG.
+        if (!(dy.op() instanceof dev.nnc.ir.ops.MatMul) && !(dy.op() instanceof dev.nnc.ir.ops.Binary)) {
+          tables++;
+        }
+      }
+    }
+    assertTrue(tables >= 1, layer + ": the gradient of the mapped table, a scatter of the gates' gradient");
+    Random rnd = new Random(7);
+    Map<String, Tensor> ins = new HashMap<>();
+    Map<String, Tensor> ps = new HashMap<>();
+    for (Node n : raw.nodes()) {
+      double[] v = new double[(int) Math.max(1, n.shape().size())];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = n.dtype() == dev.nnc.ir.DType.I32 ? rnd.nextInt(4)
+            : n.op() instanceof Param pp && pp.name().equals("step") ? 3
+            : n.op() instanceof Param pp2 && pp2.role() == Param.Role.STATE ? Math.abs(rnd.nextGaussian()) * 0.01
+            : rnd.nextGaussian() * 0.5;
+      }
+      if (n.op() instanceof Input in) {
+        ins.put(in.name(), new Tensor(n.shape(), v));
+      } else if (n.op() instanceof Param pp) {
+        ps.put(pp.name(), new Tensor(n.shape(), v));
+      }
+    }
+    Interpreter.Result want = Interpreter.run(unfolded, ins, ps);
+    Interpreter.Result got = Interpreter.run(folded, ins, ps);
+    assertTrue(want.updates().keySet().equals(got.updates().keySet()), layer + ": the same weights updated");
+    for (Map.Entry<String, Tensor> u : want.updates().entrySet()) {
+      double[] w = u.getValue().data();
+      double[] g = got.updates().get(u.getKey()).data();
+      for (int i = 0; i < w.length; i++) {
+        assertTrue(Math.abs(w[i] - g[i]) <= 1e-9 + 1e-7 * Math.abs(w[i]),
+            layer + ": " + u.getKey() + "[" + i + "] unfolded " + w[i] + ", folded " + g[i]);
+      }
+    }
+  }
+
+  /**
    * The trace slots a forward step stores are those something reads other than the slices the
    * step stores into itself (the outputs, and the previous states for {@code dW_hh}): training an
    * LSTM (its backward loop reads c and the gates) stores slots 2 on, its outputs and previous
