@@ -140,6 +140,55 @@ class ElementwiseJitTest {
     check(b.build(), Map.of("x", values(new Random(4), 165, UnaryFn.EXP)), "reductions");
   }
 
+  /**
+   * A row's maximum (reduce_max, the shift of softmax and log_softmax) is vectorised, not a chain
+   * of scalar maxima (log_softmax over 3840 rows of 60 logits: 0.57 ms before, 0.33 after), and a
+   * NaN in a row is its maximum, as in PyTorch and the interpreter: the reductions use {@code
+   * llvm.maximum}, which the loop vectoriser reduces without fast-math flags; {@code llvm.maxnum}
+   * (which drops a NaN) it does not.
+   */
+  @Test
+  void rowMaximaAreVectorisedAndPropagateNaN() {
+    Graph.Builder b = Graph.builder("m");
+    Node x = b.addTyped(new Input("x"), List.of(), TensorType.f32(Shape.of(6, 60)));
+    b.output("max", b.add(new Reduce(ReduceFn.MAX, List.of(1), false), x));
+    b.output("log_softmax", b.add(new LogSoftmax(), x));
+    Graph g = b.build();
+    CpuHarness.Built built = CpuHarness.build(g);
+    String ir = built.compiled().text();
+    assertTrue(ir.matches("(?s).*call (nnan )?(nsz )?(float @llvm\\.vector\\.reduce\\.fmaximum|<\\d+ x float> @llvm\\.maximum).*"),
+        "a vector maximum:\n" + ir);
+    float[] v = values(new Random(5), 360, UnaryFn.EXP);
+    v[60 * 2 + 17] = Float.NaN;
+    v[60 * 4 + 59] = Float.NaN;
+    Map<String, Tensor> ref = new HashMap<>();
+    double[] d = new double[v.length];
+    for (int i = 0; i < v.length; i++) {
+      d[i] = v[i];
+    }
+    ref.put("x", new Tensor(g.inputs().get(0).shape(), d));
+    Interpreter.Result want = Interpreter.run(g, ref, Map.of());
+    try (NativeModel m = new NativeModel(built.manifest(),
+        dev.nnc.runtime.KernelLibrary.ofAddresses(built.compiled().jit()), 2)) {
+      m.setInput("p", "x", v);
+      m.run("p");
+      for (String out : List.of("max", "log_softmax")) {
+        double[] w = want.outputs().get(out).data();
+        float[] got = m.output("p", out);
+        int perRow = w.length / 6;
+        for (int i = 0; i < w.length; i++) {
+          int row = i / perRow;
+          if (row == 2 || row == 4) {
+            assertTrue(Float.isNaN(got[i]) && Double.isNaN(w[i]), out + "[" + i + "] of a row with a NaN: " + got[i]);
+          } else {
+            assertTrue(Math.abs(w[i] - got[i]) <= 1e-5 + 1e-4 * Math.abs(w[i]),
+                out + "[" + i + "]: reference " + w[i] + ", generated " + got[i]);
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void dropoutMaskIsTheReferenceMask() {
     Graph.Builder b = Graph.builder("d");
