@@ -157,8 +157,10 @@ final class BenchCommand implements Callable<Integer> {
         }
         float[] v = new float[(int) s.size()];
         int bound = s.integer() ? (s.bound() > 0 ? s.bound() : classes) : 0;
+        // Integers in the slot's range [min, bound): token ids and classes from 0, sequence lengths from 1.
+        int min = s.integer() ? Math.min(s.min(), bound - 1) : 0;
         for (int i = 0; i < v.length; i++) {
-          v[i] = s.integer() ? rnd.nextInt(bound) : (float) rnd.nextGaussian();
+          v[i] = s.integer() ? min + rnd.nextInt(bound - min) : (float) rnd.nextGaussian();
         }
         in.put(s.name(), v);
       }

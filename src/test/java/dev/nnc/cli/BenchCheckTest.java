@@ -30,6 +30,32 @@ class BenchCheckTest {
     assertTrue(r.out().contains("training step") && r.out().contains("inference"), r.all());
   }
 
+  /**
+   * A masked sequence model is timed on lengths it accepts: the bench's random inputs keep each
+   * integer slot in its range, sequence lengths from 1 (a length of 0 was drawn and refused, and
+   * the bench stopped with an internal error).
+   */
+  @Test
+  void aMaskedSequenceModelIsTimedOnValidLengths() throws Exception {
+    CliRunner.Run r = CliRunner.run("bench", "../samples/word-language.nn", "--vs", "none", "--batch", "64",
+        "--time", "0.01");
+    assertEquals(0, r.code(), r.all());
+    assertTrue(r.out().contains("training step") && r.out().contains("inference"), r.all());
+    Session s = Session.open(Path.of("../samples/word-language.nn"), null);
+    ModelCompiler.Result res = s.compile(s.recipe(1, 64), 64, null);
+    boolean lengths = false;
+    for (long seed = 1; seed <= 5; seed++) {
+      Map<String, float[]> inputs = BenchCommand.inputs(res.manifest(), Session.primaryOutput(res.forward()), seed);
+      for (dev.nnc.runtime.Manifest.Slot sl : res.manifest().program(ModelCompiler.TRAIN).inputs()) {
+        for (float v : inputs.get(sl.name())) {
+          assertTrue(v >= sl.min() && (sl.bound() == 0 || v < sl.bound()), sl.name() + " = " + v + " outside its range");
+        }
+        lengths |= sl.min() == 1;
+      }
+    }
+    assertTrue(lengths, "the model has a lengths input");
+  }
+
   /** A baseline whose outputs or first loss differ is refused, never timed. */
   @Test
   void checkRefusesADisagreeingBaseline() throws Exception {
