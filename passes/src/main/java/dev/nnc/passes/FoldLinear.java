@@ -19,6 +19,7 @@ import dev.nnc.ir.ops.Window;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * {@code fold-linear}: two linear maps in a row with nothing nonlinear between them become one,
@@ -58,7 +59,7 @@ public final class FoldLinear implements Pass {
   public Graph apply(Graph g) {
     Map<Node, List<Node>> users = g.users();
     Map<Node, Scatter> scattered = new HashMap<>();
-    java.util.Set<Node> outputs = java.util.Set.copyOf(g.outputs().values());
+    Set<Node> outputs = Set.copyOf(g.outputs().values());
     for (Node n : g.nodes()) {
       Scatter sc = scatter(n, users, outputs);
       if (sc != null) {
@@ -217,7 +218,7 @@ public final class FoldLinear implements Pass {
   record Scatter(Node rowsGrad, Node ids, int vocab, Node other, boolean transB) {}
 
   /** The product {@code n} as a {@link Scatter}, or null ({@code outputs}: the graph's, read from outside). */
-  static Scatter scatter(Node n, Map<Node, List<Node>> users, java.util.Set<Node> outputs) {
+  static Scatter scatter(Node n, Map<Node, List<Node>> users, Set<Node> outputs) {
     if (n.op() instanceof MatMul m && m.transA() && !m.transB() && n.input(0).shape().rank() == 2) {
       Node x = n.input(1);
       while (x.op() instanceof Reshape) {

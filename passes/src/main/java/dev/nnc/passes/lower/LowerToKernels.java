@@ -766,7 +766,8 @@ public final class LowerToKernels {
   /**
    * The table's gradient: zero it, then add each token's output gradient onto its row, token
    * after token (tokens that share an id add onto the same row, so the tokens of one column run
-   * on one thread). Work items are blocks of {@code gcd(D, 64)} columns: the items share no
+   * on one thread). Work items are blocks of {@code gcd(D, 64)} columns (the lowest power of two
+   * dividing D, at most 64): the items share no
    * element, and a wide table's gradient (a character LSTM's first layer through its lookup,
    * 60 × 512 from 3840 tokens) is scattered by all the threads.
    */
@@ -776,7 +777,7 @@ public final class LowerToKernels {
     int dw = bufOf.get(out);
     int dim = out.shape().dim(1);
     long tokens = ids.shape().size();
-    int width = gcd(dim, 64);
+    int width = Math.min(64, Integer.lowestOneBit(dim));
     int blocks = dim / width;
     // Variables: 0 = the block of columns, 1 = table row (zeroing), then token; 2 = column in the block.
     KStmt zero = new KStmt.Loop(1, e.vocab(), List.of(new KStmt.Loop(2, width,
@@ -789,10 +790,6 @@ public final class LowerToKernels {
     KStmt scatter = new KStmt.Loop(1, tokens, List.of(new KStmt.Loop(2, width, List.of(add))));
     KStmt.Loop root = new KStmt.Loop(0, blocks, List.of(zero, scatter));
     return new Kernel.Loops(kernelName(out), root, 3, 0, blocks > 1, (double) tokens * dim);
-  }
-
-  private static int gcd(int a, int b) {
-    return b == 0 ? a : gcd(b, a % b);
   }
 
   /** {@code target} right-aligned to {@code full}'s rank with 1s in front. */

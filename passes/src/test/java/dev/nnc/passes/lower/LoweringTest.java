@@ -294,13 +294,7 @@ class LoweringTest {
     Map<String, Tensor> ins = new HashMap<>();
     Map<String, Tensor> ps = new HashMap<>();
     for (Node n : raw.nodes()) {
-      double[] v = new double[(int) Math.max(1, n.shape().size())];
-      for (int i = 0; i < v.length; i++) {
-        v[i] = n.dtype() == dev.nnc.ir.DType.I32 ? rnd.nextInt(4)
-            : n.op() instanceof Param pp && pp.name().equals("step") ? 3
-            : n.op() instanceof Param pp2 && pp2.role() == Param.Role.STATE ? Math.abs(rnd.nextGaussian()) * 0.01
-            : rnd.nextGaussian() * 0.5;
-      }
+      double[] v = randomValues(n, rnd);
       if (n.op() instanceof Input in) {
         ins.put(in.name(), new Tensor(n.shape(), v));
       } else if (n.op() instanceof Param pp) {
@@ -415,6 +409,22 @@ class LoweringTest {
     return Pipeline.canonical().run(TrainingGraph.build(e.graph(), r.trainSpec()), null);
   }
 
+  /**
+   * Values for node {@code n} of a training graph: labels and token ids (embedding(5, …) in these
+   * models) integers in [0, 4), the step counter 3, optimizer state small and positive, the rest
+   * Gaussian.
+   */
+  private static double[] randomValues(Node n, Random rnd) {
+    double[] v = new double[(int) Math.max(1, n.shape().size())];
+    for (int i = 0; i < v.length; i++) {
+      v[i] = n.op() instanceof Input && n.dtype() == dev.nnc.ir.DType.I32 ? rnd.nextInt(4)
+          : n.op() instanceof Param pp && pp.name().equals("step") ? 3
+          : n.op() instanceof Param pp2 && pp2.role() == Param.Role.STATE ? Math.abs(rnd.nextGaussian()) * 0.01
+          : rnd.nextGaussian() * 0.5;
+    }
+    return v;
+  }
+
   static void stepMatches(String text, String optimizer, boolean fusedUpdates) throws Exception {
     Program p = Program.parse(SourceFile.of("m.nn", text));
     Recipe r = Elaborator.recipe(p, null);
@@ -435,13 +445,9 @@ class LoweringTest {
     Map<String, Tensor> ins = new HashMap<>();
     Map<String, Tensor> ps = new HashMap<>();
     for (Node n : g.nodes()) {
-      double[] v = new double[(int) Math.max(1, n.shape().size())];
+      double[] v = randomValues(n, rnd);
       for (int i = 0; i < v.length; i++) {
-        // Labels and token ids (embedding(5, …) below): integers in [0, 4).
-        v[i] = (float) (n.op() instanceof Input && n.dtype() == dev.nnc.ir.DType.I32 ? rnd.nextInt(4)
-            : n.op() instanceof Param pp && pp.name().equals("step") ? 3
-            : n.op() instanceof Param pp2 && pp2.role() == Param.Role.STATE ? Math.abs(rnd.nextGaussian()) * 0.01
-            : rnd.nextGaussian() * 0.5);
+        v[i] = (float) v[i];
       }
       Integer buf = null;
       if (n.op() instanceof Input in) {
