@@ -724,9 +724,9 @@ public final class KernelEmitter {
       case KStmt.Assign a -> {
         // A running maximum takes llvm.maximum, which the loop vectoriser reduces as it is (a NaN
         // in the row is the maximum, as in PyTorch); llvm.maxnum it leaves a scalar chain.
-        LLVMValueRef v = maxes(a) ? call("llvm.maximum", f32, expr(((KExpr.Bin) a.value()).x()),
+        LLVMValueRef v = runs(a, KExpr.BinOp.MAX) ? call("llvm.maximum", f32, expr(((KExpr.Bin) a.value()).x()),
             expr(((KExpr.Bin) a.value()).y())) : expr(a.value());
-        if (accumulates(a) && LLVMCanValueUseFastMathFlags(v) != 0) {
+        if (runs(a, KExpr.BinOp.ADD) && LLVMCanValueUseFastMathFlags(v) != 0) {
           // A running sum may be reassociated (KStmt.Assign): the loop vectoriser can then keep
           // one partial sum per lane instead of a serial chain of adds, one add's latency each.
           LLVMSetFastMathFlags(v, LLVMGetFastMathFlags(v) | LLVMFastMathAllowReassoc | LLVMFastMathNoSignedZeros);
@@ -748,15 +748,9 @@ public final class KernelEmitter {
     return op;
   }
 
-  /** Whether {@code a} is a running maximum, {@code l = max(l, e)} or {@code l = max(e, l)}. */
-  static boolean maxes(KStmt.Assign a) {
-    return a.value() instanceof KExpr.Bin(KExpr.BinOp op, KExpr x, KExpr y) && op == KExpr.BinOp.MAX
-        && (x.equals(new KExpr.Local(a.local())) || y.equals(new KExpr.Local(a.local())));
-  }
-
-  /** Whether {@code a} is a running sum, {@code l = l + e} or {@code l = e + l}. */
-  static boolean accumulates(KStmt.Assign a) {
-    return a.value() instanceof KExpr.Bin(KExpr.BinOp op, KExpr x, KExpr y) && op == KExpr.BinOp.ADD
+  /** Whether {@code a} runs {@code op} over its local: {@code l = l op e} or {@code l = e op l} (a running sum or maximum). */
+  static boolean runs(KStmt.Assign a, KExpr.BinOp op) {
+    return a.value() instanceof KExpr.Bin(KExpr.BinOp o, KExpr x, KExpr y) && o == op
         && (x.equals(new KExpr.Local(a.local())) || y.equals(new KExpr.Local(a.local())));
   }
 

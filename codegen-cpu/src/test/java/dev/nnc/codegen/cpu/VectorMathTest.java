@@ -100,7 +100,7 @@ class VectorMathTest {
    * exp and tanh at the width of the vector variants too. x86-64-v4 is tuned, as Intel's AVX-512
    * cores are, to prefer 256-bit vectors: without the cell's width carried over, the loop took 8
    * lanes, for which there is no variant, and every exp and tanh became 8 scalar calls (a
-   * character LSTM's forward loop 3-4× slower on a Sapphire Rapids).
+   * character LSTM's forward loop 3.4× slower than step by step on an Intel Xeon).
    */
   @Test
   void fusedLoopsOverTimeCallTheVectorVariants() {
