@@ -76,6 +76,21 @@ final class BlockCode {
     return e.gep(e.f32, base, index);
   }
 
+  /**
+   * The {@code n} floats of shared memory from {@code base[index]}, read as one vector: on the GPU
+   * {@code ld.shared.v4.f32} for four, which needs {@code index} a multiple of {@code n} (the
+   * shared arrays are 16-byte aligned); emulated the same vector load, at the floats' own alignment.
+   */
+  LLVMValueRef[] vector(LLVMValueRef base, LLVMValueRef index, int n) {
+    LLVMValueRef load = LLVMBuildLoad2(e.b, LLVMVectorType(e.f32, n), element(base, index), "");
+    LLVMSetAlignment(load, flavor == GpuEmitter.Flavor.PTX ? 4 * n : 4);
+    LLVMValueRef[] v = new LLVMValueRef[n];
+    for (int x = 0; x < n; x++) {
+      v[x] = LLVMBuildExtractElement(e.b, load, LLVMConstInt(e.i32, x, 0), "");
+    }
+    return v;
+  }
+
   /** Runs {@code body(thread)} for every thread of the block, as one phase. */
   void forAllThreads(Consumer<LLVMValueRef> body) {
     if (flavor == GpuEmitter.Flavor.PTX) {

@@ -249,10 +249,14 @@ final class GpuEmitter {
 
   /** The side of a register-blocked GEMM's tile of C: 16 × 16 threads, {@value #MICRO} × {@value #MICRO} elements each. */
   static final int BLOCKED_TILE = 64;
+  /** The side of a wide register-blocked GEMM's tile of C: 16 × 16 threads, 8 × 8 elements each. */
+  static final int WIDE_TILE = 128;
   /** The depth of a register-blocked GEMM's tiles of A and B in shared memory. */
   static final int BLOCKED_K = 8;
   /** Elements of C per thread of a register-blocked GEMM, in each direction. */
   static final int MICRO = BLOCKED_TILE / TILE;
+  /** A register-blocked thread's rows (and columns) of C come in runs of this many, read from shared memory as one vector. */
+  static final int RUN = 4;
 
   /** Blocks a register-blocked GEMM needs at least: about one per multiprocessor of a large GPU (108 on an A100, 132 on an H100). */
   static final long BLOCKED_MIN_BLOCKS = 128;
@@ -261,21 +265,52 @@ final class GpuEmitter {
    * Whether GEMM {@code g} runs register-blocked and double-buffered: where C holds at least a
    * {@value #BLOCKED_TILE}-square tile and there are enough of them to occupy the GPU's
    * multiprocessors ({@value #BLOCKED_MIN_BLOCKS}); smaller GEMMs keep the one-element-a-thread
-   * tile, sixteen times the blocks. {@code -Dnnc.gpu.gemm=blocked} takes the blocked kernel
-   * wherever C holds a tile, {@code tiled} never (comparisons; the tests).
+   * tile, sixteen times the blocks. {@code -Dnnc.gpu.gemm=blocked} takes the blocked kernel of
+   * {@value #BLOCKED_TILE}-square tiles wherever C holds one, {@code wide} the kernel of
+   * {@value #WIDE_TILE}-square tiles wherever C holds one of those ({@link #wide}), {@code tiled}
+   * never either (comparisons; the tests).
    */
   static boolean blocked(Kernel.Gemm g) {
     if (g.m() < BLOCKED_TILE || g.n() < BLOCKED_TILE) {
       return false;
     }
+    return switch (gemmChoice()) {
+      case "blocked", "wide" -> true;
+      case "tiled" -> false;
+      default -> enough(g, BLOCKED_TILE);
+    };
+  }
+
+  /**
+   * Whether register-blocked GEMM {@code g} takes {@value #WIDE_TILE}-square tiles of C, 8 × 8
+   * elements a thread: where C holds {@value #BLOCKED_MIN_BLOCKS} of them (a 2048-square product
+   * has 256), so that the wider tiles still occupy the GPU. Per step of K a thread then does 64
+   * FMAs for four vector reads of shared memory, where the {@value #BLOCKED_TILE}-square tile does
+   * 16 for two: what keeps a large product from waiting on shared memory ({@link #emitBlockedGemm}).
+   */
+  static boolean wide(Kernel.Gemm g) {
+    if (g.m() < WIDE_TILE || g.n() < WIDE_TILE) {
+      return false;
+    }
+    return switch (gemmChoice()) {
+      case "wide" -> true;
+      case "blocked", "tiled" -> false;
+      default -> enough(g, WIDE_TILE);
+    };
+  }
+
+  /** {@code -Dnnc.gpu.gemm}: auto (the default), blocked, wide or tiled. */
+  private static String gemmChoice() {
     String force = System.getProperty("nnc.gpu.gemm", "auto");
     return switch (force) {
-      case "blocked" -> true;
-      case "tiled" -> false;
-      case "auto" -> (long) g.batch() * ((g.m() + BLOCKED_TILE - 1) / BLOCKED_TILE)
-          * ((g.n() + BLOCKED_TILE - 1) / BLOCKED_TILE) >= BLOCKED_MIN_BLOCKS;
-      default -> throw new IllegalArgumentException("-Dnnc.gpu.gemm=" + force + ": use auto, blocked or tiled");
+      case "auto", "blocked", "wide", "tiled" -> force;
+      default -> throw new IllegalArgumentException("-Dnnc.gpu.gemm=" + force + ": use auto, blocked, wide or tiled");
     };
+  }
+
+  /** Whether GEMM {@code g} has at least {@value #BLOCKED_MIN_BLOCKS} tiles of C of {@code side} × {@code side}. */
+  private static boolean enough(Kernel.Gemm g, int side) {
+    return (long) g.batch() * ((g.m() + side - 1) / side) * ((g.n() + side - 1) / side) >= BLOCKED_MIN_BLOCKS;
   }
 
   /** Whether {@code k} runs on the tensor cores: a GEMM that runs register-blocked, with {@link #tf32} asked for. */
@@ -283,9 +318,17 @@ final class GpuEmitter {
     return tf32 && k instanceof Kernel.Gemm g && tiled(g) && blocked(g);
   }
 
+  /** The side of tiled GEMM {@code g}'s tiles of C: the tensor cores' and the register-blocked kernels', else {@value #TILE}. */
+  private int side(Kernel.Gemm g) {
+    if (tensorCore(g)) {
+      return BLOCKED_TILE;
+    }
+    return wide(g) ? WIDE_TILE : blocked(g) ? BLOCKED_TILE : TILE;
+  }
+
   /** Tiles of C per product of a tiled GEMM. */
-  private static long tiles(Kernel.Gemm g) {
-    int side = blocked(g) ? BLOCKED_TILE : TILE;
+  private long tiles(Kernel.Gemm g) {
+    int side = side(g);
     return (long) ((g.m() + side - 1) / side) * ((g.n() + side - 1) / side);
   }
 
@@ -293,7 +336,7 @@ final class GpuEmitter {
    * Work items of a kernel: the parallel loop's iterations, a GEMM's elements (or a tiled GEMM's
    * blocks), or 1 for a serial loop nest.
    */
-  private static long items(Kernel k) {
+  private long items(Kernel k) {
     return switch (k) {
       case Kernel.Loops l when reduction(l) != null -> reduction(l).nest().root().extent();
       case Kernel.Loops l when collapsed(l) -> l.root().extent() * dev.nnc.ir.kernel.Independence.secondLoops(l);
@@ -434,7 +477,8 @@ final class GpuEmitter {
       case Kernel.Loops l when collapsed(l) -> e.emitLoopsCollapsed(l.named(name + "_items"), buffers);
       case Kernel.Loops l -> e.emitLoops(l.named(name + "_items"), buffers);
       case Kernel.Gemm g when tensorCore(g) -> emitMmaGemm(g, name + "_items", buffers);
-      case Kernel.Gemm g when blockwise && blocked(g) -> emitBlockedGemm(g, name + "_items", buffers);
+      case Kernel.Gemm g when blockwise && wide(g) -> emitBlockedGemm(g, name + "_items", buffers, WIDE_TILE);
+      case Kernel.Gemm g when blockwise && blocked(g) -> emitBlockedGemm(g, name + "_items", buffers, BLOCKED_TILE);
       case Kernel.Gemm g when blockwise -> emitTiledGemm(g, name + "_items", buffers);
       case Kernel.Gemm g -> emitGemmItems(g, name + "_items", buffers);
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
@@ -662,29 +706,35 @@ final class GpuEmitter {
 
   /**
    * A register-blocked, double-buffered GEMM, blocks {@code [lo, hi)}: block {@code q·tiles + r}
-   * computes tile r of product q's C, {@value #BLOCKED_TILE} × {@value #BLOCKED_TILE}, with 16 × 16
-   * threads; thread (ty, tx) holds the {@value #MICRO} × {@value #MICRO} elements at rows
-   * {@code ty + 16·a} and columns {@code tx + 16·b} in registers (the strided layout: a warp's
-   * reads of a row of B in shared memory are 16 consecutive floats, its reads of A two broadcast
-   * values, no bank conflicts). Over K in steps of {@value #BLOCKED_K}, tiles of A (stored k-major,
-   * [k][i]) and B ([k][j]) are in shared memory twice over: while the threads multiply out the
-   * current pair, each loads its two elements of the next A and B tile from memory into registers
-   * and then stores them into the other pair, so one barrier per step separates a pair's writing
-   * from its reading, and the loads' latency hides behind the multiplications. Each thread does
-   * {@value #MICRO}² FMAs per {@code 2·}{@value #MICRO} reads of shared memory, where the 16 × 16
-   * tile does one per two. Loads from memory take consecutive threads along the operand's
-   * contiguous dimension (coalesced), whichever its transposition.
+   * computes tile r of product q's C, {@code side} × {@code side} ({@value #BLOCKED_TILE} or
+   * {@value #WIDE_TILE}), with 16 × 16 threads; thread (ty, tx) holds {@code side/16} ×
+   * {@code side/16} elements of C in registers, its rows in runs of {@value #RUN} at
+   * {@code 64·u + 4·ty + r} and its columns likewise with tx. Over K in steps of
+   * {@value #BLOCKED_K}, tiles of A (stored k-major, [k][i]) and B ([k][j]) are in shared memory
+   * twice over, their rows padded by {@value #RUN} floats (so that the stores of a tile read along
+   * K hit 32 banks): while the threads multiply out the current pair, each loads its elements of
+   * the next A and B tile from memory into registers and then stores them into the other pair, so
+   * one barrier per step separates a pair's writing from its reading, and the loads' latency hides
+   * behind the multiplications. A thread reads each run as one 16-byte vector ({@code
+   * ld.shared.v4.f32}; a warp's reads of A are two broadcast vectors, of B 64 consecutive floats):
+   * per step of K, 16 FMAs for two vector reads in the 64-square tile, 64 for four in the
+   * 128-square one, where one read per FMA would leave the FMA units waiting on shared memory.
+   * Loads from memory take consecutive threads along the operand's contiguous dimension
+   * (coalesced), whichever its transposition.
    */
-  private void emitBlockedGemm(Kernel.Gemm g, String name, int buffers) {
-    final int tileFloats = BLOCKED_TILE * BLOCKED_K;
+  private void emitBlockedGemm(Kernel.Gemm g, String name, int buffers, int side) {
+    final int stride = side + RUN;
+    final int tileFloats = BLOCKED_K * stride;
     final int threads = TILE * TILE;
-    final int perThread = tileFloats / threads;
+    final int perThread = side * BLOCKED_K / threads;
+    final int micro = side / TILE;
+    final int span = RUN * TILE;
     e.beginFunction(name, buffers);
     LLVMValueRef fn = e.function();
     BlockCode bc = new BlockCode(e, flavor, threads);
     LLVMValueRef as = bc.shared(2 * tileFloats);
     LLVMValueRef bs = bc.shared(2 * tileFloats);
-    BlockCode.Register[] acc = new BlockCode.Register[MICRO * MICRO];
+    BlockCode.Register[] acc = new BlockCode.Register[micro * micro];
     for (int r = 0; r < acc.length; r++) {
       acc[r] = bc.register("acc" + r);
     }
@@ -694,11 +744,11 @@ final class GpuEmitter {
     LLVMValueRef jSlot = e.slot(e.i64, "j");
     long steps = (g.k() + BLOCKED_K - 1) / BLOCKED_K;
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
-      BlockTile bt = blockTile(g, e.load64(blk), BLOCKED_TILE);
+      BlockTile bt = blockTile(g, e.load64(blk), side);
       LLVMValueRef row0 = bt.row0();
       LLVMValueRef col0 = bt.col0();
       java.util.function.BiFunction<LLVMValueRef, LLVMValueRef, LLVMValueRef[]> fetch = (t, k0) ->
-          fetchTiles(g, t, k0, bt, BLOCKED_TILE);
+          fetchTiles(g, t, k0, bt, side, stride);
       java.util.function.BiConsumer<LLVMValueRef[], LLVMValueRef> store = (v, pair) -> {
         for (int p = 0; p < perThread; p++) {
           LLVMBuildStore(e.b, v[4 * p], bc.element(as, LLVMBuildAdd(e.b, pair, v[4 * p + 1], "")));
@@ -719,8 +769,8 @@ final class GpuEmitter {
         LLVMValueRef more = LLVMBuildICmp(e.b, LLVMIntSLT, LLVMBuildAdd(e.b, s0, e.c64(1), ""), e.c64(steps), "more");
         LLVMValueRef k1 = LLVMBuildMul(e.b, LLVMBuildAdd(e.b, s0, e.c64(1), ""), e.c64(BLOCKED_K), "k1");
         bc.forAllThreads(t -> {
-          LLVMValueRef tx = LLVMBuildURem(e.b, t, e.c64(TILE), "tx");
-          LLVMValueRef ty = LLVMBuildUDiv(e.b, t, e.c64(TILE), "ty");
+          LLVMValueRef tx4 = LLVMBuildMul(e.b, LLVMBuildURem(e.b, t, e.c64(TILE), ""), e.c64(RUN), "tx4");
+          LLVMValueRef ty4 = LLVMBuildMul(e.b, LLVMBuildUDiv(e.b, t, e.c64(TILE), ""), e.c64(RUN), "ty4");
           // The next step's elements, loaded before the multiplications so their latency hides
           // behind them (past the last step, K's guard makes them zeros, never stored).
           LLVMValueRef[] prefetched = fetch.apply(t, k1);
@@ -729,19 +779,19 @@ final class GpuEmitter {
             sums[x] = acc[x].get(t);
           }
           for (int kk = 0; kk < BLOCKED_K; kk++) {
-            LLVMValueRef[] av = new LLVMValueRef[MICRO];
-            LLVMValueRef[] bw = new LLVMValueRef[MICRO];
-            for (int m = 0; m < MICRO; m++) {
-              LLVMValueRef row = LLVMBuildAdd(e.b, e.c64((long) kk * BLOCKED_TILE + (long) m * TILE), cur, "");
-              av[m] = LLVMBuildLoad2(e.b, e.f32, bc.element(as, LLVMBuildAdd(e.b, row, ty, "")), "");
-              bw[m] = LLVMBuildLoad2(e.b, e.f32, bc.element(bs, LLVMBuildAdd(e.b, row, tx, "")), "");
+            LLVMValueRef[] av = new LLVMValueRef[micro];
+            LLVMValueRef[] bw = new LLVMValueRef[micro];
+            for (int u = 0; u < micro / RUN; u++) {
+              LLVMValueRef row = LLVMBuildAdd(e.b, e.c64((long) kk * stride + (long) u * span), cur, "");
+              System.arraycopy(bc.vector(as, LLVMBuildAdd(e.b, row, ty4, ""), RUN), 0, av, RUN * u, RUN);
+              System.arraycopy(bc.vector(bs, LLVMBuildAdd(e.b, row, tx4, ""), RUN), 0, bw, RUN * u, RUN);
             }
-            for (int m = 0; m < MICRO; m++) {
-              for (int n = 0; n < MICRO; n++) {
+            for (int m = 0; m < micro; m++) {
+              for (int n = 0; n < micro; n++) {
                 LLVMValueRef prod = LLVMBuildFMul(e.b, av[m], bw[n], "");
                 LLVMSetFastMathFlags(prod, LLVMFastMathAllowContract);
-                sums[m * MICRO + n] = LLVMBuildFAdd(e.b, sums[m * MICRO + n], prod, "");
-                LLVMSetFastMathFlags(sums[m * MICRO + n], LLVMFastMathAllowContract);
+                sums[m * micro + n] = LLVMBuildFAdd(e.b, sums[m * micro + n], prod, "");
+                LLVMSetFastMathFlags(sums[m * micro + n], LLVMFastMathAllowContract);
               }
             }
           }
@@ -754,13 +804,13 @@ final class GpuEmitter {
         bc.barrier();
       });
       bc.forAllThreads(t -> {
-        LLVMValueRef tx = LLVMBuildURem(e.b, t, e.c64(TILE), "tx");
-        LLVMValueRef ty = LLVMBuildUDiv(e.b, t, e.c64(TILE), "ty");
-        for (int m = 0; m < MICRO; m++) {
-          for (int n = 0; n < MICRO; n++) {
-            LLVMValueRef i = LLVMBuildAdd(e.b, row0, LLVMBuildAdd(e.b, ty, e.c64((long) m * TILE), ""), "");
-            LLVMValueRef j = LLVMBuildAdd(e.b, col0, LLVMBuildAdd(e.b, tx, e.c64((long) n * TILE), ""), "");
-            storeC(g, bt.q(), i, j, acc[m * MICRO + n].get(t), iSlot, jSlot);
+        LLVMValueRef tx4 = LLVMBuildMul(e.b, LLVMBuildURem(e.b, t, e.c64(TILE), ""), e.c64(RUN), "tx4");
+        LLVMValueRef ty4 = LLVMBuildMul(e.b, LLVMBuildUDiv(e.b, t, e.c64(TILE), ""), e.c64(RUN), "ty4");
+        for (int m = 0; m < micro; m++) {
+          for (int n = 0; n < micro; n++) {
+            LLVMValueRef i = LLVMBuildAdd(e.b, row0, LLVMBuildAdd(e.b, ty4, e.c64((long) m / RUN * span + m % RUN), ""), "");
+            LLVMValueRef j = LLVMBuildAdd(e.b, col0, LLVMBuildAdd(e.b, tx4, e.c64((long) n / RUN * span + n % RUN), ""), "");
+            storeC(g, bt.q(), i, j, acc[m * micro + n].get(t), iSlot, jSlot);
           }
         }
       });
@@ -830,7 +880,7 @@ final class GpuEmitter {
         for (BlockCode.Register a : acc) {
           a.set(t, e.cf(0));
         }
-        LLVMValueRef[] v = fetchTiles(g, t, e.c64(0), bt, MMA_STRIDE);
+        LLVMValueRef[] v = fetchTiles(g, t, e.c64(0), bt, BLOCKED_TILE, MMA_STRIDE);
         for (int p = 0; p < perThread; p++) {
           LLVMBuildStore(e.b, v[4 * p], bc.element(as, v[4 * p + 1]));
           LLVMBuildStore(e.b, v[4 * p + 2], bc.element(bs, v[4 * p + 3]));
@@ -845,7 +895,7 @@ final class GpuEmitter {
         LLVMValueRef k1 = LLVMBuildMul(e.b, LLVMBuildAdd(e.b, s0, e.c64(1), ""), e.c64(BLOCKED_K), "k1");
         // Phase 1: the next tiles' elements from memory, this step's fragments from shared memory.
         bc.forAllThreads(t -> {
-          LLVMValueRef[] v = fetchTiles(g, t, k1, bt, MMA_STRIDE);
+          LLVMValueRef[] v = fetchTiles(g, t, k1, bt, BLOCKED_TILE, MMA_STRIDE);
           for (int p = 0; p < perThread; p++) {
             pre[2 * p].set(t, v[4 * p]);
             pre[2 * p + 1].set(t, v[4 * p + 2]);
@@ -875,7 +925,7 @@ final class GpuEmitter {
                 acc[4 * n + 3]});
           }
           Ir.when(e, e.function(), more, () -> {
-            LLVMValueRef[] v = tiles(g, t, k1, bt, MMA_STRIDE, false);
+            LLVMValueRef[] v = tiles(g, t, k1, bt, BLOCKED_TILE, MMA_STRIDE, false);
             for (int p = 0; p < perThread; p++) {
               LLVMBuildStore(e.b, pre[2 * p].get(t), bc.element(as, LLVMBuildAdd(e.b, next, v[4 * p + 1], "")));
               LLVMBuildStore(e.b, pre[2 * p + 1].get(t), bc.element(bs, LLVMBuildAdd(e.b, next, v[4 * p + 3], "")));
@@ -971,27 +1021,28 @@ final class GpuEmitter {
   }
 
   /**
-   * Thread {@code t}'s elements of the {@value #BLOCKED_TILE} × {@value #BLOCKED_K} tiles of A and
+   * Thread {@code t}'s elements of the {@code side} × {@value #BLOCKED_K} tiles of A and
    * B that start at K index {@code k0}, read from memory (zeros outside the operands), with where
    * each goes in shared memory: {@code [a, aSlot, b, bSlot]} per element, the tiles stored k-major
    * with rows of {@code stride} floats. Consecutive threads take consecutive elements along the
    * operand's contiguous dimension (coalesced), whichever its transposition.
    */
-  private LLVMValueRef[] fetchTiles(Kernel.Gemm g, LLVMValueRef t, LLVMValueRef k0, BlockTile bt, int stride) {
-    return tiles(g, t, k0, bt, stride, true);
+  private LLVMValueRef[] fetchTiles(Kernel.Gemm g, LLVMValueRef t, LLVMValueRef k0, BlockTile bt, int side, int stride) {
+    return tiles(g, t, k0, bt, side, stride, true);
   }
 
   /** {@link #fetchTiles}, or only where the elements go in shared memory ({@code load} false: null values). */
-  private LLVMValueRef[] tiles(Kernel.Gemm g, LLVMValueRef t, LLVMValueRef k0, BlockTile bt, int stride, boolean load) {
+  private LLVMValueRef[] tiles(Kernel.Gemm g, LLVMValueRef t, LLVMValueRef k0, BlockTile bt, int side, int stride,
+      boolean load) {
     final int threads = TILE * TILE;
-    final int perThread = BLOCKED_TILE * BLOCKED_K / threads;
+    final int perThread = side * BLOCKED_K / threads;
     LLVMValueRef[] v = new LLVMValueRef[4 * perThread];
     for (int p = 0; p < perThread; p++) {
       LLVMValueRef el = LLVMBuildAdd(e.b, t, e.c64((long) p * threads), "");
       // A's tile: consecutive threads along K where A is [M,K], along M where it is [K,M].
-      LLVMValueRef il = g.transA() ? LLVMBuildURem(e.b, el, e.c64(BLOCKED_TILE), "")
+      LLVMValueRef il = g.transA() ? LLVMBuildURem(e.b, el, e.c64(side), "")
           : LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_K), "");
-      LLVMValueRef kla = g.transA() ? LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_TILE), "")
+      LLVMValueRef kla = g.transA() ? LLVMBuildUDiv(e.b, el, e.c64(side), "")
           : LLVMBuildURem(e.b, el, e.c64(BLOCKED_K), "");
       LLVMValueRef i = LLVMBuildAdd(e.b, bt.row0(), il, "");
       LLVMValueRef ka = LLVMBuildAdd(e.b, k0, kla, "");
@@ -1001,9 +1052,9 @@ final class GpuEmitter {
       v[4 * p + 1] = rowMajor(kla, stride, il);
       // B's tile: along N where B is [K,N], along K where it is [N,K].
       LLVMValueRef jl = g.transB() ? LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_K), "")
-          : LLVMBuildURem(e.b, el, e.c64(BLOCKED_TILE), "");
+          : LLVMBuildURem(e.b, el, e.c64(side), "");
       LLVMValueRef klb = g.transB() ? LLVMBuildURem(e.b, el, e.c64(BLOCKED_K), "")
-          : LLVMBuildUDiv(e.b, el, e.c64(BLOCKED_TILE), "");
+          : LLVMBuildUDiv(e.b, el, e.c64(side), "");
       LLVMValueRef j = LLVMBuildAdd(e.b, bt.col0(), jl, "");
       LLVMValueRef kb = LLVMBuildAdd(e.b, k0, klb, "");
       LLVMValueRef inB = LLVMBuildAnd(e.b, LLVMBuildICmp(e.b, LLVMIntSLT, kb, e.c64(g.k()), ""),
