@@ -577,6 +577,55 @@ public final class KernelEmitter {
   }
 
   /**
+   * As {@link #emitLoopsCollapsed}, with the perfect nests inside the second loops spread too
+   * ({@link dev.nnc.ir.kernel.Independence#spreadLanes}, {@code lanes} P): the slice is of the
+   * items {@code (outer·E + second)·P + ℓ}, and item ℓ runs, of each second loop R, the one
+   * iteration {@code ℓ − P_R} of its nest if it has it (P_R: the iterations of the loops before
+   * R), its variables decoded row-major (a GPU thread per tile of a Winograd transform).
+   */
+  public void emitLoopsSpread(Kernel.Loops k, int buffers, long lanes) {
+    KStmt.Loop root = k.root();
+    long extent = ((KStmt.Loop) root.body().get(0)).extent();
+    beginFunction(k.name(), buffers);
+    beginNest(k);
+    LLVMValueRef item = slot(i64, "item");
+    loop(item, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
+      LLVMValueRef it = load64(item);
+      LLVMValueRef pair = LLVMBuildUDiv(b, it, c64(lanes), "");
+      LLVMValueRef lane = LLVMBuildURem(b, it, c64(lanes), "lane");
+      LLVMBuildStore(b, LLVMBuildUDiv(b, pair, c64(extent), ""), varSlots[root.var()]);
+      LLVMValueRef second = LLVMBuildURem(b, pair, c64(extent), "");
+      long first = 0;
+      for (KStmt s : root.body()) {
+        KStmt.Loop l = (KStmt.Loop) s;
+        LLVMBuildStore(b, second, varSlots[l.var()]);
+        List<KStmt.Loop> nest = new java.util.ArrayList<>();
+        KStmt.Loop inner = l;
+        long iterations = 1;
+        while (inner.body().size() == 1 && inner.body().get(0) instanceof KStmt.Loop n) {
+          inner = n;
+          nest.add(n);
+          iterations *= n.extent();
+        }
+        // Unsigned: a lane before this loop's first iteration wraps far above its count.
+        LLVMValueRef f = LLVMBuildSub(b, lane, c64(first), "");
+        KStmt.Loop innermost = inner;
+        ifElse(LLVMBuildICmp(b, LLVMIntULT, f, c64(iterations), ""), () -> {
+          LLVMValueRef rest = f;
+          for (int x = nest.size() - 1; x >= 0; x--) {
+            long e = nest.get(x).extent();
+            LLVMBuildStore(b, x == 0 ? rest : LLVMBuildURem(b, rest, c64(e), ""), varSlots[nest.get(x).var()]);
+            rest = LLVMBuildUDiv(b, rest, c64(e), "");
+          }
+          body(innermost);
+        }, () -> { });
+        first += iterations;
+      }
+    });
+    endFunction();
+  }
+
+  /**
    * Per buffer of the kernel being emitted: its alias-scope list and the list of every other
    * buffer's scope, as metadata for its loads and stores; null outside a loop kernel.
    */

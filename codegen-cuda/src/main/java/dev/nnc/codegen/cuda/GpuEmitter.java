@@ -277,16 +277,18 @@ final class GpuEmitter {
     return switch (gemmChoice()) {
       case "blocked", "wide" -> true;
       case "tiled" -> false;
-      default -> enough(g, BLOCKED_TILE);
+      default -> enough(g, BLOCKED_TILE, BLOCKED_MIN_BLOCKS);
     };
   }
 
   /**
    * Whether register-blocked GEMM {@code g} takes {@value #WIDE_TILE}-square tiles of C, 8 × 8
-   * elements a thread: where C holds {@value #BLOCKED_MIN_BLOCKS} of them (a 2048-square product
-   * has 256), so that the wider tiles still occupy the GPU. Per step of K a thread then does 64
-   * FMAs for four vector reads of shared memory, where the {@value #BLOCKED_TILE}-square tile does
-   * 16 for two: what keeps a large product from waiting on shared memory ({@link #emitBlockedGemm}).
+   * elements a thread: where C holds twice {@value #BLOCKED_MIN_BLOCKS} of them (a 2048-square
+   * product has 256), two blocks for each multiprocessor of a large GPU, which is what fits of this
+   * kernel (123 registers a thread); with fewer, the {@value #BLOCKED_TILE}-square kernel's four
+   * times as many blocks keep more warps on each. Per step of K a thread then does 64 FMAs for
+   * four vector reads of shared memory, where the {@value #BLOCKED_TILE}-square tile does 16 for
+   * two: what keeps a large product from waiting on shared memory ({@link #emitBlockedGemm}).
    */
   static boolean wide(Kernel.Gemm g) {
     if (g.m() < WIDE_TILE || g.n() < WIDE_TILE) {
@@ -295,7 +297,7 @@ final class GpuEmitter {
     return switch (gemmChoice()) {
       case "wide" -> true;
       case "blocked", "tiled" -> false;
-      default -> enough(g, WIDE_TILE);
+      default -> enough(g, WIDE_TILE, 2 * BLOCKED_MIN_BLOCKS);
     };
   }
 
@@ -308,9 +310,9 @@ final class GpuEmitter {
     };
   }
 
-  /** Whether GEMM {@code g} has at least {@value #BLOCKED_MIN_BLOCKS} tiles of C of {@code side} × {@code side}. */
-  private static boolean enough(Kernel.Gemm g, int side) {
-    return (long) g.batch() * ((g.m() + side - 1) / side) * ((g.n() + side - 1) / side) >= BLOCKED_MIN_BLOCKS;
+  /** Whether GEMM {@code g} has at least {@code blocks} tiles of C of {@code side} × {@code side}. */
+  private static boolean enough(Kernel.Gemm g, int side, long blocks) {
+    return (long) g.batch() * ((g.m() + side - 1) / side) * ((g.n() + side - 1) / side) >= blocks;
   }
 
   /** Whether {@code k} runs on the tensor cores: a GEMM that runs register-blocked, with {@link #tf32} asked for. */
@@ -339,6 +341,7 @@ final class GpuEmitter {
   private long items(Kernel k) {
     return switch (k) {
       case Kernel.Loops l when reduction(l) != null -> reduction(l).nest().root().extent();
+      case Kernel.Loops l when spread(l) > 0 -> l.root().extent() * dev.nnc.ir.kernel.Independence.secondLoops(l) * spread(l);
       case Kernel.Loops l when collapsed(l) -> l.root().extent() * dev.nnc.ir.kernel.Independence.secondLoops(l);
       case Kernel.Loops l -> l.parallel() ? l.root().extent() : 1;
       case Kernel.Gemm g when tiled(g) -> g.batch() * tiles(g);
@@ -450,6 +453,22 @@ final class GpuEmitter {
   }
 
 
+  /** Below this many (outer, second) pairs a collapsed nest spreads the loops inside its second loops over threads too, where it may. */
+  static final long SPREAD_BELOW = 64 * 1024;
+
+  /**
+   * The lanes of each of nest {@code l}'s pairs (outer iteration, iteration of its second loops:
+   * as {@link #collapsed}, or with one image) when the perfect nests inside its second loops are
+   * spread over threads too ({@link dev.nnc.ir.kernel.Independence#spreadLanes}: a
+   * Winograd transform's tiles, 64 per image and channel of ResNet-18 CIFAR's first layers, which
+   * as pairs ran 8,192 threads of 64 tiles each), else 0. {@code -Dnnc.gpu.spread=false} never
+   * spreads, for comparisons.
+   */
+  static long spread(Kernel.Loops l) {
+    return l.parallel() && l.root().extent() < COLLAPSE_BELOW && !"false".equals(System.getProperty("nnc.gpu.spread"))
+        ? dev.nnc.ir.kernel.Independence.spreadLanes(l, SPREAD_BELOW) : 0;
+  }
+
   /** The outer loop's extent of a serial loop nest, which one thread runs whole; -1 for parallel kernels. */
   private static long serialExtent(Kernel k) {
     return k instanceof Kernel.Loops l && !l.parallel() && reduction(l) == null ? l.root().extent() : -1;
@@ -474,6 +493,7 @@ final class GpuEmitter {
     boolean blockwise = (computed instanceof Kernel.Gemm tg && tiled(tg)) || reduction(template) != null;
     switch (computed) {
       case Kernel.Loops l when reduction(l) != null -> emitBlockReduction(reduction(l), name + "_items", buffers);
+      case Kernel.Loops l when spread(l) > 0 -> e.emitLoopsSpread(l.named(name + "_items"), buffers, spread(l));
       case Kernel.Loops l when collapsed(l) -> e.emitLoopsCollapsed(l.named(name + "_items"), buffers);
       case Kernel.Loops l -> e.emitLoops(l.named(name + "_items"), buffers);
       case Kernel.Gemm g when tensorCore(g) -> emitMmaGemm(g, name + "_items", buffers);

@@ -86,6 +86,85 @@ public final class Independence {
   }
 
   /**
+   * The lanes of collapsed nest {@code k}'s items when the loops inside its second loops may be
+   * spread over threads too; 0 otherwise. Each second loop's body must be a perfect nest (each
+   * body a single loop, down to one of statements: a region's rows and columns of tiles); its
+   * iterations, counted row-major, follow those of the second loops before it, and the lanes are
+   * their number, P: lane ℓ of item (outer, second) runs iteration ℓ − P_R of each second loop R
+   * whose iterations hold it. Shown from the nest, whatever its description says: every pair of
+   * distinct (outer, second, region, iteration) writes different elements — each store's index
+   * one-to-one in all the loops around it down to the perfect nest's innermost, none of those
+   * loops' strides ignored, stores into one buffer apart unless they are one store — no local
+   * carries from one iteration of the innermost loop to the next, and a buffer the nest writes is
+   * read only where the same iteration stored the element before. Only where there are fewer
+   * pairs than {@code below}.
+   */
+  public static long spreadLanes(Kernel.Loops k, long below) {
+    long second = secondLoops(k);
+    KStmt.Loop root = k.root();
+    if (second == 0 || root.extent() * second >= below) {
+      return 0;
+    }
+    List<KStmt.Store> stores = new ArrayList<>();
+    List<long[]> extents = new ArrayList<>();
+    List<Integer> regions = new ArrayList<>();
+    List<List<Integer>> spread = new ArrayList<>();
+    Set<Integer> written = new HashSet<>();
+    long lanes = 0;
+    int r = 0;
+    for (KStmt s : root.body()) {
+      KStmt.Loop inner = (KStmt.Loop) s;
+      List<Integer> vars = new ArrayList<>(List.of(root.var(), inner.var()));
+      long iterations = 1;
+      while (inner.body().size() == 1 && inner.body().get(0) instanceof KStmt.Loop l) {
+        inner = l;
+        vars.add(l.var());
+        iterations = Math.multiplyExact(iterations, l.extent());
+      }
+      if (!privateLocals(inner)) {
+        return 0;
+      }
+      int before = stores.size();
+      if (!collect((KStmt.Loop) s, new long[k.vars()], root, stores, extents)) {
+        return 0;
+      }
+      for (int i = before; i < stores.size(); i++) {
+        regions.add(r);
+        spread.add(vars);
+        written.add(stores.get(i).buf());
+      }
+      lanes = Math.addExact(lanes, iterations);
+      r++;
+    }
+    for (KStmt s : root.body()) {
+      if (!readsOnlyOwnWrites((KStmt.Loop) s, written, new HashSet<>())) {
+        return 0;
+      }
+    }
+    for (int i = 0; i < stores.size(); i++) {
+      KStmt.Store s = stores.get(i);
+      long[] ext = extents.get(i);
+      long[] strides = s.index().strides();
+      for (int v : spread.get(i)) {
+        if (ext[v] > 1 && (v >= strides.length || strides[v] == 0)) {
+          return 0;
+        }
+      }
+      if (!oneToOne(strides, ext)) {
+        return 0;
+      }
+      for (int j = 0; j < i; j++) {
+        KStmt.Store o = stores.get(j);
+        boolean same = regions.get(j).equals(regions.get(i)) && o.index().equals(s.index());
+        if (o.buf() == s.buf() && !same && overlap(s, ext, o, extents.get(j))) {
+          return 0;
+        }
+      }
+    }
+    return lanes > 1 ? lanes : 0;
+  }
+
+  /**
    * Whether every load in {@code loop} of a buffer the nest writes reads an element that the same
    * iteration stored before it (the same index, unguarded: an element-wise chain fused into one
    * nest, {@code b3[i] = …; b5[i] = b3[i] + …}); {@code done} holds the stores before, as
@@ -150,7 +229,11 @@ public final class Independence {
     return ok[0];
   }
 
-  /** The stores inside {@code l} with the extents of the loops around each; false on a row store. */
+  /**
+   * The stores inside {@code l} with the extents of the loops around each, but those whose guards
+   * never hold (a ragged last tile's pixels past the image's edge, in a region of one column);
+   * false on a row store.
+   */
   private static boolean collect(KStmt.Loop l, long[] ext, KStmt.Loop root, List<KStmt.Store> stores,
       List<long[]> extents) {
     long[] inner = ext.clone();
@@ -167,13 +250,26 @@ public final class Independence {
           if (st.row() != null) {
             return false;
           }
-          stores.add(st);
-          extents.add(inner.clone());
+          if (!never(st, inner)) {
+            stores.add(st);
+            extents.add(inner.clone());
+          }
         }
         case KStmt.Assign a -> { }
       }
     }
     return true;
+  }
+
+  /** Whether store {@code st} never runs in loops of extents {@code ext}: a guard's expression never in its range. */
+  private static boolean never(KStmt.Store st, long[] ext) {
+    for (KExpr.Guard g : st.guards()) {
+      long[] r = range(g.expr(), ext);
+      if (r[1] < g.lo() || r[0] >= g.hi()) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Whether {@code Σ strides[v]·i_v} over {@code i_v < ext[v]} is one-to-one in the variables with a stride. */
@@ -196,18 +292,19 @@ public final class Independence {
   }
 
   /**
-   * Whether two stores' indices can meet. Terms they share (a loop, its stride and extent) take
-   * the same values in both, which differ by a multiple of g, the strides' greatest common
-   * divisor; so where the rest of the two indices differ by less than g and never by 0, an
-   * element of one is never one of the other (interleaved regions of a row, as
-   * {@code 16c + n} and {@code 16c + 8 + j} for n, j < 8). Otherwise their whole ranges must be
-   * apart.
+   * Whether two stores' indices can meet. Terms they share (a loop, its stride and extent)
+   * contribute to the indices' difference a multiple of g, the strides' greatest common divisor,
+   * whatever values the loops take in each; so where the rest of the two indices differ by
+   * amounts none of which is a multiple of g, an element of one is never one of the other
+   * (interleaved regions of a row, as {@code 16c + n} and {@code 16c + 8 + j} for n, j < 8).
+   * Otherwise their whole ranges must be apart.
    */
   private static boolean overlap(KStmt.Store a, long[] ea, KStmt.Store b, long[] eb) {
     long[] sa = a.index().strides();
     long[] sb = b.index().strides();
     int n = Math.max(sa.length, sb.length);
     long g = 0;
+    List<long[]> shared = new ArrayList<>();
     long[] ra = {a.index().base(), a.index().base()};
     long[] rb = {b.index().base(), b.index().base()};
     for (int v = 0; v < n; v++) {
@@ -215,21 +312,59 @@ public final class Independence {
       long y = v < sb.length && v < eb.length && eb[v] > 1 ? sb[v] : 0;
       if (x != 0 && x == y && ea[v] == eb[v]) {
         g = gcd(g, Math.abs(x));
+        shared.add(new long[] {Math.abs(x), ea[v] - 1});
         continue;
       }
       add(ra, x, v < ea.length ? ea[v] : 0);
       add(rb, y, v < eb.length ? eb[v] : 0);
     }
     if (g > 0) {
+      // The rest differs by lo..hi; if no multiple of g lies in that range, the whole indices
+      // never meet (a transform's 36 planes of tiles, 524,288 apart, each a region's tiles).
       long lo = rb[0] - ra[1];
       long hi = rb[1] - ra[0];
-      if (lo > -g && hi < g && (lo > 0 || hi < 0)) {
+      if (Math.floorDiv(lo - 1, g) == Math.floorDiv(hi, g)) {
         return false;
       }
+      // Else whether the shared terms' difference, Σ s·d with |d| below each extent, can equal
+      // some value in lo..hi: terms from the largest stride down, each d limited to what the
+      // smaller terms can still make up (a row-major index leaves one or two), at most a few
+      // thousand tries before assuming that they may.
+      shared.sort((p, q) -> Long.compare(q[0], p[0]));
+      long[] below = new long[shared.size() + 1];
+      for (int i = shared.size() - 1; i >= 0; i--) {
+        below[i] = below[i + 1] + shared.get(i)[0] * shared.get(i)[1];
+      }
+      return reaches(shared, below, 0, lo, hi, new int[] {4096});
     }
     long[] wa = range(a.index(), ea);
     long[] wb = range(b.index(), eb);
     return wa[0] <= wb[1] && wb[0] <= wa[1];
+  }
+
+  /**
+   * Whether {@code Σ_{i ≥ level} s_i·d_i}, each {@code |d_i| ≤ e_i} ({@code terms}: {s, e} by
+   * decreasing s; {@code below[i]}: the most the terms from i on can make), can lie in
+   * {@code [lo, hi]}; true once {@code budget} runs out.
+   */
+  private static boolean reaches(List<long[]> terms, long[] below, int level, long lo, long hi, int[] budget) {
+    if (--budget[0] < 0) {
+      return true;
+    }
+    if (level == terms.size()) {
+      return lo <= 0 && 0 <= hi;
+    }
+    long s = terms.get(level)[0];
+    long e = terms.get(level)[1];
+    long rest = below[level + 1];
+    long from = Math.max(-e, Math.floorDiv(lo - rest + s - 1, s));
+    long to = Math.min(e, Math.floorDiv(hi + rest, s));
+    for (long d = from; d <= to; d++) {
+      if (reaches(terms, below, level + 1, lo - s * d, hi - s * d, budget)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static void add(long[] r, long stride, long extent) {
