@@ -65,6 +65,15 @@ class GpuSamplesTest {
       }
       assertEquals(cc.entries(), entries.size(), sample);
       assertTrue(!entries.isEmpty(), sample);
+      // Every launch fits a multiprocessor (threads, registers, shared memory), else the driver
+      // would refuse it on the GPU.
+      Map<String, Ptxas.Resources> used = Ptxas.resources(report);
+      res.compiled().schedules().values().stream().flatMap(List::stream).filter(c -> c.repeat() == null)
+          .forEach(c -> {
+            Ptxas.Resources u = used.get(cc.entry(c.symbol()));
+            assertTrue(u != null && u.fits(cc.threads(c.symbol())), sample + " " + arch + ": " + c.symbol() + " ("
+                + cc.entry(c.symbol()) + ") in blocks of " + cc.threads(c.symbol()) + " threads uses " + u);
+          });
     }
   }
 

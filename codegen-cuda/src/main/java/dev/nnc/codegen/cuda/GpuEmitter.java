@@ -392,7 +392,12 @@ final class GpuEmitter {
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
       LLVMBuildStore(e.b, e.load64(blk), e.varSlot(k.root().var()));
       bc.forAllThreads(t -> {
-        LLVMBuildStore(e.b, t, e.varSlot(r.thread()));
+        if (r.across() >= 0) {
+          LLVMBuildStore(e.b, LLVMBuildURem(e.b, t, e.c64(r.along()), ""), e.varSlot(r.thread()));
+          LLVMBuildStore(e.b, LLVMBuildUDiv(e.b, t, e.c64(r.along()), ""), e.varSlot(r.across()));
+        } else {
+          LLVMBuildStore(e.b, t, e.varSlot(r.thread()));
+        }
         for (int l : r.locals()) {
           LLVMBuildStore(e.b, e.cf(0), e.localSlot(l));
         }

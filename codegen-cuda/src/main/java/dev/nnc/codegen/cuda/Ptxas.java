@@ -69,4 +69,28 @@ public final class Ptxas {
       }
     }
   }
+  /** Registers per thread and bytes of shared memory per block of each entry point in a report of {@link #check}. */
+  public record Resources(int registers, int sharedBytes) {
+    /**
+     * Whether a block of {@code threads} threads fits a multiprocessor of compute capability 7.0
+     * to 9.0: at most 1,024 threads, 65,536 registers (allocated per warp in units of 256) and
+     * 48 KB of static shared memory; otherwise the driver refuses the launch.
+     */
+    public boolean fits(int threads) {
+      long perWarp = (registers * 32L + 255) / 256 * 256;
+      return threads <= 1024 && perWarp * ((threads + 31) / 32) <= 65536 && sharedBytes <= 48 * 1024;
+    }
+  }
+
+  /** The {@link Resources} of each entry point that {@code report} (ptxas {@code -v}) names. */
+  public static java.util.Map<String, Resources> resources(String report) {
+    java.util.Map<String, Resources> out = new java.util.LinkedHashMap<>();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "Compiling entry function '([^']+)'.*?Used (\\d+) registers(?:, used \\d+ barriers)?(?:, (\\d+) bytes smem)?",
+        java.util.regex.Pattern.DOTALL).matcher(report);
+    while (m.find()) {
+      out.put(m.group(1), new Resources(Integer.parseInt(m.group(2)), m.group(3) == null ? 0 : Integer.parseInt(m.group(3))));
+    }
+    return out;
+  }
 }

@@ -55,6 +55,59 @@ class GpuReductionTest {
     Ptxas.check(ptx, "sm_80");
   }
 
+  /**
+   * A channel's sum over images and positions (batchnorm's statistics and gradients): the threads
+   * take consecutive positions (the rows of a channel merged into one loop) and, where that leaves
+   * threads, images too; on 7 × 7 positions, which no power of two of at least 8 divides, images
+   * only. Emulated equal to the CPU; the launch's threads as said; every kernel fits a
+   * multiprocessor by ptxas' count of its registers.
+   */
+  @ParameterizedTest
+  @CsvSource({"16,3,8,8,1024", "128,2,4,4,1024", "4,2,16,16,1024", "64,3,7,7,64", "8,5,2,16,256"})
+  void aChannelsSumTakesConsecutivePositionsInAWarp(int n, int c, int h, int w, int threads) throws Exception {
+    Graph.Builder b = Graph.builder("r");
+    Node x = b.addTyped(new Input("x"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
+    Node y = b.addTyped(new Input("y"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
+    b.output("perChannel", b.add(new SumTo(Shape.of(c, 1, 1)), b.add(new Binary(BinaryFn.MUL), x, y)));
+    Graph g = b.build();
+    Random r = new Random(n * 31 + c * 7 + h * w);
+    float[] xv = rand(r, n * c * h * w);
+    float[] yv = rand(r, n * c * h * w);
+    float[] want = run(g, new CpuBackend(), xv, yv, "perChannel");
+    float[] got = run(g, new EmulatedCudaBackend(), xv, yv, "perChannel");
+    String where = "n=" + n + " c=" + c + " " + h + "×" + w;
+    for (int i = 0; i < want.length; i++) {
+      assertTrue(Math.abs(want[i] - got[i]) <= 1e-5 * Math.sqrt(n * h * w) * Math.max(1, Math.abs(want[i])),
+          where + " at " + i + ": CPU " + want[i] + ", emulated GPU " + got[i]);
+    }
+    CpuHarness.Built built = CpuHarness.build(g, new CudaBackend());
+    CudaCompiled cc = (CudaCompiled) built.compiled();
+    assertTrue(cc.text().contains("shfl.sync.bfly"), where + ": a block per channel");
+    int most = cc.schedules().get("p").stream().mapToInt(call -> cc.threads(call.symbol())).max().orElseThrow();
+    assertEquals(threads, most, where + ": the block per channel's threads");
+    java.util.Map<String, Ptxas.Resources> used = Ptxas.resources(Ptxas.check(cc.text(), "sm_80"));
+    for (var call : cc.schedules().get("p")) {
+      Ptxas.Resources u = used.get(cc.entry(call.symbol()));
+      assertTrue(u != null && u.fits(cc.threads(call.symbol())), where + ": " + call.symbol() + " uses " + u);
+    }
+  }
+
+  /** What fits a multiprocessor: registers allocated per warp in 256s, 65,536 a block; 1,024 threads; 48 KB of shared memory. */
+  @org.junit.jupiter.api.Test
+  void aBlockFitsByItsRegistersThreadsAndSharedMemory() {
+    assertTrue(new Ptxas.Resources(64, 0).fits(1024));
+    assertTrue(!new Ptxas.Resources(65, 0).fits(1024), "65 registers round up to 72: 73,728 for 1,024 threads");
+    assertTrue(new Ptxas.Resources(255, 0).fits(256));
+    assertTrue(!new Ptxas.Resources(16, 0).fits(2048));
+    assertTrue(new Ptxas.Resources(32, 48 * 1024).fits(256) && !new Ptxas.Resources(32, 48 * 1024 + 4).fits(256));
+    java.util.Map<String, Ptxas.Resources> r = Ptxas.resources("ptxas info    : Compiling entry function 'g1_sum' for 'sm_80'\n"
+        + "ptxas info    : Used 40 registers, used 1 barriers, 128 bytes smem, 372 bytes cmem[0]\n"
+        + "ptxas info    : Compiling entry function 'g2_add' for 'sm_80'\n"
+        + "ptxas info    : Used 12 registers, 360 bytes cmem[0]\n");
+    assertEquals(new Ptxas.Resources(40, 128), r.get("g1_sum"));
+    assertEquals(new Ptxas.Resources(12, 0), r.get("g2_add"));
+  }
+
   /** A direct convolution's weight gradient: a sum per tap (several locals at once) over the batch, a block per filter. */
   @ParameterizedTest
   @CsvSource({"64,2,3,10,10,3", "32,1,4,8,8,5"})

@@ -7,19 +7,30 @@ import java.util.List;
  * A nest that is a sum per output — {@code for o { l = 0; for r … { l = l + e }; stores of f(l) }},
  * as a bias's or batchnorm's gradient, or a mean, sums over the batch; or several sums at once
  * ({@code l0 … l24}, a direct convolution's weight gradient, one per tap) — rewritten for a block of
- * {@code threads} threads per output: thread {@code t} (loop variable {@link #thread}) sums the
- * iterations {@code r = t + threads·s} of the reduction's outer loop (the {@link #partial} loop,
- * its variable now s), the block adds the threads' partial sums (in any order: a running sum's
+ * {@code threads} threads per output. Thread {@code t} is {@code (t / along, t mod along)}: the
+ * {@code along} threads (loop variable {@link #thread}) take iterations {@code j = t mod along +
+ * along·s} of the sum's innermost loop, its contiguous loops merged into one, so that a warp reads
+ * consecutive elements; where threads are left over, iterations {@code r = t / along + (threads /
+ * along)·s} of its outer loop too (variable {@link #across}, else -1). Where no power of two of at
+ * least {@value #MIN_INNER} divides the innermost loop, the threads take iterations of the outer
+ * loop only ({@code along = threads}, {@link #thread} then their index). The {@link #partial} loop
+ * is the sum so rewritten; the block adds the threads' partial sums (in any order: a running sum's
  * order is free, {@link KStmt.Assign}), and the {@link #after} statements store the result.
- * {@link #nest} is the rewritten nest (one more loop variable), whose statements a back end
- * emits around its own combining code.
+ * {@link #nest} is the rewritten nest (one or two more loop variables), whose statements a back
+ * end emits around its own combining code.
  */
-public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread, int threads, KStmt.Loop partial,
-    List<KStmt> after) {
-  /** Threads per block at most. */
+public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread, int threads, int along, int across,
+    KStmt.Loop partial, List<KStmt> after) {
+  /** Threads per block at most, for a block of several sums (each thread holds each). */
   public static final int MAX_THREADS = 256;
+  /** Threads per block at most for up to {@value #WIDE_SUMS} sums: a channel's sum over a large batch of images. */
+  public static final int MAX_WIDE_THREADS = 1024;
+  /** Sums per block at most that may take {@value #MAX_WIDE_THREADS} threads. */
+  public static final int WIDE_SUMS = 2;
   /** Threads per block at least (a warp). */
   public static final int MIN_THREADS = 32;
+  /** Threads along the innermost loop at least (eight floats: a 32-byte sector of memory a warp reads at once). */
+  public static final int MIN_INNER = 8;
 
   /**
    * {@code k} as a block reduction, or null where it is not one: a parallel nest whose outer loop
@@ -54,22 +65,46 @@ public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread
     if (!sumsOnly(loop, locals)) {
       return null;
     }
-    int threads = MAX_THREADS;
-    while (threads >= MIN_THREADS && loop.extent() % threads != 0) {
-      threads /= 2;
-    }
-    if (threads < MIN_THREADS) {
-      return null;
-    }
     int t = k.vars();
-    KStmt.Loop partial = (KStmt.Loop) rewrite(new KStmt.Loop(loop.var(), loop.extent() / threads, loop.body()),
-        loop.var(), t, threads, k.vars() + 1);
+    int most = locals.size() <= WIDE_SUMS ? MAX_WIDE_THREADS : MAX_THREADS;
+    // The threads take consecutive iterations of the sum's innermost loop, its contiguous loops
+    // merged into one (a channel's 32 × 32 positions: 1,024 consecutive floats), so that a warp
+    // reads consecutive floats, and where that leaves threads to spare, iterations of the outer
+    // loop too (images); where no power of two of at least {@value #MIN_INNER} divides the
+    // innermost loop, iterations of the outer loop only.
+    KStmt.Loop merged = mergeInnermost(loop);
+    KStmt.Loop inner = innermost(merged);
+    int along = threadsFor(inner.extent(), most, MIN_INNER);
+    int across = along == 0 || inner == merged ? 1 : Math.max(1, threadsFor(loop.extent(), most / along, 1));
+    KStmt.Loop partial;
+    int threads;
+    int acrossVar = -1;
+    if (along > 0 && along * across >= MIN_THREADS) {
+      threads = along * across;
+      int vars = k.vars() + (across > 1 ? 2 : 1);
+      KStmt.Loop split = (KStmt.Loop) rewrite(new KStmt.Loop(inner.var(), inner.extent() / along, inner.body()),
+          inner.var(), t, along, vars);
+      partial = (KStmt.Loop) replaceInnermost(merged, split);
+      if (across > 1) {
+        acrossVar = k.vars() + 1;
+        partial = (KStmt.Loop) rewrite(new KStmt.Loop(partial.var(), partial.extent() / across, partial.body()),
+            partial.var(), acrossVar, across, vars);
+      }
+    } else {
+      threads = threadsFor(loop.extent(), most, MIN_THREADS);
+      if (threads == 0) {
+        return null;
+      }
+      along = threads;
+      partial = (KStmt.Loop) rewrite(new KStmt.Loop(loop.var(), loop.extent() / threads, loop.body()),
+          loop.var(), t, threads, k.vars() + 1);
+    }
     List<KStmt> root = new ArrayList<>(body);
     root.set(i, partial);
-    Kernel.Loops nest = new Kernel.Loops(k.name(), new KStmt.Loop(k.root().var(), k.root().extent(), root), k.vars() + 1,
-        k.locals(), true, k.flops());
-    return new BlockReduction(nest, List.copyOf(locals), t, threads, partial, List.copyOf(body.subList(i + 1,
-        body.size())));
+    Kernel.Loops nest = new Kernel.Loops(k.name(), new KStmt.Loop(k.root().var(), k.root().extent(), root),
+        k.vars() + (acrossVar >= 0 ? 2 : 1), k.locals(), true, k.flops());
+    return new BlockReduction(nest, List.copyOf(locals), t, threads, along, acrossVar, partial,
+        List.copyOf(body.subList(i + 1, body.size())));
   }
 
   /**
@@ -262,6 +297,84 @@ public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread
       }
     });
     return ok[0] && seen.size() == locals.size();
+  }
+
+  /** The largest power of two up to {@code most} that divides {@code extent}; 0 where that is below {@code least}. */
+  private static int threadsFor(long extent, int most, int least) {
+    int threads = most;
+    while (threads >= least && threads > 1 && extent % threads != 0) {
+      threads /= 2;
+    }
+    return threads >= least && extent % threads == 0 ? threads : 0;
+  }
+
+  /** The innermost loop of {@code l}'s chain of loops that each hold only a loop. */
+  private static KStmt.Loop innermost(KStmt.Loop l) {
+    while (l.body().size() == 1 && l.body().get(0) instanceof KStmt.Loop n) {
+      l = n;
+    }
+    return l;
+  }
+
+  /** {@code l} with the innermost loop of its chain replaced by {@code with}. */
+  private static KStmt replaceInnermost(KStmt.Loop l, KStmt.Loop with) {
+    if (l.body().size() == 1 && l.body().get(0) instanceof KStmt.Loop n) {
+      return new KStmt.Loop(l.var(), l.extent(), List.of(replaceInnermost(n, with)));
+    }
+    return with;
+  }
+
+  /**
+   * {@code l} with the innermost loops of its chain merged while they are contiguous: a loop of
+   * extent E around the innermost one (variable v, extent F) merges into it where every index and
+   * guard inside reads the outer variable at F times v's stride, as a row-major [E, F] block does;
+   * the merged loop is v over E·F, the outer variable gone from the indices.
+   */
+  static KStmt.Loop mergeInnermost(KStmt.Loop l) {
+    List<KStmt.Loop> chain = new ArrayList<>();
+    for (KStmt.Loop c = l; ; c = (KStmt.Loop) c.body().get(0)) {
+      chain.add(c);
+      if (!(c.body().size() == 1 && c.body().get(0) instanceof KStmt.Loop)) {
+        break;
+      }
+    }
+    KStmt.Loop in = chain.get(chain.size() - 1);
+    int i = chain.size() - 2;
+    while (i >= 0 && contiguous(in, chain.get(i).var())) {
+      int outer = chain.get(i).var();
+      KStmt body = KernelWalk.map(new KStmt.Loop(in.var(), in.extent(), in.body()), e -> e instanceof KExpr.Load ld
+          ? new KExpr.Load(ld.buf(), dropVars(ld.index(), new int[] {outer}), ld.guards().stream()
+              .map(g -> new KExpr.Guard(dropVars(g.expr(), new int[] {outer}), g.lo(), g.hi())).toList(), ld.fill(),
+              ld.row()) : e, st -> st);
+      in = new KStmt.Loop(in.var(), Math.multiplyExact(chain.get(i).extent(), in.extent()), ((KStmt.Loop) body).body());
+      i--;
+    }
+    KStmt.Loop out = in;
+    for (int j = i; j >= 0; j--) {
+      out = new KStmt.Loop(chain.get(j).var(), chain.get(j).extent(), List.of(out));
+    }
+    return out;
+  }
+
+  /** Whether every index and guard inside loop {@code in} reads {@code outer} at {@code in}'s extent times {@code in}'s variable's stride. */
+  private static boolean contiguous(KStmt.Loop in, int outer) {
+    boolean[] ok = {true};
+    java.util.function.Consumer<KExpr.Affine> check = a -> {
+      if (stride(a, outer) != in.extent() * stride(a, in.var())) {
+        ok[0] = false;
+      }
+    };
+    KernelWalk.forEachStmt(in, x -> {
+      if (x instanceof KStmt.Assign a) {
+        KernelWalk.forEach(a.value(), y -> {
+          if (y instanceof KExpr.Load ld) {
+            check.accept(ld.index());
+            ld.guards().forEach(g -> check.accept(g.expr()));
+          }
+        });
+      }
+    });
+    return ok[0];
   }
 
   /** {@code s} with loop variable {@code r} read as {@code t + threads·r}, in {@code vars} variables. */

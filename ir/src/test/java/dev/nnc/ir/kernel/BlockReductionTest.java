@@ -44,6 +44,41 @@ class BlockReductionTest {
     assertEquals(List.of(0), r.locals());
   }
 
+  /**
+   * A channel's sum over 16 images of 8 × 8 positions, {@code x[64·c + 192·n + 8·h + w]}: the rows
+   * merge into one loop of 64 consecutive floats, which 64 threads take in turn, and the 16 images
+   * the 16 groups of them; a warp reads consecutive floats.
+   */
+  @Test
+  void aChannelsSumSplitsItsPositionsAcrossAWarp() {
+    KStmt.Loop w = new KStmt.Loop(3, 8, List.of(new KStmt.Assign(0, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Local(0),
+        new KExpr.Load(0, idx(0, 64, 192, 8, 1))))));
+    KStmt.Loop sum = new KStmt.Loop(1, 16, List.of(new KStmt.Loop(2, 8, List.of(w))));
+    Kernel.Loops k = new Kernel.Loops("s", new KStmt.Loop(0, 3, List.of(new KStmt.Assign(0, new KExpr.Lit(0)), sum,
+        new KStmt.Store(1, idx(0, 1), new KExpr.Local(0)))), 4, 1, true, 1);
+    BlockReduction r = BlockReduction.of(k);
+    assertNotNull(r);
+    assertEquals(1024, r.threads());
+    assertEquals(64, r.along());
+    assertEquals(4, r.thread());
+    assertEquals(5, r.across());
+    // The partial sum: each group of threads its image, each thread its position, once.
+    KStmt.Loop images = r.partial();
+    assertEquals(1, images.extent());
+    KStmt.Loop positions = (KStmt.Loop) images.body().get(0);
+    assertEquals(3, positions.var());
+    assertEquals(1, positions.extent());
+    KExpr.Load ld = (KExpr.Load) ((KExpr.Bin) ((KStmt.Assign) positions.body().get(0)).value()).y();
+    assertArrayEquals(new long[] {64, 16 * 192, 0, 64, 1, 192}, ld.index().strides());
+    // Rows not contiguous (a stride of 9 for 8 positions): the innermost loop alone, 8 threads along it.
+    KStmt.Loop gapped = new KStmt.Loop(1, 16, List.of(new KStmt.Loop(2, 8, List.of(new KStmt.Loop(3, 8, List.of(
+        new KStmt.Assign(0, new KExpr.Bin(KExpr.BinOp.ADD, new KExpr.Local(0), new KExpr.Load(0, idx(0, 64, 192, 9, 1))))))))));
+    BlockReduction g = BlockReduction.of(new Kernel.Loops("s", new KStmt.Loop(0, 3, List.of(new KStmt.Assign(0,
+        new KExpr.Lit(0)), gapped, new KStmt.Store(1, idx(0, 1), new KExpr.Local(0)))), 4, 1, true, 1));
+    assertEquals(8, g.along());
+    assertEquals(128, g.threads());
+  }
+
   @Test
   void otherNestsAreLeftAsTheyAre() {
     // 40 rows: no power of two of at least 32 divides them.
