@@ -1027,7 +1027,7 @@ public final class LowerToKernels {
    * the kernel rows kh with {@code ry + pt − dh·kh} a multiple of sh, of the windows {@code oh = yq
    * + (ry + pt − dh·kh)/sh}, guarded to [0, OH) (columns alike); the pixel is the sum of those
    * window elements in the windows' memory order (kh, then kw, from the last), the order in which
-   * the scatter adds them, so the result is the same to the bit; 0 where none covers it. Every element of dx is
+   * the scatter adds them (a window outside the map adds a 0); 0 where none covers it. Every element of dx is
    * stored once and nothing reads it, so on a GPU each pixel may be a thread (a strided
    * convolution's input gradient at batch 128 was a thread per image adding 147 kFLOP into it in
    * order); the CPU reads the windows' elements in place. Null where {@code value}, the window
@@ -1058,7 +1058,7 @@ public final class LowerToKernels {
       for (int rx = 0; rx < w.sw(); rx++) {
         KExpr sum = null;
         // Kernel rows and columns from the last: the windows in their memory order, as the
-        // scatter adds them, so each pixel is the same sum in the same order.
+        // scatter adds them: each pixel the same terms in the same order.
         for (int kh = w.kh() - 1; kh >= 0; kh--) {
           int dy = ry + w.pt() - w.dh() * kh;
           if (Math.floorMod(dy, w.sh()) != 0) {
