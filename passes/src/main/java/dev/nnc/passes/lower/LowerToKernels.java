@@ -960,10 +960,12 @@ public final class LowerToKernels {
   }
 
   /**
-   * {@code dx = Σ windows}: per image (the parallel loop) zero {@code dx}, then add each window
-   * element at the position it was read from, walking the windows in their memory order; writes
-   * into the padding are skipped by guards. Windows that tile the image exactly once store each
-   * element instead.
+   * {@code dx = Σ windows}. Windows that tile the image exactly once store each element; others
+   * are summed per pixel ({@link #patchesGradByPixel}). Where that cannot read the windows'
+   * tensor at another element, or with {@code -Dnnc.lower.col2im=scatter} (for comparisons), per
+   * image (the parallel loop) zero {@code dx}, then add each window element at the position it
+   * was read from, walking the windows in their memory order; writes into the padding are
+   * skipped by guards.
    */
   private Kernel patchesGrad(Node out, PatchesGrad pg) {
     Window w = pg.window();
@@ -999,7 +1001,7 @@ public final class LowerToKernels {
       }
       return new Kernel.Loops(kernelName(out), (KStmt.Loop) store, vars, 0, ps.dim(0) > 1, ps.size());
     }
-    if (w.sh() > 1 || w.sw() > 1) {
+    if (!"scatter".equals(System.getProperty("nnc.lower.col2im"))) {
       Kernel gathered = patchesGradByPixel(out, pg, value, role, dx);
       if (gathered != null) {
         return gathered;
@@ -1021,7 +1023,7 @@ public final class LowerToKernels {
   }
 
   /**
-   * {@code dx = Σ windows} of strided windows as a sum per pixel: loops n (parallel), c, and the
+   * {@code dx = Σ windows} as a sum per pixel: loops n (parallel), c, and the
    * pixels' rows and columns in steps of the strides, {@code y = sh·yq + ry}, {@code x = sw·xq +
    * rx}, the body storing each of the {@code sh·sw} phases (ry, rx) once. Phase ry is covered by
    * the kernel rows kh with {@code ry + pt − dh·kh} a multiple of sh, of the windows {@code oh = yq
@@ -1030,7 +1032,7 @@ public final class LowerToKernels {
    * the scatter adds them (a window outside the map adds a 0); 0 where none covers it. Every element of dx is
    * stored once and nothing reads it, so on a GPU each pixel may be a thread (a strided
    * convolution's input gradient at batch 128 was a thread per image adding 147 kFLOP into it in
-   * order); the CPU reads the windows' elements in place. Null where {@code value}, the window
+   * order); the CPU reads the windows' elements in place. With stride 1 there is one phase. Null where {@code value}, the window
    * tensor's element over its own dimensions' variables 0–5, reads a row, an index value or random
    * numbers (it cannot be read at another element by rewriting its indices).
    */
