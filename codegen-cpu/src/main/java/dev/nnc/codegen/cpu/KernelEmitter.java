@@ -558,6 +558,22 @@ public final class KernelEmitter {
    * iteration of each of those loops in turn (a GPU spreads the items over its threads).
    */
   public void emitLoopsCollapsed(Kernel.Loops k, int buffers) {
+    emitPairs(k, buffers, 1, (second, lane) -> {
+      for (KStmt s : k.root().body()) {
+        KStmt.Loop l = (KStmt.Loop) s;
+        LLVMBuildStore(b, second, varSlots[l.var()]);
+        body(l);
+      }
+    });
+  }
+
+  /**
+   * A function over items {@code [lo, hi)}, item {@code (outer·E + second)·lanes + lane} of nest
+   * {@code k} (E the extent of its outer loop's loops): the outer loop's variable set, then
+   * {@code body(second, lane)}.
+   */
+  private void emitPairs(Kernel.Loops k, int buffers, long lanes,
+      java.util.function.BiConsumer<LLVMValueRef, LLVMValueRef> body) {
     KStmt.Loop root = k.root();
     long extent = ((KStmt.Loop) root.body().get(0)).extent();
     beginFunction(k.name(), buffers);
@@ -565,13 +581,10 @@ public final class KernelEmitter {
     LLVMValueRef item = slot(i64, "item");
     loop(item, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
       LLVMValueRef it = load64(item);
-      LLVMBuildStore(b, LLVMBuildUDiv(b, it, c64(extent), ""), varSlots[root.var()]);
-      LLVMValueRef second = LLVMBuildURem(b, it, c64(extent), "");
-      for (KStmt s : root.body()) {
-        KStmt.Loop l = (KStmt.Loop) s;
-        LLVMBuildStore(b, second, varSlots[l.var()]);
-        body(l);
-      }
+      LLVMValueRef pair = lanes == 1 ? it : LLVMBuildUDiv(b, it, c64(lanes), "");
+      LLVMValueRef lane = lanes == 1 ? c64(0) : LLVMBuildURem(b, it, c64(lanes), "lane");
+      LLVMBuildStore(b, LLVMBuildUDiv(b, pair, c64(extent), ""), varSlots[root.var()]);
+      body.accept(LLVMBuildURem(b, pair, c64(extent), ""), lane);
     });
     endFunction();
   }
@@ -584,19 +597,9 @@ public final class KernelEmitter {
    * R), its variables decoded row-major (a GPU thread per tile of a Winograd transform).
    */
   public void emitLoopsSpread(Kernel.Loops k, int buffers, long lanes) {
-    KStmt.Loop root = k.root();
-    long extent = ((KStmt.Loop) root.body().get(0)).extent();
-    beginFunction(k.name(), buffers);
-    beginNest(k);
-    LLVMValueRef item = slot(i64, "item");
-    loop(item, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
-      LLVMValueRef it = load64(item);
-      LLVMValueRef pair = LLVMBuildUDiv(b, it, c64(lanes), "");
-      LLVMValueRef lane = LLVMBuildURem(b, it, c64(lanes), "lane");
-      LLVMBuildStore(b, LLVMBuildUDiv(b, pair, c64(extent), ""), varSlots[root.var()]);
-      LLVMValueRef second = LLVMBuildURem(b, pair, c64(extent), "");
+    emitPairs(k, buffers, lanes, (second, lane) -> {
       long first = 0;
-      for (KStmt s : root.body()) {
+      for (KStmt s : k.root().body()) {
         KStmt.Loop l = (KStmt.Loop) s;
         LLVMBuildStore(b, second, varSlots[l.var()]);
         List<KStmt.Loop> nest = new java.util.ArrayList<>();
@@ -622,7 +625,6 @@ public final class KernelEmitter {
         first += iterations;
       }
     });
-    endFunction();
   }
 
   /**

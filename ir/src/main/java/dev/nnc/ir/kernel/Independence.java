@@ -63,26 +63,11 @@ public final class Independence {
     if (!readsOnlyOwnWrites(root, written, new HashSet<>())) {
       return 0;
     }
+    List<List<Integer>> strided = new ArrayList<>();
     for (int i = 0; i < stores.size(); i++) {
-      KStmt.Store s = stores.get(i);
-      long[] ext = extents.get(i);
-      long[] strides = s.index().strides();
-      for (int v : new int[] {root.var(), seconds.get(i)}) {
-        if (ext[v] > 1 && (v >= strides.length || strides[v] == 0)) {
-          return 0;
-        }
-      }
-      if (!oneToOne(strides, ext)) {
-        return 0;
-      }
-      for (int j = 0; j < i; j++) {
-        KStmt.Store o = stores.get(j);
-        if (o.buf() == s.buf() && !o.index().equals(s.index()) && overlap(s, ext, o, extents.get(j))) {
-          return 0;
-        }
-      }
+      strided.add(List.of(root.var(), seconds.get(i)));
     }
-    return extent;
+    return apart(stores, extents, strided, java.util.Collections.nCopies(stores.size(), 0)) ? extent : 0;
   }
 
   /**
@@ -141,27 +126,38 @@ public final class Independence {
         return 0;
       }
     }
+    return lanes > 1 && apart(stores, extents, spread, regions) ? lanes : 0;
+  }
+
+  /**
+   * Whether stores {@code stores} (inside loops of {@code extents}) write apart: each one-to-one in
+   * its loops, the loops of {@code strided} not ignored by it, and any two into one buffer never
+   * meeting, unless they are in one {@code group} with the same index (one iteration's store and
+   * its rewrite).
+   */
+  private static boolean apart(List<KStmt.Store> stores, List<long[]> extents, List<List<Integer>> strided,
+      List<Integer> group) {
     for (int i = 0; i < stores.size(); i++) {
       KStmt.Store s = stores.get(i);
       long[] ext = extents.get(i);
       long[] strides = s.index().strides();
-      for (int v : spread.get(i)) {
+      for (int v : strided.get(i)) {
         if (ext[v] > 1 && (v >= strides.length || strides[v] == 0)) {
-          return 0;
+          return false;
         }
       }
       if (!oneToOne(strides, ext)) {
-        return 0;
+        return false;
       }
       for (int j = 0; j < i; j++) {
         KStmt.Store o = stores.get(j);
-        boolean same = regions.get(j).equals(regions.get(i)) && o.index().equals(s.index());
+        boolean same = group.get(j).equals(group.get(i)) && o.index().equals(s.index());
         if (o.buf() == s.buf() && !same && overlap(s, ext, o, extents.get(j))) {
-          return 0;
+          return false;
         }
       }
     }
-    return lanes > 1 ? lanes : 0;
+    return true;
   }
 
   /**
