@@ -40,7 +40,10 @@ final class BlockCode {
     }
 
     private LLVMValueRef at(LLVMValueRef thread) {
-      return flavor == GpuEmitter.Flavor.PTX ? slot : e.gep(e.f32, slot, thread);
+      // Emulated, the index is taken modulo the block's threads: a wrong thread index (a bug)
+      // reads or writes another thread's element, a wrong result the tests see, never memory
+      // outside the array, which would crash the JVM.
+      return flavor == GpuEmitter.Flavor.PTX ? slot : e.gep(e.f32, slot, LLVMBuildURem(e.b, thread, e.c64(threads), ""));
     }
 
     LLVMValueRef get(LLVMValueRef thread) {

@@ -144,14 +144,15 @@ final class GpuEmitter {
    */
   private List<NativeCall> plan(Kernel k, PlannedProgram pp, Map<Kernel, List<Instance>> groups, long scratch) {
     KernelTemplate t = KernelTemplate.of(k);
-    int split = t.kernel() instanceof Kernel.Gemm tg ? splitK(tg) : 1;
+    dev.nnc.ir.kernel.BlockReduction red = reduction(t.kernel());
+    int split = t.kernel() instanceof Kernel.Gemm tg ? splitK(tg) : red != null ? red.parts() : 1;
     long[] offsets = new long[t.buffers().length + (split > 1 ? 1 : 0)];
     for (int i = 0; i < t.buffers().length; i++) {
       offsets[i] = pp.plan().offsets()[t.buffers()[i]];
     }
     if (split > 1) {
       if (scratch < 0) {
-        throw new IllegalStateException("gemm " + k.name() + " is split along K but has no scratch for its partial products");
+        throw new IllegalStateException(k.name() + " is split (a GEMM along K, or a reduction over blocks) but has no scratch for its parts");
       }
       offsets[t.buffers().length] = scratch;
     }
@@ -163,14 +164,18 @@ final class GpuEmitter {
       case Kernel.Gemm g -> 2.0 * g.batch() * g.m() * g.n() * g.k();
       case Kernel.Steps st -> throw new IllegalStateException("steps " + st.name() + " inside a loop over time");
     };
-    dev.nnc.ir.kernel.BlockReduction red = reduction(t.kernel());
     boolean blockwise = (computed instanceof Kernel.Gemm g && tiled(g)) || red != null;
     int threads = red != null ? red.threads() : blockwise ? TILE * TILE : (int) Math.min(BLOCK, count);
-    long blocks = blockwise ? count : (count + threads - 1) / threads;
+    long blocks = red != null ? count * red.parts() : blockwise ? count : (count + threads - 1) / threads;
     launches.put(k.name(), new Launch(k.name(), null, offsets, blocks, threads, count));
     List<NativeCall> calls = new ArrayList<>();
     calls.add(new NativeCall(k.name(), blocks, serialExtent(t.kernel()) >= 0 ? 0 : flops / blocks));
-    if (split > 1) {
+    if (split > 1 && red != null) {
+      int sumThreads = (int) Math.min(BLOCK, count);
+      long sumBlocks = (count + sumThreads - 1) / sumThreads;
+      launches.put(k.name() + PARTS, new Launch(k.name() + PARTS, null, offsets, sumBlocks, sumThreads, count));
+      calls.add(new NativeCall(k.name() + PARTS, sumBlocks, (double) split * count / sumBlocks));
+    } else if (split > 1) {
       Kernel.Gemm g = (Kernel.Gemm) t.kernel();
       long mn = (long) g.m() * g.n();
       int sumThreads = (int) Math.min(BLOCK, mn);
@@ -216,8 +221,11 @@ final class GpuEmitter {
     return Math.max(1, s);
   }
 
-  /** Scratch floats kernel {@code k} needs on the GPU: a split GEMM's partial products. */
+  /** Scratch floats kernel {@code k} needs on the GPU: a split GEMM's partial products, a split block reduction's parts' sums. */
   static long scratchFloats(Kernel k) {
+    if (reduction(k) instanceof dev.nnc.ir.kernel.BlockReduction r && r.parts() > 1) {
+      return (long) r.nest().root().extent() * r.parts() * r.locals().size();
+    }
     int parts = k instanceof Kernel.Gemm g ? splitK(g) : 1;
     return parts > 1 ? (long) parts * ((Kernel.Gemm) k).m() * ((Kernel.Gemm) k).n() : 0;
   }
@@ -359,12 +367,45 @@ final class GpuEmitter {
   /**
    * Nest {@code k} as a block per output ({@link dev.nnc.ir.kernel.BlockReduction}) where it is a
    * sum per output with fewer outputs than {@link #COLLAPSE_BELOW} (a bias's or batchnorm's
-   * gradient: 64 to 512 outputs, each summing over the batch), else null.
+   * gradient: 64 to 512 outputs, each summing over the batch), else null. Where the outputs are
+   * fewer than {@value #BLOCKED_MIN_BLOCKS} (about a multiprocessor each) and each sums at least
+   * {@value #PARTS_MIN_FLOPS} FLOPs, each output's sum is split over the power of two of blocks
+   * (at most {@value #MAX_PARTS}) that brings them to {@value #BLOCKED_MIN_BLOCKS}, or the most
+   * below that the sum splits into: ResNet-18 CIFAR's first 64 channels' statistics, 33.5 MB
+   * each, would otherwise leave half of a large GPU idle. A second kernel ({@value #PARTS}) adds
+   * each output's parts in order and runs the stores. {@code -Dnnc.gpu.parts=false} never splits.
    */
   static dev.nnc.ir.kernel.BlockReduction reduction(Kernel k) {
-    return k instanceof Kernel.Loops l && l.root().extent() < COLLAPSE_BELOW ? dev.nnc.ir.kernel.BlockReduction.of(l)
-        : null;
+    if (!(k instanceof Kernel.Loops l) || l.root().extent() >= COLLAPSE_BELOW) {
+      return null;
+    }
+    dev.nnc.ir.kernel.BlockReduction one = dev.nnc.ir.kernel.BlockReduction.of(l);
+    if (one == null || "false".equals(System.getProperty("nnc.gpu.parts"))) {
+      return one;
+    }
+    long outputs = one.nest().root().extent();
+    if (outputs >= BLOCKED_MIN_BLOCKS || l.flops() / outputs < PARTS_MIN_FLOPS) {
+      return one;
+    }
+    int parts = 1;
+    while (parts < MAX_PARTS && outputs * parts < BLOCKED_MIN_BLOCKS) {
+      parts *= 2;
+    }
+    for (; parts > 1; parts /= 2) {
+      dev.nnc.ir.kernel.BlockReduction r = dev.nnc.ir.kernel.BlockReduction.of(l, parts);
+      if (r != null) {
+        return r;
+      }
+    }
+    return one;
   }
+
+  /** Blocks per output at most of a split block reduction. */
+  static final int MAX_PARTS = 16;
+  /** FLOPs per output at least (the kernel's count: a sum of 32,768 products) for a block reduction to be split over several blocks. */
+  static final double PARTS_MIN_FLOPS = 32 * 1024;
+  /** The suffix of the kernel that adds a split block reduction's parts and stores the results. */
+  static final String PARTS = "_parts_sum";
 
   /**
    * A sum per output with a block per output, blocks {@code [lo, hi)}: each thread sums its share
@@ -390,13 +431,19 @@ final class GpuEmitter {
     LLVMValueRef warpSums = bc.shared(warps * sums);
     LLVMValueRef blk = e.slot(e.i64, "blk");
     e.loop(blk, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
-      LLVMBuildStore(e.b, e.load64(blk), e.varSlot(k.root().var()));
+      // Block b is part b mod parts of output b / parts; its thread t is the reduction's thread
+      // part·threads + t.
+      LLVMValueRef b = e.load64(blk);
+      LLVMValueRef part = r.parts() > 1 ? LLVMBuildURem(e.b, b, e.c64(r.parts()), "part") : e.c64(0);
+      LLVMBuildStore(e.b, r.parts() > 1 ? LLVMBuildUDiv(e.b, b, e.c64(r.parts()), "") : b, e.varSlot(k.root().var()));
       bc.forAllThreads(t -> {
+        // The reduction's thread (v; the block's thread t for the registers).
+        LLVMValueRef v = r.parts() > 1 ? LLVMBuildAdd(e.b, LLVMBuildMul(e.b, part, e.c64(r.threads()), ""), t, "") : t;
         if (r.across() >= 0) {
-          LLVMBuildStore(e.b, LLVMBuildURem(e.b, t, e.c64(r.along()), ""), e.varSlot(r.thread()));
-          LLVMBuildStore(e.b, LLVMBuildUDiv(e.b, t, e.c64(r.along()), ""), e.varSlot(r.across()));
+          LLVMBuildStore(e.b, LLVMBuildURem(e.b, v, e.c64(r.along()), ""), e.varSlot(r.thread()));
+          LLVMBuildStore(e.b, LLVMBuildUDiv(e.b, v, e.c64(r.along()), ""), e.varSlot(r.across()));
         } else {
-          LLVMBuildStore(e.b, t, e.varSlot(r.thread()));
+          LLVMBuildStore(e.b, v, e.varSlot(r.thread()));
         }
         for (int l : r.locals()) {
           LLVMBuildStore(e.b, e.cf(0), e.localSlot(l));
@@ -437,10 +484,51 @@ final class GpuEmitter {
           }
           LLVMBuildStore(e.b, total, e.localSlot(r.locals().get(x)));
         }
-        Ir.when(e, fn, LLVMBuildICmp(e.b, LLVMIntEQ, t, e.c64(0), ""), () -> e.emitStatements(r.after()));
+        Ir.when(e, fn, LLVMBuildICmp(e.b, LLVMIntEQ, t, e.c64(0), ""), () -> {
+          if (r.parts() == 1) {
+            e.emitStatements(r.after());
+            return;
+          }
+          // Part p of output o's sums at scratch[(o·parts + p)·sums + x], for the parts' sum.
+          LLVMValueRef at = LLVMBuildMul(e.b, b, e.c64(sums), "");
+          for (int x = 0; x < sums; x++) {
+            LLVMBuildStore(e.b, LLVMBuildLoad2(e.b, e.f32, e.localSlot(r.locals().get(x)), ""), e.at(LLVMBuildAdd(e.b,
+                e.off(buffers - 1), LLVMBuildAdd(e.b, at, e.c64(x), ""), "")));
+          }
+        });
       });
       // The warps' sums are read before the next block's are written.
       bc.barrier();
+    });
+    e.endFunction();
+  }
+
+  /**
+   * The sum of split block reduction {@code r}'s parts, items {@code [lo, hi)}: item o adds, for
+   * each of its sums, the parts' sums {@code scratch[(o·parts + p)·sums + x]} in order of p, then
+   * runs the reduction's stores for output o (the scratch is template buffer {@code buffers − 1}).
+   */
+  private void emitPartsSum(dev.nnc.ir.kernel.BlockReduction r, String name, int buffers) {
+    Kernel.Loops k = r.nest().named(name);
+    e.beginFunction(name, buffers);
+    e.beginNest(k);
+    LLVMValueRef fn = e.function();
+    int sums = r.locals().size();
+    LLVMValueRef it = e.slot(e.i64, "it");
+    e.loop(it, LLVMGetParam(fn, 1), LLVMGetParam(fn, 2), 1, () -> {
+      LLVMValueRef o = e.load64(it);
+      LLVMBuildStore(e.b, o, e.varSlot(k.root().var()));
+      LLVMValueRef first = LLVMBuildAdd(e.b, e.off(buffers - 1), LLVMBuildMul(e.b, o, e.c64((long) r.parts() * sums), ""),
+          "");
+      for (int x = 0; x < sums; x++) {
+        LLVMValueRef sum = LLVMBuildLoad2(e.b, e.f32, e.at(LLVMBuildAdd(e.b, first, e.c64(x), "")), "");
+        for (int p = 1; p < r.parts(); p++) {
+          sum = LLVMBuildFAdd(e.b, sum, LLVMBuildLoad2(e.b, e.f32, e.at(LLVMBuildAdd(e.b, first,
+              e.c64((long) p * sums + x), "")), ""), "");
+        }
+        LLVMBuildStore(e.b, sum, e.localSlot(r.locals().get(x)));
+      }
+      e.emitStatements(r.after());
     });
     e.endFunction();
   }
@@ -494,7 +582,10 @@ final class GpuEmitter {
     e.constantOffsets(null);
     // A split GEMM: its partial products here, their sum below (buffer buffers-1 is the scratch).
     Kernel computed = computed(template, buffers - 1);
-    boolean split = computed != template;
+    dev.nnc.ir.kernel.BlockReduction parts = reduction(template) instanceof dev.nnc.ir.kernel.BlockReduction r
+        && r.parts() > 1 ? r : null;
+    boolean split = computed != template || parts != null;
+    String second = parts != null ? PARTS : SUM;
     boolean blockwise = (computed instanceof Kernel.Gemm tg && tiled(tg)) || reduction(template) != null;
     switch (computed) {
       case Kernel.Loops l when reduction(l) != null -> emitBlockReduction(reduction(l), name + "_items", buffers);
@@ -510,12 +601,15 @@ final class GpuEmitter {
     }
     LLVMValueRef body = e.function();
     LLVMValueRef sumBody = null;
-    if (split) {
+    if (parts != null) {
+      emitPartsSum(parts, name + PARTS + "_items", buffers);
+      sumBody = e.function();
+    } else if (split) {
       emitSplitSum((Kernel.Gemm) template, splitK((Kernel.Gemm) template), name + SUM + "_items", buffers);
       sumBody = e.function();
     }
-    // The kernels' symbols are their names, and with the sum's suffix for a split GEMM's second launch.
-    List<String> suffixes = split ? List.of("", SUM) : List.of("");
+    // The kernels' symbols are their names, and with the sum's suffix for a split kernel's second launch.
+    List<String> suffixes = split ? List.of("", second) : List.of("");
     if (flavor == Flavor.PTX || driverEntries) {
       for (String sfx : suffixes) {
         entryPoint(name + sfx, sfx.isEmpty() ? body : sumBody, buffers,

@@ -92,6 +92,54 @@ class GpuReductionTest {
     }
   }
 
+  /**
+   * Few outputs with long sums (a batchnorm's statistics over a few channels): each output's sum
+   * split over several blocks, whose parts a second kernel adds in order before the stores; not
+   * where the sums are short (8 images of 8 × 8) or would not split into blocks of the same
+   * threads (7 × 7 positions, the threads over the images only).
+   * Emulated equal to the CPU, split or not ({@code -Dnnc.gpu.parts=false}); the split launches
+   * {@code outputs × parts} blocks of the unsplit block's threads and the parts' sum.
+   */
+  @ParameterizedTest
+  @CsvSource({"64,2,32,32,16", "32,9,32,32,16", "128,48,16,16,4", "1024,2,7,7,1", "8,3,8,8,1"})
+  void aFewLongSumsSplitOverBlocks(int n, int c, int h, int w, int parts) throws Exception {
+    Graph.Builder b = Graph.builder("r");
+    Node x = b.addTyped(new Input("x"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
+    Node y = b.addTyped(new Input("y"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
+    b.output("perChannel", b.add(new SumTo(Shape.of(c, 1, 1)), b.add(new Binary(BinaryFn.MUL), x, y)));
+    Graph g = b.build();
+    Random r = new Random(n * 31 + c * 7 + h * w);
+    float[] xv = rand(r, n * c * h * w);
+    float[] yv = rand(r, n * c * h * w);
+    float[] want = run(g, new CpuBackend(), xv, yv, "perChannel");
+    for (boolean split : new boolean[] {true, false}) {
+      if (!split) {
+        System.setProperty("nnc.gpu.parts", "false");
+      }
+      try {
+        String where = "n=" + n + " c=" + c + " " + h + "×" + w + (split ? " split" : " whole");
+        float[] got = run(g, new EmulatedCudaBackend(), xv, yv, "perChannel");
+        for (int i = 0; i < want.length; i++) {
+          assertTrue(Math.abs(want[i] - got[i]) <= 1e-5 * Math.sqrt(n * h * w) * Math.max(1, Math.abs(want[i])),
+              where + " at " + i + ": CPU " + want[i] + ", emulated GPU " + got[i]);
+        }
+        CpuHarness.Built built = CpuHarness.build(g, new CudaBackend());
+        CudaCompiled cc = (CudaCompiled) built.compiled();
+        var calls = cc.schedules().get("p");
+        long sums = calls.stream().filter(call -> call.symbol().endsWith(GpuEmitter.PARTS)).count();
+        int expect = split ? parts : 1;
+        assertEquals(expect > 1 ? 1 : 0, sums, where + ": the parts' sum in the schedule");
+        var reduce = calls.stream().filter(call -> cc.text().contains("shfl.sync.bfly")
+            && !call.symbol().endsWith(GpuEmitter.PARTS) && cc.threads(call.symbol()) >= 32).findFirst().orElseThrow();
+        assertEquals((long) c * expect, calls.stream().filter(call -> call.symbol().equals(reduce.symbol()))
+            .findFirst().orElseThrow().extent(), where + ": blocks of " + reduce.symbol());
+        Ptxas.check(cc.text(), "sm_80");
+      } finally {
+        System.clearProperty("nnc.gpu.parts");
+      }
+    }
+  }
+
   /** What fits a multiprocessor: registers allocated per warp in 256s, 65,536 a block; 1,024 threads; 48 KB of shared memory. */
   @org.junit.jupiter.api.Test
   void aBlockFitsByItsRegistersThreadsAndSharedMemory() {

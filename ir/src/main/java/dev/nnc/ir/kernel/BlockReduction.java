@@ -17,10 +17,12 @@ import java.util.List;
  * is the sum so rewritten; the block adds the threads' partial sums (in any order: a running sum's
  * order is free, {@link KStmt.Assign}), and the {@link #after} statements store the result.
  * {@link #nest} is the rewritten nest (one or two more loop variables), whose statements a back
- * end emits around its own combining code.
+ * end emits around its own combining code. Split into {@link #parts} blocks per output
+ * ({@link #of(Kernel.Loops, int)}), the thread index above is {@code p·threads + t} for part p's
+ * thread t, and a back end adds the parts' sums before the stores.
  */
 public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread, int threads, int along, int across,
-    KStmt.Loop partial, List<KStmt> after) {
+    int parts, KStmt.Loop partial, List<KStmt> after) {
   /** Threads per block at most, for a block of several sums (each thread holds each). */
   public static final int MAX_THREADS = 256;
   /** Threads per block at most for up to {@value #WIDE_SUMS} sums: a channel's sum over a large batch of images. */
@@ -41,6 +43,26 @@ public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread
    * so that every thread sums as many iterations and none are left over.
    */
   public static BlockReduction of(Kernel.Loops k) {
+    return of(k, 1);
+  }
+
+  /**
+   * {@code k} as a block reduction whose sums are each split over {@code parts} blocks (a power of
+   * two): the threads are {@code parts} times as many, each block {@code p} of an output running
+   * its threads {@code p·threads + t}, so that its sum is one part of the output's; null where
+   * {@code k} is not a block reduction or its sums do not split so (the threads of one block
+   * would differ from {@link #of(Kernel.Loops)}'s).
+   */
+  public static BlockReduction of(Kernel.Loops k, int parts) {
+    BlockReduction r = split(k, parts);
+    if (parts == 1 || r == null) {
+      return r;
+    }
+    BlockReduction one = split(k, 1);
+    return one != null && r.threads() == one.threads() ? r : null;
+  }
+
+  private static BlockReduction split(Kernel.Loops k, int parts) {
     k = peel(k);
     List<KStmt> body = k.root().body();
     if (!k.parallel()) {
@@ -66,7 +88,7 @@ public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread
       return null;
     }
     int t = k.vars();
-    int most = locals.size() <= WIDE_SUMS ? MAX_WIDE_THREADS : MAX_THREADS;
+    int most = (locals.size() <= WIDE_SUMS ? MAX_WIDE_THREADS : MAX_THREADS) * parts;
     // The threads take consecutive iterations of the sum's innermost loop, its contiguous loops
     // merged into one (a channel's 32 × 32 positions: 1,024 consecutive floats), so that a warp
     // reads consecutive floats, and where that leaves threads to spare, iterations of the outer
@@ -99,11 +121,14 @@ public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread
       partial = (KStmt.Loop) rewrite(new KStmt.Loop(loop.var(), loop.extent() / threads, loop.body()),
           loop.var(), t, threads, k.vars() + 1);
     }
+    if (threads % parts != 0 || threads / parts < MIN_THREADS) {
+      return null;
+    }
     List<KStmt> root = new ArrayList<>(body);
     root.set(i, partial);
     Kernel.Loops nest = new Kernel.Loops(k.name(), new KStmt.Loop(k.root().var(), k.root().extent(), root),
         k.vars() + (acrossVar >= 0 ? 2 : 1), k.locals(), true, k.flops());
-    return new BlockReduction(nest, List.copyOf(locals), t, threads, along, acrossVar, partial,
+    return new BlockReduction(nest, List.copyOf(locals), t, threads / parts, along, acrossVar, parts, partial,
         List.copyOf(body.subList(i + 1, body.size())));
   }
 
