@@ -255,14 +255,12 @@ final class GpuEmitter {
     return g.m() >= TILE && g.n() >= TILE;
   }
 
-  /** The side of a register-blocked GEMM's tile of C: 16 × 16 threads, {@value #MICRO} × {@value #MICRO} elements each. */
+  /** The side of a register-blocked GEMM's tile of C: 16 × 16 threads, 4 × 4 elements each. */
   static final int BLOCKED_TILE = 64;
   /** The side of a wide register-blocked GEMM's tile of C: 16 × 16 threads, 8 × 8 elements each. */
   static final int WIDE_TILE = 128;
   /** The depth of a register-blocked GEMM's tiles of A and B in shared memory. */
   static final int BLOCKED_K = 8;
-  /** Elements of C per thread of a register-blocked GEMM, in each direction. */
-  static final int MICRO = BLOCKED_TILE / TILE;
   /** A register-blocked thread's rows (and columns) of C come in runs of this many, read from shared memory as one vector. */
   static final int RUN = 4;
 
