@@ -65,21 +65,9 @@ class GpuReductionTest {
   @ParameterizedTest
   @CsvSource({"16,3,8,8,1024", "128,2,4,4,1024", "4,2,16,16,1024", "64,3,7,7,64", "8,5,2,16,256"})
   void aChannelsSumTakesConsecutivePositionsInAWarp(int n, int c, int h, int w, int threads) throws Exception {
-    Graph.Builder b = Graph.builder("r");
-    Node x = b.addTyped(new Input("x"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
-    Node y = b.addTyped(new Input("y"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
-    b.output("perChannel", b.add(new SumTo(Shape.of(c, 1, 1)), b.add(new Binary(BinaryFn.MUL), x, y)));
-    Graph g = b.build();
-    Random r = new Random(n * 31 + c * 7 + h * w);
-    float[] xv = rand(r, n * c * h * w);
-    float[] yv = rand(r, n * c * h * w);
-    float[] want = run(g, new CpuBackend(), xv, yv, "perChannel");
-    float[] got = run(g, new EmulatedCudaBackend(), xv, yv, "perChannel");
+    Graph g = channelSum(n, c, h, w);
     String where = "n=" + n + " c=" + c + " " + h + "×" + w;
-    for (int i = 0; i < want.length; i++) {
-      assertTrue(Math.abs(want[i] - got[i]) <= 1e-5 * Math.sqrt(n * h * w) * Math.max(1, Math.abs(want[i])),
-          where + " at " + i + ": CPU " + want[i] + ", emulated GPU " + got[i]);
-    }
+    emulatedEqualsTheCpu(g, n, c, h, w, where);
     CpuHarness.Built built = CpuHarness.build(g, new CudaBackend());
     CudaCompiled cc = (CudaCompiled) built.compiled();
     assertTrue(cc.text().contains("shfl.sync.bfly"), where + ": a block per channel");
@@ -103,26 +91,14 @@ class GpuReductionTest {
   @ParameterizedTest
   @CsvSource({"64,2,32,32,16", "32,9,32,32,16", "128,48,16,16,4", "1024,2,7,7,1", "8,3,8,8,1"})
   void aFewLongSumsSplitOverBlocks(int n, int c, int h, int w, int parts) throws Exception {
-    Graph.Builder b = Graph.builder("r");
-    Node x = b.addTyped(new Input("x"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
-    Node y = b.addTyped(new Input("y"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
-    b.output("perChannel", b.add(new SumTo(Shape.of(c, 1, 1)), b.add(new Binary(BinaryFn.MUL), x, y)));
-    Graph g = b.build();
-    Random r = new Random(n * 31 + c * 7 + h * w);
-    float[] xv = rand(r, n * c * h * w);
-    float[] yv = rand(r, n * c * h * w);
-    float[] want = run(g, new CpuBackend(), xv, yv, "perChannel");
+    Graph g = channelSum(n, c, h, w);
     for (boolean split : new boolean[] {true, false}) {
       if (!split) {
         System.setProperty("nnc.gpu.parts", "false");
       }
       try {
         String where = "n=" + n + " c=" + c + " " + h + "×" + w + (split ? " split" : " whole");
-        float[] got = run(g, new EmulatedCudaBackend(), xv, yv, "perChannel");
-        for (int i = 0; i < want.length; i++) {
-          assertTrue(Math.abs(want[i] - got[i]) <= 1e-5 * Math.sqrt(n * h * w) * Math.max(1, Math.abs(want[i])),
-              where + " at " + i + ": CPU " + want[i] + ", emulated GPU " + got[i]);
-        }
+        emulatedEqualsTheCpu(g, n, c, h, w, where);
         CpuHarness.Built built = CpuHarness.build(g, new CudaBackend());
         CudaCompiled cc = (CudaCompiled) built.compiled();
         var calls = cc.schedules().get("p");
@@ -178,6 +154,28 @@ class GpuReductionTest {
     String ptx = CpuHarness.build(g, new CudaBackend()).compiled().text();
     assertTrue(ptx.contains("shfl.sync.bfly"), "a block per filter");
     Ptxas.check(ptx, "sm_80");
+  }
+
+  /** {@code sum_to(x·y, [c, 1, 1])} of two {@code [n, c, h, w]} inputs: a channel's sum over images and positions. */
+  private static Graph channelSum(int n, int c, int h, int w) {
+    Graph.Builder b = Graph.builder("r");
+    Node x = b.addTyped(new Input("x"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
+    Node y = b.addTyped(new Input("y"), List.of(), TensorType.f32(Shape.of(n, c, h, w)));
+    b.output("perChannel", b.add(new SumTo(Shape.of(c, 1, 1)), b.add(new Binary(BinaryFn.MUL), x, y)));
+    return b.build();
+  }
+
+  /** {@link #channelSum}'s output, emulated, equal to the CPU back end's on random inputs (within the sums' rounding). */
+  private static void emulatedEqualsTheCpu(Graph g, int n, int c, int h, int w, String where) {
+    Random r = new Random(n * 31 + c * 7 + h * w);
+    float[] xv = rand(r, n * c * h * w);
+    float[] yv = rand(r, n * c * h * w);
+    float[] want = run(g, new CpuBackend(), xv, yv, "perChannel");
+    float[] got = run(g, new EmulatedCudaBackend(), xv, yv, "perChannel");
+    for (int i = 0; i < want.length; i++) {
+      assertTrue(Math.abs(want[i] - got[i]) <= 1e-5 * Math.sqrt(n * h * w) * Math.max(1, Math.abs(want[i])),
+          where + " at " + i + ": CPU " + want[i] + ", emulated GPU " + got[i]);
+    }
   }
 
   private static float[] run(Graph g, Backend backend, float[] x, float[] y, String out) {
