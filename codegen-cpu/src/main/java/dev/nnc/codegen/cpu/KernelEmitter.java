@@ -602,12 +602,10 @@ public final class KernelEmitter {
       for (KStmt s : k.root().body()) {
         KStmt.Loop l = (KStmt.Loop) s;
         LLVMBuildStore(b, second, varSlots[l.var()]);
-        List<KStmt.Loop> nest = new java.util.ArrayList<>();
-        KStmt.Loop inner = l;
+        List<KStmt.Loop> nest = dev.nnc.ir.kernel.KernelWalk.perfectNest(l);
+        KStmt.Loop inner = nest.isEmpty() ? l : nest.get(nest.size() - 1);
         long iterations = 1;
-        while (inner.body().size() == 1 && inner.body().get(0) instanceof KStmt.Loop n) {
-          inner = n;
-          nest.add(n);
+        for (KStmt.Loop n : nest) {
           iterations *= n.extent();
         }
         // Unsigned: a lane before this loop's first iteration wraps far above its count.

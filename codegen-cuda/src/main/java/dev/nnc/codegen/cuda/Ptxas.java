@@ -69,8 +69,8 @@ public final class Ptxas {
       }
     }
   }
-  /** Registers per thread and bytes of shared memory per block of each entry point in a report of {@link #check}. */
-  public record Resources(int registers, int sharedBytes) {
+  /** Registers per thread, bytes of shared memory per block and bytes of spilled registers of each entry point in a report of {@link #check}. */
+  public record Resources(int registers, int sharedBytes, int spillStores) {
     /**
      * Whether a block of {@code threads} threads fits a multiprocessor of compute capability 7.0
      * to 9.0: at most 1,024 threads, 65,536 registers (allocated per warp in units of 256) and
@@ -86,10 +86,12 @@ public final class Ptxas {
   public static java.util.Map<String, Resources> resources(String report) {
     java.util.Map<String, Resources> out = new java.util.LinkedHashMap<>();
     java.util.regex.Matcher m = java.util.regex.Pattern.compile(
-        "Compiling entry function '([^']+)'.*?Used (\\d+) registers(?:, used \\d+ barriers)?(?:, (\\d+) bytes smem)?",
+        "Compiling entry function '([^']+)'.*?(\\d+) bytes spill stores.*?Used (\\d+) registers"
+            + "(?:, used \\d+ barriers)?(?:, (\\d+) bytes smem)?",
         java.util.regex.Pattern.DOTALL).matcher(report);
     while (m.find()) {
-      out.put(m.group(1), new Resources(Integer.parseInt(m.group(2)), m.group(3) == null ? 0 : Integer.parseInt(m.group(3))));
+      out.put(m.group(1), new Resources(Integer.parseInt(m.group(3)), m.group(4) == null ? 0 : Integer.parseInt(m.group(4)),
+          Integer.parseInt(m.group(2))));
     }
     return out;
   }

@@ -116,20 +116,24 @@ class GpuReductionTest {
     }
   }
 
-  /** What fits a multiprocessor: registers allocated per warp in 256s, 65,536 a block; 1,024 threads; 48 KB of shared memory. */
+  /** What fits a multiprocessor: registers allocated per warp in 256s, 65,536 a block; 1,024 threads; 48 KB of shared memory; and ptxas' report read per entry. */
   @org.junit.jupiter.api.Test
   void aBlockFitsByItsRegistersThreadsAndSharedMemory() {
-    assertTrue(new Ptxas.Resources(64, 0).fits(1024));
-    assertTrue(!new Ptxas.Resources(65, 0).fits(1024), "65 registers round up to 72: 73,728 for 1,024 threads");
-    assertTrue(new Ptxas.Resources(255, 0).fits(256));
-    assertTrue(!new Ptxas.Resources(16, 0).fits(2048));
-    assertTrue(new Ptxas.Resources(32, 48 * 1024).fits(256) && !new Ptxas.Resources(32, 48 * 1024 + 4).fits(256));
+    assertTrue(new Ptxas.Resources(64, 0, 0).fits(1024));
+    assertTrue(!new Ptxas.Resources(65, 0, 0).fits(1024), "65 registers round up to 72: 73,728 for 1,024 threads");
+    assertTrue(new Ptxas.Resources(255, 0, 0).fits(256));
+    assertTrue(!new Ptxas.Resources(16, 0, 0).fits(2048));
+    assertTrue(new Ptxas.Resources(32, 48 * 1024, 0).fits(256) && !new Ptxas.Resources(32, 48 * 1024 + 4, 0).fits(256));
     java.util.Map<String, Ptxas.Resources> r = Ptxas.resources("ptxas info    : Compiling entry function 'g1_sum' for 'sm_80'\n"
+        + "ptxas info    : Function properties for g1_sum\n"
+        + "    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads\n"
         + "ptxas info    : Used 40 registers, used 1 barriers, 128 bytes smem, 372 bytes cmem[0]\n"
         + "ptxas info    : Compiling entry function 'g2_add' for 'sm_80'\n"
+        + "ptxas info    : Function properties for g2_add\n"
+        + "    8 bytes stack frame, 8 bytes spill stores, 8 bytes spill loads\n"
         + "ptxas info    : Used 12 registers, 360 bytes cmem[0]\n");
-    assertEquals(new Ptxas.Resources(40, 128), r.get("g1_sum"));
-    assertEquals(new Ptxas.Resources(12, 0), r.get("g2_add"));
+    assertEquals(new Ptxas.Resources(40, 128, 0), r.get("g1_sum"));
+    assertEquals(new Ptxas.Resources(12, 0, 8), r.get("g2_add"));
   }
 
   /** A direct convolution's weight gradient: a sum per tap (several locals at once) over the batch, a block per filter. */

@@ -335,10 +335,8 @@ public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread
 
   /** The innermost loop of {@code l}'s chain of loops that each hold only a loop. */
   private static KStmt.Loop innermost(KStmt.Loop l) {
-    while (l.body().size() == 1 && l.body().get(0) instanceof KStmt.Loop n) {
-      l = n;
-    }
-    return l;
+    List<KStmt.Loop> nest = KernelWalk.perfectNest(l);
+    return nest.isEmpty() ? l : nest.get(nest.size() - 1);
   }
 
   /** {@code l} with the innermost loop of its chain replaced by {@code with}. */
@@ -356,13 +354,8 @@ public record BlockReduction(Kernel.Loops nest, List<Integer> locals, int thread
    * the merged loop is v over E·F, the outer variable gone from the indices.
    */
   static KStmt.Loop mergeInnermost(KStmt.Loop l) {
-    List<KStmt.Loop> chain = new ArrayList<>();
-    for (KStmt.Loop c = l; ; c = (KStmt.Loop) c.body().get(0)) {
-      chain.add(c);
-      if (!(c.body().size() == 1 && c.body().get(0) instanceof KStmt.Loop)) {
-        break;
-      }
-    }
+    List<KStmt.Loop> chain = new ArrayList<>(List.of(l));
+    chain.addAll(KernelWalk.perfectNest(l));
     KStmt.Loop in = chain.get(chain.size() - 1);
     int i = chain.size() - 2;
     while (i >= 0 && contiguous(in, chain.get(i).var())) {

@@ -101,7 +101,7 @@ public final class Independence {
       KStmt.Loop inner = (KStmt.Loop) s;
       List<Integer> vars = new ArrayList<>(List.of(root.var(), inner.var()));
       long iterations = 1;
-      while (inner.body().size() == 1 && inner.body().get(0) instanceof KStmt.Loop l) {
+      for (KStmt.Loop l : KernelWalk.perfectNest(inner)) {
         inner = l;
         vars.add(l.var());
         iterations = Math.multiplyExact(iterations, l.extent());

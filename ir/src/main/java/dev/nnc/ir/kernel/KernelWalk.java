@@ -52,6 +52,20 @@ public final class KernelWalk {
     }
   }
 
+  /**
+   * The loops below {@code l} while each body is that one loop (a perfect nest: a region's rows and
+   * columns of tiles, a channel's rows and columns), outermost first; empty where {@code l}'s body
+   * is not a single loop.
+   */
+  public static java.util.List<KStmt.Loop> perfectNest(KStmt.Loop l) {
+    java.util.List<KStmt.Loop> nest = new java.util.ArrayList<>();
+    while (l.body().size() == 1 && l.body().get(0) instanceof KStmt.Loop n) {
+      nest.add(n);
+      l = n;
+    }
+    return nest;
+  }
+
   public static void forEachStmt(KStmt s, Consumer<KStmt> f) {
     f.accept(s);
     if (s instanceof KStmt.Loop l) {

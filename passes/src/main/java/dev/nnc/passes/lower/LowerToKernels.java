@@ -1055,6 +1055,14 @@ public final class LowerToKernels {
     int ow = ps.dim(role[3]);
     int yq = (xs.dim(2) + w.sh() - 1) / w.sh();
     int xq = (xs.dim(3) + w.sw() - 1) / w.sw();
+    // The window tensor's variables n, c, oh, ow as the nest's 0 n, 1 c, 2 yq, 3 xq (kh and kw
+    // become constants, oh and ow offsets of yq and xq).
+    int[] to = new int[6];
+    java.util.Arrays.fill(to, -1);
+    to[role[0]] = 0;
+    to[role[1]] = 1;
+    to[role[2]] = 2;
+    to[role[3]] = 3;
     List<KStmt> stores = new ArrayList<>();
     for (int ry = 0; ry < w.sh(); ry++) {
       for (int rx = 0; rx < w.sw(); rx++) {
@@ -1079,12 +1087,6 @@ public final class LowerToKernels {
             at[role[5]] = kw;
             at[role[2]] = a;
             at[role[3]] = b;
-            int[] to = new int[6];
-            java.util.Arrays.fill(to, -1);
-            to[role[0]] = 0;
-            to[role[1]] = 1;
-            to[role[2]] = 2;
-            to[role[3]] = 3;
             List<KExpr.Guard> inside = new ArrayList<>();
             if (a < 0 || a + yq > oh) {
               inside.add(new KExpr.Guard(new Affine(a, new long[] {0, 0, 1, 0}), 0, oh));
